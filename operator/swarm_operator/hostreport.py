@@ -1,0 +1,88 @@
+"""The host's signed status report (`GET /status`, SPEC section 4) and its verification.
+
+The operator records a base key only from a report that verifies: ed25519 signature over the
+exact payload bytes, made by the identity the operator generated, naming the expected topic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from .hashes import bootstrap_topic_hash
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class HostReportError(Exception):
+    """A report that must not be trusted. `reason` is a CamelCase condition reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HostReport:
+    topic: str
+    bootstrap_topic_hash: str
+    base_key: str
+    writer_key: str
+    discovery_key: str
+    announced_at: str
+    announce_seconds: float
+    peers: int
+
+
+def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str) -> HostReport:
+    """Parse and verify the JSON body of `GET /status`. Raises HostReportError."""
+    try:
+        envelope = json.loads(body)
+        payload_text = envelope["payload"]
+        signature = bytes.fromhex(envelope["signature"])
+        if not isinstance(payload_text, str):
+            raise TypeError("payload is not a string")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HostReportError("MalformedReport", f"host status is not a signed report: {exc}") from exc
+
+    reported_key = str(envelope.get("publicKey", ""))
+    if reported_key != public_key_hex:
+        raise HostReportError(
+            "WrongIdentity",
+            f"host signs as {reported_key[:16] or '<none>'}..., expected {public_key_hex[:16]}...",
+        )
+    try:
+        VerifyKey(bytes.fromhex(public_key_hex)).verify(payload_text.encode("utf-8"), signature)
+    except (BadSignatureError, ValueError) as exc:
+        raise HostReportError("BadSignature", f"host status signature does not verify: {exc}") from exc
+
+    try:
+        payload = json.loads(payload_text)
+        report = HostReport(
+            topic=str(payload["topic"]),
+            bootstrap_topic_hash=str(payload["bootstrapTopicHash"]),
+            base_key=str(payload["baseKey"]),
+            writer_key=str(payload["writerKey"]),
+            discovery_key=str(payload["discoveryKey"]),
+            announced_at=str(payload["announcedAt"]),
+            announce_seconds=float(payload["announceSeconds"]),
+            peers=int(payload["peers"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HostReportError("MalformedReport", f"host status payload is malformed: {exc}") from exc
+
+    if report.topic != expected_topic:
+        raise HostReportError(
+            "WrongTopic", f"host reports topic {report.topic!r}, expected {expected_topic!r}"
+        )
+    if report.bootstrap_topic_hash != bootstrap_topic_hash(expected_topic):
+        raise HostReportError("WrongTopic", "host reports another bootstrap topic hash")
+    for field, value in (("baseKey", report.base_key), ("writerKey", report.writer_key)):
+        if not HEX64.match(value):
+            raise HostReportError("MalformedReport", f"host reports a {field} that is not 64 hex")
+    return report

@@ -1,0 +1,98 @@
+"""Every name the operator, the peers and the simulated cluster agree on, in one place.
+
+Changing a value here changes the contract with running clusters: child objects are found by
+these names and labels.
+"""
+
+from __future__ import annotations
+
+GROUP = "swarm-operator.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "SwarmTopic"
+PLURAL = "swarmtopics"
+SINGULAR = "swarmtopic"
+SHORT_NAMES = ["st", "swarmtopic"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+FIELD_MANAGER = "swarm-operator"
+
+# Labels on every child object.
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_TOPIC = f"{GROUP}/topic"  # the SwarmTopic's metadata.name
+LABEL_CLIENT = f"{GROUP}/client"  # the client group's name, on client Deployments and pods
+COMPONENT_HOST = "bootstrap-host"
+COMPONENT_CLIENT = "client"
+# Hash of the desired child spec: a child is patched only when this differs (no fight with
+# server-side defaulting, idempotent reconciles).
+ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+
+# Container and port names.
+HOST_CONTAINER = "swarm-peer"
+STATUS_PORT_NAME = "status"
+DEFAULT_STATUS_PORT = 8080
+DATA_VOLUME = "data"
+IDENTITY_VOLUME = "identity"
+DATA_MOUNT_PATH = "/data"
+IDENTITY_MOUNT_PATH = "/var/run/swarm-identity"
+IDENTITY_SEED_KEY = "seed"  # key in the identity Secret: 32-byte ed25519 seed, hex
+
+# ConfigMap `<name>-swarm` keys (clients read them; the host reads baseKey once recorded).
+CM_TOPIC = "topic"
+CM_BASE_KEY = "baseKey"
+CM_HOST_PUBLIC_KEY = "hostPublicKey"
+CM_DHT_BOOTSTRAP = "dhtBootstrap"
+
+# Environment of the peers (SPEC sections 4 and 5).
+ENV_TOPIC = "SWARM_TOPIC"
+ENV_DATA_DIR = "SWARM_DATA_DIR"
+ENV_IDENTITY_SEED_FILE = "SWARM_IDENTITY_SEED_FILE"
+ENV_DHT_BOOTSTRAP = "SWARM_DHT_BOOTSTRAP"
+ENV_DHT_HOST = "SWARM_DHT_HOST"
+ENV_STATUS_PORT = "SWARM_STATUS_PORT"
+ENV_BASE_KEY = "SWARM_BASE_KEY"
+ENV_HOST_PUBLIC_KEY = "SWARM_HOST_PUBLIC_KEY"
+ENV_REQUIRE_BOOTSTRAP = "SWARM_REQUIRE_BOOTSTRAP"
+
+
+def identity_secret(topic_name: str) -> str:
+    return f"{topic_name}-identity"
+
+
+def host_service(topic_name: str) -> str:
+    return f"{topic_name}-host"
+
+
+def host_statefulset(topic_name: str) -> str:
+    return f"{topic_name}-host"
+
+
+def host_pod(topic_name: str) -> str:
+    """StatefulSet pods are named `<statefulset>-<ordinal>`; the host has exactly one."""
+    return f"{host_statefulset(topic_name)}-0"
+
+
+def host_pvc(topic_name: str) -> str:
+    """PVCs of a volumeClaimTemplate are named `<template>-<statefulset>-<ordinal>`."""
+    return f"{DATA_VOLUME}-{host_pod(topic_name)}"
+
+
+def swarm_configmap(topic_name: str) -> str:
+    return f"{topic_name}-swarm"
+
+
+def client_deployment(topic_name: str, client_name: str) -> str:
+    return f"{topic_name}-{client_name}"
+
+
+def common_labels(topic_name: str, component: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: "swarm-peer",
+        LABEL_INSTANCE: topic_name,
+        LABEL_COMPONENT: component,
+        LABEL_MANAGED_BY: "swarm-operator",
+        LABEL_TOPIC: topic_name,
+    }
