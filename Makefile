@@ -37,10 +37,10 @@ test: lint
 	pytest
 
 demo: setup
-	python -m simcluster.demo examples/topic.yaml
+	python e2e/demo.py examples/topic.yaml
 
 bench: setup
-	python bench/cold_start.py
+	python bench/cold_start.py $(BENCH_ARGS)
 
 crd: $(VENV)/.installed
 	python -m swarm_operator.crd > crds/swarmtopics.swarm-operator.dev.yaml

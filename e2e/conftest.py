@@ -1,0 +1,36 @@
+"""Fixtures of the end-to-end suite: one cluster per session (`E2E_CLUSTER=sim|real`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from e2e_support import Cluster, ensure_dht, start_cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    cluster = start_cluster()
+    try:
+        ensure_dht(cluster)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of the case's own; its topics are deleted afterwards (children by GC)."""
+    name = "e2e-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    cluster.create_namespace(name)
+    yield name
+    cluster.kubectl("delete", "swarmtopics.swarm-operator.dev", "--all", "-n", name,
+                    "--wait=false", check=False)
+

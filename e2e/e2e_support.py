@@ -1,0 +1,329 @@
+"""What the e2e suite needs from a cluster, behind one interface for `sim` and `real`.
+
+Tests talk to the cluster only through `kubectl` (and, for the peers' own reports, the pod's
+status port), so the same cases run on the simulated cluster and on a real one.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS_BIN = REPO / ".tools" / "bin"
+EXAMPLES = REPO / "examples"
+GROUP_PLURAL = "swarmtopics.swarm-operator.dev"
+DHT_NAMESPACE = "default"
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0,
+             interval: float = 0.5) -> T:
+    """Poll `probe` until it returns a truthy value; fail naming `what` and the last answer.
+
+    A kubectl error counts as "not yet": objects come and go while the cluster converges.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except subprocess.CalledProcessError as exc:
+            last = exc.stderr
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def kubectl_binary() -> str:
+    local = TOOLS_BIN / "kubectl"
+    return str(local) if local.exists() else "kubectl"
+
+
+class Cluster(abc.ABC):
+    """A cluster the suite drives with kubectl. Subclasses add how it starts and what it can do."""
+
+    name = "cluster"
+    kubeconfig: str | None = None
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        env = dict(os.environ)
+        if self.kubeconfig:
+            env["KUBECONFIG"] = self.kubeconfig
+        proc = subprocess.run(
+            [kubectl_binary(), *args], input=input, capture_output=True, text=True, env=env,
+            timeout=60,
+        )
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def apply(self, obj: dict[str, Any] | str) -> None:
+        text = obj if isinstance(obj, str) else yaml.safe_dump(obj)
+        self.kubectl("apply", "-f", "-", input=text)
+
+    def get_json(self, kind: str, name: str | None = None, namespace: str | None = None,
+                 selector: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind]
+        if name:
+            args.append(name)
+        if namespace:
+            args += ["-n", namespace]
+        if selector:
+            args += ["-l", selector]
+        args += ["-o", "json"]
+        try:
+            return json.loads(self.kubectl(*args))
+        except subprocess.CalledProcessError as exc:
+            if "NotFound" in (exc.stderr or "") or "not found" in (exc.stderr or ""):
+                return None
+            raise
+
+    def topic(self, name: str, namespace: str) -> dict[str, Any] | None:
+        return self.get_json(GROUP_PLURAL, name, namespace)
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        listing = self.get_json("pods", namespace=namespace, selector=selector)
+        return listing["items"] if listing else []
+
+    def create_namespace(self, namespace: str) -> None:
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+
+    def delete(self, kind: str, name: str, namespace: str, wait: bool = False) -> None:
+        self.kubectl("delete", kind, name, "-n", namespace, "--ignore-not-found",
+                     f"--wait={'true' if wait else 'false'}")
+
+    @abc.abstractmethod
+    def peer_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """The pod's own `GET /status` (the peer's report, not the operator's view)."""
+
+    @abc.abstractmethod
+    def restart_operator(self) -> None:
+        """Restart the operator the way this cluster runs it."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a real cluster has nothing to stop
+        """Stop what the suite started."""
+
+
+def status_port(pod: dict[str, Any]) -> int:
+    for container in pod["spec"]["containers"]:
+        for port in container.get("ports", []):
+            if port.get("name") == "status":
+                return int(port["containerPort"])
+    raise AssertionError(f"pod {pod['metadata']['name']} has no port named status")
+
+
+class SimCluster(Cluster):
+    """The local simulated cluster (`swarm-sim up`) plus the operator as a local process."""
+
+    name = "sim"
+
+    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0) -> None:
+        self.state_dir = state_dir
+        self.reconcile_interval = reconcile_interval
+        self._sim: subprocess.Popen[str] | None = None
+        self._operator: subprocess.Popen[bytes] | None = None
+        self._operator_log = state_dir / "operator.log"
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._sim = subprocess.Popen(
+            [sys.executable, "-m", "simcluster", "up", "--state-dir", str(self.state_dir),
+             "--crds", str(REPO / "crds")],
+            stdout=subprocess.PIPE, stderr=open(self.state_dir / "sim.log", "ab"), text=True,
+            start_new_session=True,
+        )
+        assert self._sim.stdout is not None
+        line = self._sim.stdout.readline()
+        if not line:
+            raise RuntimeError(f"swarm-sim exited early; see {self.state_dir / 'sim.log'}")
+        self.kubeconfig = json.loads(line)["kubeconfig"]
+        self.start_operator()
+
+    def start_operator(self) -> None:
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        self._operator = subprocess.Popen(
+            [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces",
+             "--reconcile-interval", str(self.reconcile_interval), "--metrics-port", "0",
+             "--liveness-port", "0"],
+            stdout=open(self._operator_log, "ab"), stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,
+        )
+
+    def stop_operator(self) -> None:
+        if self._operator and self._operator.poll() is None:
+            self._operator.send_signal(signal.SIGTERM)
+            try:
+                self._operator.wait(20)
+            except subprocess.TimeoutExpired:
+                self._operator.kill()
+                self._operator.wait()
+        self._operator = None
+
+    def kill_operator(self) -> None:
+        """SIGKILL: no cleanup handlers run, as when a node dies under the operator."""
+        if self._operator and self._operator.poll() is None:
+            self._operator.kill()
+            self._operator.wait()
+        self._operator = None
+
+    def restart_operator(self) -> None:
+        self.kill_operator()
+        self.start_operator()
+
+    def peer_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        ip = pod["status"].get("podIP", "127.0.0.1")
+        with urllib.request.urlopen(f"http://{ip}:{status_port(pod)}/status", timeout=5) as rsp:
+            return json.loads(rsp.read())
+
+    def close(self) -> None:
+        self.stop_operator()
+        if self._sim and self._sim.poll() is None:
+            self._sim.send_signal(signal.SIGTERM)
+            try:
+                self._sim.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._sim.pid, signal.SIGKILL)
+                self._sim.wait()
+
+
+class RealCluster(Cluster):
+    """The current KUBECONFIG, with the chart installed (see README: running e2e on kind)."""
+
+    name = "real"
+
+    def __init__(self) -> None:
+        self.kubeconfig = os.environ.get("KUBECONFIG")
+        self.operator_namespace = os.environ.get("E2E_OPERATOR_NAMESPACE", "swarm-operator")
+        self.operator_deployment = os.environ.get("E2E_OPERATOR_DEPLOYMENT", "swarm-operator")
+
+    def start(self) -> None:
+        self.kubectl("get", "crd", GROUP_PLURAL)
+
+    def restart_operator(self) -> None:
+        self.kubectl("-n", self.operator_namespace, "rollout", "restart",
+                     f"deployment/{self.operator_deployment}")
+
+    def peer_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        # Through the API server's pod proxy: the test machine need not reach pod IPs.
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        raw = self.kubectl("get", "--raw",
+                           f"/api/v1/namespaces/{ns}/pods/{name}:{status_port(pod)}/proxy/status")
+        return json.loads(raw)
+
+
+def start_cluster() -> Cluster:
+    kind = os.environ.get("E2E_CLUSTER", "sim")
+    cluster: Cluster
+    if kind == "real":
+        cluster = RealCluster()
+        cluster.start()
+    elif kind == "sim":
+        cluster = SimCluster(Path(tempfile.mkdtemp(prefix="swarm-e2e-")))
+        cluster.start()
+    else:
+        raise ValueError(f"E2E_CLUSTER must be sim or real, not {kind!r}")
+    return cluster
+
+
+def ensure_dht(cluster: Cluster) -> None:
+    """The private DHT of examples/dht.yaml, Ready in the default namespace."""
+    cluster.apply((EXAMPLES / "dht.yaml").read_text())
+    wait_for("the private DHT node Ready", lambda: pod_ready(
+        cluster.get_json("pods", "swarm-dht-0", DHT_NAMESPACE)), timeout=120)
+
+
+def pod_ready(pod: dict[str, Any] | None) -> bool:
+    if not pod or pod["metadata"].get("deletionTimestamp"):
+        return False
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in pod.get("status", {}).get("conditions", []))
+
+
+def example_topic() -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / "topic.yaml").read_text())
+
+
+def topic_manifest(name: str, namespace: str, clients: int = 3,
+                   announce_timeout: int | None = None, **spec: Any) -> dict[str, Any]:
+    """examples/topic.yaml renamed into `namespace`, with `clients` replicas in its first group."""
+    obj = copy.deepcopy(example_topic())
+    obj["metadata"] = {"name": name, "namespace": namespace}
+    obj["spec"]["clients"][0]["replicas"] = clients
+    if announce_timeout is not None:
+        obj["spec"].setdefault("bootstrapHost", {})["announceTimeoutSeconds"] = announce_timeout
+    obj["spec"].update(spec)
+    return obj
+
+
+def condition(topic: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:
+    for cond in (topic or {}).get("status", {}).get("conditions", []):
+        if cond["type"] == ctype:
+            return cond
+    return None
+
+
+def wait_ready(cluster: Cluster, name: str, namespace: str, timeout: float = 180) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        topic = cluster.topic(name, namespace)
+        cond = condition(topic, "Ready")
+        return topic if cond and cond["status"] == "True" else None
+    return wait_for(f"SwarmTopic {namespace}/{name} Ready", ready, timeout=timeout)
+
+
+def client_pods(cluster: Cluster, name: str, namespace: str) -> list[dict[str, Any]]:
+    return [p for p in cluster.pods(namespace, f"swarm-operator.dev/topic={name},"
+                                              "app.kubernetes.io/component=client")
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def client_reported_keys(cluster: Cluster, name: str, namespace: str) -> list[str]:
+    """The base key each ready client pod reports itself."""
+    keys = []
+    for pod in client_pods(cluster, name, namespace):
+        if pod_ready(pod):
+            keys.append(cluster.peer_status(pod)["baseKey"])
+    return keys
+
+
+def assert_clients_report(cluster: Cluster, topic: str, namespace: str, base_key: str,
+                          expected: int) -> None:
+    """Every client pod reports the recorded key itself (its own /status, not the operator's)."""
+    keys = client_reported_keys(cluster, topic, namespace)
+    assert len(keys) == expected, f"{len(keys)} ready clients report a key, expected {expected}"
+    assert set(keys) == {base_key}, f"clients report {set(keys)}, recorded {base_key}"
+
+
+def clients_ready(cluster: Cluster, name: str, ns: str, replicas: int) -> bool:
+    topic = cluster.topic(name, ns) or {}
+    groups = topic.get("status", {}).get("clients", [])
+    ready = [p for p in client_pods(cluster, name, ns) if pod_ready(p)]
+    return bool(groups) and groups[0].get("readyReplicas") == replicas and len(ready) == replicas
+
+
+def host_reported_key(cluster: Cluster, name: str, ns: str) -> str:
+    pod = cluster.get_json("pods", f"{name}-host-0", ns)
+    assert pod is not None, "the host pod is gone"
+    envelope = cluster.peer_status(pod)
+    return json.loads(envelope["payload"])["baseKey"]
