@@ -274,6 +274,11 @@ def topic_manifest(name: str, namespace: str, clients: int = 3,
     if announce_timeout is not None:
         obj["spec"].setdefault("bootstrapHost", {})["announceTimeoutSeconds"] = announce_timeout
     obj["spec"].update(spec)
+    image = os.environ.get("E2E_PEER_IMAGE")  # a real cluster runs the image you built
+    if image:
+        for group in obj["spec"]["clients"]:
+            for container in group["template"]["spec"]["containers"]:
+                container["image"] = image
     return obj
 
 

@@ -1,0 +1,28 @@
+'use strict'
+// Prometheus metrics (SPEC section 6). Only a `role` label: no keys, no pod names.
+const prom = require('prom-client')
+
+const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+
+function createMetrics (role) {
+  const registry = new prom.Registry()
+  registry.setDefaultLabels({ role })
+  prom.collectDefaultMetrics({ register: registry, prefix: 'swarm_peer_process_' })
+  const m = {
+    registry,
+    announceFlush: new prom.Histogram({ name: 'swarm_peer_announce_flush_seconds', help: 'Seconds from joining the topics to a flushed (stored) announce of both', buckets: BUCKETS, registers: [registry] }),
+    firstPeer: new prom.Histogram({ name: 'swarm_peer_first_peer_seconds', help: 'Seconds from start to the first connection to the (pinned) host or peer', buckets: BUCKETS, registers: [registry] }),
+    replicated: new prom.Histogram({ name: 'swarm_peer_replicated_seconds', help: 'Seconds from start to the base view replicated from the host', buckets: BUCKETS, registers: [registry] }),
+    connections: new prom.Gauge({ name: 'swarm_peer_connections', help: 'Open Hyperswarm connections', registers: [registry] }),
+    dhtOnline: new prom.Gauge({ name: 'swarm_peer_dht_online', help: '1 while the DHT node considers itself online', registers: [registry] }),
+    ready: new prom.Gauge({ name: 'swarm_peer_ready', help: '1 while /readyz answers 200', registers: [registry] }),
+    viewLength: new prom.Gauge({ name: 'swarm_peer_view_length', help: 'Length of the Autobase view', registers: [registry] }),
+    offersIgnored: new prom.Counter({ name: 'swarm_peer_key_offers_ignored_total', help: 'Key offers ignored because they did not come from the pinned host or did not verify', registers: [registry] }),
+    offersSent: new prom.Counter({ name: 'swarm_peer_key_offers_sent_total', help: 'Signed key offers sent to peers', registers: [registry] }),
+    reannounces: new prom.Counter({ name: 'swarm_peer_reannounces_total', help: 'Watchdog re-announces after the own announce was missing', registers: [registry] }),
+    writersAdded: new prom.Counter({ name: 'swarm_peer_writers_added_total', help: 'Writers added on request', registers: [registry] })
+  }
+  return m
+}
+
+module.exports = { createMetrics, BUCKETS }

@@ -1,0 +1,171 @@
+"""The real swarm-peer host's signed /status, verified by the operator's own Python code.
+
+Starts `swarm-peer dht-bootstrap` and `swarm-peer host` (node images/swarm-peer/bin/swarm-peer.js)
+on a loopback DHT, then checks the report with `swarm_operator.hostreport.verify_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+from swarm_operator.hashes import bootstrap_topic_hash, topic_hash
+from swarm_operator.hostreport import HostReportError, verify_report
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_DIR = ROOT / "images" / "swarm-peer"
+BIN = PEER_DIR / "bin" / "swarm-peer.js"
+NODE = shutil.which("node")
+
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed"),
+    pytest.mark.skipif(
+        not (PEER_DIR / "node_modules" / "hyperswarm").is_dir(),
+        reason="run `npm ci` in images/swarm-peer first",
+    ),
+]
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}")
+        if http_get(port, "/readyz")[0] == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not ready on port {port} within {timeout}s")
+
+
+@pytest.fixture
+def testnet(tmp_path):
+    procs: list[subprocess.Popen] = []
+
+    def spawn(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "wb")
+        full_env = {"PATH": os.environ.get("PATH", ""), **env}
+        proc = subprocess.Popen([NODE, str(BIN), *args], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        proc.log_file = log  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.log_file.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(180)
+def test_real_host_report_verifies(testnet, tmp_path):
+    udp = free_port(socket.SOCK_DGRAM)
+    boot_status = free_port(socket.SOCK_STREAM)
+    boot = testnet(
+        ["dht-bootstrap", "--host", "127.0.0.1", "--port", str(udp)],
+        {"SWARM_STATUS_PORT": str(boot_status)},
+        "boot",
+    )
+    wait_ready(boot, boot_status)
+
+    seed = os.urandom(32)
+    seed_file = tmp_path / "seed"
+    seed_file.write_text(seed.hex() + "\n")
+    topic = "chat-ünïcode"
+    host_status = free_port(socket.SOCK_STREAM)
+    host = testnet(
+        ["host"],
+        {
+            "SWARM_TOPIC": topic,
+            "SWARM_DATA_DIR": str(tmp_path / "data"),
+            "SWARM_IDENTITY_SEED_FILE": str(seed_file),
+            "SWARM_DHT_BOOTSTRAP": f"127.0.0.1:{udp}",
+            "SWARM_DHT_HOST": "127.0.0.1",
+            "SWARM_STATUS_PORT": str(host_status),
+        },
+        "host",
+    )
+    wait_ready(host, host_status)
+
+    code, body = http_get(host_status, "/status")
+    assert code == 200
+
+    public_key = SigningKey(seed).verify_key.encode().hex()
+    report = verify_report(body, public_key, topic)
+    assert report.topic == topic
+    assert report.bootstrap_topic_hash == bootstrap_topic_hash(topic)
+    assert len(report.base_key) == 64
+    assert report.announce_seconds >= 0
+    assert report.peers >= 0
+
+    # The same report must not verify for another identity or another topic.
+    with pytest.raises(HostReportError) as exc:
+        verify_report(body, SigningKey(os.urandom(32)).verify_key.encode().hex(), topic)
+    assert exc.value.reason == "WrongIdentity"
+    with pytest.raises(HostReportError) as exc:
+        verify_report(body, public_key, "other-topic")
+    assert exc.value.reason == "WrongTopic"
+    # A tampered payload fails the signature.
+    envelope = json.loads(body)
+    envelope["payload"] = envelope["payload"].replace(report.base_key, "0" * 64)
+    with pytest.raises(HostReportError) as exc:
+        verify_report(json.dumps(envelope), public_key, topic)
+    assert exc.value.reason == "BadSignature"
+
+    code, metrics = http_get(host_status, "/metrics")
+    assert code == 200
+    assert b'swarm_peer_announce_flush_seconds_bucket{le="0.05",role="host"}' in metrics
+
+
+TOPICS = ["chat", "swarmtopic/default/demo", "ünïcode-✓-話題", " ", "a:bootstrap", "x" * 300]
+
+
+@pytest.mark.timeout(60)
+def test_hypercore_crypto_hash_matches_python():
+    script = (
+        "const c = require('hypercore-crypto');"
+        "const topics = JSON.parse(process.argv[1]);"
+        "process.stdout.write(JSON.stringify(topics.map("
+        "(t) => c.hash(Buffer.from(t, 'utf8')).toString('hex'))))"
+    )
+    out = subprocess.run(
+        [NODE, "-e", script, json.dumps(TOPICS)],
+        cwd=PEER_DIR,
+        env={"PATH": os.environ.get("PATH", ""), "NODE_PATH": str(PEER_DIR / "node_modules")},
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    node_hashes = json.loads(out.stdout)
+    assert node_hashes == [topic_hash(t) for t in TOPICS]
+    assert len(set(node_hashes)) == len(TOPICS)
