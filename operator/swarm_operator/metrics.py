@@ -56,6 +56,17 @@ base_key_conflicts = Counter(
     "Times a host reported a base key other than the recorded one.",
     registry=REGISTRY,
 )
+# Beyond SPEC section 6, for the chart's alerts (a stuck bootstrap, no ready host).
+announce_timeouts = Counter(
+    "swarm_operator_announce_timeouts",  # exposed as swarm_operator_announce_timeouts_total
+    "Times a bootstrap host was not ready within announceTimeoutSeconds.",
+    registry=REGISTRY,
+)
+topics_without_ready_host = Gauge(
+    "swarm_operator_topics_without_ready_host",
+    "Unpaused SwarmTopics whose bootstrap host pod is not Ready.",
+    registry=REGISTRY,
+)
 
 for _phase in PHASES:
     topics.labels(phase=_phase).set(0)

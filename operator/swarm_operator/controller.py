@@ -1,0 +1,100 @@
+"""The level-based loop: every SwarmTopic is reconciled on each watch event about it or its
+children, and again every `interval` seconds whatever happens (kopf is edge-based; this is
+not). Errors back off per topic; a stale view (409) retries at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from . import metrics
+from .kube import ApiError
+from .reconcile import Context, Outcome, reconcile
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]  # (namespace, name)
+MAX_BACKOFF = 60.0
+
+
+@dataclass
+class Controller:
+    ctx: Context
+    interval: float = 10.0
+    workers: int = 4
+
+    def __post_init__(self) -> None:
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self._failures: dict[Key, int] = {}
+        self._outcomes: dict[Key, Outcome] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def enqueue(self, namespace: str, name: str) -> None:
+        self.queue.add((namespace, name))
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(), name=f"reconciler-{i}")
+                       for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ctx.http.close()
+        await self.ctx.kube.close()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self._process(key)
+            finally:
+                self.queue.done(key)
+
+    async def _process(self, key: Key) -> None:
+        started = time.monotonic()
+        try:
+            outcome = await reconcile(self.ctx, *key)
+        except ApiError as exc:
+            if exc.status == 409:
+                log.info("%s/%s: stale view (%s), retrying from a fresh read", *key, exc.message)
+                self.queue.add_after(key, 0.2)
+                return
+            self._failed(key, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one topic's bug must not stop the others
+            self._failed(key, exc)
+            return
+        finally:
+            metrics.reconcile_duration.observe(time.monotonic() - started)
+        self._failures.pop(key, None)
+        if outcome is None:
+            self._outcomes.pop(key, None)
+            self.queue.forget(key)
+        else:
+            self._outcomes[key] = outcome
+            self.queue.add_after(key, self.interval)
+        self._update_gauges()
+
+    def _failed(self, key: Key, exc: Exception) -> None:
+        metrics.reconcile_errors.inc()
+        count = self._failures.get(key, 0) + 1
+        self._failures[key] = count
+        delay = min(MAX_BACKOFF, self.interval * 2 ** (count - 1))
+        log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
+                    exc_info=not isinstance(exc, ApiError))
+        self.queue.add_after(key, delay)
+
+    def _update_gauges(self) -> None:
+        counts = dict.fromkeys(metrics.PHASES, 0)
+        without_host = 0
+        for outcome in self._outcomes.values():
+            counts[outcome.phase] = counts.get(outcome.phase, 0) + 1
+            without_host += int(not outcome.paused and not outcome.host_ready)
+        for phase, count in counts.items():
+            metrics.topics.labels(phase=phase).set(count)
+        metrics.topics_without_ready_host.set(without_host)

@@ -1,0 +1,156 @@
+"""Generate the SwarmTopic CRD from the pydantic models, so the two cannot drift.
+
+    python -m swarm_operator.crd            # print the CRD YAML (`make crd` writes crds/)
+    python -m swarm_operator.crd --check    # exit 1 when crds/ differs from the models
+
+Pydantic emits JSON Schema; a CRD needs a *structural* OpenAPI v3 schema: no `$ref`, no
+`anyOf` with null, no titles, `x-kubernetes-preserve-unknown-fields` instead of
+`additionalProperties: true`. `structural()` does that translation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import names
+from .models import MAX_TOPIC_NAME, SwarmTopicSpec, SwarmTopicStatus
+
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{names.CRD_NAME}.yaml"
+
+# Transition rules: what a real API server enforces on update (SPEC section 2).
+SPEC_RULES = [
+    {
+        "rule": "has(oldSelf.topic) ? (has(self.topic) && self.topic == oldSelf.topic) : !has(self.topic)",
+        "message": "spec.topic is immutable",
+    },
+    {
+        "rule": "!has(oldSelf.baseKey) || oldSelf.baseKey == '' || "
+        "(has(self.baseKey) && self.baseKey == oldSelf.baseKey)",
+        "message": "spec.baseKey is immutable once set",
+    },
+]
+ROOT_RULES = [
+    {
+        "rule": f"self.metadata.name.size() <= {MAX_TOPIC_NAME}",
+        "message": f"metadata.name must be at most {MAX_TOPIC_NAME} characters "
+        "(it prefixes the host's StatefulSet, pod and volume names)",
+    },
+]
+PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Base key", "type": "string", "jsonPath": ".status.baseKeyShort"},
+    {"name": "Clients", "type": "string", "jsonPath": ".status.clientsReady"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+_DROP = {"title", "$defs"}
+
+
+def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Translate one pydantic JSON Schema node into a structural OpenAPI v3 node."""
+    node = copy.deepcopy(schema)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").split("/")[-1]]
+        node = {**copy.deepcopy(target), **node}
+    if "anyOf" in node:  # Optional[X]: absent means null; the field itself is X
+        variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
+        if len(variants) != 1:
+            raise ValueError(f"cannot express a union in a structural schema: {variants}")
+        inner = structural(variants[0], defs)
+        node = {**inner, **{k: v for k, v in node.items() if k != "default"}}
+    if node.get("default", 0) is None:
+        del node["default"]
+    out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROP}
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out.pop("additionalProperties", None)
+        out.setdefault("type", "object")
+    if "properties" in out:
+        out["properties"] = {k: structural(v, defs) for k, v in out["properties"].items()}
+        for prop in out["properties"].values():
+            # Nested objects default to {} so the API server fills in their own defaults.
+            if prop.get("type") == "object" and "properties" in prop and "default" not in prop:
+                prop["default"] = {}
+        out.setdefault("type", "object")
+        out.pop("additionalProperties", None)
+    if "items" in out:
+        out["items"] = structural(out["items"], defs)
+    return out
+
+
+def model_schema(model: type[Any]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return structural(raw, raw.get("$defs", {}))
+
+
+def build_crd() -> dict[str, Any]:
+    spec = model_schema(SwarmTopicSpec)
+    spec["x-kubernetes-validations"] = SPEC_RULES
+    spec["description"] = "Desired state of a Hyperswarm/Autobase topic."
+    status = model_schema(SwarmTopicStatus)
+    status["description"] = "Observed state; written by the operator through the status subresource."
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": names.CRD_NAME},
+        "spec": {
+            "group": names.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": names.KIND,
+                "listKind": f"{names.KIND}List",
+                "plural": names.PLURAL,
+                "singular": names.SINGULAR,
+                "shortNames": [n for n in names.SHORT_NAMES if n != names.SINGULAR],
+                "categories": ["swarm"],
+            },
+            "versions": [{
+                "name": names.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": PRINTER_COLUMNS,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": "A Hyperswarm topic whose Autobase is bootstrapped in order: "
+                    "the host first, its base key recorded, then the clients.",
+                    "required": ["spec"],
+                    "x-kubernetes-validations": ROOT_RULES,
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": spec,
+                        "status": status,
+                    },
+                }},
+            }],
+        },
+    }
+
+
+def render() -> str:
+    header = "# Generated from operator/swarm_operator/models.py by `make crd`. Do not edit.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help=f"compare with {CRD_FILE}")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not CRD_FILE.exists() or CRD_FILE.read_text() != text:
+            print(f"{CRD_FILE} is out of date with the models: run `make crd`", file=sys.stderr)
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Kubernetes Events about a SwarmTopic (core/v1), posted without ever failing a reconcile.
+
+Events expire (about an hour), so every one of them mirrors a condition kept in status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from . import names
+from .conditions import now_rfc3339
+from .kube import ApiError, Kube, path
+
+log = logging.getLogger(__name__)
+COMPONENT = "swarm-operator"
+INSTANCE = os.environ.get("POD_NAME") or socket.gethostname()
+
+
+def event_body(topic: dict[str, Any], event_type: str, reason: str, message: str) -> dict[str, Any]:
+    meta = topic["metadata"]
+    stamp = now_rfc3339()
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": names.API_VERSION,
+            "kind": names.KIND,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": INSTANCE,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+async def post_event(kube: Kube, topic: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+    body = event_body(topic, event_type, reason, message)
+    try:
+        await kube.create(path("v1", "events", topic["metadata"]["namespace"]), body)
+    except (ApiError, OSError) as exc:  # an event is a courtesy, never a reason to fail
+        log.warning("could not post event %s on %s: %s", reason, topic["metadata"]["name"], exc)

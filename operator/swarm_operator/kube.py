@@ -1,0 +1,145 @@
+"""A small async Kubernetes API client: the handful of calls the reconciler makes.
+
+Configuration (in-cluster service account, or a kubeconfig with its auth plugins) comes from the
+`kubernetes` library; requests go through aiohttp so the operator never blocks kopf's event loop.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None,
+         subresource: str | None = None) -> str:
+    """The REST path of a collection or object: `/api/v1/...` for the core group, else `/apis/...`."""
+    root = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    parts = [root]
+    if namespace:
+        parts.append(f"namespaces/{quote(namespace)}")
+    parts.append(plural)
+    if name:
+        parts.append(quote(name))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+def load_configuration() -> k8s_client.Configuration:
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+class Kube:
+    def __init__(self, configuration: k8s_client.Configuration, timeout: float = 30.0) -> None:
+        self.configuration = configuration
+        self.base = configuration.host.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        return cls(load_configuration())
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        cfg = self.configuration
+        if not self.base.startswith("https"):
+            return False
+        context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if cfg.cert_file:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        if not cfg.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _headers(self) -> dict[str, str]:
+        # Asked per request: in-cluster tokens rotate, exec plugins refresh.
+        headers = {"Accept": "application/json", "User-Agent": "swarm-operator"}
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    async def _session_(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=32)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, url_path: str, body: Any = None,
+                      content_type: str = "application/json",
+                      params: dict[str, str] | None = None) -> dict[str, Any]:
+        session = await self._session_()
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = content_type
+        async with session.request(method, self.base + url_path, json=body, headers=headers,
+                                   params=params) as rsp:
+            if rsp.status >= 400:
+                text = await rsp.text()
+                try:
+                    status = await rsp.json(content_type=None)
+                    reason, message = status.get("reason", ""), status.get("message", text)
+                except ValueError:
+                    reason, message = rsp.reason or "", text
+                raise ApiError(rsp.status, reason, message)
+            return await rsp.json(content_type=None)
+
+    async def get(self, url_path: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", url_path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list(self, url_path: str, label_selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        params = {}
+        if label_selector:
+            params["labelSelector"] = ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))
+        listing = await self.request("GET", url_path, params=params)
+        return list(listing.get("items") or [])
+
+    async def create(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", url_path, body,
+                                  params={"fieldManager": "swarm-operator"})
+
+    async def json_patch(self, url_path: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self.request("PATCH", url_path, ops, JSON_PATCH,
+                                  params={"fieldManager": "swarm-operator"})
+
+    async def merge_patch(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", url_path, body, MERGE_PATCH,
+                                  params={"fieldManager": "swarm-operator"})
+
+    async def delete(self, url_path: str) -> None:
+        try:
+            await self.request("DELETE", url_path, {"propagationPolicy": "Background"})
+        except ApiError as exc:
+            if exc.status != 404:
+                raise

@@ -1,0 +1,266 @@
+"""The child objects of a SwarmTopic, as plain dicts (pure functions, no API calls).
+
+Every child carries an ownerReference to the SwarmTopic (garbage collection does the cleanup,
+so no finalizer is needed), the common labels, and a spec-hash annotation that tells the
+reconciler whether the live object is already what it wants.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from . import names
+from .models import ClientGroup, SwarmTopicSpec
+
+# The host's identity is part of both pod templates: a new identity (the Secret was deleted and
+# re-created) rolls the host onto the new seed and the clients onto the new pinned key.
+ANNOTATION_HOST_PUBLIC_KEY = f"{names.GROUP}/host-public-key"
+PEER_UID = 10001
+
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": PEER_UID,
+    "runAsGroup": PEER_UID,
+    "fsGroup": PEER_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def owner_reference(topic: dict[str, Any]) -> dict[str, Any]:
+    meta = topic["metadata"]
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(topic: dict[str, Any], name: str, component: str, owned: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": topic["metadata"]["namespace"],
+        "labels": names.common_labels(topic["metadata"]["name"], component),
+        "annotations": {},
+    }
+    if owned:
+        meta["ownerReferences"] = [owner_reference(topic)]
+    return meta
+
+
+def spec_hash(obj: dict[str, Any]) -> str:
+    """A digest of what the operator wants for a child (its annotation excluded)."""
+    clean = copy.deepcopy(obj)
+    clean["metadata"].get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+    return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[names.ANNOTATION_SPEC_HASH] = spec_hash(obj)
+    return obj
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` wins; dicts merge recursively, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
+    meta = _metadata(topic, names.identity_secret(topic["metadata"]["name"]), names.COMPONENT_HOST)
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "stringData": {names.IDENTITY_SEED_KEY: seed_hex}}
+
+
+def swarm_configmap(topic: dict[str, Any], spec: SwarmTopicSpec, host_public_key: str,
+                    base_key: str | None) -> dict[str, Any]:
+    """What the clients (and, once recorded, the host) read: the key is kept outside status."""
+    name = topic["metadata"]["name"]
+    data = {
+        names.CM_TOPIC: spec.topic_of(name),
+        names.CM_HOST_PUBLIC_KEY: host_public_key,
+        names.CM_DHT_BOOTSTRAP: ",".join(spec.dht.bootstrap),
+    }
+    if base_key:
+        data[names.CM_BASE_KEY] = base_key
+    meta = _metadata(topic, names.swarm_configmap(name), names.COMPONENT_HOST)
+    return with_spec_hash({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+
+
+def host_selector(topic_name: str) -> dict[str, str]:
+    return {names.LABEL_TOPIC: topic_name, names.LABEL_COMPONENT: names.COMPONENT_HOST}
+
+
+def host_service(topic: dict[str, Any]) -> dict[str, Any]:
+    name = topic["metadata"]["name"]
+    return with_spec_hash({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(topic, names.host_service(name), names.COMPONENT_HOST),
+        "spec": {
+            "clusterIP": "None",
+            # The host is discoverable before it is Ready: its readiness is the announce itself.
+            "publishNotReadyAddresses": True,
+            "selector": host_selector(name),
+            "ports": [{"name": names.STATUS_PORT_NAME, "port": names.DEFAULT_STATUS_PORT,
+                       "targetPort": names.STATUS_PORT_NAME, "protocol": "TCP"}],
+        },
+    })
+
+
+def _env_value(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def _env_pod_ip(name: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def _env_from_configmap(name: str, configmap: str, key: str, optional: bool) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"configMapKeyRef": {"name": configmap, "key": key,
+                                                            "optional": optional}}}
+
+
+def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
+    configmap = names.swarm_configmap(topic_name)
+    return [
+        _env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
+        _env_value(names.ENV_DATA_DIR, names.DATA_MOUNT_PATH),
+        _env_value(names.ENV_IDENTITY_SEED_FILE, f"{names.IDENTITY_MOUNT_PATH}/{names.IDENTITY_SEED_KEY}"),
+        _env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
+        _env_pod_ip(names.ENV_DHT_HOST),
+        _env_value(names.ENV_STATUS_PORT, str(names.DEFAULT_STATUS_PORT)),
+        # Unset until recorded (or adopted), then present at every later start: a host that lost
+        # its disk rejoins the recorded base. From the ConfigMap, so recording does not restart it.
+        _env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
+    ]
+
+
+def client_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
+    configmap = names.swarm_configmap(topic_name)
+    return [
+        _env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
+        _env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
+        _env_pod_ip(names.ENV_DHT_HOST),
+        _env_value(names.ENV_REQUIRE_BOOTSTRAP, "true"),
+        # Not optional: a client container cannot start before the key is in the ConfigMap.
+        _env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=False),
+        _env_from_configmap(names.ENV_HOST_PUBLIC_KEY, configmap, names.CM_HOST_PUBLIC_KEY,
+                            optional=False),
+    ]
+
+
+def _with_env(container: dict[str, Any], env: list[dict[str, Any]]) -> dict[str, Any]:
+    """The container's own env, with the operator's entries replacing same-named ones."""
+    ours = {e["name"] for e in env}
+    kept = [e for e in container.get("env", []) if e.get("name") not in ours]
+    return {**container, "env": kept + env}
+
+
+def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: str,
+                     host_public_key: str) -> dict[str, Any]:
+    name = topic["metadata"]["name"]
+    host = spec.bootstrapHost
+    labels = names.common_labels(name, names.COMPONENT_HOST)
+    container: dict[str, Any] = {
+        "name": names.HOST_CONTAINER,
+        "image": host.image or peer_image,
+        "args": ["host"],
+        "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
+                   "protocol": "TCP"}],
+        "env": host_env(name, spec),
+        "volumeMounts": [
+            {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
+            {"name": names.IDENTITY_VOLUME, "mountPath": names.IDENTITY_MOUNT_PATH, "readOnly": True},
+        ],
+        # Ready means the announce has flushed (SPEC section 4), not merely "process up".
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
+                           "periodSeconds": 2, "failureThreshold": 1, "timeoutSeconds": 2},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": names.STATUS_PORT_NAME},
+                          "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 6},
+        "resources": host.resources,
+        "securityContext": CONTAINER_SECURITY_CONTEXT,
+    }
+    ours: dict[str, Any] = {
+        "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: host_public_key}},
+        "spec": {
+            "securityContext": POD_SECURITY_CONTEXT,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 30,
+            "containers": [container],
+            "volumes": [{"name": names.IDENTITY_VOLUME,
+                         "secret": {"secretName": names.identity_secret(name), "defaultMode": 0o440}}],
+        },
+    }
+    template = deep_merge(host.template, ours)
+    claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                  "resources": {"requests": {"storage": host.storage.size}}}
+    if host.storage.storageClassName:
+        claim_spec["storageClassName"] = host.storage.storageClassName
+    return with_spec_hash({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _metadata(topic, names.host_statefulset(name), names.COMPONENT_HOST),
+        "spec": {
+            "replicas": 1,
+            "serviceName": names.host_service(name),
+            "selector": {"matchLabels": host_selector(name)},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Retain" if host.storage.retainOnDelete else "Delete",
+                "whenScaled": "Retain",
+            },
+            "template": template,
+            "volumeClaimTemplates": [{
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": names.DATA_VOLUME, "labels": host_selector(name)},
+                "spec": claim_spec,
+            }],
+        },
+    })
+
+
+def client_selector(topic_name: str, group: str) -> dict[str, str]:
+    return {names.LABEL_TOPIC: topic_name, names.LABEL_CLIENT: group}
+
+
+def client_deployment(topic: dict[str, Any], spec: SwarmTopicSpec, group: ClientGroup,
+                      host_public_key: str, replicas: int) -> dict[str, Any]:
+    name = topic["metadata"]["name"]
+    labels = {**names.common_labels(name, names.COMPONENT_CLIENT), names.LABEL_CLIENT: group.name}
+    template = copy.deepcopy(group.template)
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**meta.get("labels", {}), **labels}
+    meta["annotations"] = {**meta.get("annotations", {}), ANNOTATION_HOST_PUBLIC_KEY: host_public_key}
+    pod_spec = template.setdefault("spec", {})
+    env = client_env(name, spec)
+    for key in ("containers", "initContainers"):
+        if key in pod_spec:
+            pod_spec[key] = [_with_env(c, env) for c in pod_spec[key]]
+    metadata = _metadata(topic, names.client_deployment(name, group.name), names.COMPONENT_CLIENT)
+    metadata["labels"][names.LABEL_CLIENT] = group.name
+    return with_spec_hash({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": client_selector(name, group.name)},
+            "template": template,
+        },
+    })

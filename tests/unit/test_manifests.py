@@ -1,0 +1,111 @@
+"""Every manifest the operator emits is valid for Kubernetes 1.35 (strict) and honours the contracts."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+from conftest import make_topic
+from swarm_operator import manifests, names
+from swarm_operator.events import event_body
+from swarm_operator.models import SwarmTopicSpec
+
+K8S = "1.35.0"
+PUB = "ab" * 32
+KEY = "cd" * 32
+
+
+def children(topic):
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    return [
+        manifests.identity_secret(topic, "01" * 32),
+        manifests.swarm_configmap(topic, spec, PUB, KEY),
+        manifests.host_service(topic),
+        manifests.host_statefulset(topic, spec, "ghcr.io/swarm-operator/swarm-peer:0.1.0", PUB),
+        *[manifests.client_deployment(topic, spec, g, PUB, g.replicas) for g in spec.clients],
+        event_body(topic, "Warning", "InvalidSpec", "spec.clients.0.replicas: too small"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_every_child_is_valid_kubernetes_1_35_strict(index: int) -> None:
+    topic = make_topic()
+    topic["spec"]["bootstrapHost"]["template"] = {"metadata": {"labels": {"team": "a"}},
+                                                  "spec": {"tolerations": [{"operator": "Exists"}]}}
+    topic["spec"]["bootstrapHost"]["storage"]["storageClassName"] = "fast"
+    objs = children(topic)
+    assert len(objs) == 6
+    kubernetes_validate.validate(objs[index], K8S, strict=True)
+
+
+def _env(container):
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_host_statefulset_follows_the_host_contract() -> None:
+    topic = make_topic()
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    sts = manifests.host_statefulset(topic, spec, "img", PUB)
+    pod = sts["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    env = _env(container)
+    assert sts["spec"]["replicas"] == 1
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "status"}
+    assert env["SWARM_TOPIC"]["value"] == "chat"
+    assert env["SWARM_DATA_DIR"]["value"] == "/data"
+    assert env["SWARM_IDENTITY_SEED_FILE"]["value"] == "/var/run/swarm-identity/seed"
+    assert env["SWARM_DHT_BOOTSTRAP"]["value"] == "swarm-dht-0.swarm-dht.default.svc:49737"
+    assert env["SWARM_DHT_HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    # The key reaches the host from the ConfigMap, optional: no restart when it is recorded.
+    assert env["SWARM_BASE_KEY"]["valueFrom"]["configMapKeyRef"] == {
+        "name": "chat-swarm", "key": "baseKey", "optional": True}
+    assert pod["metadata"]["annotations"][manifests.ANNOTATION_HOST_PUBLIC_KEY] == PUB
+    assert sts["metadata"]["ownerReferences"][0]["uid"] == topic["metadata"]["uid"]
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == names.DATA_VOLUME
+
+
+def test_retain_on_delete_false_lets_the_volume_go_with_the_topic() -> None:
+    topic = make_topic()
+    topic["spec"]["bootstrapHost"]["storage"]["retainOnDelete"] = False
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    sts = manifests.host_statefulset(topic, spec, "img", PUB)
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+
+
+def test_client_env_overrides_the_template_and_pins_the_host() -> None:
+    topic = make_topic()
+    topic["spec"]["clients"][0]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "SWARM_BASE_KEY", "value": "ee" * 32})
+    topic["spec"]["clients"][0]["template"]["spec"]["initContainers"] = [{"name": "init", "image": "busybox"}]
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    pod_spec = dep["spec"]["template"]["spec"]
+    for container in pod_spec["containers"] + pod_spec["initContainers"]:
+        env = _env(container)
+        assert env["SWARM_REQUIRE_BOOTSTRAP"]["value"] == "true"
+        assert env["SWARM_BASE_KEY"]["valueFrom"]["configMapKeyRef"]["optional"] is False
+        assert env["SWARM_HOST_PUBLIC_KEY"]["valueFrom"]["configMapKeyRef"]["key"] == "hostPublicKey"
+        assert [e["name"] for e in container["env"]].count("SWARM_BASE_KEY") == 1
+    assert _env(pod_spec["containers"][0])["SWARM_DATA_DIR"]["value"] == "/data"  # the user's own env kept
+    assert dep["spec"]["selector"]["matchLabels"] == {"swarm-operator.dev/topic": "chat",
+                                                       "swarm-operator.dev/client": "kv"}
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert all(labels[k] == v for k, v in dep["spec"]["selector"]["matchLabels"].items())
+
+
+def test_spec_hash_is_stable_and_sensitive() -> None:
+    topic = make_topic()
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    a = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    b = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    c = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 6)
+    key = names.ANNOTATION_SPEC_HASH
+    assert a["metadata"]["annotations"][key] == b["metadata"]["annotations"][key]
+    assert a["metadata"]["annotations"][key] != c["metadata"]["annotations"][key]
+
+
+def test_configmap_has_the_key_only_once_known() -> None:
+    topic = make_topic()
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    assert "baseKey" not in manifests.swarm_configmap(topic, spec, PUB, None)["data"]
+    assert manifests.swarm_configmap(topic, spec, PUB, KEY)["data"]["baseKey"] == KEY

@@ -1,0 +1,85 @@
+"""The API: pydantic models, the CRD generated from them, and that the two cannot drift."""
+
+from __future__ import annotations
+
+import copy
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import make_topic
+from pydantic import ValidationError
+from swarm_operator import crd
+from swarm_operator.models import SwarmTopicSpec
+from swarm_operator.reconcile import parse_spec
+
+K8S = "1.35.0"
+
+
+def test_checked_in_crd_is_generated_from_the_models() -> None:
+    assert crd.CRD_FILE.read_text() == crd.render(), "run `make crd`"
+    assert crd.main(["--check"]) == 0
+
+
+def test_crd_is_valid_for_kubernetes_1_35_strict() -> None:
+    kubernetes_validate.validate(yaml.safe_load(crd.CRD_FILE.read_text()), K8S, strict=True)
+
+
+def test_crd_schema_is_structural() -> None:
+    """No construct a structural schema forbids survives the translation."""
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for bad in ("$ref", "anyOf", "oneOf", "allOf", "title", "additionalProperties", "$defs"):
+                assert bad not in node, f"{bad} at {where}"
+            if "properties" in node:
+                assert node.get("type") == "object", where
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+    walk(crd.build_crd()["spec"]["versions"][0]["schema"], "schema")
+
+
+def test_crd_carries_the_contract() -> None:
+    version = crd.build_crd()["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert version["subresources"] == {"status": {}}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Base key", "Clients", "Age"]
+    assert spec["properties"]["baseKey"]["pattern"] == "^([0-9a-f]{64})?$"
+    clients = spec["properties"]["clients"]
+    assert clients["x-kubernetes-list-type"] == "map" and clients["x-kubernetes-list-map-keys"] == ["name"]
+    assert clients["items"]["properties"]["replicas"]["minimum"] == 0
+    assert clients["items"]["properties"]["name"]["pattern"].startswith("^[a-z0-9]")
+    rules = " ".join(r["rule"] for r in spec["x-kubernetes-validations"])
+    assert "oldSelf.topic" in rules and "oldSelf.baseKey" in rules
+    assert crd.build_crd()["spec"]["names"]["shortNames"] == ["st"]
+
+
+def test_example_topic_is_a_valid_spec() -> None:
+    spec = SwarmTopicSpec.model_validate(make_topic()["spec"])
+    assert spec.clients[0].replicas == 5
+    assert spec.bootstrapHost.storage.retainOnDelete is True
+    assert spec.topic_of("chat") == "chat"
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda s: s["clients"][0].update(replicas=-3), "spec.clients.0.replicas"),
+    (lambda s: s.update(baseKey="xyz"), "spec.baseKey"),
+    (lambda s: s["clients"].append(copy.deepcopy(s["clients"][0])), "spec.clients"),
+    (lambda s: s["clients"][0].update(name="Not_A_Label"), "spec.clients.0.name"),
+    (lambda s: s["dht"].update(bootstrap=["no-port"]), "spec.dht.bootstrap"),
+    (lambda s: s.update(unknownField=1), "spec.unknownField"),
+    (lambda s: s["clients"][0]["template"]["spec"].update(containers=[]), "spec.clients.0.template"),
+])
+def test_invalid_specs_name_the_field(mutate, field) -> None:
+    topic = make_topic()
+    mutate(topic["spec"])
+    spec, error = parse_spec(topic)
+    assert spec is None
+    assert error is not None and field in error, error
+
+
+def test_models_reject_what_the_crd_rejects() -> None:
+    with pytest.raises(ValidationError):
+        SwarmTopicSpec.model_validate({"bootstrapHost": {"announceTimeoutSeconds": 0}})
