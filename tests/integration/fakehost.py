@@ -1,0 +1,83 @@
+"""A stand-in bootstrap host: a real aiohttp server whose `/status` is signed with a real
+PyNaCl key, in the exact envelope of the host contract (docs/host-contract.md). The test
+decides what it reports (key, topic, signer) and when the pod counts as Ready."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from aiohttp import web
+from nacl.signing import SigningKey
+from swarm_operator.hashes import bootstrap_topic_hash
+
+
+class FakeHost:
+    def __init__(self, seed_hex: str, topic: str, base_key: str) -> None:
+        self.key = SigningKey(bytes.fromhex(seed_hex))
+        self.topic = topic
+        self.base_key = base_key
+        self.writer_key = "77" * 32
+        self.signer: SigningKey | None = None  # another key: a lying host
+        self.body_override: bytes | None = None  # raw body: a broken host
+        self.requests = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def payload(self) -> str:
+        return json.dumps({
+            "topic": self.topic, "bootstrapTopicHash": bootstrap_topic_hash(self.topic),
+            "baseKey": self.base_key, "writerKey": self.writer_key, "discoveryKey": "88" * 32,
+            "announcedAt": "2026-11-24T12:00:00.000Z", "announceSeconds": 0.42, "peers": 0,
+        })
+
+    async def _status(self, _request: web.Request) -> web.Response:
+        self.requests += 1
+        if self.body_override is not None:
+            return web.Response(body=self.body_override, content_type="application/json")
+        payload = self.payload()
+        signature = (self.signer or self.key).sign(payload.encode()).signature.hex()
+        envelope: dict[str, Any] = {"payload": payload, "signature": signature,
+                                    "publicKey": self.key.verify_key.encode().hex()}
+        return web.json_response(envelope)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_get("/status", self._status)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner = runner
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> FakeHost:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def host_pod(ns: str, topic_name: str, port: int, ready: bool) -> dict[str, Any]:
+    """The host pod as a kubelet would report it: on 127.0.0.1, its status port the fake's."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{topic_name}-host-0", "namespace": ns,
+                     "labels": {"swarm-operator.dev/topic": topic_name,
+                                "app.kubernetes.io/component": "bootstrap-host"}},
+        "spec": {"containers": [{"name": "swarm-peer", "image": "swarm-peer",
+                                 "ports": [{"name": "status", "containerPort": port, "protocol": "TCP"}]}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1",
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
