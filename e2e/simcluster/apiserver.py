@@ -26,12 +26,13 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import jsonpatch
 import kmock
 import yaml
 
 from . import openapi, tables
 from .selectors import compile_selector
-from .store import ApiError, ResourceType, Store, WatchEvent
+from .store import ApiError, ResourceType, Store, WatchEvent, merge_patch
 
 VERSION_INFO = {"major": "1", "minor": "35", "gitVersion": "v1.35.0-sim", "gitCommit": "sim",
                 "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24",
@@ -220,12 +221,14 @@ class SimEmulator(kmock.KubernetesEmulator):
         if not rest:
             raise ApiError(404, "NotFound", "no resource")
         rtype, namespace, name, sub = self._split(group, version, rest)
-        if sub not in (None, "status"):
+        if sub not in (None, "status", "scale"):
             raise ApiError(404, "NotFound", f"subresource {sub} is not served by the simulated cluster")
         ns = namespace or ""
         query = raw.query
         method = raw.method
         body = await self._body(raw) if method in ("POST", "PUT", "PATCH", "DELETE") else None
+        if sub == "scale" and name is not None:
+            return _json(self._scale(rtype, ns, name, method, raw.headers.get("Content-Type", ""), body))
         if method == "GET" and name is None:
             match = compile_selector(query.get("labelSelector"), query.get("fieldSelector"))
             if query.get("watch") in ("true", "1"):
@@ -279,6 +282,31 @@ class SimEmulator(kmock.KubernetesEmulator):
         if "yaml" in raw.headers.get("Content-Type", ""):
             return yaml.safe_load(text)
         return json.loads(text)
+
+    def _scale(self, rtype: ResourceType, ns: str, name: str, method: str, content_type: str,
+               body: Any) -> dict[str, Any]:
+        """The autoscaling/v1 Scale view of a Deployment or StatefulSet (`kubectl scale`)."""
+        obj = self.store.get(rtype, ns, name)
+        scale = {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                 "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                             "creationTimestamp")},
+                 "spec": {"replicas": obj["spec"].get("replicas", 1)},
+                 "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)}}
+        if method == "GET":
+            return scale
+        if method == "PATCH" and "json-patch" in content_type:
+            wanted = jsonpatch.apply_patch(scale, body)
+        elif method == "PATCH":
+            wanted = merge_patch(scale, body)
+        else:
+            wanted = body or {}
+        replicas = int(wanted["spec"]["replicas"])
+        obj["spec"]["replicas"] = replicas
+        obj["metadata"]["resourceVersion"] = (wanted.get("metadata") or {}).get("resourceVersion") or \
+            obj["metadata"]["resourceVersion"]
+        self.store.update(rtype, ns, name, obj)
+        scale["spec"]["replicas"] = replicas
+        return scale
 
     def _apply(self, rtype: ResourceType, ns: str, name: str, body: dict[str, Any],
                sub: str | None) -> dict[str, Any]:

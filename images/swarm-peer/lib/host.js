@@ -192,6 +192,15 @@ async function runHost (cfg) {
         st.flushed[name] = st.flushed[name] || ok
         results.push(ok)
       }
+      if (results.every(Boolean) && swarm.server.relayAddresses.length === 0 && !st.closing) {
+        // Announces that flushed while the DHT was coming back can carry no relays: a lookup
+        // finds them, yet nobody can connect. Refresh the server first, then re-announce.
+        log.warn('no relay addresses, refreshing the server and re-announcing')
+        metrics.reannounces.inc()
+        swarm.server.refresh()
+        await waitRelays(5000)
+        for (const d of [dBoot, dBase]) await withTimeout(d.refresh({ server: true, client: false }), 20000)
+      }
       const ok = results.every(Boolean) && swarm.server.relayAddresses.length > 0
       if (ok && !st.announced) {
         st.announceSeconds = st.announceSeconds ?? (Date.now() - t0) / 1000
