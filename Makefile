@@ -42,8 +42,10 @@ demo: setup
 bench: setup
 	python bench/cold_start.py $(BENCH_ARGS)
 
+# The CRD is generated from the pydantic models; the chart carries an identical copy.
 crd: $(VENV)/.installed
 	python -m swarm_operator.crd > crds/swarmtopics.swarm-operator.dev.yaml
+	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
 
 clean:
 	rm -rf $(VENV) .tools $(PEER)/node_modules .sim
