@@ -139,9 +139,10 @@ class SimCluster(Cluster):
 
     name = "sim"
 
-    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0) -> None:
+    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0, metrics_port: int = 0) -> None:
         self.state_dir = state_dir
         self.reconcile_interval = reconcile_interval
+        self.metrics_port = metrics_port
         self._sim: subprocess.Popen[str] | None = None
         self._operator: subprocess.Popen[bytes] | None = None
         self._operator_log = state_dir / "operator.log"
@@ -165,7 +166,7 @@ class SimCluster(Cluster):
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
         self._operator = subprocess.Popen(
             [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces",
-             "--reconcile-interval", str(self.reconcile_interval), "--metrics-port", "0",
+             "--reconcile-interval", str(self.reconcile_interval), "--metrics-port", str(self.metrics_port),
              "--liveness-port", "0"],
             stdout=open(self._operator_log, "ab"), stderr=subprocess.STDOUT, env=env,
             start_new_session=True,

@@ -8,6 +8,11 @@ function createMetrics (role) {
   const registry = new prom.Registry()
   registry.setDefaultLabels({ role })
   prom.collectDefaultMetrics({ register: registry, prefix: 'swarm_peer_process_' })
+  // prom-client names three gauges `*_total`, which Prometheus reserves for counters
+  // (`promtool check metrics` rejects them); the per-type gauges without the suffix remain.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric('swarm_peer_process_nodejs_' + name)
+  }
   const m = {
     registry,
     announceFlush: new prom.Histogram({ name: 'swarm_peer_announce_flush_seconds', help: 'Seconds from joining the topics to a flushed (stored) announce of both', buckets: BUCKETS, registers: [registry] }),
