@@ -24,7 +24,16 @@ from typing import Any
 import pytest
 import yaml
 from conftest import CHART, run, tool
-from e2e_support import SimCluster, clients_ready, ensure_dht, pod_ready, status_port, topic_manifest, wait_for, wait_ready
+from e2e_support import (
+    SimCluster,
+    clients_ready,
+    ensure_dht,
+    pod_ready,
+    status_port,
+    topic_manifest,
+    wait_for,
+    wait_ready,
+)
 
 NS = "default"
 GRAFANA_VARS = {"$__rate_interval": "30s", "$__range": "10m", "$__interval": "5s"}
