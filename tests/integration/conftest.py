@@ -88,16 +88,17 @@ class Api:
 class Operator:
     """`python -m swarm_operator run` as a child process, restartable, with its log kept."""
 
-    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+    def __init__(self, kubeconfig: str, log_path: Path, *extra: str) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
+        self.extra = list(extra) or ["--metrics-port", "0", "--liveness-port", "0"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=self.kubeconfig)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces", "--reconcile-interval", "0.3",
-             "--metrics-port", "0", "--liveness-port", "0"],
+             *self.extra],
             stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def kill(self) -> None:

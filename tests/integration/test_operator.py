@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from conftest import Api, Operator, Watcher, example_topic, wait_for
@@ -198,3 +201,37 @@ def test_client_groups_follow_the_spec_after_bootstrap(api: Api, operator: Opera
         api.merge(api.topic_path(NS, "chat"), {"spec": {"clients": [{**group, "name": "log", "replicas": 1}]}})
         wait_for("only chat-log", lambda: [d["metadata"]["name"] for d in deployments(api, "chat")] == ["chat-log"])
         assert api.topic(NS, "chat")["status"]["baseKey"] == KEY
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as rsp:
+            return rsp.status, rsp.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_liveness_and_metrics_endpoints(api_server: Any, api: Api, tmp_path: Path) -> None:
+    """What the chart's probes and ServiceMonitor rely on: kopf's /healthz and the /metrics port."""
+    liveness, metrics = _free_port(), _free_port()
+    op = Operator(str(api_server.kubeconfig), tmp_path / "op.log",
+                  "--liveness-port", str(liveness), "--metrics-port", str(metrics))
+    op.start()
+    try:
+        wait_for("/healthz 200", lambda: _get(f"http://127.0.0.1:{liveness}/healthz")[0] == 200)
+        api.create(api.topic_path(NS), example_topic("chat"))
+        wait_condition(api, "chat", "HostReady", "False", "WaitingForAnnounce")
+        text = wait_for("a reconcile counted", lambda: (
+            body if "swarm_operator_reconcile_duration_seconds_count" in (body := _get(
+                f"http://127.0.0.1:{metrics}/metrics")[1]) and 'swarm_operator_topics{phase="Pending"} 1.0'
+            in body else None))
+        assert 'swarm_operator_topics{phase="Ready"} 0.0' in text
+        assert "swarm_operator_topics_without_ready_host 1.0" in text
+    finally:
+        op.stop()
