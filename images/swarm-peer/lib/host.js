@@ -154,6 +154,43 @@ async function runHost (cfg) {
     return !!swarm.server && swarm.server.relayAddresses.length > 0
   }
 
+  // Serve /healthz (and a 503 /readyz) from the start: a first announce on a cold or absent
+  // DHT can take minutes, and a liveness probe must not kill the host meanwhile.
+  const status = createStatusServer({
+    port: cfg.statusPort,
+    metrics,
+    log,
+    handlers: {
+      ready: () => computeReady(),
+      status: () => {
+        if (!st.announcedAt) return null
+        return signed.sign({
+          role: 'host',
+          topic: cfg.topic,
+          bootstrapTopicHash: bootTopic.toString('hex'),
+          baseKey,
+          writerKey,
+          discoveryKey,
+          announcedAt: st.announcedAt,
+          announceSeconds: st.announceSeconds,
+          peers: swarm.connections.size,
+          writable: base.writable,
+          viewLength: base.view.length
+        }, keyPair)
+      },
+      append: async (value) => {
+        if (!base.writable) return { code: 409, body: { error: 'this host is not a writer of the base' } }
+        await base.append({ ...value, type: 'put', at: new Date().toISOString(), by: writerKey })
+        await base.update()
+        return { code: 200, body: { ok: true, viewLength: base.view.length } }
+      },
+      log: async (start) => readLog(base, start)
+    }
+  })
+  const port = await status.listen()
+  computeReady()
+  log.info('status server listening', { port })
+
   // First announce: both flushed() must return true.
   const t0 = Date.now()
   const [fb, fd] = await Promise.all([dBoot.flushed(), dBase.flushed()])
@@ -222,40 +259,6 @@ async function runHost (cfg) {
   if (!st.announced) setImmediate(watchdog)
   swarm.dht.on('network-update', () => computeReady())
 
-  const status = createStatusServer({
-    port: cfg.statusPort,
-    metrics,
-    log,
-    handlers: {
-      ready: () => computeReady(),
-      status: () => {
-        if (!st.announcedAt) return null
-        return signed.sign({
-          role: 'host',
-          topic: cfg.topic,
-          bootstrapTopicHash: bootTopic.toString('hex'),
-          baseKey,
-          writerKey,
-          discoveryKey,
-          announcedAt: st.announcedAt,
-          announceSeconds: st.announceSeconds,
-          peers: swarm.connections.size,
-          writable: base.writable,
-          viewLength: base.view.length
-        }, keyPair)
-      },
-      append: async (value) => {
-        if (!base.writable) return { code: 409, body: { error: 'this host is not a writer of the base' } }
-        await base.append({ ...value, type: 'put', at: new Date().toISOString(), by: writerKey })
-        await base.update()
-        return { code: 200, body: { ok: true, viewLength: base.view.length } }
-      },
-      log: async (start) => readLog(base, start)
-    }
-  })
-  const port = await status.listen()
-  computeReady()
-  log.info('status server listening', { port })
 
   return async function close () {
     st.closing = true

@@ -2,7 +2,7 @@
 // /readyz follows the DHT: 503 when the bootstrap node is gone, 200 again when it returns.
 const test = require('node:test')
 const assert = require('node:assert')
-const { startBootstrap, startHost, tmpdir, seedFile, get, waitFor, stop, stopAll } = require('./helpers')
+const { startBootstrap, startHost, tmpdir, seedFile, get, waitFor, stop, stopAll, freeUdpPort } = require('./helpers')
 
 test.after(stopAll)
 
@@ -26,4 +26,18 @@ test('readyz goes 503 when the DHT bootstrap node disappears and 200 when it is 
   assert.match(m.text, /swarm_peer_reannounces_total\{role="host"\} [1-9]/)
   await stop(host.child)
   await stop(boot2.child)
+})
+
+test('a host whose DHT is unreachable serves /healthz at once, /readyz 503, and no /status', async () => {
+  const dir = tmpdir()
+  const nowhere = '127.0.0.1:' + await freeUdpPort() // nobody listens: the first announce cannot flush
+  const host = await startHost({
+    topic: 'no-dht-' + Date.now(), bootstrap: nowhere, dataDir: dir + '/data', seed: seedFile(dir), waitReady: false
+  })
+  await waitFor(async () => (await get(host.statusPort, '/healthz')).status === 200, 15000, 'healthz 200', host.child)
+  const ready = await get(host.statusPort, '/readyz')
+  assert.strictEqual(ready.status, 503)
+  assert.strictEqual(ready.body.ready, false)
+  assert.notStrictEqual((await get(host.statusPort, '/status')).status, 200, 'a host that never announced has no report')
+  await stop(host.child)
 })
