@@ -38,6 +38,7 @@ VERSION_INFO = {"major": "1", "minor": "35", "gitVersion": "v1.35.0-sim", "gitCo
                 "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24",
                 "compiler": "gc", "platform": "linux/amd64"}
 CRD_KEY = "apiextensions.k8s.io/v1/customresourcedefinitions"
+BOOKMARK_INTERVAL = 5.0  # seconds between bookmarks on a quiet watch that asked for them
 
 
 def status_body(exc: ApiError) -> dict[str, Any]:
@@ -333,6 +334,7 @@ class SimEmulator(kmock.KubernetesEmulator):
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw)
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
 
@@ -349,10 +351,17 @@ class SimEmulator(kmock.KubernetesEmulator):
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     break
+                wait = remaining if not bookmarks else min(remaining or BOOKMARK_INTERVAL, BOOKMARK_INTERVAL)
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), remaining)
+                    event = await asyncio.wait_for(watcher.queue.get(), wait)
                 except TimeoutError:
-                    break
+                    if bookmarks and watcher.queue.empty():
+                        # As a real API server does: a quiet watch learns the current version,
+                        # so its reconnect does not ask for one long compacted away (410).
+                        await response.write(json.dumps({"type": "BOOKMARK", "object": {
+                            "kind": rtype.kind, "apiVersion": rtype.api_version,
+                            "metadata": {"resourceVersion": str(self.store.rv)}}}).encode() + b"\n")
+                    continue
                 await send(event)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
