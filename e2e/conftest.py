@@ -27,10 +27,10 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace of the case's own; its topics are deleted afterwards (children by GC)."""
+    """A namespace of the case's own, deleted afterwards with everything in it (peers stop, so
+    later cases do not share the two cores with the leftovers of earlier ones)."""
     name = "e2e-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     cluster.create_namespace(name)
     yield name
-    cluster.kubectl("delete", "swarmtopics.swarm-operator.dev", "--all", "-n", name,
-                    "--wait=false", check=False)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
