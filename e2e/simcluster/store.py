@@ -166,7 +166,15 @@ class Store:
             obj.setdefault("spec", {})["clusterIP"] = f"10.96.{self.rv // 250 % 250}.{self.rv % 250 + 1}"
         self.objects[key] = obj
         self._emit("ADDED", rtype, key, obj)
+        refs = meta.get("ownerReferences") or []
+        if refs and not any(r.get("uid") in self._live_uids() for r in refs):
+            # Created for an owner that is already gone (a controller racing a delete): the
+            # garbage collector removes such dangling dependents, as a real one does.
+            self.delete(rtype, namespace, meta["name"], graceful=False)
         return copy.deepcopy(obj)
+
+    def _live_uids(self) -> set[str]:
+        return {o["metadata"]["uid"] for o in self.objects.values()}
 
     def update(self, rtype: ResourceType, namespace: str, name: str, new: dict[str, Any],
                subresource: str | None = None) -> dict[str, Any]:
@@ -268,7 +276,7 @@ class Store:
 
     def _collect(self, owner_uid: str) -> None:
         """Background garbage collection: dependents whose owners are all gone go too."""
-        live = {o["metadata"]["uid"] for o in self.objects.values()}
+        live = self._live_uids()
         for key, obj in list(self.objects.items()):
             refs = obj["metadata"].get("ownerReferences") or []
             if any(r.get("uid") == owner_uid for r in refs) and not any(r.get("uid") in live for r in refs):

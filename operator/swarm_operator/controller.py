@@ -58,8 +58,10 @@ class Controller:
         try:
             outcome = await reconcile(self.ctx, *key)
         except ApiError as exc:
-            if exc.status == 409:
-                log.info("%s/%s: stale view (%s), retrying from a fresh read", *key, exc.message)
+            if exc.status in (404, 409):
+                # 409: a stale view; 404: the topic or a child went away meanwhile. Neither is an
+                # error: the next pass starts from a fresh read (and forgets a deleted topic).
+                log.info("%s/%s: %s, retrying from a fresh read", *key, exc)
                 self.queue.add_after(key, 0.2)
                 return
             self._failed(key, exc)

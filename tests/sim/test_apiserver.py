@@ -105,6 +105,15 @@ def test_owner_references_cascade(server: ThreadedApiServer) -> None:
     assert call(server, "GET", f"{CM}/dependent")[0] == 404
 
 
+def test_dependents_of_a_deleted_owner_are_collected_even_when_created_late(server: ThreadedApiServer) -> None:
+    _, owner = call(server, "POST", CM, {"metadata": {"name": "gone"}})
+    call(server, "DELETE", f"{CM}/gone")
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": owner["metadata"]["uid"]}
+    code, _ = call(server, "POST", CM, {"metadata": {"name": "late", "ownerReferences": [ref]}})
+    assert code == 201
+    assert call(server, "GET", f"{CM}/late")[0] == 404
+
+
 def test_watch_resumes_sends_bookmarks_and_expires(server: ThreadedApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apiserver, "BOOKMARK_INTERVAL", 0.2)
     _, obj = call(server, "POST", CM, {"metadata": {"name": "w"}})
