@@ -9,8 +9,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import Api, Operator, Watcher, example_topic, wait_for
 from fakehost import FakeHost, host_pod
+from integration_support import Api, Operator, Watcher, example_topic, wait_for
 from nacl.signing import SigningKey
 
 NS = "apps"

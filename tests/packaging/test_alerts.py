@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CHART, HERE, run, tool
+from packaging_support import CHART, HERE, run, tool
 
 
 def test_promtool_check_rules() -> None:

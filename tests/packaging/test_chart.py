@@ -9,7 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import CHART, HERE, REPO, render, run, tool
+from packaging_support import CHART, HERE, REPO, render, run, tool
 
 K8S = "1.35.0"
 ALL = HERE / "all-features-values.yaml"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO, run, tool
+from packaging_support import REPO, run, tool
 
 
 @pytest.mark.parametrize("dockerfile", ["images/operator/Dockerfile", "images/swarm-peer/Dockerfile"])

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART, run, tool
 from e2e_support import (
     SimCluster,
     clients_ready,
@@ -34,6 +33,7 @@ from e2e_support import (
     wait_for,
     wait_ready,
 )
+from packaging_support import CHART, run, tool
 
 NS = "default"
 GRAFANA_VARS = {"$__rate_interval": "30s", "$__range": "10m", "$__interval": "5s"}

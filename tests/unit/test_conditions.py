@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import NOW
 from swarm_operator import conditions as c
+from unit_support import NOW
 
 
 def test_transition_time_moves_only_when_status_flips() -> None:

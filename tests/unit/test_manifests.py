@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
-from conftest import make_topic
 from swarm_operator import manifests, names
 from swarm_operator.events import event_body
 from swarm_operator.models import SwarmTopicSpec
+from unit_support import make_topic
 
 K8S = "1.35.0"
 PUB = "ab" * 32

@@ -7,11 +7,11 @@ import copy
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import make_topic
 from pydantic import ValidationError
 from swarm_operator import crd
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.reconcile import parse_spec
+from unit_support import make_topic
 
 K8S = "1.35.0"
 

@@ -6,13 +6,13 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from conftest import NOW, make_topic, stamp
 from swarm_operator import conditions as c
 from swarm_operator import manifests
 from swarm_operator.hostreport import HostReport, HostReportError
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.plan import Observed, Plan, plan
 from swarm_operator.reconcile import parse_spec
+from unit_support import NOW, make_topic, stamp
 
 PUB = "ab" * 32
 KEY = "cd" * 32

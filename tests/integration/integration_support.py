@@ -1,0 +1,189 @@
+"""The real operator process against the API emulator, with the test playing the cluster.
+
+The emulator is the simulated cluster's API server (kmock, extended with what a real API server
+does: uid, resourceVersion with 409 on stale writes, generation, the status split, label
+selectors). No kubelet runs here: the test itself marks the host pod Ready and serves the host's
+`/status` from a real aiohttp server signed with a real PyNaCl key, so every step of the
+ordering can be held still and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from simcluster.apiserver import ThreadedApiServer
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, every: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+class Api:
+    """Plain JSON over HTTP to the emulator: the test's own hands on the cluster."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def call(self, method: str, path: str, body: Any = None,
+             content_type: str = "application/json") -> dict[str, Any] | None:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as rsp:
+                return json.loads(rsp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404 and method == "GET":
+                return None
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        return self.call("GET", path)
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        return (self.get(path) or {}).get("items") or []
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.call("POST", path, body)
+
+    def merge(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.call("PATCH", path, body, "application/merge-patch+json")
+
+    def delete(self, path: str) -> None:
+        self.call("DELETE", path)
+
+    # SwarmTopic shortcuts
+    def topic_path(self, ns: str, name: str = "") -> str:
+        return f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics" + (f"/{name}" if name else "")
+
+    def topic(self, ns: str, name: str) -> dict[str, Any]:
+        obj = self.get(self.topic_path(ns, name))
+        assert obj is not None, f"SwarmTopic {ns}/{name} is gone"
+        return obj
+
+
+class Operator:
+    """`python -m swarm_operator run` as a child process, restartable, with its log kept."""
+
+    def __init__(self, kubeconfig: str, log_path: Path, *extra: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.extra = list(extra) or ["--metrics-port", "0", "--liveness-port", "0"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces", "--reconcile-interval", "0.3",
+             *self.extra],
+            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def api_server() -> Iterator[ThreadedApiServer]:
+    with ThreadedApiServer(crd_paths=[REPO / "crds"]) as server:
+        yield server
+
+
+@pytest.fixture
+def api(api_server: ThreadedApiServer) -> Api:
+    client = Api(api_server.url)
+    client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
+    return client
+
+
+@pytest.fixture
+def operator(api_server: ThreadedApiServer, api: Api, tmp_path: Path) -> Iterator[Operator]:
+    op = Operator(str(api_server.kubeconfig), tmp_path / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print(op.log()[-4000:])
+
+
+def example_topic(name: str = "chat", clients: int = 3, **spec: Any) -> dict[str, Any]:
+    obj = yaml.safe_load((REPO / "examples" / "topic.yaml").read_text())
+    obj["metadata"] = {"name": name, "namespace": "apps"}
+    obj["spec"]["topic"] = name
+    obj["spec"]["clients"][0]["replicas"] = clients
+    obj["spec"]["bootstrapHost"]["announceTimeoutSeconds"] = 30
+    obj["spec"].update(spec)
+    return obj
+
+
+class Watcher:
+    """Polls the topic and its Deployments in a thread and flags any moment where a client
+    Deployment wants replicas while no base key is recorded (the invariant, checked throughout)."""
+
+    def __init__(self, api: Api, ns: str, name: str) -> None:
+        self.api, self.ns, self.name = api, ns, name
+        self.violations: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # Deployments first: if one is seen with replicas > 0, the key must already be there.
+            deployments = self.api.items(
+                f"/apis/apps/v1/namespaces/{self.ns}/deployments?labelSelector=swarm-operator.dev/topic%3D{self.name}")
+            topic = self.api.get(self.api.topic_path(self.ns, self.name)) or {}
+            recorded = (topic.get("status") or {}).get("baseKey")
+            configmap = self.api.get(f"/api/v1/namespaces/{self.ns}/configmaps/{self.name}-swarm") or {}
+            for dep in deployments:
+                if dep["spec"].get("replicas", 1) > 0 and not recorded:
+                    self.violations.append(f"{dep['metadata']['name']} wants replicas before status.baseKey")
+                if dep["spec"].get("replicas", 1) > 0 and not (configmap.get("data") or {}).get("baseKey"):
+                    self.violations.append(f"{dep['metadata']['name']} wants replicas before the ConfigMap key")
+            self.samples += 1
+            time.sleep(0.05)
