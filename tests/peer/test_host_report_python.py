@@ -26,13 +26,11 @@ PEER_DIR = ROOT / "images" / "swarm-peer"
 BIN = PEER_DIR / "bin" / "swarm-peer.js"
 NODE = shutil.which("node")
 
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (PEER_DIR / "node_modules" / "hyperswarm").is_dir(),
-        reason="run `npm ci` in images/swarm-peer first",
-    ),
-]
+@pytest.fixture(autouse=True)
+def _node_and_packages() -> None:
+    """These tests run real Node peers: their absence is a failure, never a skip."""
+    assert NODE is not None, "node is not installed"
+    assert (PEER_DIR / "node_modules" / "hyperswarm").is_dir(), "run `npm ci` in images/swarm-peer first"
 
 
 def free_port(kind: int) -> int:
