@@ -24,21 +24,16 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from e2e_support import wait_for as e2e_wait_for
 from simcluster.apiserver import ThreadedApiServer
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
+    """e2e_support's poller, at the pace of the emulator (a tenth of a second)."""
+    return e2e_wait_for(what, probe, timeout=timeout, interval=0.1)
 
 
 class Api:
