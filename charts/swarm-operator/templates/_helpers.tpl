@@ -70,5 +70,5 @@ app.kubernetes.io/component: operator
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}
