@@ -73,6 +73,9 @@ def test_host_volume_wiped_rejoins_the_same_base(cluster: Cluster, ns: str) -> N
     assert topic["status"]["baseKey"] == base_key
     degraded = condition(topic, "Degraded")
     assert degraded is None or degraded["status"] != "True", degraded
+    # The clients lost their host for a moment: wait until both are Ready again (the topic's
+    # Ready above may still be the one from before the host went away).
+    wait_for("2 clients again", lambda: clients_ready(cluster, "wiped", ns, 2), timeout=120)
     assert_clients_report(cluster, "wiped", ns, base_key, expected=2)
 
 
