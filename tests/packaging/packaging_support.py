@@ -1,11 +1,18 @@
-"""Shared helpers of the packaging tests: the real helm, kubectl, promtool and prometheus binaries
-installed by `scripts/install-tools.sh` into .tools/bin."""
+"""Shared helpers of the packaging tests: the real helm, promtool and prometheus binaries installed
+by `scripts/install-tools.sh` into .tools/bin (hadolint comes from the venv), and a real
+Prometheus that scrapes any list of targets."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "swarm-operator"
 TOOLS = REPO / ".tools" / "bin"
 HERE = Path(__file__).resolve().parent
+ALERTS = CHART / "files" / "alerts.yaml"
+DASHBOARD = CHART / "files" / "dashboards" / "swarm-operator.json"
+# Grafana's built-in variables, replaced by concrete values before a query goes to Prometheus.
+GRAFANA_VARS = {"$__rate_interval": "30s", "$__range": "10m", "$__interval": "5s"}
 
 
 def tool(name: str) -> str:
@@ -35,10 +46,119 @@ def run(*args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProces
     return proc
 
 
-def render(*values_files: Path, sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def render(*values_files: Path, sets: Iterable[str] = (),
+           set_json: Iterable[str] = ()) -> list[dict[str, Any]]:
     args = [tool("helm"), "template", "swarm", str(CHART), "--namespace", "swarm-operator"]
     for file in values_files:
         args += ["-f", str(file)]
     for item in sets:
         args += ["--set", item]
+    for item in set_json:
+        args += ["--set-json", item]
     return [doc for doc in yaml.safe_load_all(run(*args).stdout) if doc]
+
+
+# -- PromQL of the dashboard and the alerts ------------------------------------------------------
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    """(panel / legend, expr) of every dashboard target, Grafana variables replaced."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for var, value in GRAFANA_VARS.items():
+                expr = expr.replace(var, value)
+            assert "$" not in expr, f"unknown Grafana variable in {expr}"
+            out.append((f"{panel['title']} / {target['legendFormat']}", expr))
+    return out
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+
+
+# -- A real Prometheus ---------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as rsp:
+        return rsp.read().decode()
+
+
+def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def prometheus_config(jobs: Iterable[str], workdir: Path, scrape_interval: str = "1s") -> dict[str, Any]:
+    """One scrape job per name, each reading its targets from `<workdir>/<job>.json` (file_sd,
+    re-read every second): targets can be set before or after Prometheus starts."""
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [str(ALERTS)],  # the alerts evaluate (and must load) against the same data
+        "scrape_configs": [
+            {"job_name": job,
+             "file_sd_configs": [{"files": [str(workdir / f"{job}.json")], "refresh_interval": "1s"}]}
+            for job in jobs
+        ],
+    }
+
+
+class Prometheus:
+    """`prometheus` on 127.0.0.1:<free port> scraping the targets given per job."""
+
+    def __init__(self, workdir: Path, jobs: dict[str, list[str]]) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        for job, targets in jobs.items():
+            self.set_targets(job, targets)
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(jobs, workdir)))
+        self.log = open(workdir / "prometheus.log", "ab")  # closed in stop()
+        self.proc = subprocess.Popen(
+            [tool("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
+             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until("Prometheus ready", lambda: "Ready" in http_get(f"{self.url}/-/ready"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_targets(self, job: str, targets: list[str]) -> None:
+        path = self.workdir / f"{job}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([{"targets": targets}]))
+        tmp.replace(path)  # atomic: Prometheus never reads half a file
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        body = json.loads(http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def up_targets(self) -> int:
+        return len(self.query("up == 1"))
+
+    def rule_health(self) -> dict[str, str]:
+        body = json.loads(http_get(f"{self.url}/api/v1/rules"))
+        return {r["name"]: r["health"] for g in body["data"]["groups"] for r in g["rules"]}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
