@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs Debian's podman, runc and debootstrap when missing and checks that a container runs.
+# The project's containers.conf is used through CONTAINERS_CONF (export it as this script does).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CONTAINERS_CONF="$ROOT/scripts/containers/containers.conf"
+need=()
+for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+  echo ">> podman: installing ${need[*]} from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap slirp4netns \
+    containernetworking-plugins iptables >/dev/null
+fi
+podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}' >/dev/null
+echo ">> podman: $(podman --version), runtime $(podman info --format '{{.Host.OCIRuntime.Name}}')"
