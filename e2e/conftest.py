@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end suite: one cluster per session (`E2E_CLUSTER=sim|real`)."""
+"""Fixtures of the end-to-end suite: one cluster per session (`E2E_CLUSTER=local|real`)."""
 
 from __future__ import annotations
 
