@@ -2,9 +2,10 @@
 
 Each pod's file names the pod itself (as the kubelet's own /etc/hosts does), then every name
 cluster DNS would answer with a pod IP: `<hostname>.<subdomain>.<ns>.svc[.cluster.local]` of
-pods with a subdomain (known to the kubelet at once) and, from the EndpointSlices of headless
-Services, `<hostname>.<service>.<ns>.svc` of each endpoint with a hostname and
-`<service>.<ns>.svc` for every ready endpoint. Files are rewritten in place (the same inode
+pods with a subdomain (known to the kubelet at once) and, for headless Services selecting this
+node's pods, `<service>.<ns>.svc` for every ready pod (every pod with publishNotReadyAddresses).
+The Services are polled (a node's credentials may list Services, not EndpointSlices); the pods
+are the node's own, which on this one-node cluster are all of them. Files are rewritten in place (the same inode
 stays bind-mounted) whenever the set changes. ClusterIP Services have no entry: there is no
 kube-proxy on this node to make their virtual IPs reachable.
 """
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("localcluster.kubelet")
 DOMAIN = "cluster.local"
-SLICES_EVERY = 1.0
+SERVICES_EVERY = 1.0
 HEADER = ("# Kubernetes-managed hosts file (localcluster kubelet).\n127.0.0.1\tlocalhost\n"
           "::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\n")
 
@@ -33,20 +34,27 @@ def _names(*labels: str) -> list[str]:
     return [f"{base}.svc.{DOMAIN}", f"{base}.svc"]
 
 
-def slice_entries(slices: Iterable[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def service_entries(services: Iterable[dict[str, Any]], workers: Iterable[PodWorker]) -> list[tuple[str, list[str]]]:
+    """What cluster DNS answers for headless Services, from the Services and this node's pods."""
     entries: list[tuple[str, list[str]]] = []
-    for item in slices:
-        meta = item["metadata"]
-        service = (meta.get("labels") or {}).get("kubernetes.io/service-name")
-        if not service:
+    pods = [w for w in workers if w.ip and w.pod is not None]
+    for service in services:
+        spec, meta = service.get("spec") or {}, service["metadata"]
+        if spec.get("clusterIP") != "None":
             continue
-        for endpoint in item.get("endpoints") or []:
-            ready = (endpoint.get("conditions") or {}).get("ready") is not False
-            for address in endpoint.get("addresses", []):
-                if endpoint.get("hostname"):
-                    entries.append((address, _names(endpoint["hostname"], service, meta["namespace"])))
-                if ready:
-                    entries.append((address, _names(service, meta["namespace"])))
+        for worker in pods:
+            assert worker.pod is not None and worker.ip is not None
+            if worker.namespace != meta["namespace"] or not _selects(spec.get("selector") or {},
+                                                                    worker.pod["metadata"].get("labels") or {}):
+                continue
+            if worker.subdomain == meta["name"]:
+                entries.append((worker.ip, _names(worker.hostname, meta["name"], meta["namespace"])))
+            if spec.get("publishNotReadyAddresses") or worker.ready():
+                entries.append((worker.ip, _names(meta["name"], meta["namespace"])))
     return entries
 
 
@@ -54,7 +62,7 @@ class HostsTable:
     def __init__(self, api: Api, workers: Callable[[], Iterable[PodWorker]]) -> None:
         self.api = api
         self.workers = workers
-        self.services: list[tuple[str, list[str]]] = []
+        self.services: list[dict[str, Any]] = []
         self._shared = ""
 
     def shared(self) -> str:
@@ -63,7 +71,7 @@ class HostsTable:
             if worker.ip and worker.subdomain:
                 entries.setdefault(worker.ip, []).extend(
                     _names(worker.hostname, worker.subdomain, worker.namespace))
-        for ip, names in self.services:
+        for ip, names in service_entries(self.services, self.workers()):
             entries.setdefault(ip, []).extend(names)
         lines = []
         for ip in sorted(entries):
@@ -99,15 +107,13 @@ class HostsTable:
                     log.warning("hosts file of %s: %s", worker.key, err)
 
     async def follow_services(self) -> None:
-        """Runs until cancelled: polls the EndpointSlices of headless Services."""
+        """Runs until cancelled: polls the Services (a node may list them) and pod readiness."""
         while True:
             try:
-                answer = await self.api.get("/apis/discovery.k8s.io/v1/endpointslices",
-                                            {"labelSelector": "service.kubernetes.io/headless"})
-                services = sorted(slice_entries(answer.get("items", [])))
-                if services != self.services:
-                    self.services = services
+                answer = await self.api.get("/api/v1/services")
+                self.services = answer.get("items", [])
+                if self.shared() != self._shared:
                     self.changed()
             except (ApiError, OSError) as err:
-                log.warning("endpointslices: %s", err)
-            await asyncio.sleep(SLICES_EVERY)
+                log.warning("services: %s", err)
+            await asyncio.sleep(SERVICES_EVERY)

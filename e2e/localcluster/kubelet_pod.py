@@ -73,6 +73,9 @@ class PodWorker:
     def ip(self) -> str | None:
         return self.sandbox.ip if self.sandbox else None
 
+    def ready(self) -> bool:
+        return bool(self.mains) and all(box.ready for box in self.mains)
+
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
