@@ -174,7 +174,8 @@ class LocalCluster(Cluster):
         from localcluster.testing import OPERATOR_NAMESPACE, RELEASE, helm
         helm(self.plane, "upgrade", RELEASE, str(REPO / "charts" / "swarm-operator"), "-n",
              OPERATOR_NAMESPACE, "--reuse-values", "--set", f"replicaCount={replicas}",
-             "--set", f"reconcileInterval={self.reconcile_interval}", "--wait", "--timeout", "180s")
+             "--set-json", f"reconcileInterval={json.dumps(self.reconcile_interval)}", "--wait",
+             "--timeout", "180s")
 
     def operator_pods(self) -> list[dict[str, Any]]:
         from localcluster.testing import OPERATOR_NAMESPACE
