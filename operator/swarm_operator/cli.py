@@ -60,6 +60,7 @@ def status(args: argparse.Namespace) -> int:
     import sys
 
     from kubernetes.client.rest import ApiException
+    from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
 
     from .status_view import NotFound, default_namespace, format_status, read_report
@@ -73,6 +74,9 @@ def status(args: argparse.Namespace) -> int:
         report = read_report(namespace, name, args.kubeconfig, args.context)
     except NotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConfigException as exc:
+        print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
         return 1
     except (ApiException, HTTPError, OSError) as exc:
         print(f"error: reading {namespace}/{name}: {exc}", file=sys.stderr)

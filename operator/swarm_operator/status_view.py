@@ -46,6 +46,7 @@ ADVICE = {
     "Paused": "spec.paused is true: kubectl patch st {name} -n {ns} --type=merge -p "
               "'{{\"spec\":{{\"paused\":false}}}}' to resume",
 }
+WAITING = frozenset({"WaitingForHost", "WaitingForBaseKey"})
 TYPE_ADVICE = {
     "HostReady": "kubectl describe pod {host} -n {ns}; kubectl logs {host} -n {ns}",
     "BaseKeyRecorded": "wait for HostReady, then see the operator's logs",
@@ -114,8 +115,8 @@ def timeline(report: TopicReport) -> list[Step]:
 def duration(seconds: float) -> str:
     if seconds < 0:
         return "-" + duration(-seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if seconds < 60:  # API timestamps have whole seconds: no false decimals
+        return f"{seconds:.0f}s" if seconds >= 10 or seconds == int(seconds) else f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
@@ -131,12 +132,14 @@ def format_timeline(steps: list[Step]) -> list[str]:
         if step.at is None:
             lines.append(f"  {step.name:<18}{'-':<22}{'':>8}{'':>9}  {step.note or 'not yet'}")
             continue
-        since_prev = duration((step.at - previous).total_seconds()) if previous else ""
+        since_prev = duration((step.at - previous).total_seconds()) if previous and step is not steps[0] else ""
         total = duration((step.at - start).total_seconds()) if start else ""
-        if previous and step.at < previous:
-            since_prev = "(again)"  # reached again later, e.g. a host pod restarted
+        note = step.note
+        if previous and step.at < previous:  # the step above was reached again later (a restart)
+            since_prev = "-"
+            note = f"{note} (before the step above, which happened again later)".strip()
         lines.append(f"  {step.name:<18}{step.at.strftime('%Y-%m-%d %H:%M:%S'):<22}{since_prev:>8}"
-                     f"{total:>9}  {step.note}".rstrip())
+                     f"{total:>9}  {note}".rstrip())
         previous = max(previous, step.at) if previous else step.at
     return lines
 
@@ -156,9 +159,11 @@ def next_steps(report: TopicReport) -> list[str]:
     if len(conds) > 1:
         conds = [c for c in conds if c.get("type") != "Ready"]  # Ready repeats the first failing one
     out = []
-    for cond in conds:
+    for i, cond in enumerate(conds):
         reason = str(cond.get("reason") or "")
         advice = ADVICE.get(reason) or TYPE_ADVICE.get(str(cond.get("type")), "see the message above")
+        if reason in WAITING and i > 0:  # only waiting for an earlier step: no action of its own
+            advice = f"follows from {conds[0].get('type')} ({conds[0].get('reason')})"
         out.append(f"  {cond.get('type')} ({reason}): {advice.format(**fill)}")
     if status.get("phase") == "Paused" and not any("(Paused)" in line for line in out):
         out.append(f"  Paused: {ADVICE['Paused'].format(**fill)}")
