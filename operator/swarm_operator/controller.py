@@ -81,8 +81,8 @@ class Controller:
         else:
             self._outcomes[key] = outcome
             self.queue.add_after(key, self.interval)
-            metrics.topic_metrics.set(*key, metrics.TopicSample(
-                phase=outcome.phase, host_ready=outcome.host_ready, paused=outcome.paused))
+            metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
+                outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         metrics.reconcile_errors.inc()
