@@ -7,6 +7,7 @@ status port), so the same cases run on the simulated cluster and on a real one.
 from __future__ import annotations
 
 import abc
+import atexit
 import copy
 import json
 import os
@@ -177,6 +178,13 @@ class LocalCluster(Cluster):
              "--set-json", f"reconcileInterval={json.dumps(self.reconcile_interval)}", "--wait",
              "--timeout", "180s")
 
+    def operator_metrics_url(self) -> str:
+        pod = wait_for("the operator pod Ready", lambda: next(
+            (p for p in self.operator_pods() if pod_ready(p)), None), timeout=120)
+        port = next(p["containerPort"] for c in pod["spec"]["containers"]
+                    for p in c.get("ports", []) if p.get("name") == "metrics")
+        return f"http://{pod['status']['podIP']}:{port}/metrics"
+
     def operator_pods(self) -> list[dict[str, Any]]:
         from localcluster.testing import OPERATOR_NAMESPACE
         return self.pods(OPERATOR_NAMESPACE, "app.kubernetes.io/name=swarm-operator")
@@ -236,15 +244,28 @@ class RealCluster(Cluster):
         return json.loads(raw)
 
 
+_shared_local: LocalCluster | None = None
+
+
+def shared_local_cluster() -> LocalCluster:
+    """The session's local cluster (one node, one operator release), started on first use and
+    closed when the process exits; every suite that needs pods running shares it."""
+    global _shared_local
+    if _shared_local is None:
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-node-")))
+        cluster.start()
+        atexit.register(cluster.close)
+        _shared_local = cluster
+    return _shared_local
+
+
 def start_cluster() -> Cluster:
     kind = os.environ.get("E2E_CLUSTER", "local")
-    cluster: Cluster
-    if kind == "real":
-        cluster = RealCluster()
-    elif kind == "local":
-        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-e2e-")))
-    else:
+    if kind == "local":
+        return shared_local_cluster()
+    if kind != "real":
         raise ValueError(f"E2E_CLUSTER must be local or real, not {kind!r}")
+    cluster = RealCluster()
     cluster.start()
     return cluster
 

@@ -1,6 +1,7 @@
-"""Real metrics, checked with real tools, during a simulated-cluster run.
+"""Real metrics, checked with real tools, during a local-cluster run.
 
-One run of the simulated cluster with the real operator (`swarm-operator run --metrics-port`), the
+One run of the local cluster (real control plane, pods in containers) with the real operator
+installed by the chart (its pod's metrics port), the
 private DHT of examples/dht.yaml, a topic with three clients and a paused one, scraped every second
 by a real Prometheus (Debian's 2.42, loading files/alerts.yaml) started before the topics are
 applied, so the operator's histograms hold the observations of a real cold start. Peer targets
@@ -25,10 +26,11 @@ from typing import Any
 
 import pytest
 from e2e_support import (
-    SimCluster,
+    LocalCluster,
     clients_ready,
     ensure_dht,
     pod_ready,
+    shared_local_cluster,
     status_port,
     topic_manifest,
     wait_for,
@@ -38,7 +40,6 @@ from packaging_support import (
     Prometheus,
     alert_rules,
     dashboard_targets,
-    free_port,
     http_get,
     run,
     tool,
@@ -52,15 +53,14 @@ OPERATOR_JOB, PEERS_JOB = "swarm-operator", "swarm-peers"
 @pytest.fixture(scope="module")
 def observed_run() -> Iterator[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="swarm-obs-"))
-    metrics_port = free_port()
-    cluster = SimCluster(workdir / "sim", metrics_port=metrics_port)
+    cluster: LocalCluster = shared_local_cluster()
     prometheus: Prometheus | None = None
     passed = False
     try:
-        cluster.start()
         ensure_dht(cluster)
-        wait_for("operator metrics", lambda: _try(f"http://127.0.0.1:{metrics_port}/metrics"), timeout=60)
-        prometheus = Prometheus(workdir, {OPERATOR_JOB: [f"127.0.0.1:{metrics_port}"], PEERS_JOB: []})
+        metrics_url = cluster.operator_metrics_url()
+        wait_for("operator metrics", lambda: _try(metrics_url), timeout=60)
+        prometheus = Prometheus(workdir, {OPERATOR_JOB: [metrics_url.split("/")[2]], PEERS_JOB: []})
         wait_for("the operator scraped", lambda: prometheus.up_targets() >= 1, timeout=30)
         started = time.time()
         cluster.apply(topic_manifest("observed", NS, clients=3))
@@ -68,24 +68,29 @@ def observed_run() -> Iterator[dict[str, Any]]:
         wait_ready(cluster, "observed", NS)
         wait_for("3 clients", lambda: clients_ready(cluster, "observed", NS, 3))
         pods = [p for p in cluster.pods(NS, "app.kubernetes.io/name=swarm-peer") if pod_ready(p)]
-        targets = [f"127.0.0.1:{status_port(p)}" for p in pods]
+        targets = [peer_address(p) for p in pods]
         prometheus.set_target_groups(PEERS_JOB, [pod_monitor_target(p) for p in pods])
         wait_for("every peer scraped", lambda: prometheus.up_targets() >= 1 + len(targets), timeout=30)
         time.sleep(3)  # a few more scrapes after the rollout
         roles = {}
         for pod in pods:
             role = pod["metadata"]["labels"].get("app.kubernetes.io/component", "")
-            roles.setdefault(role, http_get(f"http://127.0.0.1:{status_port(pod)}/metrics"))
-        yield {"prometheus": prometheus, "operator": http_get(f"http://127.0.0.1:{metrics_port}/metrics"),
+            roles.setdefault(role, http_get(f"http://{peer_address(pod)}/metrics"))
+        yield {"prometheus": prometheus, "operator": http_get(metrics_url),
                "peers": roles, "workdir": workdir, "started": started, "cluster": cluster,
-               "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics"}
+               "metrics_url": metrics_url}
         passed = True
     finally:
         if prometheus is not None:
             prometheus.stop()
-        cluster.close()
-    if passed:  # on a failure the logs stay in workdir (sim.log, operator.log, prometheus.log)
+        for name in ("observed", HELD):  # the cluster is shared: leave nothing running
+            cluster.delete("swarmtopic", name, NS, wait=True)
+    if passed:  # on a failure the logs stay in workdir (prometheus.log)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def peer_address(pod: dict[str, Any]) -> str:
+    return f"{pod['status']['podIP']}:{status_port(pod)}"
 
 
 def pod_monitor_target(pod: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +99,7 @@ def pod_monitor_target(pod: dict[str, Any]) -> dict[str, Any]:
     labels = {"namespace": pod["metadata"]["namespace"]}
     if topic := pod["metadata"]["labels"].get("swarm-operator.dev/topic"):
         labels["topic"] = topic
-    return {"targets": [f"127.0.0.1:{status_port(pod)}"], "labels": labels}
+    return {"targets": [peer_address(pod)], "labels": labels}
 
 
 def _try(url: str) -> bool:
