@@ -21,6 +21,15 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from localcluster.testing import (
+    OPERATOR_NAMESPACE,
+    OPERATOR_SA,
+    OPERATOR_USER,
+    PODMAN_GATEWAY,
+    audit_events,
+    kubectl,
+    shared_control_plane,
+)
 from packaging_support import CHART, REPO, tool
 from swarm_operator import manifests, names
 from swarm_operator.cli import DEFAULT_PEER_IMAGE
@@ -283,3 +292,73 @@ def test_a_bootstrap_host_announces_from_the_peer_image_on_a_read_only_root(
     payload = json.loads(json.loads(body)["payload"])
     assert status == 200 and payload["role"] == "host" and re.fullmatch(r"[0-9a-f]{64}", payload["baseKey"])
     assert any(data.iterdir()), "the host wrote nothing to its data volume"
+
+
+def service_account_volume(directory: Path, token: str, ca: bytes, namespace: str) -> Path:
+    """What the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount."""
+    directory.mkdir()
+    for name, content in (("token", token.encode()), ("ca.crt", ca), ("namespace", namespace.encode())):
+        (directory / name).write_bytes(content)
+        (directory / name).chmod(0o444)
+    return directory
+
+
+def container_env(container: dict[str, Any], pod_name: str) -> list[str]:
+    args = []
+    for entry in container.get("env", []):
+        ref = (entry.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+        assert "value" in entry or ref == "metadata.name", f"translate env {entry}"
+        args += ["-e", f"{entry['name']}={entry.get('value', pod_name)}"]
+    return args
+
+
+def test_the_operator_image_runs_in_cluster_as_the_charts_service_account(
+        images: dict[str, str], containers: Containers, tmp_path: Path) -> None:
+    """The user path of the chart's Deployment: the operator image in a container with the chart's
+    args, env and securityContext, configured in-cluster (service-account token, KUBERNETES_SERVICE_*)
+    against the real API server, as the ServiceAccount the chart installed, under the chart's RBAC."""
+    subprocess.run(["bash", str(REPO / "scripts" / "build-control-plane.sh")], check=True,
+                   capture_output=True, timeout=3600)  # cached: links the binaries into .tools/bin
+    plane = shared_control_plane()
+    token = kubectl(plane.kubeconfig, "create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE).strip()
+    sa = service_account_volume(tmp_path / "sa", token, plane.pki.ca_crt.read_bytes(), OPERATOR_NAMESPACE)
+    spec, container = chart_operator_container(tmp_path)
+    cid = containers.run(*security_args(operator_tag(), spec["securityContext"], container["securityContext"]),
+                         *container_env(container, "swarm-operator-0"),
+                         "-v", f"{sa}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+                         "-e", f"KUBERNETES_SERVICE_HOST={PODMAN_GATEWAY}",
+                         "-e", f"KUBERNETES_SERVICE_PORT={plane.ports.apiserver}",
+                         operator_tag(), *container["args"])
+    ip = containers.ip(cid)
+    port = next(p["containerPort"] for p in container["ports"] if p["name"] == "liveness")
+    wait_for("/healthz", lambda: http_get(f"http://{ip}:{port}/healthz")[0] == 200, timeout=60)
+
+    def from_the_container() -> list[dict[str, Any]]:
+        return [e for e in audit_events(plane.audit_log) if ip in e.get("sourceIPs", [])]
+
+    def watching() -> list[dict[str, Any]]:
+        return [e for e in from_the_container() if e.get("verb") == "watch"
+                and e.get("objectRef", {}).get("resource") == "swarmtopics"]
+
+    wait_for("the operator's watch on swarmtopics", watching, timeout=60)
+    users = {e["user"]["username"] for e in from_the_container()}
+    assert users == {OPERATOR_USER}, users
+    refused = [f"{e.get('verb')} {e.get('requestURI')}" for e in from_the_container()
+               if (e.get("responseStatus") or {}).get("code") == 403]
+    assert not refused, refused
+    assert "swarm-operator started" in containers.logs(cid)
+    # It reconciles: a topic gets its bootstrap host, from the peer image the chart names.
+    namespace = f"img-{uuid.uuid4().hex[:6]}"
+    kubectl(plane.kubeconfig, "create", "namespace", namespace)
+    topic = {"apiVersion": f"{names.GROUP}/{names.VERSION}", "kind": "SwarmTopic",
+             "metadata": {"name": "chat", "namespace": namespace},
+             "spec": {"topic": "chat", "dht": {"bootstrap": ["swarm-dht-0.swarm-dht:49737"]}}}
+    try:
+        kubectl(plane.kubeconfig, "apply", "-f", "-", input=json.dumps(topic))
+        found = wait_for("the host StatefulSet", lambda: kubectl(
+            plane.kubeconfig, "get", "statefulset", "-n", namespace, names.host_statefulset("chat"),
+            "-o", "json", check=False), timeout=60)
+        (host,) = json.loads(found)["spec"]["template"]["spec"]["containers"]
+        assert host["image"] == peer_tag()
+    finally:
+        kubectl(plane.kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
