@@ -129,6 +129,15 @@ def test_a_second_run_builds_nothing(images: dict[str, str]) -> None:
     assert after == before
 
 
+def test_the_build_time_ca_settings_stay_out_of_the_images(images: dict[str, str]) -> None:
+    # The CA bundle and npmrc are mounted for the RUN steps only (over /usr/local/etc, which stays
+    # empty, and over the base's own CA bundle): no build-time setting is left behind.
+    for tag in images:
+        left = podman("run", "--rm", "--entrypoint", "/bin/sh", tag, "-c",
+                      "ls -A /usr/local/etc; ls /etc/pip.conf /root/.npmrc 2>/dev/null; true").stdout
+        assert left.strip() == "", (tag, left)
+
+
 # -- running under a Kubernetes security context -----------------------------------------------
 
 POD_KEYS = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "seccompProfile"}
