@@ -27,8 +27,10 @@ HASH_LABEL=io.swarm-operator.build-hash
 DEBIAN_BASE=localhost/swarm-base/debian:bookworm
 VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' charts/swarm-operator/Chart.yaml)
 
-# The project's images, built in this order: tag | Dockerfile | build context (repository-relative).
-# The tags are the ones the chart (values.yaml + appVersion) and the operator's default peer image use.
+# The project's images, built in this order: tag | Dockerfile | build context | ignore file (optional,
+# instead of the context's own .dockerignore; `podman build --ignorefile`), paths repository-relative.
+# The tags are the ones the chart (values.yaml + appVersion) and the operator's default peer image
+# use. A Dockerfile may start FROM an image of this table: it is built first.
 IMAGES=(
   "ghcr.io/swarm-operator/swarm-operator:$VERSION|images/operator/Dockerfile|."
   "ghcr.io/swarm-operator/swarm-peer:$VERSION|images/swarm-peer/Dockerfile|images/swarm-peer"
@@ -127,9 +129,18 @@ build_base() {
   drop_if_dangling "$old"
 }
 
-# The official name a FROM line refers to, with the recipe that imitates it.
+# The row of the table with this tag (empty when none).
+table_row() {
+  local row
+  for row in "${IMAGES[@]}"; do [[ ${row%%|*} == "$1" ]] && printf '%s\n' "$row" && return 0; done
+  return 0
+}
+
+# The full name a FROM line refers to, with what builds it: a recipe (python | node) that imitates
+# the official image, or `table` for an image of the table.
 base_of() {
   local ref=$1
+  if [[ -n $(table_row "$ref") ]]; then printf '%s table\n' "$ref"; return 0; fi
   [[ $ref == */* ]] || ref=docker.io/library/$ref
   case $ref in
     docker.io/library/python:3.11.*-slim-bookworm) printf '%s python\n' "$ref" ;;
@@ -167,17 +178,27 @@ prepare_build_etc() {
 }
 
 build_image() {
-  local tag=$1 dockerfile=$2 context=$3 base kind last='' extras=() mounts old hash
+  local tag=$1 dockerfile=$2 context=$3 ignore=${4:-} base kind last='' extras=() mounts old hash line
+  local ignore_args=()
   [[ -f $dockerfile && -d $context ]] || die "$tag: no $dockerfile or context $context"
-  local line
-  while read -r base; do
+  if [[ -n $ignore ]]; then
+    [[ -f $ignore ]] || die "$tag: no ignore file $ignore"
+    ignore_args=(--ignorefile "$ignore")
+  fi
+  while read -r base <&3; do
     line=$(base_of "$base")
     read -r base kind <<<"$line"
-    build_base "$base" "$kind"
+    if [[ $kind == table ]]; then
+      [[ $base != "$tag" ]] || die "$dockerfile starts FROM its own tag $tag"
+      IFS='|' read -r -a line <<<"$(table_row "$base")"
+      build_image "${line[@]}"
+    else
+      build_base "$base" "$kind"
+    fi
     last=$base
     extras+=(--extra "base=$(image_id "$base")")
-  done < <(dockerfile_bases "$dockerfile")
-  hash=$(context_hash "${extras[@]}" --extra "tag=$tag" "$dockerfile" "$context")
+  done 3< <(dockerfile_bases "$dockerfile")
+  hash=$(context_hash "${extras[@]}" --extra "tag=$tag" "${ignore_args[@]}" "$dockerfile" "$context")
   if [[ $(image_label "$tag") == "$hash" ]]; then
     log "$tag is up to date ($(image_size "$tag"))"
     return 0
@@ -186,28 +207,28 @@ build_image() {
   [[ -n $last ]] || die "$dockerfile: no FROM line"
   mapfile -t mounts < <(run_mounts "$last")
   old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-  podman_build "$(basename "${tag%%:*}")" "${mounts[@]}" --label "$HASH_LABEL=$hash" \
+  podman_build "$(basename "${tag%%:*}")" "${mounts[@]}" "${ignore_args[@]}" --label "$HASH_LABEL=$hash" \
     -t "$tag" -f "$dockerfile" "$context"
   drop_if_dangling "$old"
   log "$tag: $(image_size "$tag")"
 }
 
 list_images() {
-  local row tag dockerfile context state
+  local row tag dockerfile context ignore state
   printf '%-48s %-32s %-20s %s\n' TAG DOCKERFILE CONTEXT BUILT
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore <<<"$row"
     state=$( [[ -n $(image_label "$tag") ]] && image_size "$tag" || echo no)
     printf '%-48s %-32s %-20s %s\n' "$tag" "$dockerfile" "$context" "$state"
   done
 }
 
 clean() {
-  local row tag dockerfile context base bases=()
+  local row tag dockerfile context ignore base bases=()
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore <<<"$row"
     while read -r base; do
-      bases+=("$(base_of "$base" | cut -d' ' -f1)")
+      [[ -n $(table_row "$base") ]] || bases+=("$(base_of "$base" | cut -d' ' -f1)")
     done < <(dockerfile_bases "$dockerfile")
     podman rmi -f "$tag" >/dev/null 2>&1 && log "removed $tag" || true
   done
@@ -229,12 +250,12 @@ main() {
   flock 9  # one build at a time on this machine
   prepare_build_etc
   build_debian
-  local row tag dockerfile context wanted=("$@") found=0
+  local row tag dockerfile context ignore wanted=("$@") found=0
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore <<<"$row"
     if ((${#wanted[@]})) && [[ ! " ${wanted[*]} " == *" $tag "* ]]; then continue; fi
     found=$((found + 1))
-    build_image "$tag" "$dockerfile" "$context"
+    build_image "$tag" "$dockerfile" "$context" "$ignore"
   done
   ((found)) || die "no image of the table matches: ${wanted[*]} (see --list)"
   log "done"

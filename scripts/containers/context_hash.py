@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The cache key of an image build: a SHA-256 over what the build reads.
 
-Usage: context_hash.py [--extra TEXT]... PATH...
-Each PATH is a file or a directory; a directory is walked as a container engine sends it as a build
-context: the files its own `.dockerignore` lets through (last matching pattern wins, `!` re-includes,
-`**` spans directories, a pattern that matches a directory covers everything below it). Each file
-counts with its path, executable bit and content, a symbolic link with its target. --extra adds a
-string (a base image's ID, a build argument) to the key. Prints the hex digest.
+Usage: context_hash.py [--extra TEXT]... [--ignorefile FILE] PATH...
+Each PATH is a file or a directory; a directory is walked as a container engine sends it as a
+build context: the files its `.dockerignore` (or FILE, as `podman build --ignorefile`) lets
+through (last matching pattern wins, `!` re-includes, `**` spans directories, a pattern that
+matches a directory covers everything below it). Each file counts with its path, executable bit
+and content, a symbolic link with its target. --extra adds a string (a base image's ID, a build
+argument) to the key. Prints the hex digest.
 """
 
 from __future__ import annotations
@@ -48,9 +49,8 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 Rules = list[tuple[bool, re.Pattern[str], str]]
 
 
-def read_ignore(root: Path) -> Rules:
-    """(negated, regex, literal prefix) per line of ROOT/.dockerignore, in order."""
-    path = root / ".dockerignore"
+def read_ignore(path: Path) -> Rules:
+    """(negated, regex, literal prefix) per line of an ignore file, in order."""
     rules: Rules = []
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -82,8 +82,8 @@ def prunable(rel: str, rules: Rules) -> bool:
                    for negated, _, literal in rules)
 
 
-def context_files(root: Path) -> Iterator[tuple[str, Path]]:
-    rules = read_ignore(root)
+def context_files(root: Path, ignorefile: Path | None = None) -> Iterator[tuple[str, Path]]:
+    rules = read_ignore(ignorefile or root / ".dockerignore")
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames
@@ -94,12 +94,12 @@ def context_files(root: Path) -> Iterator[tuple[str, Path]]:
                 yield rel, base / name
 
 
-def digest(paths: list[Path], extras: list[str]) -> str:
+def digest(paths: list[Path], extras: list[str], ignorefile: Path | None = None) -> str:
     total = hashlib.sha256()
     for extra in extras:
         total.update(b"extra\0" + extra.encode() + b"\0")
     for top in paths:  # by position: the same content hashes alike wherever it is checked out
-        entries = context_files(top) if top.is_dir() else iter([(top.name, top)])
+        entries = context_files(top, ignorefile) if top.is_dir() else iter([(top.name, top)])
         total.update(b"root\0")
         for rel, path in entries:
             if path.is_symlink():
@@ -117,13 +117,14 @@ def digest(paths: list[Path], extras: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra", action="append", default=[], help="a string added to the key")
+    parser.add_argument("--ignorefile", type=Path, help="the ignore file of the directories instead of their own")
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    missing = [str(p) for p in args.paths if not p.exists()]
+    missing = [str(p) for p in [*args.paths, *([args.ignorefile] if args.ignorefile else [])] if not p.exists()]
     if missing:
         print(f"context_hash: no such path: {', '.join(missing)}", file=sys.stderr)
         return 2
-    print(digest(args.paths, args.extra))
+    print(digest(args.paths, args.extra, args.ignorefile))
     return 0
 
 
