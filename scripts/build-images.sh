@@ -52,8 +52,14 @@ podman_build() {
   podman build --pull=never --layers "$@" >"$CACHE/logs/$name.log" 2>&1 &
   local pid=$!
   tail -n +1 -f --pid="$pid" "$CACHE/logs/$name.log" 2>/dev/null \
-    | grep --line-buffered -E '^STEP [0-9]+/[0-9]+: ' | cut -c1-110 | sed -u 's/^/     /' || true
+    | grep --line-buffered -E '^STEP [0-9]+/[0-9]+: ' | cut -c1-110 | sed -u 's/^/     /' &
+  local progress=$!
+  # Background jobs ignore Ctrl-C in a script, and `wait` (unlike a foreground pipeline) lets a
+  # trap run at once: the build stops with the script.
+  trap 'kill "$pid" 2>/dev/null; exit 130' INT TERM
   wait "$pid" || status=$?
+  wait "$progress" || true
+  trap - INT TERM
   if ((status)); then
     tail -30 "$CACHE/logs/$name.log" >&2
     die "podman build of $name failed (exit $status; whole log: $CACHE/logs/$name.log)"
