@@ -10,6 +10,9 @@
 # io.swarm-operator.build-hash: recipe or build context, Dockerfile, base image IDs) and is rebuilt
 # only when that hash changes; debootstrap's root filesystem is cached in $CACHE.
 #
+# Ctrl-C stops the running `podman build`; buildah may leave its working containers behind
+# (`podman ps -a --external`, state Storage), which `podman rm` removes.
+#
 # Usage: scripts/build-images.sh            build whatever is out of date (bases first)
 #        scripts/build-images.sh TAG...     only these images of the table (and their bases)
 #        scripts/build-images.sh --list     print the table: tag, Dockerfile, context, state
