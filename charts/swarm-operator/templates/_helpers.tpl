@@ -47,17 +47,24 @@ app.kubernetes.io/component: operator
 
 {{/* The namespaced rules: only the verbs the operator uses. It never reads Secrets. */}}
 {{- define "swarm-operator.namespacedRules" -}}
+{{- /* One rule per kind, exactly operator/swarm_operator/owned.py's KINDS (a unit test keeps them equal). */}}
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics/status"]
   verbs: ["get", "patch"]
+- apiGroups: ["swarm-operator.dev"]
+  resources: ["swarmtopics/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create", "delete"]
+  verbs: ["get", "create", "delete"]
 - apiGroups: [""]
-  resources: ["configmaps", "services"]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["services"]
   verbs: ["get", "create", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]

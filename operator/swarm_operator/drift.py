@@ -1,0 +1,64 @@
+"""Drift: which fields the operator sets differ on the live object (pure functions).
+
+The operator owns exactly the fields of its desired object. The live object drifted when one of
+them is missing or holds another value; fields the operator does not set (server defaults, other
+controllers' fields, a user's extra env var or annotation) are not its business. Lists of objects
+with a `name` (containers, env, volumes, mounts, ports) are matched by name, as server-side apply
+merges them; other lists (args, capabilities) must be equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MERGE_KEYS = ("name", "containerPort", "mountPath")
+
+
+def _key_of(items: list[Any]) -> str | None:
+    for key in _MERGE_KEYS:
+        if items and all(isinstance(i, dict) and key in i for i in items):
+            return key
+    return None
+
+
+def differences(desired: Any, live: Any, where: str = "") -> list[str]:
+    """The paths (dotted) where `live` does not hold what `desired` says."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return [where or "."]
+        out: list[str] = []
+        for key, value in desired.items():
+            out += differences(value, live.get(key), f"{where}.{key}" if where else key)
+        return out
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return [where]
+        key = _key_of(desired)
+        if key is None or _key_of(live) != key:
+            if len(desired) != len(live):
+                return [where]
+            return [p for i, (d, v) in enumerate(zip(desired, live, strict=True))
+                    for p in differences(d, v, f"{where}[{i}]")]
+        by_key = {item[key]: item for item in live}
+        return [p for item in desired
+                for p in differences(item, by_key.get(item[key]), f"{where}[{item[key]}]")]
+    if desired != live and not _same_scalar(desired, live):
+        return [where]
+    return []
+
+
+def _same_scalar(desired: Any, live: Any) -> bool:
+    # Ports and the like may come back as numbers or strings of the same number.
+    return isinstance(desired, int | str) and isinstance(live, int | str) and str(desired) == str(live) \
+        and not isinstance(desired, bool) and not isinstance(live, bool)
+
+
+def owned_fields(desired: dict[str, Any]) -> dict[str, Any]:
+    """What the operator compares on a child: labels, annotations and owner ref, data, spec."""
+    meta = desired["metadata"]
+    out: dict[str, Any] = {"metadata": {"labels": meta.get("labels", {}),
+                                        "annotations": meta.get("annotations", {})}}
+    for key in ("data", "spec"):
+        if key in desired:
+            out[key] = desired[key]
+    return out
