@@ -57,15 +57,15 @@ async def post_event(kube: Kube, topic: dict[str, Any], event_type: str, reason:
 
 
 class EventLimiter:
-    """At most one event per topic and reason per `QUIET_SECONDS` (per process)."""
+    """At most one event per topic, reason (and child) per `QUIET_SECONDS` (per process)."""
 
     def __init__(self, quiet: float = QUIET_SECONDS) -> None:
         self.quiet = quiet
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[str, str, str], float] = {}
 
-    def allow(self, uid: str, reason: str, _message: str = "") -> bool:
+    def allow(self, uid: str, reason: str, about: str = "") -> bool:
         now = time.monotonic()
-        key = (uid, reason)
+        key = (uid, reason, about)
         if now - self._last.get(key, -self.quiet - 1) < self.quiet:
             return False
         self._last[key] = now

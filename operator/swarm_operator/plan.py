@@ -56,6 +56,7 @@ class Event:
     type: str
     reason: str
     message: str
+    about: str = ""  # the child it is about, if any: events are rate-limited per topic, reason, child
 
 
 @dataclass

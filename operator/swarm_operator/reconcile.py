@@ -234,7 +234,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> Outcome | None:
         obs = await observe(ctx, topic, spec)
     the_plan, refused = await act(ctx, topic, plan(obs))  # 409s propagate: the caller re-reads
     for event in the_plan.events:
-        if ctx.events.allow(topic["metadata"]["uid"], event.reason, event.message):
+        if ctx.events.allow(topic["metadata"]["uid"], event.reason, event.about):
             await post_event(ctx.kube, topic, event.type, event.reason, event.message)
     record_metrics(ctx, topic, obs, the_plan)
     if refused is not None:

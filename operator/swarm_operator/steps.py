@@ -67,10 +67,10 @@ def _write(op: str, kind: str, topic: dict[str, Any], name: str | None, body: An
     return Write(op, target(kind, topic, name), body, what, **pre)
 
 
-def _event(out: Plan, type_: str, reason: str, message: str) -> None:
+def _event(out: Plan, type_: str, reason: str, message: str, about: str = "") -> None:
     from .plan import Event
 
-    out.events.append(Event(type_, reason, message))
+    out.events.append(Event(type_, reason, message, about))
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,8 @@ def _ensure_into(out: Plan, desired: dict[str, Any], live: dict[str, Any] | None
     drifted = [d for d in diffs if d != "spec.replicas"]
     if drifted:
         _event(out, "Warning", "DriftRepaired", f"{desired['kind']} {desired['metadata']['name']}: "
-               f"{', '.join(drifted[:6])} differed from what the operator set; restored")
+               f"{', '.join(drifted[:6])} differed from what the operator set; restored",
+               f"{desired['kind']}/{desired['metadata']['name']}")
     return diffs
 
 
@@ -286,7 +287,7 @@ def clients(obs: Observed, out: Plan, public_key: str, recorded: str | None, con
             if "spec.replicas" in diffs:
                 _event(out, "Normal", "ReplicasHeld", f"Deployment {dname} was scaled to {live_replicas}; "
                        f"spec.clients[{group.name}].replicas is {group.replicas}, so it is set back (leave "
-                       "replicas unset to scale it by hand or with an HPA)")
+                       "replicas unset to scale it by hand or with an HPA)", f"Deployment/{dname}")
             replicas = group.replicas if group.replicas is not None else live_replicas
             ready = int(((live or {}).get("status") or {}).get("readyReplicas") or 0)
             client_status.append({"name": group.name, "replicas": replicas, "readyReplicas": ready})

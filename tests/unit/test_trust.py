@@ -71,5 +71,7 @@ def test_a_standing_problem_posts_at_most_one_event_per_ten_minutes() -> None:
     assert limiter.allow("uid", "NameConflict")
     assert not limiter.allow("uid", "NameConflict")
     assert limiter.allow("uid", "Ready") and limiter.allow("other", "NameConflict")
-    limiter._last[("uid", "NameConflict")] -= 601
+    assert limiter.allow("uid", "DriftRepaired", "ConfigMap/a") and limiter.allow("uid", "DriftRepaired", "Service/b")
+    assert not limiter.allow("uid", "DriftRepaired", "ConfigMap/a")
+    limiter._last[("uid", "NameConflict", "")] -= 601
     assert limiter.allow("uid", "NameConflict")
