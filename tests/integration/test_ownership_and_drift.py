@@ -19,16 +19,21 @@ KEY = "5b" * 32
 OTHER = "e7" * 32
 
 
+ROOTS = {"cm": f"/api/v1/namespaces/{NS}/configmaps/{{}}-swarm",
+         "sts": f"/apis/apps/v1/namespaces/{NS}/statefulsets/{{}}-host",
+         "dep": f"/apis/apps/v1/namespaces/{NS}/deployments/{{}}"}
+
+
 def cm_path(name: str) -> str:
-    return f"/api/v1/namespaces/{NS}/configmaps/{name}-swarm"
+    return ROOTS["cm"].format(name)
 
 
 def sts_path(name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{NS}/statefulsets/{name}-host"
+    return ROOTS["sts"].format(name)
 
 
 def dep_path(name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{NS}/deployments/{name}"
+    return ROOTS["dep"].format(name)
 
 
 def events_of(api: Api, name: str, reason: str | None = None) -> list[dict[str, Any]]:
