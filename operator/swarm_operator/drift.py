@@ -9,8 +9,13 @@ merges them; other lists (args, capabilities) must be equal.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_FACTORS = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+            "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _MERGE_KEYS = ("name", "containerPort", "mountPath")
 
 
@@ -47,10 +52,25 @@ def differences(desired: Any, live: Any, where: str = "") -> list[str]:
     return []
 
 
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity's value ("0.5" and "500m" are the same), or None."""
+    match = _QUANTITY.match(str(value)) if isinstance(value, int | str) and not isinstance(value, bool) else None
+    if not match:
+        return None
+    try:
+        return Decimal(match.group(1)) * _FACTORS[match.group(2)]
+    except InvalidOperation:
+        return None
+
+
 def _same_scalar(desired: Any, live: Any) -> bool:
-    # Ports and the like may come back as numbers or strings of the same number.
-    return isinstance(desired, int | str) and isinstance(live, int | str) and str(desired) == str(live) \
-        and not isinstance(desired, bool) and not isinstance(live, bool)
+    # Ports may come back as numbers or strings of the same number, quantities in canonical form.
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return False
+    if isinstance(desired, int | str) and isinstance(live, int | str) and str(desired) == str(live):
+        return True
+    ours, theirs = quantity(desired), quantity(live)
+    return ours is not None and ours == theirs
 
 
 def owned_fields(desired: dict[str, Any]) -> dict[str, Any]:

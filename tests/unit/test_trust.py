@@ -75,3 +75,27 @@ def test_a_standing_problem_posts_at_most_one_event_per_ten_minutes() -> None:
     assert not limiter.allow("uid", "DriftRepaired", "ConfigMap/a")
     limiter._last[("uid", "NameConflict", "")] -= 601
     assert limiter.allow("uid", "NameConflict")
+
+
+def test_drift_ignores_canonical_forms_and_extra_fields_but_not_changes() -> None:
+    from swarm_operator.drift import differences
+
+    desired = {"resources": {"requests": {"cpu": "0.5", "memory": "1Gi"}}, "ports": [{"containerPort": 8080}],
+               "env": [{"name": "A", "value": "1"}], "args": ["host"]}
+    live = {"resources": {"requests": {"cpu": "500m", "memory": "1073741824"}},
+            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            "env": [{"name": "USER", "value": "x"}, {"name": "A", "value": "1"}], "args": ["host"]}
+    assert differences(desired, live) == []
+    live["env"][1]["value"] = "2"
+    live["args"] = ["client"]
+    assert differences(desired, live) == ["env[A].value", "args[0]"]
+
+
+def test_the_planner_does_no_io() -> None:
+    import ast
+
+    for module in ("plan", "steps", "summary", "drift", "manifests"):
+        tree = ast.parse((REPO / "operator" / "swarm_operator" / f"{module}.py").read_text())
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not imported & {"kube", "aiohttp", "hostclient", "reconcile", "apipolicy"}, (module, imported)
