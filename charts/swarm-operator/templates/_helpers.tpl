@@ -54,6 +54,8 @@ app.kubernetes.io/component: operator
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics/status"]
   verbs: ["get", "patch"]
+# Children carry a controller ownerReference with blockOwnerDeletion, which the API server's
+# OwnerReferencesPermissionEnforcement admission allows only to who may update the owner's finalizers.
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics/finalizers"]
   verbs: ["update"]
