@@ -82,3 +82,46 @@ def owned_fields(desired: dict[str, Any]) -> dict[str, Any]:
         if key in desired:
             out[key] = desired[key]
     return out
+
+
+# List items repaired whole (an env var, a port, a mount, a volume is the operator's entirely);
+# containers are repaired field by field, so the user's own env vars in them stay.
+_RECURSE_ITEMS = ("containers", "initContainers")
+
+
+def _pointer(parts: list[str]) -> str:
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def repair_ops(desired: Any, live: Any, parts: list[str] | None = None) -> list[dict[str, Any]]:
+    """RFC 6902 operations that put `desired`'s fields back into `live`, touching nothing else.
+
+    For drift, where server-side apply cannot help: a field someone else wrote beside the
+    operator's (an env var's `value` beside its `valueFrom`) belongs to their field manager, and
+    only replacing the item removes it.
+    """
+    parts = parts or []
+    if isinstance(desired, dict) and isinstance(live, dict):
+        ops: list[dict[str, Any]] = []
+        for key, value in desired.items():
+            if key not in live:
+                ops.append({"op": "add", "path": _pointer([*parts, key]), "value": value})
+            else:
+                ops += repair_ops(value, live[key], [*parts, key])
+        return ops
+    if isinstance(desired, list) and isinstance(live, list) and (key := _key_of(desired)) is not None \
+            and _key_of(live) == key:
+        index = {item[key]: i for i, item in enumerate(live)}
+        ops = []
+        for item in desired:
+            where = index.get(item[key])
+            if where is None:
+                ops.append({"op": "add", "path": _pointer([*parts, "-"]), "value": item})
+            elif parts and parts[-1] in _RECURSE_ITEMS:
+                ops += repair_ops(item, live[where], [*parts, str(where)])
+            elif differences(item, live[where]):
+                ops.append({"op": "replace", "path": _pointer([*parts, str(where)]), "value": item})
+        return ops
+    if differences(desired, live):
+        return [{"op": "replace", "path": _pointer(parts), "value": desired}]
+    return []

@@ -37,7 +37,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Write:
-    """One API call. `op`: create | apply | scale | delete | record-status.
+    """One API call. `op`: create | apply (server-side) | repair (RFC 6902, for drift) | scale |
+    delete | record-status.
 
     `uid`: the object's uid, a precondition of deletes (never delete what was not checked);
     `resource_version`: a precondition of applies and of the key's record.

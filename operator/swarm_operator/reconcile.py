@@ -173,6 +173,8 @@ async def _perform(kube: Kube, topic: dict[str, Any], write: Write) -> None:
         await apipolicy.call(kube.create(_path(write.target), write.body), secret=secret)
     elif write.op == "apply":
         await apipolicy.call(kube.apply(_path(write.target), write.body), secret=secret)
+    elif write.op == "repair":
+        await apipolicy.call(kube.json_patch(_path(write.target), write.body))
     elif write.op == "scale":
         await apipolicy.call(kube.merge_patch(_path(write.target), write.body))
     elif write.op == "delete":

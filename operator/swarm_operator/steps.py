@@ -139,11 +139,15 @@ def ensure(desired: dict[str, Any], live: dict[str, Any] | None, topic: dict[str
         desired["metadata"]["annotations"][hash_key]
     if same_spec and not diffs:
         return None, []
-    body = copy.deepcopy(desired)
     version = live["metadata"].get("resourceVersion")
+    if same_spec:
+        # Someone else's edit: put back exactly the drifted fields, on the version observed.
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
+               *drift.repair_ops(compare, live)]
+        return _write("repair", kind, topic, name, ops, f"repair {kind} {name}", resource_version=version), diffs
+    body = copy.deepcopy(desired)
     body["metadata"]["resourceVersion"] = version
-    write = _write("apply", kind, topic, name, body, f"update {kind} {name}", resource_version=version)
-    return write, diffs if same_spec else []
+    return _write("apply", kind, topic, name, body, f"update {kind} {name}", resource_version=version), []
 
 
 def _ensure_into(out: Plan, desired: dict[str, Any], live: dict[str, Any] | None, topic: dict[str, Any],

@@ -6,6 +6,7 @@ import copy
 from datetime import timedelta
 from typing import Any
 
+import jsonpatch
 import pytest
 from swarm_operator import conditions as c
 from swarm_operator import manifests
@@ -261,11 +262,21 @@ def test_drift_of_an_owned_field_is_repaired_with_an_event(what: str, edit: Any,
     obs = _steady(topic, ready=5)
     edit(obs)
     p = plan(obs)
-    assert [(w.op, w.target.kind) for w in p.writes] == [("apply", what)]
+    assert [(w.op, w.target.kind) for w in p.writes] == [("repair", what)]
     write = p.writes[0]
-    assert write.resource_version == "7"
+    assert write.resource_version == "7" and write.body[0] == {
+        "op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+    children = {"ConfigMap": obs.configmap, "Service": obs.service, "StatefulSet": obs.statefulset,
+                "Deployment": obs.deployments["chat-kv"]}
+    repaired = jsonpatch.apply_patch(children[what], write.body)
+    setattr_map = {"ConfigMap": "configmap", "Service": "service", "StatefulSet": "statefulset"}
+    if what == "Deployment":
+        obs.deployments["chat-kv"] = repaired
+    else:
+        setattr(obs, setattr_map[what], repaired)
+    assert plan(obs).writes == [], "the repair did not restore every drifted field"
     if what == "ConfigMap":
-        assert write.body["data"]["baseKey"] == KEY  # status.baseKey is the source of truth
+        assert repaired["data"]["baseKey"] == KEY  # status.baseKey is the source of truth
     drift = [e for e in p.events if e.reason == "DriftRepaired"]
     assert len(drift) == 1 and path in drift[0].message and what in drift[0].message
 
@@ -275,7 +286,8 @@ def test_set_replicas_are_held_with_an_event() -> None:
     obs = _steady(topic, ready=5)
     obs.deployments["chat-kv"]["spec"]["replicas"] = 9  # `kubectl scale` or an HPA
     p = plan(obs)
-    assert [(w.op, w.body["spec"]["replicas"]) for w in client_writes(p)] == [("apply", 5)]
+    assert [(w.op, w.body[1:]) for w in client_writes(p)] == [
+        ("repair", [{"op": "replace", "path": "/spec/replicas", "value": 5}])]
     assert [e.reason for e in p.events] == ["ReplicasHeld"]
 
 
