@@ -224,18 +224,15 @@ def _with_env(container: dict[str, Any], env: list[dict[str, Any]],
     return out
 
 
-def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: str,
-                     host_public_key: str) -> dict[str, Any]:
-    name = topic["metadata"]["name"]
+def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> dict[str, Any]:
     host = spec.bootstrapHost
-    labels = names.common_labels(name, names.COMPONENT_HOST)
-    container: dict[str, Any] = {
+    return {
         "name": names.HOST_CONTAINER,
         "image": host.image or peer_image,
         "args": ["host"],
         "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
                    "protocol": "TCP"}],
-        "env": host_env(name, spec),
+        "env": host_env(topic_name, spec),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
             _mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
@@ -250,6 +247,14 @@ def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: st
         "resources": host.resources,
         "securityContext": CONTAINER_SECURITY_CONTEXT,
     }
+
+
+def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: str,
+                     host_public_key: str) -> dict[str, Any]:
+    name = topic["metadata"]["name"]
+    host = spec.bootstrapHost
+    labels = names.common_labels(name, names.COMPONENT_HOST)
+    container = _host_container(name, spec, peer_image)
     ours: dict[str, Any] = {
         "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: host_public_key}},
         "spec": {

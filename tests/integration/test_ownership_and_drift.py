@@ -268,3 +268,23 @@ def test_a_rejected_child_write_is_api_rejected_with_the_message(api_server: Any
     assert api.topic(NS, "chat")["status"]["phase"] == "Stuck"
     time.sleep(2.0)
     assert len(warning_events(api, "ApiRejected")) == 1
+
+
+def test_a_paused_topic_still_observes_and_reports(api: Api, operator: Operator) -> None:
+    api.create(api.topic_path(NS), example_topic("chat", clients=1))
+    with FakeHost(seed_of(api, "chat"), "chat", KEY) as host:
+        start_host(api, "chat", host, ready=True)
+        wait_for("chat-kv", lambda: api.get(dep_path("chat-kv")), 30)
+        group = example_topic("chat")["spec"]["clients"][0]
+        api.merge(api.topic_path(NS, "chat"), {"spec": {"paused": True, "clients": [{**group, "replicas": 4}]}})
+        wait_for("phase Paused", lambda: api.topic(NS, "chat")["status"].get("phase") == "Paused")
+        host.base_key = OTHER  # something happens while paused: it is still seen and reported
+        cond = wait_condition(api, "chat", "Degraded", "True", "BaseKeyConflict")
+        assert OTHER in cond["message"]
+        topic = api.topic(NS, "chat")
+        assert topic["status"]["phase"] == "Paused" and topic["status"]["baseKey"] == KEY
+        assert topic["status"]["observedGeneration"] == topic["metadata"]["generation"]
+        assert (api.get(dep_path("chat-kv")) or {})["spec"]["replicas"] == 1, "a paused topic wrote a child"
+        host.base_key = KEY
+        api.merge(api.topic_path(NS, "chat"), {"spec": {"paused": False}})
+        wait_for("4 replicas", lambda: (api.get(dep_path("chat-kv")) or {})["spec"]["replicas"] == 4)
