@@ -12,6 +12,7 @@ from .hashes import bootstrap_topic_hash, topic_hash
 from .identity import public_key_of
 
 if TYPE_CHECKING:
+    from .hostreport import HostReport
     from .plan import Observed, Plan, Write
 
 # Fields a child keeps as created (immutable on the API server): never compared, never "drift".
@@ -188,10 +189,7 @@ def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
         conds.append(c.Cond(c.HOST_READY, True, "AnnounceFlushed",
                             f"announce flushed in {report.announce_seconds:.3f}s at {report.announced_at}"))
         if report.writable is not None:
-            conds.append(c.Cond(c.HOST_WRITABLE, report.writable, "Writable" if report.writable else
-                                "HostNotWritable", "the host is a writer of the base" if report.writable else
-                                "the host reports it is not a writer of the base (it rejoined with an empty "
-                                "disk, or the adopted base has not admitted it): nothing can be appended"))
+            conds.append(_writable(report, obs.spec.adopted_base_key()))
     elif host_ready and obs.report_error is not None:
         conds.append(c.Cond(c.HOST_READY, False, obs.report_error.reason, obs.report_error.message))
         identity = obs.secrets.get(names.identity_secret(obs.topic["metadata"]["name"]))
@@ -217,6 +215,18 @@ def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
     out.timeout_now = (conds[0].reason == "AnnounceTimeout"
                        and (old_host or {}).get("reason") != "AnnounceTimeout")
     return conds
+
+
+def _writable(report: HostReport, adopted: str | None) -> c.Cond:
+    if report.writable:
+        return c.Cond(c.HOST_WRITABLE, True, "Writable", "the host is a writer of the base")
+    if adopted and report.peers == 0:
+        return c.Cond(c.HOST_WRITABLE, False, "BaseUnreachable",
+                      f"the adopted base {adopted} is served by no peer the host can reach (0 peers): "
+                      "the host cannot become a writer; start a peer that holds the base, or check spec.baseKey")
+    return c.Cond(c.HOST_WRITABLE, False, "HostNotWritable",
+                  "the host reports it is not a writer of the base (it rejoined with an empty disk, or "
+                  "the base has not admitted it): nothing can be appended")
 
 
 def base_key(obs: Observed, out: Plan, public_key: str, conds: list[c.Cond], extra: dict[str, Any]) -> str | None:

@@ -30,6 +30,7 @@ class FakeHost:
         self.signer: SigningKey | None = None  # another key: a lying host
         self.body_override: bytes | None = None  # raw body: a broken host
         self.requests = 0
+        self.writable: bool | None = None  # the payload's `writable`, when set
         self.echo_nonce = True  # False: an old host that signs no nonce
         self.replay: bytes | None = None  # a recorded signed body served as is (a replay)
         self.last_body: bytes | None = None
@@ -44,6 +45,8 @@ class FakeHost:
             "baseKey": self.base_key, "writerKey": self.writer_key, "discoveryKey": "88" * 32,
             "announcedAt": "2026-11-24T12:00:00.000Z", "announceSeconds": 0.42, "peers": 0,
         }
+        if self.writable is not None:
+            body["writable"] = self.writable
         if nonce is not None and self.echo_nonce:
             body["nonce"] = nonce
         return json.dumps(body)

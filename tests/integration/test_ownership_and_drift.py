@@ -288,3 +288,27 @@ def test_a_paused_topic_still_observes_and_reports(api: Api, operator: Operator)
         host.base_key = KEY
         api.merge(api.topic_path(NS, "chat"), {"spec": {"paused": False}})
         wait_for("4 replicas", lambda: (api.get(dep_path("chat-kv")) or {})["spec"]["replicas"] == 4)
+
+
+def test_a_host_that_is_not_a_writer_is_reported(api: Api, operator: Operator) -> None:
+    api.create(api.topic_path(NS), example_topic("chat", clients=0))
+    with FakeHost(seed_of(api, "chat"), "chat", KEY) as host:
+        host.writable = False
+        start_host(api, "chat", host, ready=True)
+        cond = wait_condition(api, "chat", "HostWritable", "False", "HostNotWritable")
+        assert "not a writer" in cond["message"]
+        topic = api.topic(NS, "chat")
+        assert topic["status"]["phase"] == "Stuck" and topic["status"]["reason"] == "HostNotWritable"
+        host.writable = True
+        wait_condition(api, "chat", "Ready", "True")
+
+
+def test_a_client_template_carrying_the_host_identity_is_invalid(api: Api, operator: Operator) -> None:
+    topic = example_topic("chat")
+    pod = topic["spec"]["clients"][0]["template"]["spec"]
+    pod["volumes"].append({"name": "innocent-looking", "secret": {"secretName": "chat-identity"}})
+    pod["containers"][0]["volumeMounts"].append({"name": "innocent-looking", "mountPath": "/x"})
+    api.create(api.topic_path(NS), topic)
+    cond = wait_condition(api, "chat", "Ready", "False", "InvalidSpec")
+    assert "spec.clients.0.template" in cond["message"] and "chat-identity" in cond["message"]
+    assert api.get(f"/api/v1/namespaces/{NS}/secrets/chat-identity") is None

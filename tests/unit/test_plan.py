@@ -24,10 +24,10 @@ IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 SECRETS = ("chat-identity", "chat-member", "chat-encryption")
 
 
-def report(base_key: str = KEY, writable: bool | None = None) -> HostReport:
+def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0) -> HostReport:
     return HostReport(topic="chat", bootstrap_topic_hash="00" * 32, base_key=base_key, writer_key="11" * 32,
                       discovery_key="22" * 32, announced_at="2026-11-24T11:59:58.000Z",
-                      announce_seconds=0.25, peers=0, writable=writable)
+                      announce_seconds=0.25, peers=peers, writable=writable)
 
 
 def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
@@ -429,3 +429,15 @@ def test_a_rejected_write_becomes_the_ready_reason_with_one_event() -> None:
     assert ready is not None and ready["reason"] == "ApiRejected" and "DNS-1035" in ready["message"]
     assert refused.status["phase"] == "Stuck" and refused.status["reason"] == "ApiRejected"
     assert [(e.type, e.reason) for e in refused.events] == [("Warning", "ApiRejected")]
+
+
+def test_an_adopted_base_nobody_serves_is_base_unreachable() -> None:
+    spec = make_topic()["spec"]
+    spec["baseKey"] = KEY
+    topic = make_topic(spec=spec, status={"baseKey": KEY, "conditions": []})
+    p = plan(_steady(topic, ready=5, report=report(writable=False, peers=0)))
+    assert cond(p, c.HOST_WRITABLE)["reason"] == "BaseUnreachable"
+    assert p.phase == "Stuck" and p.status["reason"] == "BaseUnreachable"
+    served = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
+                          report=report(writable=False, peers=2)))
+    assert served.status["reason"] == "HostNotWritable"
