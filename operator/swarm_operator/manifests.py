@@ -161,8 +161,10 @@ MEMBER_FILE = f"{names.MEMBER_MOUNT_PATH}/{names.MEMBER_SEED_KEY}"
 ENCRYPTION_FILE = f"{names.ENCRYPTION_MOUNT_PATH}/{names.ENCRYPTION_KEY_KEY}"
 
 
-def _secret_volume(volume: str, secret: str) -> dict[str, Any]:
-    return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440}}
+def _secret_volume(volume: str, secret: str, mode: int = 0o440) -> dict[str, Any]:
+    """Read-only Secret files: 0440 in the host pod (its fsGroup owns them); 0444 in client pods,
+    whose templates may run as any non-root user without an fsGroup."""
+    return {"name": volume, "secret": {"secretName": secret, "defaultMode": mode}}
 
 
 def _mount(volume: str, path: str) -> dict[str, Any]:
@@ -301,10 +303,10 @@ def client_selector(topic_name: str, group: str) -> dict[str, str]:
 
 def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, Any]) -> None:
     """The operator's env, Secret files and safe defaults in a client pod spec (in place)."""
-    volumes = [_secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(topic_name))]
+    volumes = [_secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(topic_name), 0o444)]
     mounts = [_mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH)]
     if clients_are_members(spec):
-        volumes.insert(0, _secret_volume(names.MEMBER_VOLUME, names.member_secret(topic_name)))
+        volumes.insert(0, _secret_volume(names.MEMBER_VOLUME, names.member_secret(topic_name), 0o444))
         mounts.insert(0, _mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH))
     env = client_env(topic_name, spec)
     for key in ("containers", "initContainers"):

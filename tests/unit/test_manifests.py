@@ -150,6 +150,8 @@ def test_clients_get_the_member_secret_per_policy_and_never_the_identity(policy:
     assert "chat-identity" not in volumes.values()
     assert ("chat-member" in volumes.values()) is member
     assert "chat-encryption" in volumes.values()
+    # Readable by whatever non-root user the template runs as (no fsGroup needed).
+    assert {v["secret"]["defaultMode"] for v in pod_spec["volumes"] if "secret" in v} == {0o444}
     for container in pod_spec["containers"]:
         env = _env(container)
         assert env["SWARM_WRITERS_POLICY"]["value"] == policy
