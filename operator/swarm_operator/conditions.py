@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 HOST_READY = "HostReady"
+HOST_WRITABLE = "HostWritable"
 BASE_KEY_RECORDED = "BaseKeyRecorded"
 CLIENTS_READY = "ClientsReady"
 DEGRADED = "Degraded"
 READY = "Ready"
-ORDER = (HOST_READY, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+ORDER = (HOST_READY, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
 
 
 def now_rfc3339(now: datetime | None = None) -> str:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from . import metrics
+from .apipolicy import Rejected
 from .kube import ApiError
 from .reconcile import Context, Outcome, reconcile
 from .workqueue import WorkQueue
@@ -90,5 +91,5 @@ class Controller:
         self._failures[key] = count
         delay = min(MAX_BACKOFF, self.interval * 2 ** (count - 1))
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
-                    exc_info=not isinstance(exc, ApiError))
+                    exc_info=not isinstance(exc, ApiError | Rejected))
         self.queue.add_after(key, delay)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from . import names
-from .models import MAX_TOPIC_NAME, SwarmTopicSpec, SwarmTopicStatus
+from .models import MAX_TOPIC_NAME, TOPIC_NAME, SwarmTopicSpec, SwarmTopicStatus
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{names.CRD_NAME}.yaml"
 
@@ -41,9 +41,16 @@ ROOT_RULES = [
         "message": f"metadata.name must be at most {MAX_TOPIC_NAME} characters "
         "(it prefixes the host's StatefulSet, pod and volume names)",
     },
+    {
+        "rule": f"self.metadata.name.matches('{TOPIC_NAME}')",
+        "message": "metadata.name must be a DNS-1035 label (lower case letters, digits and '-', "
+        "starting with a letter, no dots): it names the host's Service `<name>-host`",
+    },
 ]
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason",
+     "description": "The reason of the first failing condition"},
     {"name": "Base key", "type": "string", "jsonPath": ".status.baseKeyShort"},
     {"name": "Clients", "type": "string", "jsonPath": ".status.clientsReady"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from . import names
@@ -16,6 +17,7 @@ from .kube import ApiError, Kube, path
 
 log = logging.getLogger(__name__)
 COMPONENT = "swarm-operator"
+QUIET_SECONDS = 600.0  # a standing or flapping problem posts at most one event per reason per 10 min
 INSTANCE = os.environ.get("POD_NAME") or socket.gethostname()
 
 
@@ -52,3 +54,22 @@ async def post_event(kube: Kube, topic: dict[str, Any], event_type: str, reason:
         await kube.create(path("v1", "events", topic["metadata"]["namespace"]), body)
     except (ApiError, OSError) as exc:  # an event is a courtesy, never a reason to fail
         log.warning("could not post event %s on %s: %s", reason, topic["metadata"]["name"], exc)
+
+
+class EventLimiter:
+    """At most one event per topic, reason (and child) per `QUIET_SECONDS` (per process)."""
+
+    def __init__(self, quiet: float = QUIET_SECONDS) -> None:
+        self.quiet = quiet
+        self._last: dict[tuple[str, str, str], float] = {}
+
+    def allow(self, uid: str, reason: str, about: str = "") -> bool:
+        now = time.monotonic()
+        key = (uid, reason, about)
+        if now - self._last.get(key, -self.quiet - 1) < self.quiet:
+            return False
+        self._last[key] = now
+        if len(self._last) > 100_000:  # forget the oldest half, bounded memory
+            for old in sorted(self._last, key=self._last.__getitem__)[:50_000]:
+                del self._last[old]
+        return True

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from . import names
+from . import names, owned
 from .controller import Controller
 from .kube import Kube
 from .reconcile import Context
@@ -62,13 +62,14 @@ async def _topic_event(namespace: str | None, name: str | None, **_: Any) -> Non
     _enqueue(namespace, name)
 
 
-_children = {"labels": {names.LABEL_MANAGED_BY: "swarm-operator", names.LABEL_TOPIC: kopf.PRESENT}}
-
-
-@kopf.on.event("apps", "v1", "statefulsets", **_children)
-@kopf.on.event("apps", "v1", "deployments", **_children)
 async def _child_event(namespace: str | None, labels: dict[str, str], **_: Any) -> None:
-    _enqueue(namespace, labels.get(names.LABEL_TOPIC))
+    _enqueue(namespace, owned.topic_of(labels))
+
+
+# One watch per watched kind of the table, filtered to the operator's children.
+_children = {"labels": {names.LABEL_MANAGED_BY: "swarm-operator", names.LABEL_TOPIC: kopf.PRESENT}}
+for _kind in owned.watched():
+    kopf.on.event(_kind.group, _kind.version, _kind.plural, id=f"child-{_kind.plural}", **_children)(_child_event)
 
 
 @kopf.on.probe(id="reconcilers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import aiohttp
@@ -26,16 +27,21 @@ def status_port(pod: dict[str, Any]) -> int:
 
 async def read_host_report(session: aiohttp.ClientSession, pod: dict[str, Any], public_key: str,
                            topic: str, wait: float = 5.0) -> HostReport:
-    """The verified report, or HostReportError naming why it cannot be trusted or read."""
+    """The verified report, or HostReportError naming why it cannot be trusted or read.
+
+    Every read asks with a fresh random nonce, which the host must sign into the payload.
+    """
     ip = pod.get("status", {}).get("podIP")
     if not ip:
         raise HostReportError("HostUnreachable", "the host pod has no IP yet")
+    nonce = secrets.token_hex(32)
     url = f"http://{ip}:{status_port(pod)}/status"
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=wait)) as rsp:
+        async with session.get(url, params={"nonce": nonce},
+                               timeout=aiohttp.ClientTimeout(total=wait)) as rsp:
             body = await rsp.read()
             if rsp.status != 200:
                 raise HostReportError("HostUnreachable", f"GET {url} answered {rsp.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise HostReportError("HostUnreachable", f"GET {url} failed: {exc!r}") from exc
-    return verify_report(body, public_key, topic)
+    return verify_report(body, public_key, topic, nonce)

@@ -37,10 +37,17 @@ class HostReport:
     announced_at: str
     announce_seconds: float
     peers: int
+    writable: bool | None = None  # absent in hosts that predate the trust contract
+    writers_policy: str | None = None
 
 
-def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str) -> HostReport:
-    """Parse and verify the JSON body of `GET /status`. Raises HostReportError."""
+def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
+                  nonce: str | None = None) -> HostReport:
+    """Parse and verify the JSON body of `GET /status?nonce=...`. Raises HostReportError.
+
+    With a `nonce`, the signed payload must carry exactly it: an old signed report replayed on
+    the pod's address is `StaleReport`, and nothing of it is used.
+    """
     try:
         envelope = json.loads(body)
         payload_text = envelope["payload"]
@@ -72,9 +79,15 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str) -
             announced_at=str(payload["announcedAt"]),
             announce_seconds=float(payload["announceSeconds"]),
             peers=int(payload["peers"]),
+            writable=payload["writable"] if isinstance(payload.get("writable"), bool) else None,
+            writers_policy=str(payload["writersPolicy"]) if "writersPolicy" in payload else None,
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HostReportError("MalformedReport", f"host status payload is malformed: {exc}") from exc
+
+    if nonce is not None and payload.get("nonce") != nonce:
+        raise HostReportError("StaleReport", "the host's signed report does not carry the nonce this read "
+                              "asked for (a replayed or cached report): nothing recorded")
 
     if report.topic != expected_topic:
         raise HostReportError(

@@ -16,6 +16,10 @@ from kubernetes import config as k8s_config
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML
+# Metadata only: the operator checks a Secret's owner without ever receiving its data.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+FIELD_MANAGER = "swarm-operator"
 
 
 class ApiError(Exception):
@@ -73,9 +77,9 @@ class Kube:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, accept: str = "application/json") -> dict[str, str]:
         # Asked per request: in-cluster tokens rotate, exec plugins refresh.
-        headers = {"Accept": "application/json", "User-Agent": "swarm-operator"}
+        headers = {"Accept": accept, "User-Agent": "swarm-operator"}
         for setting in self.configuration.auth_settings().values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
@@ -93,9 +97,9 @@ class Kube:
 
     async def request(self, method: str, url_path: str, body: Any = None,
                       content_type: str = "application/json",
-                      params: dict[str, str] | None = None) -> dict[str, Any]:
+                      params: dict[str, str] | None = None, accept: str = "application/json") -> dict[str, Any]:
         session = await self._session_()
-        headers = self._headers()
+        headers = self._headers(accept)
         if body is not None:
             headers["Content-Type"] = content_type
         async with session.request(method, self.base + url_path, json=body, headers=headers,
@@ -110,13 +114,18 @@ class Kube:
                 raise ApiError(rsp.status, reason, message)
             return await rsp.json(content_type=None)
 
-    async def get(self, url_path: str) -> dict[str, Any] | None:
+    async def get(self, url_path: str, metadata_only: bool = False) -> dict[str, Any] | None:
         try:
-            return await self.request("GET", url_path)
+            return await self.request("GET", url_path, accept=METADATA_ONLY if metadata_only else "application/json")
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
+
+    async def get_metadata(self, url_path: str) -> dict[str, Any] | None:
+        """The object's metadata only (kind PartialObjectMetadata): never a Secret's data."""
+        obj = await self.get(url_path, metadata_only=True)
+        return None if obj is None else {"metadata": obj.get("metadata") or {}}
 
     async def list(self, url_path: str, label_selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
         params = {}
@@ -127,19 +136,28 @@ class Kube:
 
     async def create(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", url_path, body,
-                                  params={"fieldManager": "swarm-operator"})
+                                  params={"fieldManager": FIELD_MANAGER})
+
+    async def apply(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply as the operator's field manager: it owns exactly the fields it sends."""
+        return await self.request("PATCH", url_path, body, APPLY_PATCH,
+                                  params={"fieldManager": FIELD_MANAGER, "force": "true"})
 
     async def json_patch(self, url_path: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, ops, JSON_PATCH,
-                                  params={"fieldManager": "swarm-operator"})
+                                  params={"fieldManager": FIELD_MANAGER})
 
     async def merge_patch(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, body, MERGE_PATCH,
-                                  params={"fieldManager": "swarm-operator"})
+                                  params={"fieldManager": FIELD_MANAGER})
 
-    async def delete(self, url_path: str) -> None:
+    async def delete(self, url_path: str, uid: str | None = None) -> None:
+        """Delete; with `uid`, only that very object (a replaced one answers 409)."""
+        options: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            await self.request("DELETE", url_path, {"propagationPolicy": "Background"})
+            await self.request("DELETE", url_path, options)
         except ApiError as exc:
             if exc.status != 404:
                 raise

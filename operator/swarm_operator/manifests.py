@@ -1,8 +1,9 @@
 """The child objects of a SwarmTopic, as plain dicts (pure functions, no API calls).
 
-Every child carries an ownerReference to the SwarmTopic (garbage collection does the cleanup,
-so no finalizer is needed), the common labels, and a spec-hash annotation that tells the
-reconciler whether the live object is already what it wants.
+Every child carries a controller ownerReference to the SwarmTopic (garbage collection does the
+cleanup, so no finalizer is needed; the reconciler trusts a child only with it), the common
+labels, and a spec-hash annotation of what the operator last applied (a spec change); drift
+from someone else's edit is found by comparing content (`drift.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
+# The "restricted" Pod Security Standard, given to client pods whose template sets none.
+RESTRICTED_POD: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 def owner_reference(topic: dict[str, Any]) -> dict[str, Any]:
@@ -81,10 +85,27 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
-    meta = _metadata(topic, names.identity_secret(topic["metadata"]["name"]), names.COMPONENT_HOST)
+def _secret(topic: dict[str, Any], name: str, key: str, value_hex: str) -> dict[str, Any]:
+    meta = _metadata(topic, name, names.COMPONENT_HOST)
     return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-            "stringData": {names.IDENTITY_SEED_KEY: seed_hex}}
+            "stringData": {key: value_hex}}
+
+
+def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
+    """The host's ed25519 seed: mounted into the host pod only."""
+    return _secret(topic, names.identity_secret(topic["metadata"]["name"]), names.IDENTITY_SEED_KEY, seed_hex)
+
+
+def member_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:
+    """The membership credential: the host and, unless HostOnly, the client pods."""
+    return _secret(topic, names.member_secret(topic["metadata"]["name"]), names.MEMBER_SEED_KEY,
+                   invite_seed_hex)
+
+
+def encryption_secret(topic: dict[str, Any], key_hex: str) -> dict[str, Any]:
+    """The Autobase encryption key: the host and every client pod."""
+    return _secret(topic, names.encryption_secret(topic["metadata"]["name"]), names.ENCRYPTION_KEY_KEY,
+                   key_hex)
 
 
 def swarm_configmap(topic: dict[str, Any], spec: SwarmTopicSpec, host_public_key: str,
@@ -136,12 +157,33 @@ def _env_from_configmap(name: str, configmap: str, key: str, optional: bool) -> 
                                                             "optional": optional}}}
 
 
+MEMBER_FILE = f"{names.MEMBER_MOUNT_PATH}/{names.MEMBER_SEED_KEY}"
+ENCRYPTION_FILE = f"{names.ENCRYPTION_MOUNT_PATH}/{names.ENCRYPTION_KEY_KEY}"
+
+
+def _secret_volume(volume: str, secret: str, mode: int = 0o440) -> dict[str, Any]:
+    """Read-only Secret files: 0440 in the host pod (its fsGroup owns them); 0444 in client pods,
+    whose templates may run as any non-root user without an fsGroup."""
+    return {"name": volume, "secret": {"secretName": secret, "defaultMode": mode}}
+
+
+def _mount(volume: str, path: str) -> dict[str, Any]:
+    return {"name": volume, "mountPath": path, "readOnly": True}
+
+
+def clients_are_members(spec: SwarmTopicSpec) -> bool:
+    return spec.writers.policy != names.POLICY_HOST_ONLY
+
+
 def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
     return [
         _env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
         _env_value(names.ENV_DATA_DIR, names.DATA_MOUNT_PATH),
         _env_value(names.ENV_IDENTITY_SEED_FILE, f"{names.IDENTITY_MOUNT_PATH}/{names.IDENTITY_SEED_KEY}"),
+        _env_value(names.ENV_MEMBER_SEED_FILE, MEMBER_FILE),
+        _env_value(names.ENV_ENCRYPTION_KEY_FILE, ENCRYPTION_FILE),
+        _env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
         _env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
         _env_pod_ip(names.ENV_DHT_HOST),
         _env_value(names.ENV_STATUS_PORT, str(names.DEFAULT_STATUS_PORT)),
@@ -153,8 +195,12 @@ def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
 
 def client_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
+    member = [_env_value(names.ENV_MEMBER_SEED_FILE, MEMBER_FILE)] if clients_are_members(spec) else []
     return [
         _env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
+        *member,
+        _env_value(names.ENV_ENCRYPTION_KEY_FILE, ENCRYPTION_FILE),
+        _env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
         _env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
         _env_pod_ip(names.ENV_DHT_HOST),
         _env_value(names.ENV_REQUIRE_BOOTSTRAP, "true"),
@@ -165,28 +211,35 @@ def client_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
     ]
 
 
-def _with_env(container: dict[str, Any], env: list[dict[str, Any]]) -> dict[str, Any]:
-    """The container's own env, with the operator's entries replacing same-named ones."""
-    ours = {e["name"] for e in env}
-    kept = [e for e in container.get("env", []) if e.get("name") not in ours]
-    return {**container, "env": kept + env}
+def _replace_named(theirs: list[dict[str, Any]], ours: list[dict[str, Any]], key: str = "name") -> list[Any]:
+    """`theirs` with the operator's entries replacing the same-named ones."""
+    mine = {e[key] for e in ours}
+    return [e for e in theirs if e.get(key) not in mine] + ours
 
 
-def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: str,
-                     host_public_key: str) -> dict[str, Any]:
-    name = topic["metadata"]["name"]
+def _with_env(container: dict[str, Any], env: list[dict[str, Any]],
+              mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {**container, "env": _replace_named(container.get("env", []), env)}
+    out["volumeMounts"] = _replace_named(container.get("volumeMounts", []), mounts, "mountPath")
+    if "securityContext" not in out:
+        out["securityContext"] = copy.deepcopy(RESTRICTED_CONTAINER)
+    return out
+
+
+def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> dict[str, Any]:
     host = spec.bootstrapHost
-    labels = names.common_labels(name, names.COMPONENT_HOST)
-    container: dict[str, Any] = {
+    return {
         "name": names.HOST_CONTAINER,
         "image": host.image or peer_image,
         "args": ["host"],
         "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
                    "protocol": "TCP"}],
-        "env": host_env(name, spec),
+        "env": host_env(topic_name, spec),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
-            {"name": names.IDENTITY_VOLUME, "mountPath": names.IDENTITY_MOUNT_PATH, "readOnly": True},
+            _mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
+            _mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH),
+            _mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH),
         ],
         # Ready means the announce has flushed (SPEC section 4), not merely "process up".
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
@@ -196,6 +249,14 @@ def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: st
         "resources": host.resources,
         "securityContext": CONTAINER_SECURITY_CONTEXT,
     }
+
+
+def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: str,
+                     host_public_key: str) -> dict[str, Any]:
+    name = topic["metadata"]["name"]
+    host = spec.bootstrapHost
+    labels = names.common_labels(name, names.COMPONENT_HOST)
+    container = _host_container(name, spec, peer_image)
     ours: dict[str, Any] = {
         "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: host_public_key}},
         "spec": {
@@ -203,8 +264,9 @@ def host_statefulset(topic: dict[str, Any], spec: SwarmTopicSpec, peer_image: st
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": 30,
             "containers": [container],
-            "volumes": [{"name": names.IDENTITY_VOLUME,
-                         "secret": {"secretName": names.identity_secret(name), "defaultMode": 0o440}}],
+            "volumes": [_secret_volume(names.IDENTITY_VOLUME, names.identity_secret(name)),
+                        _secret_volume(names.MEMBER_VOLUME, names.member_secret(name)),
+                        _secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))],
         },
     }
     template = deep_merge(host.template, ours)
@@ -239,28 +301,35 @@ def client_selector(topic_name: str, group: str) -> dict[str, str]:
     return {names.LABEL_TOPIC: topic_name, names.LABEL_CLIENT: group}
 
 
+def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, Any]) -> None:
+    """The operator's env, Secret files and safe defaults in a client pod spec (in place)."""
+    volumes = [_secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(topic_name), 0o444)]
+    mounts = [_mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH)]
+    if clients_are_members(spec):
+        volumes.insert(0, _secret_volume(names.MEMBER_VOLUME, names.member_secret(topic_name), 0o444))
+        mounts.insert(0, _mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH))
+    env = client_env(topic_name, spec)
+    for key in ("containers", "initContainers"):
+        if key in pod_spec:
+            pod_spec[key] = [_with_env(c, env, mounts) for c in pod_spec[key]]
+    pod_spec["volumes"] = _replace_named(pod_spec.get("volumes", []), volumes)
+    if "securityContext" not in pod_spec:
+        pod_spec["securityContext"] = copy.deepcopy(RESTRICTED_POD)
+
+
 def client_deployment(topic: dict[str, Any], spec: SwarmTopicSpec, group: ClientGroup,
-                      host_public_key: str, replicas: int) -> dict[str, Any]:
+                      host_public_key: str, replicas: int | None) -> dict[str, Any]:
+    """A client group's Deployment; `replicas` None leaves spec.replicas to an HPA or to hand scaling."""
     name = topic["metadata"]["name"]
     labels = {**names.common_labels(name, names.COMPONENT_CLIENT), names.LABEL_CLIENT: group.name}
     template = copy.deepcopy(group.template)
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**meta.get("labels", {}), **labels}
     meta["annotations"] = {**meta.get("annotations", {}), ANNOTATION_HOST_PUBLIC_KEY: host_public_key}
-    pod_spec = template.setdefault("spec", {})
-    env = client_env(name, spec)
-    for key in ("containers", "initContainers"):
-        if key in pod_spec:
-            pod_spec[key] = [_with_env(c, env) for c in pod_spec[key]]
+    _client_pod_spec(name, spec, template.setdefault("spec", {}))
     metadata = _metadata(topic, names.client_deployment(name, group.name), names.COMPONENT_CLIENT)
     metadata["labels"][names.LABEL_CLIENT] = group.name
-    return with_spec_hash({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": client_selector(name, group.name)},
-            "template": template,
-        },
-    })
+    body: dict[str, Any] = {"selector": {"matchLabels": client_selector(name, group.name)}, "template": template}
+    if replicas is not None:
+        body = {"replicas": replicas, **body}
+    return with_spec_hash({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": body})

@@ -7,7 +7,8 @@ operator validates every spec it reads with them again, because a CRD applied wi
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,10 +16,33 @@ HEX64_OR_EMPTY = r"^([0-9a-f]{64})?$"
 HEX64 = r"^[0-9a-f]{64}$"
 # A client group's name becomes part of a Deployment name and of pod names.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-HOST_PORT = r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+# The SwarmTopic's own name prefixes a Service (`<name>-host`: a DNS-1035 label, so it starts
+# with a letter and has no dots), the StatefulSet, its pod `<name>-host-0` and the StatefulSet's
+# `controller-revision-hash` label value `<name>-host-<hash>` (<= 63 characters).
+TOPIC_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+HOST_PORT = rf"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:{PORT}$"
+# A Kubernetes quantity greater than zero.
+POSITIVE_QUANTITY = (r"^([1-9][0-9]*(\.[0-9]+)?|0?\.[0-9]*[1-9][0-9]*|0+[1-9][0-9]*(\.[0-9]+)?)"
+                     r"(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# The Hyperswarm topic string: not blank, no control characters.
+TOPIC_STRING = r"^[^\x00-\x1F\x7F]*[^\s\x00-\x1F\x7F][^\x00-\x1F\x7F]*$"
+# An image reference as the distribution library parses it: [domain[:port]/]path[:tag][@digest].
+_DOMAIN = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+IMAGE_REF = (rf"^(({_DOMAIN})/)?{_COMPONENT}(/{_COMPONENT})*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+             r"(@sha256:[0-9a-f]{64})?$")
+MAX_IMAGE = 255
 MAX_TOPIC_NAME = 40  # `data-<name>-host-0` and the StatefulSet's revision label must stay <= 63
 MAX_CLIENT_NAME = 20  # `<name>-<client>-<hash>-<suffix>` pod names
+WRITER_POLICIES = ("Clients", "HostOnly", "Open")
+PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
+
+
+def check_image(value: str, where: str) -> str:
+    if len(value) > MAX_IMAGE or not re.match(IMAGE_REF, value):
+        raise ValueError(f"{where}: {value[:80]!r} is not a well-formed image reference")
+    return value
 
 
 class _Model(BaseModel):
@@ -29,7 +53,8 @@ class _Model(BaseModel):
 class Storage(_Model):
     """The bootstrap host's PersistentVolumeClaim (its Corestore)."""
 
-    size: str = Field("1Gi", pattern=QUANTITY, description="Requested size of the host's volume.")
+    size: str = Field("1Gi", pattern=POSITIVE_QUANTITY, max_length=32,
+                      description="Requested size of the host's volume (> 0).")
     storageClassName: str | None = Field(None, description="StorageClass; null = the default class.")
     retainOnDelete: bool = Field(
         True,
@@ -42,22 +67,21 @@ class Dht(_Model):
     bootstrap: list[str] = Field(
         default_factory=list,
         description='DHT bootstrap nodes as "host:port"; empty = the public DHT.',
-        json_schema_extra={"items": {"type": "string", "pattern": HOST_PORT}},
+        json_schema_extra={"items": {"type": "string", "pattern": HOST_PORT, "maxLength": 260}},
     )
 
     @field_validator("bootstrap")
     @classmethod
     def _host_ports(cls, value: list[str]) -> list[str]:
-        import re
-
         for entry in value:
-            if not re.match(HOST_PORT, entry):
-                raise ValueError(f"{entry!r} is not host:port")
+            if len(entry) > 260 or not re.match(HOST_PORT, entry):
+                raise ValueError(f"{entry[:80]!r} is not host:port with a port in 1-65535")
         return value
 
 
 class BootstrapHost(_Model):
-    image: str = Field("", description="Image of the host; empty = the operator's swarm-peer image.")
+    image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
+                       description="Image of the host; empty = the operator's swarm-peer image.")
     announceTimeoutSeconds: int = Field(
         300, ge=1, le=86400,
         description="Bound on the wait for the host's flushed announce; then HostReady=False "
@@ -80,7 +104,14 @@ class ClientGroup(_Model):
 
     name: str = Field(..., min_length=1, max_length=MAX_CLIENT_NAME, pattern=DNS_LABEL,
                       description="Name of the group; the Deployment is <topic name>-<name>.")
-    replicas: int = Field(1, ge=0, le=10000, description="Client replicas once the base key is recorded.")
+    replicas: int | None = Field(
+        None, ge=0, le=10000,
+        description="Client replicas once the base key is recorded, held there by the operator. "
+        "Unset: the Deployment is created at minReplicas (or 1) once the key is recorded and then "
+        "left to an HPA or to hand scaling.")
+    minReplicas: int | None = Field(
+        None, ge=0, le=10000,
+        description="With replicas unset: the replicas the Deployment is created with (default 1).")
     template: dict[str, Any] = Field(
         ..., description="PodTemplateSpec of the clients, as in a Deployment.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
@@ -92,12 +123,31 @@ class ClientGroup(_Model):
         containers = (value.get("spec") or {}).get("containers")
         if not isinstance(containers, list) or not containers:
             raise ValueError("template.spec.containers must list at least one container")
+        for key in ("containers", "initContainers"):
+            for i, container in enumerate((value.get("spec") or {}).get(key) or []):
+                image = container.get("image") if isinstance(container, dict) else None
+                if image is not None:
+                    check_image(str(image), f"template.spec.{key}.{i}.image")
         return value
+
+    def start_replicas(self) -> int:
+        """The replicas a new Deployment of this group is created with."""
+        if self.replicas is not None:
+            return self.replicas
+        return 1 if self.minReplicas is None else self.minReplicas
+
+
+class Writers(_Model):
+    policy: Literal["Clients", "HostOnly", "Open"] = Field(
+        "Clients",
+        description="Who may write to the base: Clients (the topic's client pods, by the membership "
+        "credential), HostOnly (only the host; clients replicate and read), Open (anyone who asks: "
+        "public apps only; a Warning event says so).")
 
 
 class SwarmTopicSpec(_Model):
     topic: str | None = Field(
-        None, min_length=1, max_length=256,
+        None, min_length=1, max_length=256, pattern=TOPIC_STRING,
         description="The Hyperswarm topic string; defaults to metadata.name. Immutable.",
     )
     baseKey: str | None = Field(
@@ -106,6 +156,7 @@ class SwarmTopicSpec(_Model):
     )
     paused: bool = Field(False, description="true: the operator leaves the children alone.")
     dht: Dht = Field(default_factory=Dht)
+    writers: Writers = Field(default_factory=Writers)
     bootstrapHost: BootstrapHost = Field(default_factory=BootstrapHost)
     clients: list[ClientGroup] = Field(
         default_factory=list, description="One Deployment per entry; names are unique.",
@@ -129,6 +180,12 @@ class SwarmTopicSpec(_Model):
         return self.baseKey or None
 
 
+class TopicName(_Model):
+    """metadata.name, checked again here (the CRD checks it by a CEL rule)."""
+
+    name: str = Field(..., min_length=1, max_length=MAX_TOPIC_NAME, pattern=TOPIC_NAME)
+
+
 class Condition(_Model):
     """metav1.Condition."""
 
@@ -149,9 +206,11 @@ class ClientStatus(_Model):
 class SwarmTopicStatus(_Model):
     observedGeneration: int | None = None
     phase: str | None = Field(
-        None, json_schema_extra={"enum": ["Pending", "Bootstrapping", "Ready", "Degraded", "Paused"]},
+        None, json_schema_extra={"enum": list(PHASES)},
         description="For display only; conditions are the API.",
     )
+    reason: str | None = Field(None, description="The reason of the first failing condition, for kubectl get.")
+    writersPolicy: str | None = Field(None, description="The writer policy the children were given.")
     topicHash: str | None = Field(None, pattern=HEX64)
     bootstrapTopicHash: str | None = Field(None, pattern=HEX64)
     hostPublicKey: str | None = Field(None, pattern=HEX64)

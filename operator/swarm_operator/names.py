@@ -26,8 +26,8 @@ LABEL_TOPIC = f"{GROUP}/topic"  # the SwarmTopic's metadata.name
 LABEL_CLIENT = f"{GROUP}/client"  # the client group's name, on client Deployments and pods
 COMPONENT_HOST = "bootstrap-host"
 COMPONENT_CLIENT = "client"
-# Hash of the desired child spec: a child is patched only when this differs (no fight with
-# server-side defaulting, idempotent reconciles).
+# Hash of what the operator last applied to a child: a spec change shows here, drift (someone
+# else's edit) shows in the content comparison of `drift.py`.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 
 # Container and port names.
@@ -36,9 +36,22 @@ STATUS_PORT_NAME = "status"
 DEFAULT_STATUS_PORT = 8080
 DATA_VOLUME = "data"
 IDENTITY_VOLUME = "identity"
+MEMBER_VOLUME = "swarm-member"
+ENCRYPTION_VOLUME = "swarm-encryption"
 DATA_MOUNT_PATH = "/data"
-IDENTITY_MOUNT_PATH = "/var/run/swarm-identity"
-IDENTITY_SEED_KEY = "seed"  # key in the identity Secret: 32-byte ed25519 seed, hex
+IDENTITY_MOUNT_PATH = "/var/run/swarm/identity"
+MEMBER_MOUNT_PATH = "/var/run/swarm/member"
+ENCRYPTION_MOUNT_PATH = "/var/run/swarm/encryption"
+# The three Secrets of a topic (docs/security.md): created once by the operator, never read back
+# for their values, mounted as files only.
+IDENTITY_SEED_KEY = "seed"  # `<name>-identity`: 32-byte ed25519 seed of the host, hex
+MEMBER_SEED_KEY = "invite-seed"  # `<name>-member`: 32 random bytes, hex: the membership credential
+ENCRYPTION_KEY_KEY = "key"  # `<name>-encryption`: 32 random bytes, hex: the Autobase encryption key
+
+# spec.writers.policy values.
+POLICY_CLIENTS = "Clients"
+POLICY_HOST_ONLY = "HostOnly"
+POLICY_OPEN = "Open"
 
 # ConfigMap `<name>-swarm` keys (clients read them; the host reads baseKey once recorded).
 CM_TOPIC = "topic"
@@ -56,10 +69,21 @@ ENV_STATUS_PORT = "SWARM_STATUS_PORT"
 ENV_BASE_KEY = "SWARM_BASE_KEY"
 ENV_HOST_PUBLIC_KEY = "SWARM_HOST_PUBLIC_KEY"
 ENV_REQUIRE_BOOTSTRAP = "SWARM_REQUIRE_BOOTSTRAP"
+ENV_MEMBER_SEED_FILE = "SWARM_MEMBER_SEED_FILE"
+ENV_ENCRYPTION_KEY_FILE = "SWARM_ENCRYPTION_KEY_FILE"
+ENV_WRITERS_POLICY = "SWARM_WRITERS_POLICY"
 
 
 def identity_secret(topic_name: str) -> str:
     return f"{topic_name}-identity"
+
+
+def member_secret(topic_name: str) -> str:
+    return f"{topic_name}-member"
+
+
+def encryption_secret(topic_name: str) -> str:
+    return f"{topic_name}-encryption"
 
 
 def host_service(topic_name: str) -> str:

@@ -30,27 +30,39 @@ class FakeHost:
         self.signer: SigningKey | None = None  # another key: a lying host
         self.body_override: bytes | None = None  # raw body: a broken host
         self.requests = 0
+        self.writable: bool | None = None  # the payload's `writable`, when set
+        self.echo_nonce = True  # False: an old host that signs no nonce
+        self.replay: bytes | None = None  # a recorded signed body served as is (a replay)
+        self.last_body: bytes | None = None
         self.port = DEFAULT_STATUS_PORT
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def payload(self) -> str:
-        return json.dumps({
+    def payload(self, nonce: str | None = None) -> str:
+        body: dict[str, Any] = {
             "topic": self.topic, "bootstrapTopicHash": bootstrap_topic_hash(self.topic),
             "baseKey": self.base_key, "writerKey": self.writer_key, "discoveryKey": "88" * 32,
             "announcedAt": "2026-11-24T12:00:00.000Z", "announceSeconds": 0.42, "peers": 0,
-        })
+        }
+        if self.writable is not None:
+            body["writable"] = self.writable
+        if nonce is not None and self.echo_nonce:
+            body["nonce"] = nonce
+        return json.dumps(body)
 
-    async def _status(self, _request: web.Request) -> web.Response:
+    async def _status(self, request: web.Request) -> web.Response:
         self.requests += 1
         if self.body_override is not None:
             return web.Response(body=self.body_override, content_type="application/json")
-        payload = self.payload()
+        if self.replay is not None:
+            return web.Response(body=self.replay, content_type="application/json")
+        payload = self.payload(request.query.get("nonce"))
         signature = (self.signer or self.key).sign(payload.encode()).signature.hex()
         envelope: dict[str, Any] = {"payload": payload, "signature": signature,
                                     "publicKey": self.key.verify_key.encode().hex()}
-        return web.json_response(envelope)
+        self.last_body = json.dumps(envelope).encode()
+        return web.Response(body=self.last_body, content_type="application/json")
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -100,7 +100,7 @@ def test_a_conflicting_host_never_overwrites_the_recorded_key(api: Api, operator
         time.sleep(1.0)
         topic = api.topic(NS, "chat")
         assert topic["status"]["baseKey"] == KEY
-        assert topic["status"]["phase"] == "Degraded"
+        assert topic["status"]["phase"] == "Stuck" and topic["status"]["reason"] == "BaseKeyConflict"
         configmap = api.get(f"/api/v1/namespaces/{NS}/configmaps/chat-swarm")
         assert configmap is not None and configmap["data"]["baseKey"] == KEY
         assert warning_events(api, "BaseKeyConflict"), "no Warning event for the conflict"
@@ -159,7 +159,7 @@ def test_announce_timeout_is_reported_then_recovers(api: Api, operator: Operator
         cond = wait_condition(api, "slow", "HostReady", "False", "AnnounceTimeout")
         assert "announceTimeoutSeconds 1" in cond["message"]
         assert warning_events(api, "AnnounceTimeout")
-        wait_for("phase Bootstrapping", lambda: api.topic(NS, "slow")["status"]["phase"] == "Bootstrapping")
+        wait_for("phase Stuck", lambda: api.topic(NS, "slow")["status"]["phase"] == "Stuck")
         assert "baseKey" not in api.topic(NS, "slow")["status"]
         start_host(api, "slow", host, ready=True)
         wait_condition(api, "slow", "BaseKeyRecorded", "True")

@@ -18,6 +18,8 @@ def children(topic):
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     return [
         manifests.identity_secret(topic, "01" * 32),
+        manifests.member_secret(topic, "02" * 32),
+        manifests.encryption_secret(topic, "03" * 32),
         manifests.swarm_configmap(topic, spec, PUB, KEY),
         manifests.host_service(topic),
         manifests.host_statefulset(topic, spec, "ghcr.io/swarm-operator/swarm-peer:0.1.0", PUB),
@@ -26,14 +28,14 @@ def children(topic):
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(8))
 def test_every_child_is_valid_kubernetes_1_35_strict(index: int) -> None:
     topic = make_topic()
     topic["spec"]["bootstrapHost"]["template"] = {"metadata": {"labels": {"team": "a"}},
                                                   "spec": {"tolerations": [{"operator": "Exists"}]}}
     topic["spec"]["bootstrapHost"]["storage"]["storageClassName"] = "fast"
     objs = children(topic)
-    assert len(objs) == 6
+    assert len(objs) == 8
     kubernetes_validate.validate(objs[index], K8S, strict=True)
 
 
@@ -53,7 +55,7 @@ def test_host_statefulset_follows_the_host_contract() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "status"}
     assert env["SWARM_TOPIC"]["value"] == "chat"
     assert env["SWARM_DATA_DIR"]["value"] == "/data"
-    assert env["SWARM_IDENTITY_SEED_FILE"]["value"] == "/var/run/swarm-identity/seed"
+    assert env["SWARM_IDENTITY_SEED_FILE"]["value"] == "/var/run/swarm/identity/seed"
     assert env["SWARM_DHT_BOOTSTRAP"]["value"] == "swarm-dht-0.swarm-dht.default.svc:49737"
     assert env["SWARM_DHT_HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     # The key reaches the host from the ConfigMap, optional: no restart when it is recorded.
@@ -109,3 +111,76 @@ def test_configmap_has_the_key_only_once_known() -> None:
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     assert "baseKey" not in manifests.swarm_configmap(topic, spec, PUB, None)["data"]
     assert manifests.swarm_configmap(topic, spec, PUB, KEY)["data"]["baseKey"] == KEY
+
+
+def _mounts(container):
+    return {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+
+
+def _secret_volumes(pod_spec):
+    return {v["name"]: v["secret"]["secretName"] for v in pod_spec.get("volumes", []) if "secret" in v}
+
+
+def test_host_gets_all_three_secrets_as_files_and_the_policy() -> None:
+    topic = make_topic()
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    pod_spec = manifests.host_statefulset(topic, spec, "img", PUB)["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    env = _env(container)
+    assert env["SWARM_MEMBER_SEED_FILE"]["value"] == "/var/run/swarm/member/invite-seed"
+    assert env["SWARM_ENCRYPTION_KEY_FILE"]["value"] == "/var/run/swarm/encryption/key"
+    assert env["SWARM_WRITERS_POLICY"]["value"] == "Clients"
+    volumes = _secret_volumes(pod_spec)
+    mounts = _mounts(container)
+    assert volumes[mounts["/var/run/swarm/identity"]] == "chat-identity"
+    assert volumes[mounts["/var/run/swarm/member"]] == "chat-member"
+    assert volumes[mounts["/var/run/swarm/encryption"]] == "chat-encryption"
+    # No Secret value is ever in an env value.
+    assert all("valueFrom" in e or len(e["value"]) < 64 for e in container["env"])
+
+
+@pytest.mark.parametrize(("policy", "member"), [("Clients", True), ("HostOnly", False), ("Open", True)])
+def test_clients_get_the_member_secret_per_policy_and_never_the_identity(policy: str, member: bool) -> None:
+    topic = make_topic()
+    topic["spec"]["writers"] = {"policy": policy}
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    pod_spec = dep["spec"]["template"]["spec"]
+    volumes = _secret_volumes(pod_spec)
+    assert "chat-identity" not in volumes.values()
+    assert ("chat-member" in volumes.values()) is member
+    assert "chat-encryption" in volumes.values()
+    # Readable by whatever non-root user the template runs as (no fsGroup needed).
+    assert {v["secret"]["defaultMode"] for v in pod_spec["volumes"] if "secret" in v} == {0o444}
+    for container in pod_spec["containers"]:
+        env = _env(container)
+        assert env["SWARM_WRITERS_POLICY"]["value"] == policy
+        assert ("SWARM_MEMBER_SEED_FILE" in env) is member
+        assert env["SWARM_ENCRYPTION_KEY_FILE"]["value"] == "/var/run/swarm/encryption/key"
+        assert "/var/run/swarm/encryption" in _mounts(container)
+    kubernetes_validate.validate(dep, K8S, strict=True)
+
+
+def test_clients_without_a_security_context_get_the_restricted_profile() -> None:
+    topic = make_topic()
+    template = topic["spec"]["clients"][0]["template"]["spec"]
+    del template["securityContext"]
+    del template["containers"][0]["securityContext"]
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    pod_spec = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)["spec"]["template"]["spec"]
+    assert pod_spec["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod_spec["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                            "capabilities": {"drop": ["ALL"]}}
+    # A template that sets its own keeps it.
+    kept = SwarmTopicSpec.model_validate(make_topic()["spec"])
+    own = manifests.client_deployment(topic, kept, kept.clients[0], PUB, 5)["spec"]["template"]["spec"]
+    assert own["securityContext"]["runAsUser"] == 10001
+
+
+def test_unset_replicas_leave_the_field_to_others() -> None:
+    topic = make_topic()
+    del topic["spec"]["clients"][0]["replicas"]
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    assert spec.clients[0].replicas is None and spec.clients[0].start_replicas() == 1
+    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, spec.clients[0].replicas)
+    assert "replicas" not in dep["spec"]

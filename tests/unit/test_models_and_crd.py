@@ -45,7 +45,9 @@ def test_crd_carries_the_contract() -> None:
     version = crd.build_crd()["spec"]["versions"][0]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Base key", "Clients", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Reason", "Base key", "Clients",
+                                                                         "Age"]
+    assert version["additionalPrinterColumns"][1]["jsonPath"] == ".status.reason"
     assert spec["properties"]["baseKey"]["pattern"] == "^([0-9a-f]{64})?$"
     clients = spec["properties"]["clients"]
     assert clients["x-kubernetes-list-type"] == "map" and clients["x-kubernetes-list-map-keys"] == ["name"]
@@ -71,6 +73,26 @@ def test_example_topic_is_a_valid_spec() -> None:
     (lambda s: s["dht"].update(bootstrap=["no-port"]), "spec.dht.bootstrap"),
     (lambda s: s.update(unknownField=1), "spec.unknownField"),
     (lambda s: s["clients"][0]["template"]["spec"].update(containers=[]), "spec.clients.0.template"),
+    (lambda s: s["dht"].update(bootstrap=["dht:0"]), "spec.dht.bootstrap"),
+    (lambda s: s["dht"].update(bootstrap=["dht:99999"]), "spec.dht.bootstrap"),
+    (lambda s: s.update(topic=""), "spec.topic"),
+    (lambda s: s.update(topic="   "), "spec.topic"),
+    (lambda s: s.update(topic="chat\x00x"), "spec.topic"),
+    (lambda s: s.update(topic="chat\nx"), "spec.topic"),
+    (lambda s: s["bootstrapHost"]["storage"].update(size="0"), "spec.bootstrapHost.storage.size"),
+    (lambda s: s["bootstrapHost"]["storage"].update(size="0Gi"), "spec.bootstrapHost.storage.size"),
+    (lambda s: s["bootstrapHost"].update(image="a" * 10000), "spec.bootstrapHost.image"),
+    (lambda s: s["bootstrapHost"].update(image="Not A Ref!"), "spec.bootstrapHost.image"),
+    (lambda s: s["clients"][0]["template"]["spec"]["containers"][0].update(image="x" * 300),
+     "spec.clients.0.template"),
+    (lambda s: s.update(writers={"policy": "Everyone"}), "spec.writers.policy"),
+    (lambda s: s["clients"][0]["template"]["spec"].update(
+        volumes=[{"name": "innocent", "secret": {"secretName": "chat-identity"}}]), "spec.clients.0.template"),
+    (lambda s: s["clients"][0]["template"]["spec"].update(volumes=[{"name": "p", "projected": {"sources": [
+        {"secret": {"name": "chat-identity"}}]}}]), "spec.clients.0.template"),
+    (lambda s: s["bootstrapHost"].update(template={"spec": {"initContainers": [
+        {"name": "steal", "image": "busybox", "volumeMounts": [{"name": "identity", "mountPath": "/x"}]}]}}),
+     "spec.bootstrapHost.template"),
 ])
 def test_invalid_specs_name_the_field(mutate, field) -> None:
     topic = make_topic()
@@ -83,3 +105,40 @@ def test_invalid_specs_name_the_field(mutate, field) -> None:
 def test_models_reject_what_the_crd_rejects() -> None:
     with pytest.raises(ValidationError):
         SwarmTopicSpec.model_validate({"bootstrapHost": {"announceTimeoutSeconds": 0}})
+
+
+@pytest.mark.parametrize("name", ["1chat", "chat.v1", "Chat", "chat-", "a" * 41, "-chat"])
+def test_names_that_cannot_make_valid_children_are_invalid(name: str) -> None:
+    topic = make_topic()
+    topic["metadata"]["name"] = name
+    spec, error = parse_spec(topic)
+    assert spec is None and error is not None and "metadata.name" in error, error
+
+
+@pytest.mark.parametrize("good", [
+    {"dht": {"bootstrap": ["dht-0.dht.apps.svc:49737", "10.0.0.1:1", "h:65535"]}},
+    {"bootstrapHost": {"image": "registry.example.com:5000/team/peer:1.2.3@sha256:" + "a" * 64,
+                       "storage": {"size": "0.5Gi"}}},
+    {"topic": "chat room / ünïcode"},
+    {"writers": {"policy": "HostOnly"}},
+])
+def test_valid_edges_pass(good: dict) -> None:
+    topic = make_topic()
+    for key, value in good.items():
+        if isinstance(value, dict) and isinstance(topic["spec"].get(key), dict):
+            topic["spec"][key].update(value)
+        else:
+            topic["spec"][key] = value
+    spec, error = parse_spec(topic)
+    assert spec is not None, error
+
+
+def test_crd_rules_check_the_name_and_the_same_fields() -> None:
+    root = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    rules = " ".join(r["rule"] for r in root["x-kubernetes-validations"])
+    assert "self.metadata.name.matches('^[a-z]" in rules and "size() <= 40" in rules
+    spec = root["properties"]["spec"]["properties"]
+    assert "6553[0-5]" in spec["dht"]["properties"]["bootstrap"]["items"]["pattern"]
+    assert spec["topic"]["pattern"].startswith("^[^\\x00") and spec["bootstrapHost"]["properties"]["image"][
+        "maxLength"] == 255
+    assert spec["writers"]["properties"]["policy"]["enum"] == ["Clients", "HostOnly", "Open"]

@@ -1,4 +1,4 @@
-"""The ordering invariant, branch by branch, on the pure planner (no cluster, no I/O)."""
+"""The ordering invariant, ownership, drift and the summary, branch by branch, on the pure planner."""
 
 from __future__ import annotations
 
@@ -6,24 +6,28 @@ import copy
 from datetime import timedelta
 from typing import Any
 
+import jsonpatch
+import pytest
 from swarm_operator import conditions as c
 from swarm_operator import manifests
 from swarm_operator.hostreport import HostReport, HostReportError
+from swarm_operator.identity import public_key_of
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.plan import Observed, Plan, plan
 from swarm_operator.reconcile import parse_spec
-from unit_support import NOW, make_topic, stamp
+from unit_support import NOW, UID, make_topic, stamp
 
 PUB = "ab" * 32
 KEY = "cd" * 32
 OTHER = "ef" * 32
 IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
+SECRETS = ("chat-identity", "chat-member", "chat-encryption")
 
 
-def report(base_key: str = KEY) -> HostReport:
+def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0) -> HostReport:
     return HostReport(topic="chat", bootstrap_topic_hash="00" * 32, base_key=base_key, writer_key="11" * 32,
                       discovery_key="22" * 32, announced_at="2026-11-24T11:59:58.000Z",
-                      announce_seconds=0.25, peers=0)
+                      announce_seconds=0.25, peers=peers, writable=writable)
 
 
 def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
@@ -34,25 +38,30 @@ def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
                        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
+def owned_meta(name: str, uid: str = UID) -> dict[str, Any]:
+    return {"metadata": {"name": name, "uid": f"{name}-uid", "ownerReferences": [
+        {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic", "name": "chat", "uid": uid,
+         "controller": True}]}}
+
+
 def observed(topic: dict[str, Any], **kw: Any) -> Observed:
+    """A pass where the three Secrets exist (the operator's) and the host's key is known."""
     spec, error = parse_spec(topic)
-    return Observed(topic=topic, spec=spec, spec_error=error, now=NOW, peer_image=IMAGE,
-                    host_public_key=PUB if spec else None, **kw)
+    topic.setdefault("status", {}).setdefault("hostPublicKey", PUB)
+    kw.setdefault("secrets", {name: owned_meta(name) for name in SECRETS})
+    return Observed(topic=topic, spec=spec, spec_error=error, now=NOW, peer_image=IMAGE, **kw)
 
 
-def live(obj: dict[str, Any], ready: int | None = None) -> dict[str, Any]:
+def live(obj: dict[str, Any], ready: int | None = None, version: str = "7") -> dict[str, Any]:
     out = copy.deepcopy(obj)
+    out["metadata"].update(uid=f"{obj['metadata']['name']}-uid", resourceVersion=version)
     if ready is not None:
         out["status"] = {"readyReplicas": ready}
     return out
 
 
-def ops(p: Plan) -> list[str]:
-    return [w.what.split(" ")[0] + " " + w.what.split(" ")[1] for w in p.writes]
-
-
 def client_writes(p: Plan) -> list[Any]:
-    return [w for w in p.writes if "/deployments" in w.url]
+    return [w for w in p.writes if w.target.kind == "Deployment"]
 
 
 def cond(p: Plan, ctype: str) -> dict[str, Any]:
@@ -61,16 +70,23 @@ def cond(p: Plan, ctype: str) -> dict[str, Any]:
     return found
 
 
-def test_first_pass_creates_the_host_side_and_no_client() -> None:
-    p = plan(observed(make_topic()))
-    kinds = [w.body["kind"] for w in p.writes if w.op == "create"]
-    assert kinds == ["ConfigMap", "Service", "StatefulSet"]
-    assert "baseKey" not in p.writes[0].body["data"]
+def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> None:
+    topic = make_topic()
+    seed = "01" * 32
+    fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32}
+    p = plan(Observed(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                      secrets=dict.fromkeys(SECRETS), fresh=fresh))
+    creates = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
+    assert creates == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-encryption"),
+                       ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host")]
+    assert all(w.target.namespace == "apps" for w in p.writes)
+    # The values are in the bodies only, never in what is logged.
+    assert all(v not in w.what for w in p.writes for v in fresh.values())
+    assert "baseKey" not in p.writes[3].body["data"]
     assert client_writes(p) == []
-    assert p.status["phase"] == "Pending"
+    assert p.status["phase"] == "Pending" and p.status["reason"] == "WaitingForAnnounce"
     assert cond(p, c.CLIENTS_READY)["reason"] == "WaitingForBaseKey"
-    assert cond(p, c.READY)["status"] == "False"
-    assert p.status["hostPublicKey"] == PUB and len(p.status["topicHash"]) == 64
+    assert p.status["hostPublicKey"] == public_key_of(seed) and len(p.status["topicHash"]) == 64
 
 
 def test_a_host_not_ready_records_nothing_and_starts_no_client() -> None:
@@ -82,37 +98,54 @@ def test_a_host_not_ready_records_nothing_and_starts_no_client() -> None:
 
 
 def test_a_ready_host_with_a_verified_report_is_recorded_before_any_client() -> None:
-    topic = make_topic()
-    p = plan(observed(topic, host_pod=pod(ready=True), report=report()))
-    whats = [w.op for w in p.writes]
-    record = whats.index("record-status")
-    first_client = next(i for i, w in enumerate(p.writes) if "/deployments" in w.url)
-    assert record < first_client, whats
-    body = p.writes[record].body
-    assert body["metadata"]["resourceVersion"] == "42"  # a stale view gets 409, never overwrites
-    assert body["status"]["baseKey"] == KEY and body["status"]["writerKey"] == "11" * 32
-    assert body["status"]["bootstrapSeconds"] == 5.0
+    p = plan(observed(make_topic(), host_pod=pod(ready=True), report=report()))
+    ops = [w.op for w in p.writes]
+    record = ops.index("record-status")
+    first_client = next(i for i, w in enumerate(p.writes) if w.target.kind == "Deployment")
+    assert record < first_client, ops
+    write = p.writes[record]
+    assert write.resource_version == "42"  # a stale view gets 409, never overwrites
+    assert write.body["status"]["baseKey"] == KEY and write.body["status"]["writerKey"] == "11" * 32
+    assert write.body["status"]["bootstrapSeconds"] == 5.0
     cm_write = p.writes[record + 1]
-    assert cm_write.body == {"data": {"baseKey": KEY}}
+    assert cm_write.target.kind == "ConfigMap" and cm_write.body["data"]["baseKey"] == KEY
     assert p.recorded_now and p.status["baseKeyShort"] == KEY[:12]
-    deployment = p.writes[first_client].body
-    assert deployment["spec"]["replicas"] == 5
+    assert p.writes[first_client].body["spec"]["replicas"] == 5
+    assert p.phase == "RollingOut"
+    assert [e.reason for e in p.events] == ["BaseKeyRecorded"]
 
 
-def test_a_report_that_does_not_verify_is_not_recorded() -> None:
-    for reason in ("BadSignature", "WrongTopic", "MalformedReport", "HostUnreachable"):
-        p = plan(observed(make_topic(), host_pod=pod(ready=True),
-                          report_error=HostReportError(reason, f"{reason} happened")))
-        assert "baseKey" not in p.status
-        assert client_writes(p) == []
-        assert cond(p, c.HOST_READY)["reason"] == reason
-        assert any(e.reason == reason and e.type == "Warning" for e in p.events)
+@pytest.mark.parametrize("reason", ["BadSignature", "WrongTopic", "MalformedReport", "StaleReport"])
+def test_a_report_that_does_not_verify_is_not_recorded(reason: str) -> None:
+    p = plan(observed(make_topic(), host_pod=pod(ready=True),
+                      report_error=HostReportError(reason, f"{reason} happened")))
+    assert "baseKey" not in p.status
+    assert client_writes(p) == []
+    assert cond(p, c.HOST_READY)["reason"] == reason
+    assert p.phase == "Stuck" and p.status["reason"] == reason
+    assert [(e.type, e.reason) for e in p.events] == [("Warning", reason)]
 
 
-def test_wrong_identity_drops_the_secret_so_the_host_rolls_onto_a_known_one() -> None:
+def test_an_unreachable_host_is_bootstrapping_not_stuck() -> None:
+    p = plan(observed(make_topic(), host_pod=pod(ready=True),
+                      report_error=HostReportError("HostUnreachable", "connection refused")))
+    assert p.phase == "Bootstrapping" and p.status["reason"] == "HostUnreachable"
+
+
+def test_wrong_identity_deletes_only_its_own_secret_by_uid() -> None:
     p = plan(observed(make_topic(), host_pod=pod(ready=True),
                       report_error=HostReportError("WrongIdentity", "signs as someone else")))
-    assert any(w.op == "delete" and w.url.endswith("/secrets/chat-identity") for w in p.writes)
+    deletes = [w for w in p.writes if w.op == "delete"]
+    assert [(w.target.kind, w.target.name, w.uid) for w in deletes] == [
+        ("Secret", "chat-identity", "chat-identity-uid")]
+
+
+def test_an_own_identity_secret_whose_key_was_never_recorded_is_replaced() -> None:
+    topic = make_topic()
+    obs = observed(topic)
+    del topic["status"]["hostPublicKey"]
+    p = plan(obs)
+    assert [(w.op, w.target.name, w.uid) for w in p.writes] == [("delete", "chat-identity", "chat-identity-uid")]
 
 
 def test_a_recorded_key_is_never_overwritten_by_another_report() -> None:
@@ -123,11 +156,9 @@ def test_a_recorded_key_is_never_overwritten_by_another_report() -> None:
     assert all(OTHER not in str(w.body) for w in p.writes)
     degraded = cond(p, c.DEGRADED)
     assert degraded["status"] == "True" and degraded["reason"] == "BaseKeyConflict"
-    assert p.conflict_now and p.phase == "Degraded"
+    assert p.conflict_now and p.phase == "Stuck" and p.status["reason"] == "BaseKeyConflict"
     assert any(e.type == "Warning" and e.reason == "BaseKeyConflict" for e in p.events)
-    assert cond(p, c.READY)["reason"] == "BaseKeyConflict"
-    # The clients keep the recorded key (they read the ConfigMap, which keeps it).
-    cms = [w for w in p.writes if "/configmaps" in w.url]
+    cms = [w for w in p.writes if w.target.kind == "ConfigMap"]
     assert all(w.body["data"]["baseKey"] == KEY for w in cms)
 
 
@@ -142,14 +173,13 @@ def test_adopting_a_base_key_refuses_a_host_with_another() -> None:
 
 
 def test_announce_timeout_is_a_condition_not_a_silent_wait() -> None:
-    topic = make_topic(age=500)
-    p = plan(observed(topic, host_pod=pod(ready=False, age=400)))
+    p = plan(observed(make_topic(age=500), host_pod=pod(ready=False, age=400)))
     host = cond(p, c.HOST_READY)
     assert host["reason"] == "AnnounceTimeout" and "120" in host["message"]
-    assert p.timeout_now
-    assert any(e.type == "Warning" and e.reason == "AnnounceTimeout" for e in p.events)
+    assert p.timeout_now and p.phase == "Stuck"
+    assert [(e.type, e.reason) for e in p.events] == [("Warning", "AnnounceTimeout")]
     again = plan(observed(make_topic(age=510, status=p.status), host_pod=pod(ready=False, age=410)))
-    assert not again.timeout_now  # counted once per episode
+    assert not again.timeout_now and again.events == []  # once per episode
 
 
 def test_invalid_spec_gets_a_condition_an_event_and_no_children() -> None:
@@ -160,51 +190,133 @@ def test_invalid_spec_gets_a_condition_an_event_and_no_children() -> None:
     ready = cond(p, c.READY)
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
     assert "spec.clients.0.replicas" in ready["message"]
-    assert [e.type for e in p.events] == ["Warning"]
+    assert [e.type for e in p.events] == ["Warning"] and p.phase == "Stuck"
 
 
-def test_paused_topics_write_nothing_but_their_phase() -> None:
+def _steady(topic: dict[str, Any], ready: int, **changes: Any) -> Observed:
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    group = spec.clients[0]
+    kw: dict[str, Any] = {
+        "host_pod": pod(ready=True), "report": report(),
+        "configmap": live(manifests.swarm_configmap(topic, spec, PUB, KEY)),
+        "service": live(manifests.host_service(topic)),
+        "statefulset": live(manifests.host_statefulset(topic, spec, IMAGE, PUB)),
+        "deployments": {"chat-kv": live(manifests.client_deployment(topic, spec, group, PUB, group.replicas),
+                                        ready)},
+    }
+    return observed(topic, **{**kw, **changes})
+
+
+def test_paused_topics_observe_and_report_but_write_no_child() -> None:
     topic = make_topic(status={"baseKey": KEY, "phase": "Ready", "conditions": []})
     topic["spec"]["paused"] = True
-    p = plan(observed(topic, host_pod=pod(ready=True), report=report()))
+    topic["spec"]["clients"][0]["replicas"] = 7  # a change made while paused waits
+    obs = _steady(topic, ready=2)
+    p = plan(obs)
     assert p.writes == [] and p.phase == "Paused"
+    assert p.status["clientsReady"] == "2/7" and cond(p, c.HOST_READY)["status"] == "True"
     assert p.status["observedGeneration"] == 1
-
-
-def _steady(topic: dict[str, Any], ready: int) -> Observed:
-    spec = SwarmTopicSpec.model_validate(topic["spec"])
-    return observed(
-        topic, host_pod=pod(ready=True), report=report(),
-        configmap=live(manifests.swarm_configmap(topic, spec, PUB, KEY)),
-        service=live(manifests.host_service(topic)),
-        statefulset=live(manifests.host_statefulset(topic, spec, IMAGE, PUB)),
-        deployments={"chat-kv": live(manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5),
-                                     ready)},
-    )
+    assert [e.reason for e in p.events] == ["Paused"]
 
 
 def test_steady_state_writes_nothing_and_is_ready() -> None:
     topic = make_topic(status={"baseKey": KEY, "conditions": []})
     p = plan(_steady(topic, ready=5))
     assert p.writes == []
-    assert cond(p, c.READY)["status"] == "True" and p.phase == "Ready"
+    assert cond(p, c.READY)["status"] == "True" and p.phase == "Ready" and "reason" not in p.status
     assert p.status["clientsReady"] == "5/5"
     again = plan(_steady(make_topic(status=p.status), ready=5))
     assert again.writes == [] and again.status == p.status and again.events == []
 
 
-def test_scaling_a_group_patches_only_its_deployment_and_keeps_the_key() -> None:
+def test_server_defaults_and_user_fields_are_not_drift() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    obs = _steady(topic, ready=5)
+    sts = obs.statefulset
+    assert sts is not None
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    container["terminationMessagePath"] = "/dev/termination-log"  # a server default
+    container["readinessProbe"]["successThreshold"] = 1
+    container["env"].append({"name": "USER_EXTRA", "value": "1"})  # someone else's field
+    sts["metadata"]["annotations"]["team"] = "blue"
+    sts["spec"]["revisionHistoryLimit"] = 10
+    assert plan(obs).writes == []
+
+
+@pytest.mark.parametrize(("what", "edit", "path"), [
+    ("ConfigMap", lambda o: o.configmap["data"].update(baseKey=OTHER), "data.baseKey"),
+    ("ConfigMap", lambda o: o.configmap["data"].pop("baseKey"), "data.baseKey"),
+    ("Deployment", lambda o: o.deployments["chat-kv"]["spec"]["template"]["spec"]["containers"][0]["env"].__setitem__(
+        slice(None), [e if e["name"] != "SWARM_BASE_KEY" else {"name": "SWARM_BASE_KEY", "value": OTHER}
+                      for e in o.deployments["chat-kv"]["spec"]["template"]["spec"]["containers"][0]["env"]]),
+     "SWARM_BASE_KEY"),
+    ("StatefulSet", lambda o: o.statefulset["spec"]["template"]["spec"]["containers"][0].update(image="evil:1"),
+     "image"),
+    ("StatefulSet", lambda o: o.statefulset["spec"]["template"]["spec"]["containers"][0]["env"].pop(), "env"),
+    ("StatefulSet", lambda o: o.statefulset["spec"]["template"]["spec"]["containers"][0].pop("securityContext"),
+     "securityContext"),
+    ("Service", lambda o: o.service["spec"]["ports"][0].update(port=9999), "ports"),
+])
+def test_drift_of_an_owned_field_is_repaired_with_an_event(what: str, edit: Any, path: str) -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    obs = _steady(topic, ready=5)
+    edit(obs)
+    p = plan(obs)
+    assert [(w.op, w.target.kind) for w in p.writes] == [("repair", what)]
+    write = p.writes[0]
+    assert write.resource_version == "7" and write.body[0] == {
+        "op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+    children = {"ConfigMap": obs.configmap, "Service": obs.service, "StatefulSet": obs.statefulset,
+                "Deployment": obs.deployments["chat-kv"]}
+    repaired = jsonpatch.apply_patch(children[what], write.body)
+    setattr_map = {"ConfigMap": "configmap", "Service": "service", "StatefulSet": "statefulset"}
+    if what == "Deployment":
+        obs.deployments["chat-kv"] = repaired
+    else:
+        setattr(obs, setattr_map[what], repaired)
+    assert plan(obs).writes == [], "the repair did not restore every drifted field"
+    if what == "ConfigMap":
+        assert repaired["data"]["baseKey"] == KEY  # status.baseKey is the source of truth
+    drift = [e for e in p.events if e.reason == "DriftRepaired"]
+    assert len(drift) == 1 and path in drift[0].message and what in drift[0].message
+
+
+def test_set_replicas_are_held_with_an_event() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": [], "phase": "Ready"})
+    obs = _steady(topic, ready=5)
+    obs.deployments["chat-kv"]["spec"]["replicas"] = 9  # `kubectl scale` or an HPA
+    p = plan(obs)
+    assert [(w.op, w.body[1:]) for w in client_writes(p)] == [
+        ("repair", [{"op": "replace", "path": "/spec/replicas", "value": 5}])]
+    assert [e.reason for e in p.events] == ["ReplicasHeld"]
+
+
+def test_unset_replicas_are_created_at_min_replicas_then_left_alone() -> None:
+    spec = make_topic()["spec"]
+    del spec["clients"][0]["replicas"]
+    spec["clients"][0]["minReplicas"] = 2
+    first = plan(observed(make_topic(spec=spec), host_pod=pod(ready=True), report=report()))
+    assert [w.body["spec"]["replicas"] for w in client_writes(first)] == [2]
+    topic = make_topic(spec=spec, status={"baseKey": KEY, "conditions": [], "phase": "Ready"})
+    obs = _steady(topic, ready=7)
+    obs.deployments["chat-kv"]["spec"]["replicas"] = 7  # scaled by an HPA
+    p = plan(obs)
+    assert p.writes == [] and p.events == []
+    assert p.status["clientsReady"] == "7/7"
+
+
+def test_scaling_a_group_applies_only_its_deployment_and_keeps_the_key() -> None:
     topic = make_topic(status={"baseKey": KEY, "conditions": []})
     obs = _steady(topic, ready=5)
     topic["spec"]["clients"][0]["replicas"] = 8
     obs.spec = SwarmTopicSpec.model_validate(topic["spec"])
     p = plan(obs)
-    assert [w.op for w in p.writes] == ["json-patch"]
-    assert {"op": "replace", "path": "/spec/replicas", "value": 8} in p.writes[0].body
+    assert [(w.op, w.target.kind, w.body["spec"]["replicas"]) for w in p.writes] == [("apply", "Deployment", 8)]
     assert p.status["baseKey"] == KEY and cond(p, c.CLIENTS_READY)["reason"] == "RollingOut"
+    assert [e.reason for e in p.events] == ["RollingOut"]  # a spec change, not drift
 
 
-def test_removed_groups_are_deleted_and_new_ones_created() -> None:
+def test_removed_groups_are_deleted_by_uid_and_new_ones_created() -> None:
     topic = make_topic(status={"baseKey": KEY, "conditions": []})
     obs = _steady(topic, ready=5)
     group = copy.deepcopy(topic["spec"]["clients"][0])
@@ -212,8 +324,8 @@ def test_removed_groups_are_deleted_and_new_ones_created() -> None:
     topic["spec"]["clients"] = [group]
     obs.spec = SwarmTopicSpec.model_validate(topic["spec"])
     p = plan(obs)
-    assert sorted((w.op, w.url.rsplit("/", 1)[-1]) for w in p.writes) == [
-        ("create", "deployments"), ("delete", "chat-kv")]
+    assert sorted((w.op, w.target.name, w.uid) for w in p.writes) == [
+        ("create", None, None), ("delete", "chat-kv", "chat-kv-uid")]
 
 
 def test_clients_that_exist_before_the_key_are_held_at_zero() -> None:
@@ -221,15 +333,111 @@ def test_clients_that_exist_before_the_key_are_held_at_zero() -> None:
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     stray = live(manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5))
     p = plan(observed(topic, host_pod=pod(ready=False), deployments={"chat-kv": stray}))
-    assert [w.body for w in client_writes(p)] == [[{"op": "replace", "path": "/spec/replicas", "value": 0}]]
+    assert [(w.op, w.body) for w in client_writes(p)] == [("scale", {"spec": {"replicas": 0}})]
 
 
-def test_objects_owned_by_someone_else_are_left_alone() -> None:
+def _foreign(obj: dict[str, Any], uid: str | None = "someone-else") -> dict[str, Any]:
+    out = live(obj)
+    out["metadata"]["ownerReferences"] = [] if uid is None else [
+        {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic", "name": "a-b", "uid": uid,
+         "controller": True}]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["Secret", "ConfigMap", "Service", "StatefulSet", "Deployment"])
+def test_a_same_named_foreign_object_is_never_used_and_blocks_everything(kind: str) -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    obs = _steady(topic, ready=5)
+    spec = obs.spec
+    assert spec is not None
+    if kind == "Secret":
+        obs.secrets["chat-identity"] = {"metadata": {"name": "chat-identity", "uid": "x"}}
+    elif kind == "ConfigMap":
+        obs.configmap = _foreign(manifests.swarm_configmap(topic, spec, OTHER, OTHER), uid=None)
+    elif kind == "Service":
+        obs.service = _foreign(manifests.host_service(topic))
+    elif kind == "StatefulSet":
+        obs.statefulset = _foreign(manifests.host_statefulset(topic, spec, IMAGE, PUB))
+    else:
+        obs.deployments["chat-kv"] = _foreign(obs.deployments["chat-kv"])
+    p = plan(obs)
+    assert p.writes == []
+    ready = cond(p, c.READY)
+    assert ready["reason"] == "NameConflict" and kind in ready["message"]
+    assert p.phase == "Stuck" and p.status["reason"] == "NameConflict"
+    assert [(e.type, e.reason) for e in p.events] == [("Warning", "NameConflict")]
+    again = plan(_steady(make_topic(status=p.status), ready=5, configmap=obs.configmap, service=obs.service,
+                         statefulset=obs.statefulset, deployments=obs.deployments, secrets=obs.secrets))
+    assert again.events == [] and again.writes == []
+
+
+def test_an_owner_reference_that_is_not_the_controller_is_not_ownership() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    obs = _steady(topic, ready=5)
+    assert obs.configmap is not None
+    obs.configmap["metadata"]["ownerReferences"][0]["controller"] = False
+    assert cond(plan(obs), c.READY)["reason"] == "NameConflict"
+
+
+def test_a_clean_cold_start_posts_at_most_six_events() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    foreign = live(manifests.host_statefulset(topic, spec, "rogue", PUB))
-    foreign["metadata"]["ownerReferences"][0]["uid"] = "someone-else"
-    foreign["metadata"]["annotations"] = {}
-    p = plan(observed(topic, statefulset=foreign))
-    assert all("/statefulsets" not in w.url for w in p.writes)
-    assert any(e.reason == "NotOwned" for e in p.events)
+    events: list[str] = []
+    status: dict[str, Any] = {"hostPublicKey": PUB}
+    passes: list[dict[str, Any]] = [
+        {}, {}, {"host_pod": pod(ready=False)}, {"host_pod": pod(ready=False)},
+        {"host_pod": pod(ready=True), "report": report()}, {"host_pod": pod(ready=True), "report": report()},
+    ]
+    for kw in passes:
+        p = plan(observed(make_topic(status=copy.deepcopy(status)), **kw))
+        events += [e.reason for e in p.events]
+        status = p.status
+    steady = _steady(make_topic(status=status), ready=5)
+    steady.deployments = {"chat-kv": live(manifests.client_deployment(
+        topic, spec, spec.clients[0], PUB, 5), ready=5)}
+    p = plan(steady)
+    events += [e.reason for e in p.events]
+    assert events == ["Pending", "Bootstrapping", "BaseKeyRecorded", "Ready"]
+    assert len(events) <= 6
+
+
+def test_host_not_writable_is_a_condition() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    p = plan(_steady(topic, ready=5, report=report(writable=False)))
+    assert cond(p, c.HOST_WRITABLE)["status"] == "False"
+    assert p.phase == "Stuck" and p.status["reason"] == "HostNotWritable"
+    fine = plan(_steady(make_topic(status={"baseKey": KEY, "conditions": []}), ready=5,
+                        report=report(writable=True)))
+    assert fine.phase == "Ready"
+
+
+def test_open_writers_get_a_warning_once() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    topic["spec"]["writers"] = {"policy": "Open"}
+    p = plan(_steady(topic, ready=5))
+    assert ("Warning", "OpenWriters") in [(e.type, e.reason) for e in p.events]
+    again = plan(_steady(make_topic(spec=topic["spec"], status=p.status), ready=5))
+    assert "OpenWriters" not in [e.reason for e in again.events]
+
+
+def test_a_rejected_write_becomes_the_ready_reason_with_one_event() -> None:
+    p = plan(observed(make_topic()))
+    service = next(w for w in p.writes if w.target.kind == "Service")
+    refused = p.rejected(service, "ApiRejected", "422 Invalid: metadata.name: a DNS-1035 label", NOW)
+    assert refused.writes == p.writes[:p.writes.index(service)]
+    ready = c.find(refused.status["conditions"], c.READY)
+    assert ready is not None and ready["reason"] == "ApiRejected" and "DNS-1035" in ready["message"]
+    assert refused.status["phase"] == "Stuck" and refused.status["reason"] == "ApiRejected"
+    assert [(e.type, e.reason) for e in refused.events] == [("Warning", "ApiRejected")]
+
+
+def test_an_adopted_base_nobody_serves_is_base_unreachable() -> None:
+    spec = make_topic()["spec"]
+    spec["baseKey"] = KEY
+    topic = make_topic(spec=spec, status={"baseKey": KEY, "conditions": []})
+    p = plan(_steady(topic, ready=5, report=report(writable=False, peers=0)))
+    assert cond(p, c.HOST_WRITABLE)["reason"] == "BaseUnreachable"
+    assert p.phase == "Stuck" and p.status["reason"] == "BaseUnreachable"
+    served = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
+                          report=report(writable=False, peers=2)))
+    assert served.status["reason"] == "HostNotWritable"

@@ -47,6 +47,7 @@ app.kubernetes.io/component: operator
 
 {{/* The namespaced rules: only the verbs the operator uses. It never reads Secrets. */}}
 {{- define "swarm-operator.namespacedRules" -}}
+{{- /* One rule per kind, exactly operator/swarm_operator/owned.py's KINDS (a unit test keeps them equal). */}}
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics"]
   verbs: ["get", "list", "watch"]
@@ -60,9 +61,12 @@ app.kubernetes.io/component: operator
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create", "delete"]
+  verbs: ["get", "create", "delete"]
 - apiGroups: [""]
-  resources: ["configmaps", "services"]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["services"]
   verbs: ["get", "create", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
