@@ -39,7 +39,7 @@ async function orderedStart (boot, n) {
   const dir = h.tmpdir('swarm-peer-bench-')
   const host = await h.startHost({ topic, bootstrap: boot.address, dataDir: path.join(dir, 'host'), seed: h.seedFile(dir) })
   const s = await h.hostStatus(host.statusPort)
-  await h.post(host.statusPort, '/append', { key: 'bench', value: n })
+  await h.post(host.appPort, '/append', { key: 'bench', value: n })
   const clients = await Promise.all(Array.from({ length: n }, () => h.startClient({
     topic, bootstrap: boot.address, baseKey: s.payload.baseKey, hostPublicKey: s.envelope.publicKey, waitReady: false,
     env: { SWARM_REQUEST_WRITER: 'false' }
