@@ -54,7 +54,8 @@ class Host extends ReadyResource {
     this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, ...common })
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this._onmessage(info, m))
-    this.registry = new WriterRegistry({ base, dataDir: o.dataDir, idleMs: o.writerIdleMs, ...common })
+    const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
+    this.registry = new WriterRegistry({ base, dataDir: o.dataDir, idleMs: o.writerIdleMs, connected, ...common })
     await this.registry.ready()
     this.admission = new Admission({ base, swarm: this.replicator.swarm, registry: this.registry, policy: o.writersPolicy, acceptWriters: o.acceptWriters, memberSeed: o.memberSeed, pollMs: o.pairingPollMs, ...common })
     await this.admission.ready()
@@ -95,12 +96,17 @@ class Host extends ReadyResource {
   }
 
   // hello {proof, writerKey?}: a member proving it holds the member seed (then it gets the key
-  // offer) and saying which writer it is (the idle sweep's "seen"). writer-request: policy Open.
+  // offer) and saying which writer it is: a writer is "seen" while a proven connection names
+  // it (policy Open: any connection). writer-request: policy Open.
   _onmessage (info, m) {
     if (m.type === 'hello') {
-      if (typeof m.writerKey === 'string') this.registry.seen(m.writerKey)
-      if (info.offered || this.opts.writersPolicy === 'Open') return
-      if (verifyOfferProof(this.opts.memberSeed, this.keyPair.publicKey, info.conn.remotePublicKey, m.proof)) this._offer(info)
+      const open = this.opts.writersPolicy === 'Open'
+      info.proved = info.proved || verifyOfferProof(this.opts.memberSeed, this.keyPair.publicKey, info.conn.remotePublicKey, m.proof)
+      if (typeof m.writerKey === 'string' && (info.proved || open)) {
+        info.writerKey = m.writerKey
+        this.registry.seen(m.writerKey)
+      }
+      if (info.proved || open) this._offer(info)
       else this.metrics.offersRefused.inc()
     } else if (m.type === 'writer-request') {
       this.admission.onWriterRequest(m.key, info.remoteKey).catch(() => {})

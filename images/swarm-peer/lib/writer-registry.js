@@ -1,7 +1,7 @@
 'use strict'
 // The host's record of the writers it admitted (<dataDir>/writers.json) and when each was last
-// seen (a connected member says which writer it is in its `hello`). A sweep removes writers
-// not seen for `idleMs`; removal goes through the log (`remove-writer`), so every peer applies
+// seen: `connected()` lists the writer keys named by open connections (a member's `hello`).
+// A sweep removes writers not seen for `idleMs`; removal goes through the log (`remove-writer`), so every peer applies
 // it, and never takes the last indexer (removeable()). After a restart every recorded writer
 // gets a full idle period again.
 const fs = require('fs')
@@ -12,9 +12,10 @@ const Timer = require('./timer')
 const FILE = 'writers.json'
 
 class WriterRegistry extends ReadyResource {
-  constructor ({ base, dataDir, idleMs, log, metrics }) {
+  constructor ({ base, dataDir, idleMs, connected, log, metrics }) {
     super()
     this.base = base
+    this.connected = connected
     this.file = path.join(dataDir, FILE)
     this.idleMs = idleMs
     this.log = log
@@ -56,6 +57,7 @@ class WriterRegistry extends ReadyResource {
 
   // Writers whose removal is already in the log are forgotten; idle ones are removed.
   async sweep (now = Date.now()) {
+    for (const key of this.connected()) this.seen(key)
     for (const [key, seen] of [...this.lastSeen]) {
       const buf = Buffer.from(key, 'hex')
       const info = await this.base.system.get(buf)

@@ -3,6 +3,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const crypto = require('hypercore-crypto')
+const { randomBytes } = require('crypto')
 const { topicSecrets, startBootstrap, startHost, startClient, tmpdir, seedFile, get, post, waitFor, stopAll, hostStatus } = require('./helpers')
 const signed = require('../lib/signed')
 
@@ -101,4 +102,28 @@ test('a client without a key (SWARM_REQUIRE_BOOTSTRAP=false) takes the pinned ho
   const s = (await get(c.statusPort, '/status')).body
   assert.strictEqual(s.baseKey, status.payload.baseKey)
   assert.match(c.child.stdoutText, /base key offered by the pinned host/)
+})
+
+test('the status port serves only GET /healthz /readyz /status /metrics; the app API is on the app port', async () => {
+  for (const peer of [host, clients[0]]) {
+    const post405 = await post(peer.statusPort, '/append', { key: 'x', value: 1 })
+    assert.strictEqual(post405.status, 405)
+    assert.strictEqual((await get(peer.statusPort, '/log')).status, 404)
+    assert.strictEqual((await post(peer.statusPort, '/status', {})).status, 405)
+    for (const p of ['/healthz', '/readyz', '/status', '/metrics']) assert.strictEqual((await get(peer.statusPort, p)).status, 200, p)
+    assert.strictEqual((await get(peer.appPort, '/log')).status, 200)
+  }
+})
+
+test('/status?nonce=<64 hex> signs the nonce and the writer policy into the payload', async () => {
+  const nonce = randomBytes(32).toString('hex')
+  const r = await get(host.statusPort, '/status?nonce=' + nonce)
+  const payload = signed.verify(r.body, status.envelope.publicKey)
+  assert.ok(payload, 'the report verifies')
+  assert.strictEqual(payload.nonce, nonce)
+  assert.strictEqual(payload.writersPolicy, 'Clients')
+  assert.strictEqual(payload.writable, true)
+  assert.strictEqual(payload.encrypted, true)
+  assert.strictEqual(JSON.parse((await get(host.statusPort, '/status')).body.payload).nonce, undefined)
+  assert.strictEqual((await get(host.statusPort, '/status?nonce=xyz')).status, 400)
 })

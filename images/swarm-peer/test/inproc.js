@@ -6,10 +6,16 @@ const { Host, Member } = require('..')
 const { logApp } = require('../lib/log-app')
 const { tmpdir } = require('./helpers')
 
-async function testnet (t) {
+const closers = []
+
+// DEBUG_PEER=1 prints the peers' JSON logs.
+const log = process.env.DEBUG_PEER ? require('../lib/log') : undefined
+
+// closeAll() destroys it after the peers.
+async function testnet () {
   const net = await createTestnet(3, { host: '127.0.0.1' })
   const bootstrap = net.bootstrap.map((b) => `${b.host}:${b.port}`)
-  if (t) t.after(() => net.destroy())
+  closers.unshift({ close: () => net.destroy() })
   return { net, bootstrap }
 }
 
@@ -17,7 +23,6 @@ function secrets () {
   return { memberSeed: crypto.randomBytes(32), encryptionKey: crypto.randomBytes(32), seed: crypto.randomBytes(32) }
 }
 
-const closers = []
 async function closeAll () {
   for (const p of closers.splice(0).reverse()) await p.close().catch(() => {})
 }
@@ -26,7 +31,7 @@ async function startHost ({ bootstrap, topic, secret, app = logApp, ...rest }) {
   const h = new Host({
     topic, bootstrap, dhtHost: '127.0.0.1', dataDir: tmpdir() + '/host', seed: secret.seed,
     memberSeed: secret.memberSeed, encryptionKey: secret.encryptionKey, writersPolicy: 'Clients',
-    acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 2000, watchdogIntervalMs: 30000, baseKey: null, app, ...rest
+    acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 2000, watchdogIntervalMs: 30000, baseKey: null, app, log, ...rest
   })
   closers.push(h)
   await h.ready()
@@ -37,7 +42,7 @@ async function startMember ({ bootstrap, topic, host, secret, app = logApp, ...r
   const m = new Member({
     topic, bootstrap, dhtHost: '127.0.0.1', dataDir: tmpdir() + '/member', ephemeralDataDir: true,
     baseKey: host ? host.base.key.toString('hex') : null, hostPublicKey: host ? host.keyPair.publicKey.toString('hex') : null,
-    requireBootstrap: true, memberSeed: secret.memberSeed, encryptionKey: secret.encryptionKey, writersPolicy: 'Clients', app, ...rest
+    requireBootstrap: true, memberSeed: secret.memberSeed, encryptionKey: secret.encryptionKey, writersPolicy: 'Clients', app, log, ...rest
   })
   closers.push(m)
   await m.ready()
