@@ -13,8 +13,9 @@ const DhtNode = require('./lib/dht-bootstrap')
 const Program = require('./lib/program')
 const HttpServer = require('./lib/http-server')
 const config = require('./lib/config')
+const log = require('./lib/log')
 const { createMetrics } = require('./lib/metrics')
 const { runUntilSignal } = require('./lib/run')
 const { isSystem } = require('./lib/system-apply')
 
-module.exports = { Member, Host, DhtNode, Program, HttpServer, config, createMetrics, runUntilSignal, isSystem }
+module.exports = { Member, Host, DhtNode, Program, HttpServer, config, log, createMetrics, runUntilSignal, isSystem }
