@@ -146,7 +146,7 @@ class Host extends ReadyResource {
     if (this.closing) reason = 'shutting down'
     if (swarm) this.metrics.dhtOnline.set(swarm.dht.online ? 1 : 0)
     this.metrics.ready.set(reason === null ? 1 : 0)
-    return { ready: reason === null, reason }
+    return { ready: reason === null, reason, writable: !!this.base && this.base.writable }
   }
 
   // The signed report; `nonce` (64 hex, from the operator) is signed into it when given.

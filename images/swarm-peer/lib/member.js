@@ -128,7 +128,7 @@ class Member extends ReadyResource {
     if (this.closing) reason = 'shutting down'
     if (this.replicator) this.metrics.dhtOnline.set(this.replicator.swarm.dht.online ? 1 : 0)
     this.metrics.ready.set(reason === null ? 1 : 0)
-    return { ready: reason === null, reason }
+    return { ready: reason === null, reason, writable: !!this.base && this.base.writable }
   }
 
   status () {
