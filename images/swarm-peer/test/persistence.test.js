@@ -62,3 +62,19 @@ test('a host with an empty disk and SWARM_BASE_KEY rejoins the base and replicat
   // The client still holds the base and is still connected by the same host identity.
   await waitFor(async () => (await get(h2.appPort, '/log')).body.entries.some((e) => e.key === 'old'), 60000, 'rejoined host replicated old data from the client', h2.child)
 })
+
+test('a client process stopped with SIGTERM leaves the writer set', async () => {
+  const topic = 'leave-' + Date.now()
+  const dir = tmpdir()
+  const sec = topicSecrets(dir)
+  const h = await startHost({ topic, bootstrap: boot.address, dataDir: dir + '/data', seed: seedFile(dir), env: sec })
+  const s = await hostStatus(h.statusPort)
+  const writers = async () => JSON.parse((await get(h.statusPort, '/status')).body.payload).writers
+  const c = await startClient({ topic, bootstrap: boot.address, baseKey: s.payload.baseKey, hostPublicKey: s.envelope.publicKey, env: sec })
+  await waitFor(async () => (await get(c.statusPort, '/readyz')).body.writable, 30000, 'client writable', c.child)
+  await waitFor(async () => (await writers()) === 2, 15000, 'host counts two writers', h.child)
+  const exit = await stop(c.child, 'SIGTERM')
+  assert.strictEqual(exit.code, 0, c.child.stdoutText)
+  assert.match(c.child.stdoutText, /"msg":"left the writers".*"acknowledged":true/)
+  await waitFor(async () => (await writers()) === 1, 15000, 'host back to one writer', h.child)
+})

@@ -34,14 +34,20 @@ test('a member client (policy Clients) becomes writable and its entry reaches th
   t.diagnostic(`FIGURE member time to writer (start -> writable, ms): ${times.join(', ')}`)
 })
 
-test('outsiders (topic only; topic + base key + host key) never become writable in 30 s', async (t) => {
+test('outsiders (topic only; topic + base key + host key; the reference client with the public env) never become writable in 30 s', async (t) => {
   const member = await startMember({ bootstrap, topic, host, secret })
   const outsiders = [
     new Outsider({ bootstrap, topic }),
     new Outsider({ bootstrap, topic, baseKey: host.base.key.toString('hex') })
   ]
   for (const o of outsiders) await o.start()
+  // The reference client run by an outsider with the public env only (topic, base key, host
+  // public key), claiming policy Open: it sends writer-requests to the pinned host.
+  const publicEnv = await startMember({ bootstrap, topic, host, secret: { memberSeed: null, encryptionKey: null }, writersPolicy: 'Open' })
+  publicEnv.base.on('writable', () => { publicEnv.everWritable = true })
   await new Promise((resolve) => setTimeout(resolve, 30000))
+  assert.strictEqual(publicEnv.writable || !!publicEnv.everWritable, false)
+  assert.strictEqual(publicEnv.base.view.length, 0, 'without the encryption key it reads nothing')
   await member.base.append({ type: 'put', key: 'after-outsiders', value: 1 })
   await until(() => viewHas(host, (e) => e.key === 'after-outsiders'), 15000, 'host caught up')
   const [topicOnly, withKey] = outsiders
