@@ -36,6 +36,7 @@ class Member extends ReadyResource {
     this.joiner = null
     this.inbox = new OfferInbox({ topic: opts.topic, hostPublicKey: opts.hostPublicKey, log: this.log, metrics: this.metrics })
     this.replicated = false
+    this.firstPeer = false
   }
 
   get writerKey () { return this.base && this.base.local ? this.base.local.key.toString('hex') : null }
