@@ -36,13 +36,13 @@ log = logging.getLogger("localcluster.kubelet")
 TERMINAL = ("Succeeded", "Failed")
 
 
-def make_runtime(name: str, node: str, state_dir: Path) -> Runtime:
+def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = "10.89.0.0/24") -> Runtime:
     if name == "podman":
         from .runtime_podman import PodmanRuntime
         return PodmanRuntime(node)
     if name == "process":
         from .runtime_process import ProcessRuntime
-        return ProcessRuntime(node, state_dir)
+        return ProcessRuntime(node, state_dir, subnet=pod_subnet)
     raise ValueError(f"unknown runtime {name!r} (podman or process)")
 
 
@@ -148,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-host", help="API server address given to pods (default: the runtime's gateway)")
     parser.add_argument("--api-port", type=int, help="API server port given to pods (default: the kubeconfig's)")
     parser.add_argument("--node-ip", help="the Node's InternalIP and pods' hostIP (default: the runtime's gateway)")
+    parser.add_argument("--pod-subnet", default="10.89.0.0/24",
+                        help="process runtime: the pods' subnet (its first address is the node's bridge)")
     parser.add_argument("--backoff", type=float, default=10.0, help="first restart back-off in seconds (kubelet: 10)")
     parser.add_argument("--backoff-max", type=float, default=300.0, help="back-off cap in seconds (kubelet: 300)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -156,7 +158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     api = Api(load_kubeconfig(args.kubeconfig))
-    runtime = make_runtime(args.runtime, args.node_name, args.state_dir)
+    runtime = make_runtime(args.runtime, args.node_name, args.state_dir, args.pod_subnet)
     kubelet = Kubelet(api, runtime, args.node_name, args.state_dir, api_host=args.api_host,
                       api_port=args.api_port, node_ip=args.node_ip, backoff=(args.backoff, args.backoff_max))
     stop = asyncio.Event()
