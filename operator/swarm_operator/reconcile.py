@@ -43,6 +43,7 @@ class Outcome:
     phase: str
     host_ready: bool
     paused: bool
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -184,4 +185,4 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> Outcome | None:
         await post_event(ctx.kube, topic, event.type, event.reason, event.message)
     record_metrics(ctx, topic, obs, the_plan)
     return Outcome(phase=the_plan.phase, host_ready=the_plan.host_ready,
-                   paused=bool(spec and spec.paused))
+                   paused=bool(spec and spec.paused), status=the_plan.status)

@@ -1,1 +1,1 @@
-from integration_support import api, api_server, operator  # noqa: F401 - fixtures, for pytest to find
+from integration_support import api, api_server, operator, operator_kubeconfig_path  # noqa: F401 - fixtures

@@ -12,10 +12,17 @@ from typing import Any
 from aiohttp import web
 from nacl.signing import SigningKey
 from swarm_operator.hashes import bootstrap_topic_hash
+from swarm_operator.names import DEFAULT_STATUS_PORT
+
+_next_ip = iter(f"127.0.{n // 250}.{n % 250 + 2}" for n in range(2500, 60000))
 
 
 class FakeHost:
+    """Serves on a loopback address of its own, on the status port of the real pod template, so
+    the test can report that address as the pod IP of the pod the StatefulSet controller made."""
+
     def __init__(self, seed_hex: str, topic: str, base_key: str) -> None:
+        self.ip = next(_next_ip)
         self.key = SigningKey(bytes.fromhex(seed_hex))
         self.topic = topic
         self.base_key = base_key
@@ -23,7 +30,7 @@ class FakeHost:
         self.signer: SigningKey | None = None  # another key: a lying host
         self.body_override: bytes | None = None  # raw body: a broken host
         self.requests = 0
-        self.port = 0
+        self.port = DEFAULT_STATUS_PORT
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -51,9 +58,8 @@ class FakeHost:
         app.router.add_get("/status", self._status)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, self.ip, self.port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._runner = runner
         self._ready.set()
         self._loop.run_forever()
@@ -69,15 +75,7 @@ class FakeHost:
         self._thread.join(10)
 
 
-def host_pod(ns: str, topic_name: str, port: int, ready: bool) -> dict[str, Any]:
-    """The host pod as a kubelet would report it: on 127.0.0.1, its status port the fake's."""
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{topic_name}-host-0", "namespace": ns,
-                     "labels": {"swarm-operator.dev/topic": topic_name,
-                                "app.kubernetes.io/component": "bootstrap-host"}},
-        "spec": {"containers": [{"name": "swarm-peer", "image": "swarm-peer",
-                                 "ports": [{"name": "status", "containerPort": port, "protocol": "TCP"}]}]},
-        "status": {"phase": "Running", "podIP": "127.0.0.1",
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
-    }
+def host_pod_status(ip: str, ready: bool) -> dict[str, Any]:
+    """The host pod's status as a kubelet would report it: running on `ip`, Ready or not."""
+    return {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}

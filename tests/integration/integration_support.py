@@ -1,10 +1,11 @@
-"""The real operator process against the API emulator, with the test playing the cluster.
+"""The real operator process against a real API server, with the test playing the node.
 
-The emulator is the simulated cluster's API server (kmock, extended with what a real API server
-does: uid, resourceVersion with 409 on stale writes, generation, the status split, label
-selectors). No kubelet runs here: the test itself marks the host pod Ready and serves the host's
-`/status` from a real aiohttp server signed with a real PyNaCl key, so every step of the
-ordering can be held still and checked.
+The API server is the local cluster's (kube-apiserver, controller-manager and scheduler 1.35 built
+from source; e2e/localcluster), shared by the session; each test gets the namespace `apps` afresh.
+The operator runs as the chart's ServiceAccount under the chart's RBAC. No kubelet runs here: the
+test itself marks the host pod Ready (its pod IP a loopback address of its own) and serves the
+host's `/status` there from a real aiohttp server signed with a real PyNaCl key, so every step of
+the ordering can be held still and checked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from e2e_support import wait_for as e2e_wait_for
-from simcluster.apiserver import ThreadedApiServer
+from localcluster.controlplane import ControlPlane
+from localcluster.testing import operator_kubeconfig, shared_control_plane
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -37,10 +39,11 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) ->
 
 
 class Api:
-    """Plain JSON over HTTP to the emulator: the test's own hands on the cluster."""
+    """Plain JSON over HTTPS as the cluster's admin: the test's own hands on the cluster."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, plane: ControlPlane) -> None:
+        self.url = plane.server
+        self.ssl = plane._ssl()
 
     def call(self, method: str, path: str, body: Any = None,
              content_type: str = "application/json") -> dict[str, Any] | None:
@@ -48,7 +51,7 @@ class Api:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": content_type, "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=10) as rsp:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl) as rsp:
                 return json.loads(rsp.read() or b"null")
         except urllib.error.HTTPError as exc:
             if exc.code == 404 and method == "GET":
@@ -114,22 +117,36 @@ class Operator:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def api_server() -> Iterator[ThreadedApiServer]:
-    with ThreadedApiServer(crd_paths=[REPO / "crds"]) as server:
-        yield server
+NAMESPACE = "apps"
 
 
 @pytest.fixture
-def api(api_server: ThreadedApiServer) -> Api:
-    client = Api(api_server.url)
-    client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
-    return client
+def api_server() -> ControlPlane:
+    return shared_control_plane()
+
+
+def _namespace_gone(api: Api, ns: str) -> bool:
+    return api.get(f"/api/v1/namespaces/{ns}") is None
 
 
 @pytest.fixture
-def operator(api_server: ThreadedApiServer, api: Api, tmp_path: Path) -> Iterator[Operator]:
-    op = Operator(str(api_server.kubeconfig), tmp_path / "operator.log")
+def api(api_server: ControlPlane) -> Iterator[Api]:
+    client = Api(api_server)
+    wait_for("a namespace from an earlier test to go", lambda: _namespace_gone(client, NAMESPACE), 120)
+    client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": NAMESPACE}})
+    yield client
+    client.delete(f"/api/v1/namespaces/{NAMESPACE}")
+
+
+@pytest.fixture
+def operator_kubeconfig_path(api_server: ControlPlane) -> Path:
+    return operator_kubeconfig(api_server)
+
+
+@pytest.fixture
+def operator(operator_kubeconfig_path: Path, api: Api, tmp_path: Path) -> Iterator[Operator]:
+    op = Operator(str(operator_kubeconfig_path), tmp_path / "operator.log")
     op.start()
     try:
         yield op

@@ -53,6 +53,11 @@ app.kubernetes.io/component: operator
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics/status"]
   verbs: ["get", "patch"]
+# Children carry a controller ownerReference with blockOwnerDeletion, which the API server's
+# OwnerReferencesPermissionEnforcement admission allows only to who may update the owner's finalizers.
+- apiGroups: ["swarm-operator.dev"]
+  resources: ["swarmtopics/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create", "delete"]

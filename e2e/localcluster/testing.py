@@ -1,0 +1,88 @@
+"""What the test suites share of the local cluster: one control plane per pytest session, the
+operator's identity (the chart's ServiceAccount and RBAC, never admin), and the audit log."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .controlplane import BIN, REPO, ControlPlane, audit_events
+
+CHART = REPO / "charts" / "swarm-operator"
+OPERATOR_NAMESPACE = "swarm-operator"
+OPERATOR_SA = "swarm-operator"
+RELEASE = "swarm-operator"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
+PODMAN_GATEWAY = "10.88.0.1"
+
+_shared: ControlPlane | None = None
+
+
+def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
+    proc = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
+                          input=input, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def shared_control_plane() -> ControlPlane:
+    """The session's control plane, started on first use and stopped when the process exits."""
+    global _shared
+    if _shared is None:
+        state = Path(os.environ.get("SWARM_CLUSTER_STATE") or tempfile.mkdtemp(prefix="swarm-cluster-"))
+        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY])
+        plane.start()
+        atexit.register(plane.stop)
+        helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
+             "--set", "replicaCount=0", "--wait")
+        kubectl(plane.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                "crd/swarmtopics.swarm-operator.dev")
+        _shared = plane
+    return _shared
+
+
+def helm(plane: ControlPlane, *args: str) -> str:
+    """The real helm against the local cluster, as the admin."""
+    proc = subprocess.run([str(BIN / "helm"), "--kubeconfig", str(plane.kubeconfig), *args],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"helm {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def operator_kubeconfig(plane: ControlPlane) -> Path:
+    """A kubeconfig holding a token of the ServiceAccount the chart's release installed, under
+    the release's RBAC: the operator run as a process has exactly the rights of the real pod."""
+    target = plane.state / "operator.kubeconfig"
+    if target.exists():
+        return target
+    token = kubectl(plane.kubeconfig, "create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE,
+                    "--duration=48h").strip()
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "local", "cluster": {"server": plane.server,
+                                                    "certificate-authority": str(plane.pki.ca_crt)}}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+    }
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
+def forbidden_answers(plane: ControlPlane, user: str = OPERATOR_USER) -> list[str]:
+    """Every request of `user` the API server answered 403, from its audit log."""
+    return [f"{e.get('verb')} {e.get('requestURI')}" for e in audit_events(plane.audit_log)
+            if e.get("user", {}).get("username") == user
+            and (e.get("responseStatus") or {}).get("code") == 403]
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True)
