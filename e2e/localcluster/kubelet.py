@@ -30,7 +30,7 @@ from .kubelet_hosts import HostsTable
 from .kubelet_node import NodeAgent
 from .kubelet_pod import NodeContext, PodWorker
 from .kubelet_volumes import VolumeBuilder
-from .runtime import Runtime
+from .runtime import Runtime, instance_id
 
 log = logging.getLogger("localcluster.kubelet")
 TERMINAL = ("Succeeded", "Failed")
@@ -39,7 +39,7 @@ TERMINAL = ("Succeeded", "Failed")
 def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = "10.89.0.0/24") -> Runtime:
     if name == "podman":
         from .runtime_podman import PodmanRuntime
-        return PodmanRuntime(node)
+        return PodmanRuntime(node, instance_id(state_dir))
     if name == "process":
         from .runtime_process import ProcessRuntime
         return ProcessRuntime(node, state_dir, subnet=pod_subnet)

@@ -1,8 +1,9 @@
-"""Network namespaces for the process runtime: a bridge of the node's own (`lcbr<node tag>`,
-10.89.0.1/24 by default) and, per pod, a namespace named `lc-<node tag>-<pod uid>` holding
+"""Network namespaces for the process runtime: a bridge of the kubelet's own (`lcbr<tag>`,
+10.89.0.1/24 by default) and, per pod, a namespace named `lc-<tag>-<pod uid>` holding
 `eth0` (one end of a veth pair whose other end is on the bridge) with the pod's address, `lo`,
 and a default route through the bridge. The host reaches every pod IP directly, so ports need no
-rewriting. Everything here needs root and the `ip` tool (iproute2).
+rewriting. The tag comes from the kubelet's instance id (its state directory). Two process-mode
+kubelets on one machine need different subnets (`--pod-subnet`). Needs root and iproute2.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ async def ip(*args: str, check: bool = True) -> str:
 
 @dataclass
 class Network:
-    node: str
+    instance: str  # the kubelet's instance_id: names of namespaces and bridge derive from it
     subnet: str = "10.89.0.0/24"
 
     def __post_init__(self) -> None:
         self.net = ipaddress.ip_network(self.subnet)
         self.gateway = str(next(self.net.hosts()))
-        self.tag = hashlib.sha256(self.node.encode()).hexdigest()[:6]
+        self.tag = self.instance[:6]
         self.bridge = f"lcbr{self.tag}"
         self.used: dict[str, str] = {}  # netns name -> IP
         self._lock = asyncio.Lock()

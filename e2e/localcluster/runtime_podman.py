@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .runtime import (
+    LABEL_INSTANCE,
     LABEL_NODE,
     LABEL_POD_UID,
     ContainerConfig,
@@ -43,8 +44,10 @@ class PodmanError(Exception):
 class PodmanRuntime:
     name = "podman"
 
-    def __init__(self, node: str, podman: str = "podman") -> None:
+    def __init__(self, node: str, instance: str, podman: str = "podman") -> None:
         self.node = node
+        self.instance = instance
+        self.selector = f"label={LABEL_INSTANCE}={instance}"
         self.podman = podman
         self._env = podman_env()
         self._states: dict[str, ContainerState] = {}
@@ -66,7 +69,7 @@ class PodmanRuntime:
         return rc, out.decode(errors="replace"), err.decode(errors="replace")
 
     def _labels(self, uid: str | None = None) -> list[str]:
-        labels = ["--label", f"{LABEL_NODE}={self.node}"]
+        labels = ["--label", f"{LABEL_NODE}={self.node}", "--label", f"{LABEL_INSTANCE}={self.instance}"]
         if uid:
             labels += ["--label", f"{LABEL_POD_UID}={uid}"]
         return labels
@@ -76,9 +79,8 @@ class PodmanRuntime:
         return str(json.loads(out)[0]["subnets"][0]["gateway"])
 
     async def cleanup(self) -> int:
-        selector = f"label={LABEL_NODE}={self.node}"
-        _, pods, _ = await self._run("pod", "ps", "-q", "--filter", selector)
-        _, containers, _ = await self._run("ps", "-aq", "--filter", selector)
+        _, pods, _ = await self._run("pod", "ps", "-q", "--filter", self.selector)
+        _, containers, _ = await self._run("ps", "-aq", "--filter", self.selector)
         pod_ids, container_ids = pods.split(), containers.split()
         if container_ids:
             await self._run("rm", "-f", "-t", "0", *container_ids, check=False)
@@ -150,7 +152,7 @@ class PodmanRuntime:
         async with self._states_lock:
             if time.monotonic() - self._states_at < STATE_TTL:
                 return
-            _, out, _ = await self._run("ps", "-a", "--format", "json", "--filter", f"label={LABEL_NODE}={self.node}")
+            _, out, _ = await self._run("ps", "-a", "--format", "json", "--filter", self.selector)
             states: dict[str, ContainerState] = {}
             for item in json.loads(out or "[]"):
                 state = item.get("State", "")

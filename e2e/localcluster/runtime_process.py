@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from .netns import Network, ip
-from .runtime import ContainerConfig, ContainerState, ImageInfo, Sandbox, SandboxConfig, StartError
+from .runtime import ContainerConfig, ContainerState, ImageInfo, Sandbox, SandboxConfig, StartError, instance_id
 
 REPO = Path(__file__).resolve().parents[2]
 PEER_BIN = Path(os.environ.get("SWARM_PEER_BIN", REPO / "images" / "swarm-peer" / "bin" / "swarm-peer.js"))
@@ -73,7 +73,7 @@ class ProcessRuntime:
 
     def __init__(self, node: str, state_dir: Path, subnet: str = "10.89.0.0/24") -> None:
         self.node = node
-        self.network = Network(node, subnet=subnet)
+        self.network = Network(instance_id(state_dir), subnet=subnet)
         self.log_dir = state_dir / "process-logs"
         self.mount_points = state_dir / "process-mount-points"
         self.procs: dict[str, asyncio.subprocess.Process] = {}

@@ -79,6 +79,7 @@ class Node:
     name: str
     runtime: str
     network: ipaddress.IPv4Network
+    state: Path
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,13 @@ class Where:
 
 
 def _run_kubelet(plane: ControlPlane, runtime: str) -> Iterator[Node]:
+    state = plane.state / f"kubelet-{runtime}"
     if runtime == "podman":  # the node's own credentials: Node authorizer and NodeRestriction apply
-        node = Node(plane.node_name, runtime, ipaddress.ip_network("10.88.0.0/16"))
+        node = Node(plane.node_name, runtime, ipaddress.ip_network("10.88.0.0/16"), state)
         kubeconfig = plane.node_kubeconfig()
     else:
-        node = Node("process-node", runtime, ipaddress.ip_network(PROCESS_SUBNET))
+        node = Node("process-node", runtime, ipaddress.ip_network(PROCESS_SUBNET), state)
         kubeconfig = plane.kubeconfig
-    state = plane.state / f"kubelet-{runtime}"
     proc = start_kubelet(kubeconfig, runtime, state, node.name)
     kube = Kube(plane.kubeconfig)
     try:

@@ -15,7 +15,7 @@ from conftest import Where
 from lc_images import TEST_IMAGE
 from lc_kube import Kube, container, phase, ready
 from localcluster.netns import Network
-from localcluster.runtime import LABEL_POD_UID
+from localcluster.runtime import LABEL_POD_UID, instance_id
 from localcluster.runtime_podman import podman_env
 
 HTTP_SERVER = """
@@ -229,7 +229,7 @@ def leftovers(where: Where, uid: str) -> list[str]:
     if where.node.runtime == "podman":
         command = ["podman", "ps", "-aq", "--filter", f"label={LABEL_POD_UID}={uid}"]
     else:
-        command = ["ip", "netns", "pids", Network(where.node.name).name(uid)]
+        command = ["ip", "netns", "pids", Network(instance_id(where.node.state)).name(uid)]
     done = subprocess.run(command, env=podman_env(), capture_output=True, text=True, check=False)
     return done.stdout.split()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from conftest import start_kubelet, stop_process
@@ -13,7 +14,7 @@ from lc_images import TEST_IMAGE, ensure_test_image
 from lc_kube import Kube, container
 from localcluster.controlplane import ControlPlane
 from localcluster.netns import Network
-from localcluster.runtime import LABEL_NODE
+from localcluster.runtime import LABEL_INSTANCE, instance_id
 from localcluster.runtime_podman import podman_env
 
 
@@ -22,12 +23,14 @@ def _run(*command: str) -> list[str]:
     return done.stdout.split()
 
 
-def node_leftovers(runtime: str, node: str) -> list[str]:
-    """Containers and sandboxes (podman), or namespaces and their processes (process), of `node`."""
+def node_leftovers(runtime: str, state: Path) -> list[str]:
+    """Containers and sandboxes (podman), or namespaces and their processes (process), of the
+    kubelet with this state directory."""
+    instance = instance_id(state)
     if runtime == "podman":
-        return (_run("podman", "ps", "-aq", "--filter", f"label={LABEL_NODE}={node}")
-                + _run("podman", "pod", "ps", "-q", "--filter", f"label={LABEL_NODE}={node}"))
-    prefix = Network(node).prefix
+        return (_run("podman", "ps", "-aq", "--filter", f"label={LABEL_INSTANCE}={instance}")
+                + _run("podman", "pod", "ps", "-q", "--filter", f"label={LABEL_INSTANCE}={instance}"))
+    prefix = Network(instance).prefix
     spaces = [line for line in _run("ip", "netns", "list") if line.startswith(prefix)]
     return spaces + [pid for space in spaces for pid in _run("ip", "netns", "pids", space)]
 
@@ -61,7 +64,7 @@ def test_crash_leftovers_are_removed_and_a_clean_stop_leaves_nothing(plane: Cont
         first = kube.wait_pod(ns, "sleeper", lambda p: container(p).get("started"), 60, "running")
         kubelet.send_signal(signal.SIGKILL)
         kubelet.wait()
-        crashed = node_leftovers(runtime, node)
+        crashed = node_leftovers(runtime, state)
         assert crashed, "a killed kubelet leaves its containers running"
 
         kubelet = start_kubelet(plane.kubeconfig, runtime, state, node, *extra)
@@ -69,11 +72,11 @@ def test_crash_leftovers_are_removed_and_a_clean_stop_leaves_nothing(plane: Cont
                               container(p)["containerID"] != container(first)["containerID"], 60, "running again")
         # (a process sandbox keeps its name, the pod's uid; its processes are new)
         gone = {item for item in crashed if runtime == "podman" or item.isdigit()}
-        assert gone and not gone & set(node_leftovers(runtime, node)), "the crashed run's leftovers were removed"
+        assert gone and not gone & set(node_leftovers(runtime, state)), "the crashed run's leftovers were removed"
         assert again["status"]["podIP"]
     finally:
         code = stop_process(kubelet)
         kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
         kube.kubectl("delete", "node", node, "--wait=false", check=False)
     assert code == 0
-    assert node_leftovers(runtime, node) == []
+    assert node_leftovers(runtime, state) == []
