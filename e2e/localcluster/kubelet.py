@@ -29,6 +29,7 @@ from .kubelet_api import Api, ApiError, load_kubeconfig
 from .kubelet_hosts import HostsTable
 from .kubelet_node import NodeAgent
 from .kubelet_pod import NodeContext, PodWorker
+from .kubelet_server import LogServer
 from .kubelet_volumes import VolumeBuilder
 from .runtime import Runtime, instance_id
 
@@ -57,6 +58,7 @@ class Kubelet:
         self.hosts = HostsTable(api, lambda: list(self.workers.values()))
         self._background: list[asyncio.Task[None]] = []
         self.ctx: NodeContext | None = None
+        self.server: LogServer | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -71,7 +73,9 @@ class Kubelet:
         self.ctx = NodeContext(api=self.api, runtime=self.runtime, node=self.node, node_ip=node_ip,
                                state_dir=self.state_dir, service=service, volumes=VolumeBuilder(self.api),
                                http=http, hosts=self.hosts, backoff=self.backoff)
-        agent = NodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster")
+        self.server = LogServer(lambda: list(self.workers.values()), self.state_dir, node_ip)
+        port = await self.server.start()
+        agent = NodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster", port)
         await agent.register()
         self._background = [asyncio.create_task(agent.heartbeat()), asyncio.create_task(self.hosts.follow_services()),
                             asyncio.create_task(self.follow_pods())]
@@ -132,6 +136,8 @@ class Kubelet:
             task.cancel()
         await asyncio.gather(*self._background, *tasks, return_exceptions=True)
         await asyncio.gather(*(w.shutdown(grace) for w in workers), return_exceptions=True)
+        if self.server is not None:
+            await self.server.stop()
         await self.runtime.cleanup()
         await self.runtime.close()
         if self.ctx is not None:

@@ -316,3 +316,12 @@ def test_absent_image_waits_in_err_image_never_pull(kube: Kube, where: Where) ->
                         "ErrImageNeverPull")
     assert "not present with pull policy of Never" in container(pod)["state"]["waiting"]["message"]
     assert not ready(pod) and phase(pod) == "Pending"
+
+
+def test_kubectl_logs_reach_the_container_output(kube: Kube, where: Where) -> None:
+    script = "console.log('first line'); console.log('hello from ' + process.env.POD_NAME); setInterval(() => {}, 9e3);"
+    kube.apply(where.ns, pod_manifest(where, "talker", script))
+    kube.wait_pod(where.ns, "talker", lambda p: container(p).get("started"), 60, "running")
+    logs = kube.wait(lambda: kube.kubectl("logs", "-n", where.ns, "talker", check=False), 30, "logs")
+    assert logs == "first line\nhello from talker\n"
+    assert kube.kubectl("logs", "-n", where.ns, "talker", "--tail=1") == "hello from talker\n"
