@@ -26,7 +26,7 @@ from .runtime import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-STATE_TTL = 0.5
+STATE_TTL = 1.0
 NETWORK = "podman"
 
 

@@ -11,9 +11,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import Where
-from lc_images import TEST_IMAGE
+from lc_images import TEST_IMAGE, image_exists
 from lc_kube import Kube, container, phase, ready
+from localcluster.controlplane import REPO
 from localcluster.netns import Network
 from localcluster.runtime import LABEL_POD_UID, instance_id
 from localcluster.runtime_podman import podman_env
@@ -325,3 +327,37 @@ def test_kubectl_logs_reach_the_container_output(kube: Kube, where: Where) -> No
     logs = kube.wait(lambda: kube.kubectl("logs", "-n", where.ns, "talker", check=False), 30, "logs")
     assert logs == "first line\nhello from talker\n"
     assert kube.kubectl("logs", "-n", where.ns, "talker", "--tail=1") == "hello from talker\n"
+
+
+PEER_IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
+
+
+def test_the_example_dht_runs_from_the_swarm_peer_image(kube: Kube, where: Where) -> None:
+    """examples/dht.yaml as a user applies it (read-only root, UID 10001, readiness on /readyz)."""
+    if where.node.runtime == "podman" and not image_exists(PEER_IMAGE):
+        pytest.skip(f"{PEER_IMAGE} is not built on this machine (scripts/build-images.sh)")
+    docs = list(yaml.safe_load_all((REPO / "examples" / "dht.yaml").read_text()))
+    for doc in docs:
+        doc["metadata"].pop("namespace", None)  # the example's own namespace: each test has its own
+        if doc["kind"] == "StatefulSet":
+            assert doc["spec"]["template"]["spec"]["containers"][0]["image"] == PEER_IMAGE
+            doc["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": where.node.name}
+    kube.apply(where.ns, yaml.safe_dump_all(docs))
+    pod = kube.wait_pod(where.ns, "swarm-dht-0", ready, 120, "Ready")
+    status = http_json(f"http://{pod['status']['podIP']}:8080/status")
+    assert pod["status"]["podIP"] in json.dumps(status)  # the DHT node bound the pod's own address
+
+
+def test_init_containers_run_first_and_in_order(kube: Kube, where: Where) -> None:
+    mount = "volumeMounts: [{name: work, mountPath: /work}]"
+    steps = "".join(f'    - {{name: {n}, image: {TEST_IMAGE}, command: [sh, -c, "echo {n} >> /work/order"], {mount}}}\n'
+                    for n in ("one", "two"))
+    init = f"  volumes: [{{name: work, emptyDir: {{}}}}]\n  initContainers:\n{steps.rstrip()}"
+    check = "process.exit(require('fs').readFileSync('/work/order', 'utf8') === 'one\\ntwo\\n' ? 0 : 1)"
+    kube.apply(where.ns, pod_manifest(where, "inits", check, extra=init, restart="Never",
+                                      container_extra=f"      {mount}"))
+    pod = kube.wait_pod(where.ns, "inits", lambda p: phase(p) in ("Succeeded", "Failed"), 60, "to finish")
+    assert phase(pod) == "Succeeded", json.dumps(pod["status"], indent=1)
+    inits = pod["status"]["initContainerStatuses"]
+    assert [s["state"]["terminated"]["exitCode"] for s in inits] == [0, 0]
+    assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Initialized"] == "True"
