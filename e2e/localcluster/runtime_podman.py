@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import time
@@ -27,6 +28,8 @@ from .runtime import (
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_TTL = 1.0
+SLOW = 5.0
+log = logging.getLogger("localcluster.kubelet")
 NETWORK = "podman"
 
 
@@ -55,6 +58,7 @@ class PodmanRuntime:
         self._states_lock = asyncio.Lock()
 
     async def _run(self, *args: str, check: bool = True, limit: float = 120.0) -> tuple[int, str, str]:
+        began = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             self.podman, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env)
         try:
@@ -64,6 +68,10 @@ class PodmanRuntime:
             await proc.wait()
             raise PodmanError(f"podman {args[0]}: timed out after {limit}s") from None
         rc = proc.returncode if proc.returncode is not None else -1
+        took = time.monotonic() - began
+        if took > SLOW and args[0] != "stop":
+            log.warning("podman %s took %.1fs (podman's locks are shared by every podman user of the machine)",
+                        " ".join(args[:2]), took)
         if check and rc != 0:
             raise PodmanError(f"podman {' '.join(args[:2])}: {err.decode(errors='replace').strip()}")
         return rc, out.decode(errors="replace"), err.decode(errors="replace")

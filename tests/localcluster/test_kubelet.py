@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Where
 from lc_images import TEST_IMAGE, image_exists
 from lc_kube import Kube, container, phase, ready
+from lc_node import Where
 from localcluster.controlplane import REPO
 from localcluster.netns import Network
 from localcluster.runtime import LABEL_POD_UID, instance_id
@@ -246,7 +246,7 @@ def test_graceful_deletion_sigterm_then_grace_then_gone(kube: Kube, where: Where
     pods = {name: kube.wait_pod(ns, name, lambda p: container(p).get("started"), 60, "running")
             for name in ("polite", "stubborn")}
     kube.kubectl("delete", "pod", "polite", "stubborn", "-n", ns, "--wait=false")
-    kube.wait(lambda: (tmp_path / "stubborn").exists(), 30, "SIGTERM to reach the stubborn container")
+    kube.wait(lambda: (tmp_path / "stubborn").exists(), 60, "SIGTERM to reach the stubborn container")
     stubborn = kube.pod(ns, "stubborn")  # within its grace period: still there, still running
     assert stubborn is not None and stubborn["metadata"].get("deletionTimestamp")
     uid = pods["stubborn"]["metadata"]["uid"]

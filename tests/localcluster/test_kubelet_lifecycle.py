@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import start_kubelet, stop_process
 from lc_images import TEST_IMAGE, ensure_test_image
 from lc_kube import Kube, container
+from lc_node import start_kubelet, stop_process
 from localcluster.controlplane import ControlPlane
 from localcluster.netns import Network
 from localcluster.runtime import LABEL_INSTANCE, instance_id

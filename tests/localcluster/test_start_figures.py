@@ -7,9 +7,9 @@ import statistics
 import time
 
 import pytest
-from conftest import Where
 from lc_images import TEST_IMAGE
 from lc_kube import Kube, ready
+from lc_node import Where
 
 BATCH = 10
 
