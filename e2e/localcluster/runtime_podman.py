@@ -156,10 +156,11 @@ class PodmanRuntime:
             raise StartError("StartError", message, exit_code=128)
         return out.strip()
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, force: bool = False) -> None:
         async with self._states_lock:
-            if time.monotonic() - self._states_at < STATE_TTL:
+            if not force and time.monotonic() - self._states_at < STATE_TTL:
                 return
+            began = time.monotonic()
             _, out, _ = await self._run("ps", "-a", "--format", "json", "--filter", self.selector)
             states: dict[str, ContainerState] = {}
             for item in json.loads(out or "[]"):
@@ -170,10 +171,12 @@ class PodmanRuntime:
                     exit_code=int(item.get("ExitCode", 0)) if exited else None,
                     started_at=float(item["StartedAt"]) if item.get("StartedAt", 0) > 0 else None,
                     finished_at=float(item["ExitedAt"]) if item.get("ExitedAt", 0) > 0 else None)
-            self._states, self._states_at = states, time.monotonic()
+            self._states, self._states_at = states, began
 
     async def state(self, container_id: str) -> ContainerState | None:
         await self._refresh()
+        if container_id not in self._states:  # started after the shared snapshot was taken
+            await self._refresh(force=True)
         return self._states.get(container_id)
 
     async def stop(self, container_id: str, grace: float) -> None:
