@@ -1,15 +1,29 @@
 # The README's two commands: `make demo` and `make test`. Each does its own set-up on a fresh
-# machine (Python venv, npm packages, helm/kubectl/promtool) and is idempotent.
+# machine and is idempotent: the Python venv, the npm packages, helm/kubectl, the Kubernetes
+# control plane built from source (cached by version outside the work tree), podman and the
+# container images (cached by the hash of their build context). Long steps print progress.
 SHELL := /bin/bash
 VENV ?= .venv
 PEER := images/swarm-peer
 TOOLS := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
+export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
 export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 
-.PHONY: setup test demo lint crd bench clean
+.PHONY: setup cluster-setup test-setup test demo lint crd bench clean
 
-setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed
+# What the demo needs.
+setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
+
+# The local cluster: control plane binaries, podman, images. Each script skips what is cached.
+cluster-setup: $(TOOLS)/.installed
+	bash scripts/build-control-plane.sh
+	bash scripts/setup-podman.sh
+	bash scripts/build-images.sh
+
+# What the tests need beyond the demo: promtool and Prometheus (Debian's package).
+test-setup: setup
+	bash scripts/install-prometheus.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,14 +39,14 @@ $(TOOLS)/.installed: scripts/install-tools.sh
 	bash scripts/install-tools.sh
 	touch $@
 
-lint: setup
+lint: $(VENV)/.installed
 	ruff check .
 	python -m swarm_operator.crd --check
 
-# The whole suite: lint, the Node tests of swarm-peer, then pytest (unit, integration,
-# packaging and the e2e suite on the simulated cluster). pytest exits non-zero when it
-# collects no test, so an empty run fails loudly.
-test: lint
+# The whole suite: lint, the Node tests of swarm-peer, then pytest (unit, integration on the real
+# API server, packaging, the local cluster's node, e2e on the local cluster). pytest exits
+# non-zero when it collects no test, so an empty run fails loudly.
+test: lint test-setup
 	cd $(PEER) && npm test
 	pytest
 
@@ -48,4 +62,4 @@ crd: $(VENV)/.installed
 	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
 
 clean:
-	rm -rf $(VENV) .tools $(PEER)/node_modules .sim
+	rm -rf $(VENV) .tools $(PEER)/node_modules

@@ -1,10 +1,13 @@
 """Cold starts of a SwarmTopic through the operator, side by side with the raw floor.
 
-Operator: on the simulated cluster, `kubectl apply` of a topic with N clients until the topic is
-Ready and all N client pods are Ready. Floor: the same swarm-peer processes started by this script
+Operator: on the local cluster (real control plane; every pod a podman container; the operator
+installed by the chart), `kubectl apply` of a topic with N clients until the topic is Ready and all
+N client pods are Ready. Floor: the same swarm-peer processes started by this script
 in the right order with no operator and no API server (DHT node, host, wait for /readyz, read the
-key, then N clients with it). Both run in this one process run, so their ratio is meaningful on a
-noisy machine; the absolute figures are not. Prints p50/p95 of both, the ratio, and the distinct
+key, then N clients with it). The floor's peers are local processes while the operator's run in
+containers, so container start-up is counted against the operator. Both run in this one process
+run, so their ratio is meaningful on a noisy machine; the absolute figures are not. Prints p50/p95
+of both, the ratio, and the distinct
 base keys the clients reported (goal: 1 per topic, every time). Not a test: `make bench`.
 """
 
@@ -24,16 +27,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "e2e"))
 
 from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
-    SimCluster,
+    LocalCluster,
     client_reported_keys,
     ensure_dht,
     pod_ready,
+    shared_local_cluster,
     topic_manifest,
     wait_for,
 )
@@ -128,30 +130,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def api_url(cluster: SimCluster) -> str:
-    config = yaml.safe_load(Path(str(cluster.kubeconfig)).read_text())
-    return str(config["clusters"][0]["cluster"]["server"])
-
-
-def operator_cold_start(cluster: SimCluster, run: int, clients: int) -> tuple[float, set[str]]:
+def operator_cold_start(cluster: LocalCluster, run: int, clients: int) -> tuple[float, set[str]]:
     ns, name = "bench", f"t{run}-{clients}"
     # Convergence is polled straight from the API server every 50 ms, as the floor polls its
     # peers: a kubectl process per poll would load the two cores and slow what it measures.
-    base = api_url(cluster)
-    topic_url = f"{base}/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics/{name}"
-    pods_url = (f"{base}/api/v1/namespaces/{ns}/pods?labelSelector=swarm-operator.dev/topic%3D{name},"
+    topic_url = f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics/{name}"
+    pods_url = (f"/api/v1/namespaces/{ns}/pods?labelSelector=swarm-operator.dev/topic%3D{name},"
                 "app.kubernetes.io/component%3Dclient")
     started = time.monotonic()
     cluster.apply(topic_manifest(name, ns, clients=clients))
 
     def converged() -> bool:
         try:
-            topic = http_json(topic_url)
+            topic = cluster.plane.get(topic_url)
         except OSError:
             return False
         conds = {c["type"]: c["status"] for c in topic.get("status", {}).get("conditions", [])}
         return conds.get("Ready") == "True" and sum(
-            pod_ready(p) for p in http_json(pods_url)["items"]) == clients
+            pod_ready(p) for p in cluster.plane.get(pods_url)["items"]) == clients
     wait_for(f"{name} Ready", converged, timeout=600, interval=0.05)
     seconds = time.monotonic() - started
     keys = set(client_reported_keys(cluster, name, ns))
@@ -174,13 +170,12 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
-    cluster = SimCluster(work / "sim")
     floor = Floor(work / "floor")
     (work / "floor").mkdir(exist_ok=True)
     results: dict[int, dict[str, list[float]]] = {}
     distinct: dict[str, list[int]] = {"operator": [], "floor": []}
     try:
-        cluster.start()
+        cluster = shared_local_cluster()
         ensure_dht(cluster)
         cluster.create_namespace("bench")
         for clients in args.clients:
@@ -199,7 +194,6 @@ def main() -> int:
                           f"{seconds:6.2f}s distinct_keys={len(keys)}", file=sys.stderr, flush=True)
     finally:
         floor.close()
-        cluster.close()
 
     print(f"cold start from apply to all clients Ready ({args.runs} runs each, one process run)")
     for clients, figures in results.items():

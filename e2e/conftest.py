@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end suite: one cluster per session (`E2E_CLUSTER=sim|real`)."""
+"""Fixtures of the end-to-end suite: one cluster per session (`E2E_CLUSTER=local|real`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
+    # Cases marked `last` (the audit of the whole run) go after everything else.
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        ensure_dht(cluster)
-        yield cluster
-    finally:
-        cluster.close()
+    cluster = start_cluster()  # the local cluster is shared by the session and closed at its end
+    ensure_dht(cluster)
+    yield cluster
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""`make demo`: a cold start of examples/topic.yaml on the local simulated cluster.
+"""`make demo`: a cold start of examples/topic.yaml on the local cluster.
 
-Starts the simulated cluster, the private DHT and the operator, runs `kubectl apply -f` on the
-topic, shows progress on stderr while it converges, then prints one JSON summary line on stdout
-and stops everything. `distinctBaseKeys` counts the keys the client pods report themselves.
-Exit status 0 only for a Ready topic whose clients all report one and the same key.
+Starts the local cluster (a real control plane built from source and a simulated node that runs
+every pod in a podman container), installs the operator with the chart's helm release, starts
+the private DHT, runs `kubectl apply -f` on the topic, shows progress on stderr while it
+converges, then prints one JSON summary line on stdout and stops everything.
+`distinctBaseKeys` counts the keys the client pods report themselves. Exit status 0 only for a
+Ready topic whose clients all report one and the same key.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import yaml
 from e2e_support import (
-    SimCluster,
+    LocalCluster,
     WaitTimeout,
     client_pods,
     client_reported_keys,
@@ -40,7 +42,7 @@ def describe(topic: dict[str, Any] | None) -> str:
     return f"phase={status.get('phase', '-')} baseKey={key[:12] or '-'} {conditions}"
 
 
-def converge(cluster: SimCluster, name: str, ns: str, clients: int,
+def converge(cluster: LocalCluster, name: str, ns: str, clients: int,
              timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     last_line = last_table = ""
@@ -74,8 +76,8 @@ def main() -> int:
     clients = sum(group.get("replicas", 1) for group in manifest["spec"].get("clients", []))
 
     state_dir = Path(tempfile.mkdtemp(prefix="swarm-demo-"))
-    say(f"starting the simulated cluster and the operator (state in {state_dir})")
-    cluster = SimCluster(state_dir)
+    say(f"starting the local cluster (control plane, node, the operator's helm release; state in {state_dir})")
+    cluster = LocalCluster(state_dir)
     summary: dict[str, Any] = {"topic": name, "phase": None, "clients": clients,
                                "clientsReady": 0, "distinctBaseKeys": 0, "secondsToReady": None}
     try:
@@ -85,17 +87,20 @@ def main() -> int:
         say(f"kubectl apply -f {args.manifest}")
         print(cluster.kubectl("apply", "-f", str(args.manifest)).rstrip(), file=sys.stderr)
         result = converge(cluster, name, ns, clients, args.timeout)
+        say(f"kubectl get pods -n {ns} -o wide (every pod a podman container on the node)")
+        print(cluster.kubectl("get", "pods", "-n", ns, "-o", "wide").rstrip(), file=sys.stderr)
         keys = client_reported_keys(cluster, name, ns)
         status = result["topic"]["status"]
         summary.update(phase=status.get("phase"), clientsReady=len(keys),
                        distinctBaseKeys=len(set(keys)), secondsToReady=round(result["seconds"], 2),
                        bootstrapSeconds=status.get("bootstrapSeconds"),
-                       baseKeyMatchesStatus=set(keys) == {status.get("baseKey")})
+                       baseKeyMatchesStatus=set(keys) == {status.get("baseKey")},
+                       node=cluster.runtime, kubernetes=cluster.plane.version())
     except WaitTimeout as exc:
         say(str(exc))
         summary["phase"] = describe(cluster.topic(name, ns))
     finally:
-        say("stopping the operator, the peers and the simulated cluster")
+        say("stopping the operator, the peers and the local cluster")
         cluster.close()
     print(json.dumps(summary), flush=True)
     ok = (summary["phase"] == "Ready" and summary["distinctBaseKeys"] == 1

@@ -1,4 +1,4 @@
-"""What the e2e suite needs from a cluster, behind one interface for `sim` and `real`.
+"""What the e2e suite needs from a cluster, behind one interface for `local` and `real`.
 
 Tests talk to the cluster only through `kubectl` (and, for the peers' own reports, the pod's
 status port), so the same cases run on the simulated cluster and on a real one.
@@ -7,6 +7,7 @@ status port), so the same cases run on the simulated cluster and on a real one.
 from __future__ import annotations
 
 import abc
+import atexit
 import copy
 import json
 import os
@@ -134,79 +135,88 @@ def status_port(pod: dict[str, Any]) -> int:
     raise AssertionError(f"pod {pod['metadata']['name']} has no port named status")
 
 
-class SimCluster(Cluster):
-    """The local simulated cluster (`swarm-sim up`) plus the operator as a local process."""
+class LocalCluster(Cluster):
+    """The local cluster: the real control plane (shared by the pytest session), the simulated
+    node running pods in containers (or, chosen explicitly, as processes), and the operator
+    installed by the chart's helm release, run by that node from the operator image."""
 
-    name = "sim"
+    name = "local"
 
-    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0, metrics_port: int = 0) -> None:
+    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0,
+                 runtime: str | None = None) -> None:
         self.state_dir = state_dir
         self.reconcile_interval = reconcile_interval
-        self.metrics_port = metrics_port
-        self._sim: subprocess.Popen[str] | None = None
-        self._operator: subprocess.Popen[bytes] | None = None
-        self._operator_log = state_dir / "operator.log"
+        self.runtime = runtime or os.environ.get("SWARM_NODE_RUNTIME", "podman")
+        self._kubelet: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        from localcluster.testing import shared_control_plane
+        self.plane = shared_control_plane()
+        self.kubeconfig = str(self.plane.kubeconfig)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._sim = subprocess.Popen(
-            [sys.executable, "-m", "simcluster", "up", "--state-dir", str(self.state_dir),
-             "--crds", str(REPO / "crds")],
-            stdout=subprocess.PIPE, stderr=open(self.state_dir / "sim.log", "ab"), text=True,
-            start_new_session=True,
-        )
-        assert self._sim.stdout is not None
-        line = self._sim.stdout.readline()
-        if not line:
-            raise RuntimeError(f"swarm-sim exited early; see {self.state_dir / 'sim.log'}")
-        self.kubeconfig = json.loads(line)["kubeconfig"]
-        self.start_operator()
+        self._kubelet = subprocess.Popen(
+            [sys.executable, "-m", "localcluster.kubelet", "--kubeconfig",
+             str(self.plane.node_kubeconfig()), "--runtime", self.runtime,
+             "--state-dir", str(self.state_dir / "node"), "--node-name", self.plane.node_name,
+             "--backoff", "1", "--backoff-max", "10"],
+            stdout=open(self.state_dir / "kubelet.log", "ab"), stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=str(REPO / "e2e")), start_new_session=True)
+        wait_for("the node Ready", lambda: self._node_ready(), timeout=60)
+        self.set_operator_replicas(1)
 
-    def start_operator(self) -> None:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        self._operator = subprocess.Popen(
-            [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces",
-             "--reconcile-interval", str(self.reconcile_interval), "--metrics-port", str(self.metrics_port),
-             "--liveness-port", "0"],
-            stdout=open(self._operator_log, "ab"), stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,
-        )
+    def _node_ready(self) -> bool:
+        if self._kubelet is not None and self._kubelet.poll() is not None:
+            raise RuntimeError(f"the kubelet exited; see {self.state_dir / 'kubelet.log'}")
+        node = self.get_json("node", self.plane.node_name)
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in (node or {}).get("status", {}).get("conditions", []))
 
-    def stop_operator(self) -> None:
-        if self._operator and self._operator.poll() is None:
-            self._operator.send_signal(signal.SIGTERM)
-            try:
-                self._operator.wait(20)
-            except subprocess.TimeoutExpired:
-                self._operator.kill()
-                self._operator.wait()
-        self._operator = None
+    def set_operator_replicas(self, replicas: int) -> None:
+        from localcluster.testing import OPERATOR_NAMESPACE, RELEASE, helm
+        helm(self.plane, "upgrade", RELEASE, str(REPO / "charts" / "swarm-operator"), "-n",
+             OPERATOR_NAMESPACE, "--reuse-values", "--set", f"replicaCount={replicas}",
+             "--set-json", f"reconcileInterval={json.dumps(self.reconcile_interval)}", "--wait",
+             "--timeout", "180s")
 
-    def kill_operator(self) -> None:
-        """SIGKILL: no cleanup handlers run, as when a node dies under the operator."""
-        if self._operator and self._operator.poll() is None:
-            self._operator.kill()
-            self._operator.wait()
-        self._operator = None
+    def operator_metrics_url(self) -> str:
+        pod = wait_for("the operator pod Ready", lambda: next(
+            (p for p in self.operator_pods() if pod_ready(p)), None), timeout=120)
+        port = next(p["containerPort"] for c in pod["spec"]["containers"]
+                    for p in c.get("ports", []) if p.get("name") == "metrics")
+        return f"http://{pod['status']['podIP']}:{port}/metrics"
+
+    def operator_pods(self) -> list[dict[str, Any]]:
+        from localcluster.testing import OPERATOR_NAMESPACE
+        return self.pods(OPERATOR_NAMESPACE, "app.kubernetes.io/name=swarm-operator")
 
     def restart_operator(self) -> None:
-        self.kill_operator()
-        self.start_operator()
+        """Kill the operator's pod at once (no grace: as when its node dies); the Deployment
+        starts a new one."""
+        from localcluster.testing import OPERATOR_NAMESPACE
+        old = {p["metadata"]["uid"] for p in self.operator_pods()}
+        self.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, "-l",
+                     "app.kubernetes.io/name=swarm-operator", "--grace-period=0", "--force")
+        wait_for("a new operator pod Ready", lambda: [
+            p for p in self.operator_pods() if p["metadata"]["uid"] not in old and pod_ready(p)],
+            timeout=120)
 
     def peer_status(self, pod: dict[str, Any]) -> dict[str, Any]:
-        ip = pod["status"].get("podIP", "127.0.0.1")
+        ip = pod["status"]["podIP"]
         with urllib.request.urlopen(f"http://{ip}:{status_port(pod)}/status", timeout=5) as rsp:
             return json.loads(rsp.read())
 
     def close(self) -> None:
-        self.stop_operator()
-        if self._sim and self._sim.poll() is None:
-            self._sim.send_signal(signal.SIGTERM)
+        try:
+            self.set_operator_replicas(0)
+        except RuntimeError:
+            pass
+        if self._kubelet and self._kubelet.poll() is None:
+            self._kubelet.send_signal(signal.SIGTERM)
             try:
-                self._sim.wait(30)
+                self._kubelet.wait(60)
             except subprocess.TimeoutExpired:
-                os.killpg(self._sim.pid, signal.SIGKILL)
-                self._sim.wait()
+                os.killpg(self._kubelet.pid, signal.SIGKILL)
+                self._kubelet.wait()
 
 
 class RealCluster(Cluster):
@@ -234,17 +244,29 @@ class RealCluster(Cluster):
         return json.loads(raw)
 
 
+_shared_local: LocalCluster | None = None
+
+
+def shared_local_cluster() -> LocalCluster:
+    """The session's local cluster (one node, one operator release), started on first use and
+    closed when the process exits; every suite that needs pods running shares it."""
+    global _shared_local
+    if _shared_local is None:
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-node-")))
+        cluster.start()
+        atexit.register(cluster.close)
+        _shared_local = cluster
+    return _shared_local
+
+
 def start_cluster() -> Cluster:
-    kind = os.environ.get("E2E_CLUSTER", "sim")
-    cluster: Cluster
-    if kind == "real":
-        cluster = RealCluster()
-        cluster.start()
-    elif kind == "sim":
-        cluster = SimCluster(Path(tempfile.mkdtemp(prefix="swarm-e2e-")))
-        cluster.start()
-    else:
-        raise ValueError(f"E2E_CLUSTER must be sim or real, not {kind!r}")
+    kind = os.environ.get("E2E_CLUSTER", "local")
+    if kind == "local":
+        return shared_local_cluster()
+    if kind != "real":
+        raise ValueError(f"E2E_CLUSTER must be local or real, not {kind!r}")
+    cluster = RealCluster()
+    cluster.start()
     return cluster
 
 

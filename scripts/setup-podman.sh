@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Debian's podman, runc and debootstrap when missing and checks that a container runs.
+# Installs Debian's podman, runc and debootstrap when missing and checks that podman works (and,
+# once scripts/build-images.sh has built the Debian base image, that a container runs).
 # The project's containers.conf is used through CONTAINERS_CONF (export it as this script does).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,3 +16,10 @@ if ((${#need[@]})); then
 fi
 podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}' >/dev/null
 echo ">> podman: $(podman --version), runtime $(podman info --format '{{.Host.OCIRuntime.Name}}')"
+base=localhost/swarm-base/debian:bookworm
+if podman image exists "$base"; then
+  podman run --rm --network none --read-only --user 10001:10001 "$base" true
+  echo ">> podman: a container of $base ran"
+else
+  echo ">> podman: no base image yet: scripts/build-images.sh builds the images"
+fi

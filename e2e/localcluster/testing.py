@@ -18,6 +18,7 @@ from .controlplane import BIN, REPO, ControlPlane, audit_events
 CHART = REPO / "charts" / "swarm-operator"
 OPERATOR_NAMESPACE = "swarm-operator"
 OPERATOR_SA = "swarm-operator"
+RELEASE = "swarm-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
 PODMAN_GATEWAY = "10.88.0.1"
 
@@ -40,31 +41,29 @@ def shared_control_plane() -> ControlPlane:
         plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY])
         plane.start()
         atexit.register(plane.stop)
-        kubectl(plane.kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
+        helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
+             "--set", "replicaCount=0", "--wait")
         kubectl(plane.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
                 "crd/swarmtopics.swarm-operator.dev")
         _shared = plane
     return _shared
 
 
-def chart_rbac(values: dict[str, Any] | None = None) -> str:
-    """The chart's ServiceAccount and RBAC objects, rendered by the real helm."""
-    args = [str(BIN / "helm"), "template", "swarm-operator", str(CHART), "-n", OPERATOR_NAMESPACE,
-            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"]
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
-        yaml.safe_dump(values or {}, fh)
-        fh.flush()
-        return subprocess.run([*args, "-f", fh.name], check=True, capture_output=True,
-                              text=True).stdout
+def helm(plane: ControlPlane, *args: str) -> str:
+    """The real helm against the local cluster, as the admin."""
+    proc = subprocess.run([str(BIN / "helm"), "--kubeconfig", str(plane.kubeconfig), *args],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"helm {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    return proc.stdout
 
 
 def operator_kubeconfig(plane: ControlPlane) -> Path:
-    """A kubeconfig holding a token of the chart's ServiceAccount, with the chart's RBAC applied."""
+    """A kubeconfig holding a token of the ServiceAccount the chart's release installed, under
+    the release's RBAC: the operator run as a process has exactly the rights of the real pod."""
     target = plane.state / "operator.kubeconfig"
     if target.exists():
         return target
-    kubectl(plane.kubeconfig, "create", "namespace", OPERATOR_NAMESPACE, check=False)
-    kubectl(plane.kubeconfig, "apply", "-f", "-", input=chart_rbac())
     token = kubectl(plane.kubeconfig, "create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE,
                     "--duration=48h").strip()
     doc = {

@@ -1,4 +1,8 @@
-"""`swarm-operator run`: the operator's command line (also `python -m swarm_operator`)."""
+"""swarm-operator: run the operator, print its CRD, or show one SwarmTopic's status.
+
+Also `python -m swarm_operator`, and `kubectl swarm status` (the kubectl-swarm plugin runs
+`swarm-operator status`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ DEFAULT_PEER_IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swarm-operator", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands")
     run = sub.add_parser("run", help="run the operator against the current cluster")
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-A", "--all-namespaces", action="store_true",
@@ -33,7 +38,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     crd = sub.add_parser("crd", help="print the SwarmTopic CRD generated from the models")
     crd.add_argument("--check", action="store_true", help="exit 1 when crds/ is out of date")
+    add_status_parser(sub)
     return parser
+
+
+def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser(
+        "status", help="one SwarmTopic's bootstrap timeline, conditions, events and next steps",
+        description="Print one SwarmTopic's bootstrap timeline (created, host scheduled, announce "
+        "flushed, key recorded, clients ready), its conditions, its last events and what to do "
+        "next for each condition that is not as it should be.")
+    status.add_argument("topic", metavar="[NAMESPACE/]NAME",
+                        help="the SwarmTopic; without NAMESPACE/, -n or the kubeconfig context's")
+    status.add_argument("-n", "--namespace", help="the SwarmTopic's namespace")
+    status.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    status.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
+    status.add_argument("--events", type=int, default=10, metavar="N", help="last N events (default 10)")
+
+
+def status(args: argparse.Namespace) -> int:
+    import sys
+
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    from .status_view import NotFound, default_namespace, format_status, read_report
+
+    namespace, _, name = args.topic.rpartition("/")
+    if namespace and args.namespace and namespace != args.namespace:
+        print(f"error: {args.topic} and -n {args.namespace} disagree", file=sys.stderr)
+        return 2
+    namespace = namespace or args.namespace or default_namespace(args.kubeconfig, args.context)
+    try:
+        report = read_report(namespace, name, args.kubeconfig, args.context)
+    except NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConfigException as exc:
+        print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
+        return 1
+    except (ApiException, HTTPError, OSError) as exc:
+        print(f"error: reading {namespace}/{name}: {exc}", file=sys.stderr)
+        return 1
+    print(format_status(report, events=args.events), end="")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,10 +109,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def kubectl_plugin(argv: list[str] | None = None) -> int:
+    """`kubectl swarm ...` (the executable `kubectl-swarm` on PATH): the user-facing subcommands."""
+    parser = argparse.ArgumentParser(prog="kubectl swarm", description="SwarmTopics from kubectl.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    add_status_parser(sub)
+    return status(parser.parse_args(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "crd":
         from .crd import main as crd_main
 
         return crd_main(["--check"] if args.check else [])
+    if args.command == "status":
+        return status(args)
     return run(args)

@@ -78,10 +78,12 @@ class Controller:
         if outcome is None:
             self._outcomes.pop(key, None)
             self.queue.forget(key)
+            metrics.topic_metrics.forget(*key)
         else:
             self._outcomes[key] = outcome
             self.queue.add_after(key, self.interval)
-        self._update_gauges()
+            metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
+                outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         metrics.reconcile_errors.inc()
@@ -91,13 +93,3 @@ class Controller:
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
                     exc_info=not isinstance(exc, ApiError | Rejected))
         self.queue.add_after(key, delay)
-
-    def _update_gauges(self) -> None:
-        counts = dict.fromkeys(metrics.PHASES, 0)
-        without_host = 0
-        for outcome in self._outcomes.values():
-            counts[outcome.phase] = counts.get(outcome.phase, 0) + 1
-            without_host += int(not outcome.paused and not outcome.host_ready)
-        for phase, count in counts.items():
-            metrics.topics.labels(phase=phase).set(count)
-        metrics.topics_without_ready_host.set(without_host)

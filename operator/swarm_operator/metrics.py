@@ -1,18 +1,32 @@
-"""The operator's Prometheus metrics (SPEC section 6).
+"""The operator's Prometheus metrics (SPEC section 6) and the per-topic series.
 
 Names are prefixed `swarm_operator_`, durations are in seconds with explicit buckets: cold-start
 discovery takes from tens of milliseconds to minutes, far past the client library's 10 s default.
-No label carries a key, a pod or a topic name (high cardinality).
+No label carries a key or a pod name.
+
+Per-topic series follow kube-state-metrics: labels `namespace` and `topic`, one series per topic
+(per phase / condition status for the state sets), gone when the topic goes. The controller hands
+over one `TopicSample` per reconcile outcome (`topic_metrics.set`, a dict assignment: O(1)) and
+`topic_metrics.forget` when a topic is deleted; the series, and the per-phase totals, are built at
+scrape time from that table. Cardinality: at most 6 + 3 x conditions + 5 series per topic.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 DURATION_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )
-PHASES = ("Pending", "Bootstrapping", "Ready", "Degraded", "Paused")
+PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
+CONDITION_STATUSES = ("True", "False", "Unknown")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -40,12 +54,6 @@ reconcile_duration = Histogram(
     buckets=DURATION_BUCKETS,
     registry=REGISTRY,
 )
-topics = Gauge(
-    "swarm_operator_topics",
-    "SwarmTopics by phase.",
-    ["phase"],
-    registry=REGISTRY,
-)
 reconcile_errors = Counter(
     "swarm_operator_reconcile_errors",  # exposed as swarm_operator_reconcile_errors_total
     "Reconciles that ended in an error.",
@@ -62,11 +70,130 @@ announce_timeouts = Counter(
     "Times a bootstrap host was not ready within announceTimeoutSeconds.",
     registry=REGISTRY,
 )
-topics_without_ready_host = Gauge(
-    "swarm_operator_topics_without_ready_host",
-    "Unpaused SwarmTopics whose bootstrap host pod is not Ready.",
-    registry=REGISTRY,
-)
 
-for _phase in PHASES:
-    topics.labels(phase=_phase).set(0)
+
+@dataclass(frozen=True)
+class TopicSample:
+    """What the per-topic series say about one SwarmTopic, as last reconciled."""
+
+    phase: str
+    host_ready: bool = False
+    paused: bool = False
+    bootstrap_seconds: float | None = None  # None: no key recorded yet (no series)
+    clients_ready: int | None = None
+    clients_desired: int | None = None
+    conditions: tuple[tuple[str, str], ...] = ()  # (type, status) in status order
+    reason: str = ""  # why the topic is not Ready ("" when it is)
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any], *, host_ready: bool, paused: bool) -> TopicSample:
+        """The sample of a topic's `status` (the one the reconcile just wrote)."""
+        phase = str(status.get("phase") or "Pending")
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+        groups = [g for g in status.get("clients") or [] if isinstance(g, Mapping)]
+        seconds = status.get("bootstrapSeconds")
+        return cls(
+            phase=phase, host_ready=host_ready, paused=paused,
+            bootstrap_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+            clients_ready=sum(min(int(g.get("readyReplicas") or 0), int(g.get("replicas") or 0))
+                              for g in groups) if "clients" in status else None,
+            clients_desired=sum(int(g.get("replicas") or 0) for g in groups) if "clients" in status else None,
+            conditions=tuple((str(c.get("type")), str(c.get("status"))) for c in conditions),
+            reason=not_ready_reason(status),
+        )
+
+
+def not_ready_reason(status: Mapping[str, Any]) -> str:
+    """The REASON of a topic that is not Ready: `status.reason` when the operator writes one,
+    else the Ready condition's reason; "" for a Ready topic."""
+    phase = status.get("phase") or "Pending"
+    if phase == "Ready":
+        return ""
+    if isinstance(status.get("reason"), str) and status["reason"]:
+        return str(status["reason"])
+    if phase == "Paused":
+        return "Paused"
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready" and cond.get("status") != "True":
+            return str(cond.get("reason") or phase)
+    return str(phase)
+
+
+TOPIC_LABELS = ("namespace", "topic")
+
+
+class TopicMetrics(Collector):
+    """The per-topic series (and the per-phase totals), built at scrape time from the last sample
+    of every topic. `set` and `forget` are O(1); a scrape is O(topics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # scrapes run on the HTTP server's thread
+        self._samples: dict[tuple[str, str], TopicSample] = {}
+
+    def set(self, namespace: str, name: str, sample: TopicSample) -> None:
+        with self._lock:
+            self._samples[(namespace, name)] = sample
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._samples.pop((namespace, name), None)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return list(_families())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            samples = sorted(self._samples.items())
+        families = _families()
+        phase, seconds, ready, desired, condition, reason, totals, no_host = families
+        counts = dict.fromkeys(PHASES, 0)
+        without_host = 0
+        for (ns, name), s in samples:
+            for value in (*PHASES, *(() if s.phase in PHASES else (s.phase,))):
+                phase.add_metric([ns, name, value], float(s.phase == value))
+            counts[s.phase] = counts.get(s.phase, 0) + 1
+            without_host += int(not s.paused and not s.host_ready)
+            if s.bootstrap_seconds is not None:
+                seconds.add_metric([ns, name], s.bootstrap_seconds)
+            if s.clients_desired is not None and s.clients_ready is not None:
+                ready.add_metric([ns, name], s.clients_ready)
+                desired.add_metric([ns, name], s.clients_desired)
+            for ctype, cstatus in s.conditions:
+                for value in CONDITION_STATUSES:
+                    condition.add_metric([ns, name, ctype, value], float(cstatus == value))
+            if s.reason:
+                reason.add_metric([ns, name, s.reason], 1.0)
+        for value, count in counts.items():
+            totals.add_metric([value], count)
+        no_host.add_metric([], without_host)
+        yield from families
+
+
+def _families() -> tuple[GaugeMetricFamily, ...]:
+    return (
+        GaugeMetricFamily("swarm_operator_topic_phase",
+                          "1 for the SwarmTopic's current phase, 0 for the others.",
+                          labels=[*TOPIC_LABELS, "phase"]),
+        GaugeMetricFamily("swarm_operator_topic_bootstrap_seconds",
+                          "Seconds from the SwarmTopic's creation to its base key recorded "
+                          "(status.bootstrapSeconds); absent until recorded.", labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_clients_ready",
+                          "Ready client replicas of the SwarmTopic (at most the desired ones per group).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_clients_desired",
+                          "Desired client replicas of the SwarmTopic (all its client groups).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_condition",
+                          "1 for the condition's current status (True, False, Unknown), 0 for the others.",
+                          labels=[*TOPIC_LABELS, "condition", "status"]),
+        GaugeMetricFamily("swarm_operator_topic_reason",
+                          "1 with the reason a SwarmTopic is not Ready (its REASON column); absent when Ready.",
+                          labels=[*TOPIC_LABELS, "reason"]),
+        GaugeMetricFamily("swarm_operator_topics", "SwarmTopics by phase.", labels=["phase"]),
+        GaugeMetricFamily("swarm_operator_topics_without_ready_host",
+                          "Unpaused SwarmTopics whose bootstrap host pod is not Ready."),
+    )
+
+
+topic_metrics = TopicMetrics()
+REGISTRY.register(topic_metrics)

@@ -45,6 +45,7 @@ class Outcome:
     phase: str
     host_ready: bool
     paused: bool
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 def format_validation_error(exc: ValidationError, root: str = "spec") -> str:
@@ -241,4 +242,5 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> Outcome | None:
     record_metrics(ctx, topic, obs, the_plan)
     if refused is not None:
         raise refused  # the controller retries with backoff
-    return Outcome(phase=the_plan.phase, host_ready=the_plan.host_ready, paused=bool(spec and spec.paused))
+    return Outcome(phase=the_plan.phase, host_ready=the_plan.host_ready,
+                   paused=bool(spec and spec.paused), status=the_plan.status)

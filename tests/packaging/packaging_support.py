@@ -27,6 +27,8 @@ ALERTS = CHART / "files" / "alerts.yaml"
 DASHBOARD = CHART / "files" / "dashboards" / "swarm-operator.json"
 # Grafana's built-in variables, replaced by concrete values before a query goes to Prometheus.
 GRAFANA_VARS = {"$__rate_interval": "30s", "$__range": "10m", "$__interval": "5s"}
+# The dashboard's own variables, as Grafana renders "All" (their allValue).
+DASHBOARD_VARS = {"$namespace": ".*", "$topic": ".*"}
 
 
 def tool(name: str) -> str:
@@ -60,17 +62,24 @@ def render(*values_files: Path, sets: Iterable[str] = (),
 
 # -- PromQL of the dashboard and the alerts ------------------------------------------------------
 
-def dashboard_exprs() -> list[tuple[str, str]]:
-    """(panel / legend, expr) of every dashboard target, Grafana variables replaced."""
+def dashboard_exprs(variables: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(panel / legend, expr) of every dashboard target, Grafana variables replaced (the
+    dashboard's own ones by `variables`, default: All)."""
+    return [(title, expr) for title, expr, _kind in dashboard_targets(variables)]
+
+
+def dashboard_targets(variables: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(panel / legend, expr, panel type) of every dashboard target, variables replaced."""
     dashboard = json.loads(DASHBOARD.read_text())
+    replace = {**GRAFANA_VARS, **DASHBOARD_VARS, **(variables or {})}
     out = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             expr = target["expr"]
-            for var, value in GRAFANA_VARS.items():
+            for var, value in replace.items():
                 expr = expr.replace(var, value)
             assert "$" not in expr, f"unknown Grafana variable in {expr}"
-            out.append((f"{panel['title']} / {target['legendFormat']}", expr))
+            out.append((f"{panel['title']} / {target['legendFormat']}", expr, panel["type"]))
     return out
 
 
@@ -138,13 +147,23 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def set_targets(self, job: str, targets: list[str]) -> None:
+        self.set_target_groups(job, [{"targets": targets}])
+
+    def set_target_groups(self, job: str, groups: list[dict[str, Any]]) -> None:
+        """file_sd groups: {"targets": [...], "labels": {...}} (labels as service discovery sets them)."""
         path = self.workdir / f"{job}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"targets": targets}]))
+        tmp.write_text(json.dumps(groups))
         tmp.replace(path)  # atomic: Prometheus never reads half a file
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         body = json.loads(http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step}"}
+        body = json.loads(http_get(f"{self.url}/api/v1/query_range?" + urllib.parse.urlencode(params)))
         assert body["status"] == "success", body
         return body["data"]["result"]
 

@@ -77,6 +77,10 @@ def test_operator_image_builds_from_its_context(tmp_path: Path) -> None:
         requires = zf.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "swarm_operator/cli.py" in names and "swarm_operator/metrics.py" in names
     assert "swarm-operator = swarm_operator.cli:main" in entry_points
+    # Test tooling (the local cluster, its simulated node) never ships in the product's wheel.
+    packages = {n.split("/", 1)[0] for n in names if "/" in n and ".dist-info" not in n}
+    assert packages == {"swarm_operator"}, packages
+    assert "swarm-sim" not in entry_points and "localcluster" not in entry_points
     # Runtime dependencies are pinned exactly.
     deps = [line.split(":", 1)[1].strip() for line in requires.splitlines()
             if line.startswith("Requires-Dist:") and "extra ==" not in line]

@@ -14,7 +14,7 @@ const Autobase = require('autobase')
 const h = require('../test/helpers')
 const { createSwarm } = require('../lib/swarm')
 const { bootstrapTopic } = require('../lib/identity')
-const { handlers } = require('../lib/app')
+const { logApp } = require('../lib/log-app')
 const offer = require('../lib/offer')
 const signed = require('../lib/signed')
 
@@ -39,7 +39,7 @@ async function orderedStart (boot, n) {
   const dir = h.tmpdir('swarm-peer-bench-')
   const host = await h.startHost({ topic, bootstrap: boot.address, dataDir: path.join(dir, 'host'), seed: h.seedFile(dir) })
   const s = await h.hostStatus(host.statusPort)
-  await h.post(host.statusPort, '/append', { key: 'bench', value: n })
+  await h.post(host.appPort, '/append', { key: 'bench', value: n })
   const clients = await Promise.all(Array.from({ length: n }, () => h.startClient({
     topic, bootstrap: boot.address, baseKey: s.payload.baseKey, hostPublicKey: s.envelope.publicKey, waitReady: false,
     env: { SWARM_REQUEST_WRITER: 'false' }
@@ -60,6 +60,7 @@ async function naivePeer (bootstrapAddr, topic, dir) {
   const swarm = createSwarm({ bootstrap: [bootstrapAddr], dhtHost: '127.0.0.1', firewalled: false })
   let base = null
   let offered = null
+  const waiting = new Set() // offers to send once this peer has a base
   swarm.on('connection', (conn) => {
     conn.on('error', () => {})
     store.replicate(conn)
@@ -70,16 +71,16 @@ async function naivePeer (bootstrapAddr, topic, dir) {
     })
     if (ch) {
       const send = () => { if (base) ch.send({ type: 'offer', envelope: signed.sign({ topic, baseKey: base.key.toString('hex') }, swarm.keyPair) }) }
-      if (base) send(); else conn.sendWhenBase = send
+      if (base) send(); else waiting.add(send)
     }
   })
   const t = bootstrapTopic(topic)
   swarm.join(t, { server: true, client: true })
   const deadline = Date.now() + 2000
   while (!offered && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-  base = new Autobase(store, offered ? Buffer.from(offered, 'hex') : null, handlers())
+  base = new Autobase(store, offered ? Buffer.from(offered, 'hex') : null, { valueEncoding: 'json', open: logApp.open, apply: logApp.apply })
   await base.ready()
-  for (const conn of swarm.connections) if (conn.sendWhenBase) conn.sendWhenBase()
+  for (const send of waiting) send()
   const key = base.key.toString('hex')
   return { key, adopted: !!offered, close: async () => { await swarm.destroy(); await base.close(); await store.close() } }
 }

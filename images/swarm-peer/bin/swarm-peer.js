@@ -1,69 +1,44 @@
 #!/usr/bin/env node
 'use strict'
+// swarm-peer host|client|dht-bootstrap: the reference peer, a thin program over the library.
 const log = require('../lib/log')
 const config = require('../lib/config')
+const { createMetrics } = require('../lib/metrics')
+const { logApp, logRoutes } = require('../lib/log-app')
+const { Host, Member, DhtNode, Program, runUntilSignal } = require('..')
 
 const USAGE = 'usage: swarm-peer host|client|dht-bootstrap [--host <IPv4>] [--port <n>]'
 
-async function main () {
+function configure (role, args) {
+  try {
+    if (role === 'dht-bootstrap') return config.dhtBootstrap(args)
+    if (args.length) throw new config.ConfigError(`unexpected arguments for ${role}: ${args.join(' ')}`)
+    return role === 'host' ? config.host() : config.client()
+  } catch (err) {
+    if (!(err instanceof config.ConfigError)) throw err
+    process.stderr.write(`swarm-peer ${role}: configuration error: ${err.message}\n`)
+    process.exit(1)
+  }
+}
+
+function program (role, cfg) {
+  const metrics = createMetrics(role, { processMetrics: true })
+  const common = { ...cfg, log, metrics }
+  if (role === 'dht-bootstrap') return new Program({ peer: new DhtNode(common), statusPort: cfg.statusPort, log })
+  const peer = role === 'host' ? new Host({ ...common, app: logApp }) : new Member({ ...common, app: logApp })
+  return new Program({ peer, statusPort: cfg.statusPort, appPort: cfg.appPort, appHost: cfg.appHost, appRoutes: logRoutes, log })
+}
+
+function main () {
   const [role, ...args] = process.argv.slice(2)
   if (role === '--help' || role === '-h') { process.stdout.write(USAGE + '\n'); return }
   if (!['host', 'client', 'dht-bootstrap'].includes(role)) {
     process.stderr.write(`swarm-peer: unknown role ${JSON.stringify(role || '')}\n${USAGE}\n`)
     process.exit(2)
   }
-  let cfg
-  try {
-    if (role === 'host') cfg = config.host()
-    else if (role === 'client') cfg = config.client()
-    else cfg = config.dhtBootstrap(args)
-    if (role !== 'dht-bootstrap' && args.length) throw new config.ConfigError(`unexpected arguments for ${role}: ${args.join(' ')}`)
-  } catch (err) {
-    if (err instanceof config.ConfigError) {
-      process.stderr.write(`swarm-peer ${role}: configuration error: ${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
-  }
+  const cfg = configure(role, args)
   log.setRole(role)
-  let run
-  if (role === 'host') run = require('../lib/host').runHost
-  else if (role === 'client') run = require('../lib/client').runClient
-  else run = require('../lib/dht-bootstrap').runDhtBootstrap
-
-  let close = null
-  let stopping = false
-  const stop = async (signal) => {
-    if (stopping) return
-    stopping = true
-    log.info('signal received', { signal })
-    const force = setTimeout(() => { log.error('shutdown timed out'); process.exit(1) }, 20000)
-    force.unref()
-    if (!close) {
-      // Still starting: run() closes as soon as it returns; a start that waits on the network
-      // (a client waiting for a key offer) is given 10 s, then the process exits.
-      setTimeout(() => { log.warn('exiting during start-up'); process.exit(0) }, 10000)
-      return
-    }
-    try {
-      await close()
-      process.exit(0)
-    } catch (err) {
-      log.error('shutdown failed', { error: err.message })
-      process.exit(1)
-    }
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-  try {
-    close = await run(cfg)
-    if (stopping) { await close(); process.exit(0) }
-  } catch (err) {
-    const msg = err && err.message ? err.message : String(err)
-    log.error('fatal', { error: msg })
-    process.stderr.write(`swarm-peer ${role}: ${msg}\n`)
-    process.exit(1)
-  }
+  runUntilSignal(program(role, cfg), { log, name: `swarm-peer ${role}` })
 }
 
 main()

@@ -67,8 +67,19 @@ function bootstrapList (env, name) {
   return out
 }
 
-function readSeed (env, name) {
-  const file = str(env, name, { required: true })
+const POLICIES = ['Clients', 'HostOnly', 'Open']
+
+function policy (env, name) {
+  const v = str(env, name, { def: 'Clients' })
+  const found = POLICIES.find((p) => p.toLowerCase() === v.toLowerCase())
+  if (!found) throw new ConfigError(`${name} must be one of ${POLICIES.join(', ')}, got ${JSON.stringify(v)}`)
+  return found
+}
+
+// A secret file holding 32 bytes as 64 hex. Optional files return null when the variable is unset.
+function readSeed (env, name, { required = true, what = 'a 32-byte ed25519 seed' } = {}) {
+  const file = str(env, name, { required })
+  if (file === '') return null
   let text
   try {
     text = fs.readFileSync(file, 'utf8')
@@ -76,7 +87,7 @@ function readSeed (env, name) {
     throw new ConfigError(`${name} names a file that cannot be read: ${file} (${err.code || err.message})`)
   }
   const hex = text.trim().toLowerCase()
-  if (!HEX64.test(hex)) throw new ConfigError(`${name} must name a file holding a 32-byte ed25519 seed as 64 hex characters`)
+  if (!HEX64.test(hex)) throw new ConfigError(`${name} must name a file holding ${what} as 64 hex characters`)
   return Buffer.from(hex, 'hex')
 }
 
@@ -88,17 +99,31 @@ function common (env) {
   }
 }
 
+// What host and members share: the topic, the writer policy and the two topic secrets.
+function member (env) {
+  return {
+    topic: str(env, 'SWARM_TOPIC', { required: true }),
+    writersPolicy: policy(env, 'SWARM_WRITERS_POLICY'),
+    memberSeed: readSeed(env, 'SWARM_MEMBER_SEED_FILE', { required: false, what: 'a 32-byte membership seed' }),
+    encryptionKey: readSeed(env, 'SWARM_ENCRYPTION_KEY_FILE', { required: false, what: 'a 32-byte encryption key' }),
+    appPort: int(env, 'SWARM_APP_PORT', 8081, 0, 65535),
+    appHost: str(env, 'SWARM_APP_HOST', { def: '127.0.0.1' })
+  }
+}
+
 function host (env = process.env) {
   const dataDir = str(env, 'SWARM_DATA_DIR', { required: true })
   return {
     role: 'host',
     ...common(env),
-    topic: str(env, 'SWARM_TOPIC', { required: true }),
+    ...member(env),
     dataDir: path.resolve(dataDir),
     seed: readSeed(env, 'SWARM_IDENTITY_SEED_FILE'),
     baseKey: hex64(env, 'SWARM_BASE_KEY'),
     watchdogIntervalMs: int(env, 'SWARM_WATCHDOG_INTERVAL_MS', 30000, 100, 3600000),
-    acceptWriters: bool(env, 'SWARM_ACCEPT_WRITERS', true)
+    acceptWriters: bool(env, 'SWARM_ACCEPT_WRITERS', true),
+    writerIdleMs: int(env, 'SWARM_WRITER_IDLE_MS', 900000, 1000, 604800000),
+    pairingPollMs: int(env, 'SWARM_PAIRING_POLL_MS', 30000, 1000, 3600000)
   }
 }
 
@@ -106,7 +131,7 @@ function client (env = process.env) {
   const c = {
     role: 'client',
     ...common(env),
-    topic: str(env, 'SWARM_TOPIC', { required: true }),
+    ...member(env),
     requireBootstrap: bool(env, 'SWARM_REQUIRE_BOOTSTRAP', false),
     baseKey: hex64(env, 'SWARM_BASE_KEY'),
     hostPublicKey: hex64(env, 'SWARM_HOST_PUBLIC_KEY'),

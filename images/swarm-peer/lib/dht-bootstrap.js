@@ -1,38 +1,41 @@
 'use strict'
-// A private DHT bootstrap node (persistent, not firewalled), with the status server.
+// A private DHT bootstrap node (persistent, not firewalled).
 const DHT = require('hyperdht')
-const log = require('./log')
-const { createMetrics } = require('./metrics')
-const { createStatusServer } = require('./status-server')
+const ReadyResource = require('ready-resource')
+const quiet = require('./quiet-log')
 
-async function runDhtBootstrap (cfg) {
-  const metrics = createMetrics('dht-bootstrap')
-  const node = DHT.bootstrapper(cfg.dhtPort, cfg.dhtHost, { host: cfg.dhtHost })
-  let ready = false
-  await node.ready()
-  ready = true
-  metrics.dhtOnline.set(1)
-  log.info('dht bootstrap node listening', { host: cfg.dhtHost, port: node.address().port })
-  const status = createStatusServer({
-    port: cfg.statusPort,
-    metrics,
-    log,
-    handlers: {
-      ready: () => {
-        metrics.ready.set(ready ? 1 : 0)
-        return { ready, reason: ready ? null : 'not bound' }
-      },
-      status: () => ({ role: 'dht-bootstrap', host: cfg.dhtHost, port: cfg.dhtPort, nodes: node.toArray().length })
-    }
-  })
-  const port = await status.listen()
-  log.info('status server listening', { port })
-  return async function close () {
-    ready = false
-    await status.close()
-    await node.destroy()
-    log.info('closed')
+class DhtNode extends ReadyResource {
+  constructor ({ dhtHost, dhtPort, log = quiet, metrics }) {
+    super()
+    this.role = 'dht-bootstrap'
+    this.host = dhtHost
+    this.port = dhtPort
+    this.log = log
+    this.metrics = metrics
+    this.node = null
+  }
+
+  async _open () {
+    this.node = DHT.bootstrapper(this.port, this.host, { host: this.host })
+    await this.node.ready()
+    this.metrics.dhtOnline.set(1)
+    this.log.info('dht bootstrap node listening', { host: this.host, port: this.node.address().port })
+  }
+
+  async _close () {
+    if (this.node) await this.node.destroy()
+    this.log.info('closed')
+  }
+
+  readiness () {
+    const ready = this.opened && !this.closing
+    this.metrics.ready.set(ready ? 1 : 0)
+    return { ready, reason: ready ? null : 'not bound' }
+  }
+
+  status () {
+    return { role: 'dht-bootstrap', host: this.host, port: this.port, nodes: this.node ? this.node.toArray().length : 0 }
   }
 }
 
-module.exports = { runDhtBootstrap }
+module.exports = DhtNode

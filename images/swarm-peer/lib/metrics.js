@@ -4,10 +4,12 @@ const prom = require('prom-client')
 
 const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
 
-function createMetrics (role) {
+// processMetrics: the process_* collectors (once per process: the programs turn them on, an
+// app running several peers in one process leaves them off).
+function createMetrics (role, { processMetrics = false } = {}) {
   const registry = new prom.Registry()
   registry.setDefaultLabels({ role })
-  prom.collectDefaultMetrics({ register: registry, prefix: 'swarm_peer_process_' })
+  if (processMetrics) prom.collectDefaultMetrics({ register: registry, prefix: 'swarm_peer_process_' })
   // prom-client names three gauges `*_total`, which Prometheus reserves for counters
   // (`promtool check metrics` rejects them); the per-type gauges without the suffix remain.
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
@@ -25,7 +27,13 @@ function createMetrics (role) {
     offersIgnored: new prom.Counter({ name: 'swarm_peer_key_offers_ignored_total', help: 'Key offers ignored because they did not come from the pinned host or did not verify', registers: [registry] }),
     offersSent: new prom.Counter({ name: 'swarm_peer_key_offers_sent_total', help: 'Signed key offers sent to peers', registers: [registry] }),
     reannounces: new prom.Counter({ name: 'swarm_peer_reannounces_total', help: 'Watchdog re-announces after the own announce was missing', registers: [registry] }),
-    writersAdded: new prom.Counter({ name: 'swarm_peer_writers_added_total', help: 'Writers added on request', registers: [registry] })
+    writersAdded: new prom.Counter({ name: 'swarm_peer_writers_added_total', help: 'Writers added (invite proven, or policy Open)', registers: [registry] }),
+    writersRemoved: new prom.Counter({ name: 'swarm_peer_writers_removed_total', help: 'Idle writers removed by the host sweep', registers: [registry] }),
+    writers: new prom.Gauge({ name: 'swarm_peer_writers', help: 'Active writers of the base (the host included)', registers: [registry] }),
+    writable: new prom.Gauge({ name: 'swarm_peer_writable', help: '1 while this peer is a writer of the base', registers: [registry] }),
+    pairingDenied: new prom.Counter({ name: 'swarm_peer_pairing_denied_total', help: 'Invite requests opened and denied (policy HostOnly or bad request)', registers: [registry] }),
+    entriesIgnored: new prom.Counter({ name: 'swarm_peer_writer_entries_ignored_total', help: 'add-writer/remove-writer entries ignored by apply (not from the host)', registers: [registry] }),
+    offersRefused: new prom.Counter({ name: 'swarm_peer_key_offers_refused_total', help: 'Key offers withheld from peers that did not prove membership', registers: [registry] })
   }
   return m
 }

@@ -59,8 +59,18 @@ async function startBootstrap (udpPort = null) {
   return { child, port, statusPort, address: `127.0.0.1:${port}` }
 }
 
+// The topic's member seed and encryption key files (what the operator's Secrets hold).
+function topicSecrets (dir) {
+  const member = path.join(dir, 'invite-seed')
+  const key = path.join(dir, 'encryption-key')
+  if (!fs.existsSync(member)) fs.writeFileSync(member, crypto.randomBytes(32).toString('hex'))
+  if (!fs.existsSync(key)) fs.writeFileSync(key, crypto.randomBytes(32).toString('hex'))
+  return { SWARM_MEMBER_SEED_FILE: member, SWARM_ENCRYPTION_KEY_FILE: key }
+}
+
 async function startHost ({ topic, bootstrap, dataDir, seed, env = {}, waitReady = true }) {
   const statusPort = await freeTcpPort()
+  const appPort = await freeTcpPort()
   const child = spawnPeer(['host'], {
     SWARM_TOPIC: topic,
     SWARM_DATA_DIR: dataDir,
@@ -68,15 +78,17 @@ async function startHost ({ topic, bootstrap, dataDir, seed, env = {}, waitReady
     SWARM_DHT_BOOTSTRAP: bootstrap,
     SWARM_DHT_HOST: '127.0.0.1',
     SWARM_STATUS_PORT: String(statusPort),
+    SWARM_APP_PORT: String(appPort),
     ...env
   })
-  const h = { child, statusPort }
+  const h = { child, statusPort, appPort }
   if (waitReady) await waitFor(async () => (await get(statusPort, '/readyz')).status === 200, 60000, 'host ready', child)
   return h
 }
 
 async function startClient ({ topic, bootstrap, baseKey, hostPublicKey, dataDir, env = {}, waitReady = true }) {
   const statusPort = await freeTcpPort()
+  const appPort = await freeTcpPort()
   const child = spawnPeer(['client'], {
     SWARM_TOPIC: topic,
     SWARM_BASE_KEY: baseKey,
@@ -85,10 +97,11 @@ async function startClient ({ topic, bootstrap, baseKey, hostPublicKey, dataDir,
     SWARM_DHT_BOOTSTRAP: bootstrap,
     SWARM_DHT_HOST: '127.0.0.1',
     SWARM_STATUS_PORT: String(statusPort),
+    SWARM_APP_PORT: String(appPort),
     ...(dataDir ? { SWARM_DATA_DIR: dataDir } : {}),
     ...env
   })
-  const c = { child, statusPort }
+  const c = { child, statusPort, appPort }
   if (waitReady) await waitFor(async () => (await get(statusPort, '/readyz')).status === 200, 90000, 'client ready', child)
   return c
 }
@@ -107,7 +120,10 @@ async function get (port, p) {
 
 async function post (port, p, obj) {
   const res = await fetch(`http://127.0.0.1:${port}${p}`, { method: 'POST', body: JSON.stringify(obj), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10000) })
-  return { status: res.status, body: await res.json() }
+  const text = await res.text()
+  let body = null
+  try { body = JSON.parse(text) } catch {}
+  return { status: res.status, body }
 }
 
 // Bounded wait: polls `fn` until it returns truthy; fails with the child's output on timeout.
@@ -141,4 +157,4 @@ async function hostStatus (port) {
   return { envelope: r.body, payload: JSON.parse(r.body.payload) }
 }
 
-module.exports = { BIN, freeTcpPort, freeUdpPort, tmpdir, seedFile, spawnPeer, startBootstrap, startHost, startClient, get, post, waitFor, stop, stopAll, hostStatus }
+module.exports = { BIN, topicSecrets, freeTcpPort, freeUdpPort, tmpdir, seedFile, spawnPeer, startBootstrap, startHost, startClient, get, post, waitFor, stop, stopAll, hostStatus }

@@ -1,0 +1,48 @@
+'use strict'
+// The reference app on the base: a JSON log. Its entries:
+//   {type: 'genesis', topic, at}       written once by the host that creates the base
+//   {type: 'put', key, value, at, by}  application data (any writer)
+// The view is a hypercore of the applied entries. Writer entries (add-writer/remove-writer)
+// never reach it: the library applies them (lib/system-apply.js).
+
+const logApp = {
+  genesis (topic) {
+    return { type: 'genesis', topic, at: new Date().toISOString() }
+  },
+  open (store) {
+    return store.get('view', { valueEncoding: 'json' })
+  },
+  async apply (nodes, view) {
+    for (const node of nodes) {
+      if (node.value && typeof node.value === 'object') await view.append(node.value)
+    }
+  }
+}
+
+async function readLog (base, start) {
+  await base.update()
+  const length = base.view.length
+  const entries = []
+  for (let i = Math.max(0, start); i < length && entries.length < 1000; i++) entries.push(await base.view.get(i))
+  return { length, start, entries }
+}
+
+// The app API of the reference peer (served on SWARM_APP_HOST:SWARM_APP_PORT, never on the
+// status port): POST /append, GET /log?start=n.
+function logRoutes (peer) {
+  return {
+    'POST /append': async ({ body }) => {
+      if (!body || typeof body !== 'object' || Array.isArray(body)) return { code: 400, body: { error: 'body must be a JSON object' } }
+      if (!peer.base.writable) return { code: 409, body: { error: `this ${peer.role} is not a writer of the base` } }
+      await peer.base.append({ ...body, type: 'put', at: new Date().toISOString(), by: peer.writerKey })
+      await peer.base.update()
+      return { body: { ok: true, viewLength: peer.base.view.length } }
+    },
+    'GET /log': async ({ url }) => {
+      const start = Number(url.searchParams.get('start') || 0)
+      return { body: await readLog(peer.base, Number.isFinite(start) ? start : 0) }
+    }
+  }
+}
+
+module.exports = { logApp, logRoutes, readLog }
