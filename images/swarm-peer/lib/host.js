@@ -163,7 +163,9 @@ class Host extends ReadyResource {
       viewLength: this.base.view.length,
       writersPolicy: this.opts.writersPolicy,
       writers: this.base.system ? this.base.system.members : 0,
-      encrypted: this.encrypted
+      encrypted: this.encrypted,
+      mode: this.mode,
+      baseLength: this.base.length
     }
     if (nonce) payload.nonce = nonce
     return signed.sign(payload, this.keyPair)
