@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,19 +106,25 @@ def start_node(plane: ControlPlane, state: Path, max_pods: int) -> subprocess.Po
         stdout=open(state / "kubelet.log", "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
+def _audit_lines(audit_log: Path) -> Iterator[str]:
+    """Every line of the audit log, its rotated files (100 MB each) first."""
+    for path in [*sorted(audit_log.parent.glob(f"{audit_log.stem}-*{audit_log.suffix}")), audit_log]:
+        with open(path, errors="replace") as lines:
+            yield from lines
+
+
 def operator_requests(audit_log: Path, start: float, end: float) -> int:
     """Distinct requests of the operator's user received in [start, end) (wall-clock seconds)."""
     seen: set[str] = set()
-    with open(audit_log, errors="replace") as lines:
-        for line in lines:
-            if OPERATOR_USER not in line:
-                continue
-            event = json.loads(line)
-            if event.get("user", {}).get("username") != OPERATOR_USER:
-                continue
-            received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
-            if start <= received < end:
-                seen.add(event["auditID"])
+    for line in _audit_lines(audit_log):
+        if OPERATOR_USER not in line:
+            continue
+        event = json.loads(line)
+        if event.get("user", {}).get("username") != OPERATOR_USER:
+            continue
+        received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        if start <= received < end:
+            seen.add(event["auditID"])
     return len(seen)
 
 

@@ -2,8 +2,10 @@
 today the bootstrap-host pods, so a host pod turning Ready re-queues its topic at once instead of
 waiting for the periodic re-check. kopf cannot put a label selector on the server's side.
 
-List, then watch from the list's resourceVersion; on a broken watch or a 410 Gone, list again
-(every listed object's topic is re-queued: events may have been missed meanwhile).
+List, then watch from the list's resourceVersion; a watch the server ends (its timeout) resumes
+from the last resourceVersion seen (bookmarks keep it fresh). On an error or a 410 Gone, list
+again: only the topics of objects that changed or went away meanwhile are re-queued (a relist of
+thousands of unchanged host pods must not flood the queue's first lane).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class SelectorWatch:
     def __init__(self, kube: Kube, kind: owned.Kind, on_event: OnEvent, namespace: str | None = None) -> None:
         self.kube, self.kind, self.on_event, self.namespace = kube, kind, on_event, namespace
         self._task: asyncio.Task[None] | None = None
+        self._seen: dict[str, tuple[str, tuple[str, str] | None]] = {}  # uid -> (resourceVersion, topic)
 
     @property
     def path(self) -> str:
@@ -53,29 +56,52 @@ class SelectorWatch:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def _emit(self, obj: dict[str, Any]) -> None:
-        if (key := topic_key(obj)) is not None:
+    def _emit(self, obj: dict[str, Any], deleted: bool = False) -> None:
+        meta = obj.get("metadata") or {}
+        key = topic_key(obj)
+        if deleted:
+            self._seen.pop(meta.get("uid", ""), None)
+        else:
+            self._seen[meta.get("uid", "")] = (str(meta.get("resourceVersion")), key)
+        if key is not None:
             self.on_event(*key)
 
     async def _run(self) -> None:
         while True:
             try:
-                version = await self._list()
-                async for event in self._watch(version):
-                    if event.get("type") == "ERROR":
-                        break  # e.g. 410 Gone: list again
-                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                        self._emit(event["object"])
+                version: str | None = await self._list()
+                while version is not None:
+                    version = await self._follow(version)  # None: list again
             except asyncio.CancelledError:
                 raise
             except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.warning("watch of %s: %s; listing again shortly", self.path, exc)
                 await asyncio.sleep(2.0)
 
+    async def _follow(self, version: str) -> str | None:
+        """One watch from `version`; the last version seen when the server ends it, None on ERROR."""
+        async for event in self._watch(version):
+            kind = event.get("type")
+            if kind == "ERROR":
+                return None  # e.g. 410 Gone
+            version = str((event.get("object") or {}).get("metadata", {}).get("resourceVersion") or version)
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                self._emit(event["object"], deleted=kind == "DELETED")
+        return version
+
     async def _list(self) -> str:
+        """List; re-queue only what changed since it was last seen (or is new, or is gone)."""
         listing = await self.kube.request("GET", self.path, params={"labelSelector": owned.label_selector(self.kind)})
+        listed = set()
         for obj in listing.get("items") or []:
-            self._emit(obj)
+            meta = obj.get("metadata") or {}
+            listed.add(meta.get("uid"))
+            if self._seen.get(meta.get("uid", ""), ("", None))[0] != str(meta.get("resourceVersion")):
+                self._emit(obj)
+        for uid in set(self._seen) - listed:
+            _, key = self._seen.pop(uid)
+            if key is not None:
+                self.on_event(*key)
         return str(listing["metadata"]["resourceVersion"])
 
     async def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:

@@ -60,3 +60,32 @@ async def test_a_host_pod_event_enqueues_its_topic_ahead_of_a_burst() -> None:
         assert await asyncio.wait_for(controller.queue.get(), 1) == ("apps", "chat")
     finally:
         handlers._controller = None
+
+
+class Listing:
+    """What `GET /api/v1/pods?labelSelector=...` answers: the request is the one thing stood in for."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    async def request(self, method: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        assert (method, params) == ("GET", {"labelSelector": owned.label_selector(owned.POD)})
+        return {"metadata": {"resourceVersion": "9"}, "items": self.items}
+
+
+def versioned(topic: str, uid: str, version: str) -> dict[str, Any]:
+    pod = host_pod(topic)
+    pod["metadata"].update(uid=uid, resourceVersion=version)
+    return pod
+
+
+async def test_a_relist_requeues_only_what_changed_or_went_away() -> None:
+    kube = Listing()
+    seen: list[tuple[str, str]] = []
+    watch = SelectorWatch(kube, owned.POD, lambda ns, name: seen.append((ns, name)))  # type: ignore[arg-type]
+    kube.items = [versioned(f"t{n}", f"u{n}", "1") for n in range(1000)]
+    assert await watch._list() == "9" and len(seen) == 1000  # the first list: every topic
+    seen.clear()
+    kube.items = [versioned(f"t{n}", f"u{n}", "2" if n == 7 else "1") for n in range(1, 1000)]
+    await watch._list()  # t7 changed, t0 went away; 997 unchanged pods queue nothing
+    assert sorted(seen) == [("apps", "t0"), ("apps", "t7")]
