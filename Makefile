@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
 export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 
-.PHONY: setup cluster-setup test-setup test demo lint crd bench clean
+.PHONY: setup cluster-setup test-setup test demo lint crd bench bench-scale clean
 
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
@@ -61,6 +61,9 @@ demo: setup
 
 bench: setup
 	python bench/cold_start.py $(BENCH_ARGS)
+
+bench-scale: setup  # N topics on the real control plane, pods in the node's scale mode (BENCH_ARGS="--topics 10000")
+	python bench/scale.py $(BENCH_ARGS)
 
 # The CRD is generated from the pydantic models; the chart carries an identical copy.
 crd: $(VENV)/.installed

@@ -9,6 +9,9 @@ that the pods can reach (by default the runtime's gateway and the kubeconfig's p
     PYTHONPATH=e2e python -m localcluster.kubelet --kubeconfig admin.kubeconfig \\
         --runtime podman --state-dir .localcluster/node
 
+Pods annotated for the scale mode run no container (kubelet_scale.py): reported Running and
+Ready with a loopback address, a host's signed `/status` served by this process.
+
 SIGTERM or SIGINT stops it cleanly: every container and sandbox it made is removed (the pod
 objects stay, as when a real node's kubelet stops). Everything it creates carries the node's
 name, and a start first removes what a crashed run of the same node left.
@@ -27,8 +30,8 @@ import aiohttp
 
 from .kubelet_api import Api, ApiError, load_kubeconfig
 from .kubelet_hosts import HostsTable
-from .kubelet_node import NodeAgent
 from .kubelet_pod import NodeContext, PodWorker
+from .kubelet_scale import ScaleNode, ScaleNodeAgent, claims
 from .kubelet_server import LogServer
 from .kubelet_volumes import VolumeBuilder
 from .runtime import Runtime, instance_id
@@ -50,14 +53,17 @@ def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = "10.89
 class Kubelet:
     def __init__(self, api: Api, runtime: Runtime, node: str, state_dir: Path, api_host: str | None = None,
                  api_port: int | None = None, node_ip: str | None = None,
-                 backoff: tuple[float, float] = (10.0, 300.0)) -> None:
+                 backoff: tuple[float, float] = (10.0, 300.0), max_pods: int = 110,
+                 admin: Api | None = None) -> None:
         self.api, self.runtime, self.node, self.state_dir = api, runtime, node, state_dir
         self.api_host, self.api_port, self.node_ip, self.backoff = api_host, api_port, node_ip, backoff
+        self.max_pods, self.admin = max_pods, admin
         self.workers: dict[str, PodWorker] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.hosts = HostsTable(api, lambda: list(self.workers.values()))
         self._background: list[asyncio.Task[None]] = []
         self.ctx: NodeContext | None = None
+        self.scale: ScaleNode | None = None
         self.server: LogServer | None = None
         self.ready = asyncio.Event()
 
@@ -75,7 +81,9 @@ class Kubelet:
                                http=http, hosts=self.hosts, backoff=self.backoff)
         self.server = LogServer(lambda: list(self.workers.values()), self.state_dir, node_ip)
         port = await self.server.start()
-        agent = NodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster", port)
+        self.scale = ScaleNode(self.api, node_ip, self.admin)
+        agent = ScaleNodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster", port,
+                               max_pods=self.max_pods)
         await agent.register()
         self._background = [asyncio.create_task(agent.heartbeat()), asyncio.create_task(self.hosts.follow_services()),
                             asyncio.create_task(self.follow_pods())]
@@ -96,7 +104,9 @@ class Kubelet:
                 async for event in self.api.watch(path, {**selector, "resourceVersion": version}):
                     if event["type"] == "ERROR":
                         break
-                    if event["type"] == "DELETED":
+                    if event["type"] == "DELETED" and self.scale and claims(event["object"]):
+                        self.scale.observe(event["object"], deleted=True)
+                    elif event["type"] == "DELETED":
                         worker = self.workers.get(event["object"]["metadata"]["uid"])
                         if worker:
                             worker.update(None)
@@ -107,6 +117,9 @@ class Kubelet:
                 await asyncio.sleep(1.0)
 
     def observe(self, pod: dict[str, Any]) -> None:
+        if self.scale is not None and claims(pod):
+            self.scale.observe(pod)
+            return
         uid = pod["metadata"]["uid"]
         worker = self.workers.get(uid)
         if worker is not None:
@@ -136,6 +149,8 @@ class Kubelet:
             task.cancel()
         await asyncio.gather(*self._background, *tasks, return_exceptions=True)
         await asyncio.gather(*(w.shutdown(grace) for w in workers), return_exceptions=True)
+        if self.scale is not None:
+            await self.scale.stop()
         if self.server is not None:
             await self.server.stop()
         await self.runtime.cleanup()
@@ -158,15 +173,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="process runtime: the pods' subnet (its first address is the node's bridge)")
     parser.add_argument("--backoff", type=float, default=10.0, help="first restart back-off in seconds (kubelet: 10)")
     parser.add_argument("--backoff-max", type=float, default=300.0, help="back-off cap in seconds (kubelet: 300)")
+    parser.add_argument("--max-pods", type=int, default=110, help="the Node's pod capacity (kubelet: 110)")
+    parser.add_argument("--admin-kubeconfig", type=Path, help="scale mode: read host identity Secrets as this user")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     api = Api(load_kubeconfig(args.kubeconfig))
+    admin = Api(load_kubeconfig(args.admin_kubeconfig)) if args.admin_kubeconfig else None
     runtime = make_runtime(args.runtime, args.node_name, args.state_dir, args.pod_subnet)
     kubelet = Kubelet(api, runtime, args.node_name, args.state_dir, api_host=args.api_host,
-                      api_port=args.api_port, node_ip=args.node_ip, backoff=(args.backoff, args.backoff_max))
+                      api_port=args.api_port, node_ip=args.node_ip, backoff=(args.backoff, args.backoff_max),
+                      max_pods=args.max_pods, admin=admin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -182,6 +201,8 @@ async def serve(args: argparse.Namespace) -> None:
         except Exception:
             log.exception("kubelet stop failed")
         await api.close()
+        if admin is not None:
+            await admin.close()
 
 
 def main(argv: list[str] | None = None) -> None:

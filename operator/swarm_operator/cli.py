@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     handlers.CONFIG.peer_image = args.peer_image
     handlers.CONFIG.reconcile_interval = args.reconcile_interval
     handlers.CONFIG.workers = args.workers
+    handlers.CONFIG.namespaces = tuple(args.namespace)
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
     liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None

@@ -1,6 +1,11 @@
 """The level-based loop: every SwarmTopic is reconciled on each watch event about it or its
 children, and again every `interval` seconds whatever happens (kopf is edge-based; this is
-not). Errors back off per topic; a stale view (409) retries at once."""
+not). Errors back off per topic; a stale view (409) retries at once.
+
+Progress first: a topic named by a host pod's event (its host just turned Ready, say) is taken
+before topics named by other watch events, and those before topics that are only re-checked by
+the timer or retried after an error (`workqueue.py`'s lanes), so a burst of new topics does not
+delay the keys of hosts that are ready."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from . import metrics
 from .apipolicy import Rejected
 from .kube import ApiError
 from .reconcile import Context, Outcome, reconcile
-from .workqueue import WorkQueue
+from .workqueue import EVENT, RECHECK, WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -32,8 +37,8 @@ class Controller:
         self._outcomes: dict[Key, Outcome] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def enqueue(self, namespace: str, name: str) -> None:
-        self.queue.add((namespace, name))
+    def enqueue(self, namespace: str, name: str, priority: int = EVENT) -> None:
+        self.queue.add((namespace, name), priority)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconciler-{i}")
@@ -63,7 +68,7 @@ class Controller:
                 # 409: a stale view; 404: the topic or a child went away meanwhile. Neither is an
                 # error: the next pass starts from a fresh read (and forgets a deleted topic).
                 log.info("%s/%s: %s, retrying from a fresh read", *key, exc)
-                self.queue.add_after(key, 0.2)
+                self.queue.add_after(key, 0.2, EVENT)
                 return
             self._failed(key, exc)
             return
@@ -81,7 +86,7 @@ class Controller:
             metrics.topic_metrics.forget(*key)
         else:
             self._outcomes[key] = outcome
-            self.queue.add_after(key, self.interval)
+            self.queue.add_after(key, self.interval, RECHECK)
             metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
                 outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
 
@@ -92,4 +97,4 @@ class Controller:
         delay = min(MAX_BACKOFF, self.interval * 2 ** (count - 1))
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
                     exc_info=not isinstance(exc, ApiError | Rejected))
-        self.queue.add_after(key, delay)
+        self.queue.add_after(key, delay, RECHECK)

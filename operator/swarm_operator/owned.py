@@ -1,6 +1,7 @@
 """What the operator touches, declared once (kubebuilder's For(...).Owns(...)).
 
-`KINDS` drives the child watches (`handlers.py`), the child -> topic mapping (the topic label
+`KINDS` drives the child watches (`handlers.py`; a kind with a `selector` is watched by the
+operator's own watch with that server-side label selector, `podwatch.py`), the child -> topic mapping (the topic label
 every owned kind carries), the paths the reconciler reads and writes (`target_path`), and the
 chart's RBAC rules: `rbac_rules()` is what `charts/swarm-operator/templates/_helpers.tpl` must
 grant, and a unit test renders the chart and keeps the two equal.
@@ -22,6 +23,9 @@ class Kind:
     verbs: tuple[str, ...]  # exactly the verbs the operator uses on it
     owned: bool = True  # a child of a SwarmTopic (controller ownerReference)
     watched: bool = False  # its events re-queue the topic named by its topic label
+    # Watched with this server-side label selector by `podwatch.py` (its events are progress:
+    # they jump the queue), rather than by kopf, which filters labels in the process.
+    selector: tuple[tuple[str, str], ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -44,7 +48,10 @@ STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", 
                    watched=True)
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments",
                   ("get", "list", "watch", "create", "patch", "delete"), watched=True)
-POD = Kind("Pod", "", "v1", "pods", ("get",), owned=False)
+# Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
+POD = Kind("Pod", "", "v1", "pods", ("get", "list", "watch"), owned=False, watched=True,
+           selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), (names.LABEL_MANAGED_BY, "swarm-operator"),
+                     (names.LABEL_TOPIC, "")))
 EVENT = Kind("Event", "", "v1", "events", ("create",), owned=False)
 
 KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
@@ -67,7 +74,18 @@ def target_path(kind: Kind, namespace: str, name: str | None = None, subresource
 
 
 def watched() -> list[Kind]:
-    return [k for k in KINDS if k.watched]
+    """The kinds kopf watches (their labels filtered in the process)."""
+    return [k for k in KINDS if k.watched and not k.selector]
+
+
+def selected() -> list[Kind]:
+    """The kinds the operator watches itself, with a server-side label selector."""
+    return [k for k in KINDS if k.watched and k.selector]
+
+
+def label_selector(kind: Kind) -> str:
+    """`kind.selector` as a labelSelector: an empty value means "the label exists"."""
+    return ",".join(key if not value else f"{key}={value}" for key, value in kind.selector)
 
 
 def topic_of(labels: dict[str, str] | None) -> str | None:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
-from swarm_operator.workqueue import WorkQueue
+from swarm_operator.workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
 
 
 async def test_a_key_is_queued_once_and_rerun_when_added_while_active() -> None:
@@ -27,3 +28,50 @@ async def test_delayed_adds_keep_the_earliest() -> None:
     queue.forget("a")
     await asyncio.sleep(0.05)
     assert len(queue) == 0
+
+
+async def test_progress_runs_before_events_and_events_before_rechecks() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("recheck", RECHECK)
+    for n in range(5):
+        queue.add(f"new-{n}")  # a burst of new topics (watch events)
+    queue.add("ready", PROGRESS)  # a host just turned Ready
+    assert len(queue) == 7
+    order = [await queue.get() for _ in range(7)]
+    assert order == ["ready", "new-0", "new-1", "new-2", "new-3", "new-4", "recheck"]
+    assert len(queue) == 0
+
+
+async def test_a_waiting_key_moves_up_once_and_is_handed_out_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", RECHECK)
+    queue.add("b", EVENT)
+    queue.add("a", PROGRESS)  # moves up
+    queue.add("a", RECHECK)  # never moves down
+    assert len(queue) == 2
+    assert [await queue.get(), await queue.get()] == ["a", "b"]
+    queue.done("a")
+    queue.done("b")
+    assert len(queue) == 0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(queue.get(), 0.05)
+        raise AssertionError("a key was handed out twice")
+
+
+async def test_a_key_added_while_active_reruns_in_the_best_lane_asked_for() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    key = await queue.get()
+    queue.add("a", RECHECK)
+    queue.add("a", PROGRESS)
+    queue.add("b", EVENT)
+    queue.done(key)
+    assert await queue.get() == "a"
+
+
+async def test_timer_rechecks_wait_behind_events() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("old", 0.01)  # the periodic re-check (RECHECK by default)
+    await asyncio.sleep(0.05)
+    queue.add("new")
+    assert [await queue.get(), await queue.get()] == ["new", "old"]
