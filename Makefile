@@ -5,6 +5,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PEER := images/swarm-peer
+KV_APP := examples/kv-app
 TOOLS := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
@@ -22,7 +23,7 @@ cluster-setup: $(TOOLS)/.installed
 	bash scripts/build-images.sh
 
 # What the tests need beyond the demo: promtool and Prometheus (Debian's package).
-test-setup: setup
+test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
 
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +36,10 @@ $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
 	cd $(PEER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(KV_APP)/node_modules/.installed: $(KV_APP)/package.json $(KV_APP)/package-lock.json $(PEER)/node_modules/.installed
+	cd $(KV_APP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(TOOLS)/.installed: scripts/install-tools.sh
 	bash scripts/install-tools.sh
 	touch $@
@@ -43,11 +48,12 @@ lint: $(VENV)/.installed
 	ruff check .
 	python -m swarm_operator.crd --check
 
-# The whole suite: lint, the Node tests of swarm-peer, then pytest (unit, integration on the real
+# The whole suite: lint, the Node tests of swarm-peer and of the example app, then pytest (unit, integration on the real
 # API server, packaging, the local cluster's node, e2e on the local cluster). pytest exits
 # non-zero when it collects no test, so an empty run fails loudly.
 test: lint test-setup
 	cd $(PEER) && npm test
+	cd $(KV_APP) && npm test
 	pytest
 
 demo: setup
@@ -62,4 +68,4 @@ crd: $(VENV)/.installed
 	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
 
 clean:
-	rm -rf $(VENV) .tools $(PEER)/node_modules
+	rm -rf $(VENV) .tools $(PEER)/node_modules $(KV_APP)/node_modules

@@ -105,7 +105,7 @@ def test_recreated_topic_over_retained_volume_keeps_the_key(cluster: Cluster, ns
 
 def test_unreachable_dht_times_out_then_recovers(cluster: Cluster, ns: str) -> None:
     # A DHT of the case's own, so stopping it touches no other case.
-    dht = (EXAMPLES / "dht.yaml").read_text()
+    dht = (EXAMPLES / "dht.yaml").read_text().replace("namespace: default", f"namespace: {ns}")
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=dht)
     wait_for("the case's DHT node", lambda: pod_ready(cluster.get_json("pods", "swarm-dht-0", ns)))
     cluster.kubectl("scale", "statefulset", "swarm-dht", "-n", ns, "--replicas=0")

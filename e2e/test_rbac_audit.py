@@ -10,7 +10,7 @@ import time
 import pytest
 from e2e_support import Cluster
 from localcluster.controlplane import audit_events
-from localcluster.testing import OPERATOR_USER, forbidden_answers, shared_control_plane
+from localcluster.testing import OPERATOR_USER, admission_refusals, forbidden_answers, shared_control_plane
 
 
 @pytest.mark.last
@@ -19,5 +19,8 @@ def test_the_operator_got_no_403_in_the_whole_run(cluster: Cluster) -> None:
     time.sleep(2)  # the audit log is written in batches (at most one second apart)
     answered = [e for e in audit_events(plane.audit_log) if e.get("user", {}).get("username") == OPERATOR_USER]
     assert len(answered) > 100, f"only {len(answered)} requests of {OPERATOR_USER} audited"
+    decided = [e for e in answered if (e.get("annotations") or {}).get("authorization.k8s.io/decision")]
+    assert len(decided) == len(answered), "the audit log does not record the authorizer's decision"
     assert forbidden_answers(plane) == []
-    print(f"{len(answered)} requests of {OPERATOR_USER} audited, 0 answered 403")
+    print(f"{len(answered)} requests of {OPERATOR_USER} audited, 0 denied by RBAC, "
+          f"{len(admission_refusals(plane))} refused by admission (namespaces being deleted)")

@@ -29,20 +29,21 @@ from .kubelet_api import Api, ApiError, load_kubeconfig
 from .kubelet_hosts import HostsTable
 from .kubelet_node import NodeAgent
 from .kubelet_pod import NodeContext, PodWorker
+from .kubelet_server import LogServer
 from .kubelet_volumes import VolumeBuilder
-from .runtime import Runtime
+from .runtime import Runtime, instance_id
 
 log = logging.getLogger("localcluster.kubelet")
 TERMINAL = ("Succeeded", "Failed")
 
 
-def make_runtime(name: str, node: str, state_dir: Path) -> Runtime:
+def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = "10.89.0.0/24") -> Runtime:
     if name == "podman":
         from .runtime_podman import PodmanRuntime
-        return PodmanRuntime(node)
+        return PodmanRuntime(node, instance_id(state_dir))
     if name == "process":
         from .runtime_process import ProcessRuntime
-        return ProcessRuntime(node, state_dir)
+        return ProcessRuntime(node, state_dir, subnet=pod_subnet)
     raise ValueError(f"unknown runtime {name!r} (podman or process)")
 
 
@@ -57,6 +58,7 @@ class Kubelet:
         self.hosts = HostsTable(api, lambda: list(self.workers.values()))
         self._background: list[asyncio.Task[None]] = []
         self.ctx: NodeContext | None = None
+        self.server: LogServer | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -71,7 +73,9 @@ class Kubelet:
         self.ctx = NodeContext(api=self.api, runtime=self.runtime, node=self.node, node_ip=node_ip,
                                state_dir=self.state_dir, service=service, volumes=VolumeBuilder(self.api),
                                http=http, hosts=self.hosts, backoff=self.backoff)
-        agent = NodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster")
+        self.server = LogServer(lambda: list(self.workers.values()), self.state_dir, node_ip)
+        port = await self.server.start()
+        agent = NodeAgent(self.api, self.node, node_ip, f"{self.runtime.name}://localcluster", port)
         await agent.register()
         self._background = [asyncio.create_task(agent.heartbeat()), asyncio.create_task(self.hosts.follow_services()),
                             asyncio.create_task(self.follow_pods())]
@@ -132,6 +136,8 @@ class Kubelet:
             task.cancel()
         await asyncio.gather(*self._background, *tasks, return_exceptions=True)
         await asyncio.gather(*(w.shutdown(grace) for w in workers), return_exceptions=True)
+        if self.server is not None:
+            await self.server.stop()
         await self.runtime.cleanup()
         await self.runtime.close()
         if self.ctx is not None:
@@ -148,6 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-host", help="API server address given to pods (default: the runtime's gateway)")
     parser.add_argument("--api-port", type=int, help="API server port given to pods (default: the kubeconfig's)")
     parser.add_argument("--node-ip", help="the Node's InternalIP and pods' hostIP (default: the runtime's gateway)")
+    parser.add_argument("--pod-subnet", default="10.89.0.0/24",
+                        help="process runtime: the pods' subnet (its first address is the node's bridge)")
     parser.add_argument("--backoff", type=float, default=10.0, help="first restart back-off in seconds (kubelet: 10)")
     parser.add_argument("--backoff-max", type=float, default=300.0, help="back-off cap in seconds (kubelet: 300)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -156,7 +164,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     api = Api(load_kubeconfig(args.kubeconfig))
-    runtime = make_runtime(args.runtime, args.node_name, args.state_dir)
+    runtime = make_runtime(args.runtime, args.node_name, args.state_dir, args.pod_subnet)
     kubelet = Kubelet(api, runtime, args.node_name, args.state_dir, api_host=args.api_host,
                       api_port=args.api_port, node_ip=args.node_ip, backoff=(args.backoff, args.backoff_max))
     stop = asyncio.Event()

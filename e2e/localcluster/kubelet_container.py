@@ -23,6 +23,7 @@ class ContainerRun:
     spec: dict[str, Any]
     init: bool = False
     id: str | None = None
+    last_id: str | None = None  # the container that ran last (its logs stay readable)
     runtime: str = ""
     image_id: str = ""
     restarts: int = 0
@@ -64,6 +65,7 @@ class ContainerRun:
         if self.id:
             term["containerID"] = f"{self.runtime}://{self.id}"
         ran = time.monotonic() - self.started_mono if self.started_mono else 0.0
+        self.last_id = self.id or self.last_id
         self.id, self.ready, self.probes = None, False, {}
         if not restart:
             self.terminated = term

@@ -39,8 +39,9 @@ def _read(path: str) -> str:
 
 
 class NodeAgent:
-    def __init__(self, api: Api, node: str, node_ip: str, runtime_version: str) -> None:
+    def __init__(self, api: Api, node: str, node_ip: str, runtime_version: str, kubelet_port: int = 0) -> None:
         self.api, self.node, self.node_ip, self.runtime_version = api, node, node_ip, runtime_version
+        self.kubelet_port = kubelet_port
         self.uid = ""
         self.since = rfc3339()
 
@@ -65,8 +66,9 @@ class NodeAgent:
                 condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
-            "addresses": [{"type": "InternalIP", "address": self.node_ip}, {"type": "Hostname", "address": self.node}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            # No Hostname address: the API server would dial it first (it does not resolve) for `kubectl logs`.
+            "addresses": [{"type": "InternalIP", "address": self.node_ip}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": {
                 "machineID": _read("/etc/machine-id"), "systemUUID": _read("/etc/machine-id"),
                 "bootID": _read("/proc/sys/kernel/random/boot_id"), "kernelVersion": platform.release(),

@@ -106,8 +106,18 @@ class VolumeBuilder:
     def __init__(self, api: Api) -> None:
         self.api = api
 
+    async def _get(self, path: str) -> dict[str, Any] | None:
+        """An object, or None; a 403 while the Node authorizer has not yet linked the pod's objects
+        to this node is a volume not ready yet, as for a real kubelet."""
+        try:
+            return await self.api.get_or_none(path)
+        except ApiError as err:
+            if err.status == 403:
+                raise VolumePending(f"not yet authorized to read {path}") from err
+            raise
+
     async def _object_data(self, kind: str, ns: str, name: str, optional: bool) -> dict[str, bytes] | None:
-        obj = await self.api.get_or_none(f"/api/v1/namespaces/{ns}/{kind}/{name}")
+        obj = await self._get(f"/api/v1/namespaces/{ns}/{kind}/{name}")
         if obj is None:
             if optional:
                 return None
@@ -173,13 +183,13 @@ class VolumeBuilder:
         return files
 
     async def _claim_path(self, ns: str, claim: str, gid: int | None) -> Path:
-        pvc = await self.api.get_or_none(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}")
+        pvc = await self._get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}")
         if pvc is None or pvc["metadata"].get("deletionTimestamp"):
             raise VolumePending(f'persistentvolumeclaim "{claim}" not found')
         volume = pvc["spec"].get("volumeName")
         if not volume or (pvc.get("status") or {}).get("phase") != "Bound":
             raise VolumePending(f'persistentvolumeclaim "{claim}" is not bound')
-        pv = await self.api.get_or_none(f"/api/v1/persistentvolumes/{volume}")
+        pv = await self._get(f"/api/v1/persistentvolumes/{volume}")
         host_path = ((pv or {}).get("spec") or {}).get("hostPath", {}).get("path")
         if not host_path:
             raise VolumePending(f"persistentvolume {volume} has no hostPath (only hostPath volumes mount here)")

@@ -5,17 +5,26 @@ The kubelet resolves everything Kubernetes-specific (env, volumes, security cont
 runs containers in them. Two runtimes exist, chosen explicitly: `podman` (runtime_podman.py,
 real containers from images) and `process` (runtime_process.py, local processes in a network
 namespace each). Every object a runtime creates carries the node's name, so the leftovers of a
-crashed run can be found and removed at the next start (`cleanup`).
+crashed run can be found and removed at the next start (`cleanup`), and its state directory's
+`instance_id`, so that kubelets of other clusters on the same machine are left alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 LABEL_NODE = "localcluster.node"
+LABEL_INSTANCE = "localcluster.instance"
 LABEL_POD_UID = "localcluster.pod-uid"
+
+
+def instance_id(state_dir: Path) -> str:
+    """The identity of one kubelet's objects: several clusters on one machine may all have a node
+    of the same name, so leftovers are found by the kubelet's state directory, not its node name."""
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
 
 class StartError(Exception):

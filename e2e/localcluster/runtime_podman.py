@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import time
 from pathlib import Path
 
 from .runtime import (
+    LABEL_INSTANCE,
     LABEL_NODE,
     LABEL_POD_UID,
     ContainerConfig,
@@ -25,7 +27,9 @@ from .runtime import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-STATE_TTL = 0.5
+STATE_TTL = 1.0
+SLOW = 5.0
+log = logging.getLogger("localcluster.kubelet")
 NETWORK = "podman"
 
 
@@ -43,8 +47,10 @@ class PodmanError(Exception):
 class PodmanRuntime:
     name = "podman"
 
-    def __init__(self, node: str, podman: str = "podman") -> None:
+    def __init__(self, node: str, instance: str, podman: str = "podman") -> None:
         self.node = node
+        self.instance = instance
+        self.selector = f"label={LABEL_INSTANCE}={instance}"
         self.podman = podman
         self._env = podman_env()
         self._states: dict[str, ContainerState] = {}
@@ -52,6 +58,7 @@ class PodmanRuntime:
         self._states_lock = asyncio.Lock()
 
     async def _run(self, *args: str, check: bool = True, limit: float = 120.0) -> tuple[int, str, str]:
+        began = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             self.podman, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env)
         try:
@@ -61,12 +68,16 @@ class PodmanRuntime:
             await proc.wait()
             raise PodmanError(f"podman {args[0]}: timed out after {limit}s") from None
         rc = proc.returncode if proc.returncode is not None else -1
+        took = time.monotonic() - began
+        if took > SLOW and args[0] != "stop":
+            log.warning("podman %s took %.1fs (podman's locks are shared by every podman user of the machine)",
+                        " ".join(args[:2]), took)
         if check and rc != 0:
             raise PodmanError(f"podman {' '.join(args[:2])}: {err.decode(errors='replace').strip()}")
         return rc, out.decode(errors="replace"), err.decode(errors="replace")
 
     def _labels(self, uid: str | None = None) -> list[str]:
-        labels = ["--label", f"{LABEL_NODE}={self.node}"]
+        labels = ["--label", f"{LABEL_NODE}={self.node}", "--label", f"{LABEL_INSTANCE}={self.instance}"]
         if uid:
             labels += ["--label", f"{LABEL_POD_UID}={uid}"]
         return labels
@@ -76,9 +87,8 @@ class PodmanRuntime:
         return str(json.loads(out)[0]["subnets"][0]["gateway"])
 
     async def cleanup(self) -> int:
-        selector = f"label={LABEL_NODE}={self.node}"
-        _, pods, _ = await self._run("pod", "ps", "-q", "--filter", selector)
-        _, containers, _ = await self._run("ps", "-aq", "--filter", selector)
+        _, pods, _ = await self._run("pod", "ps", "-q", "--filter", self.selector)
+        _, containers, _ = await self._run("ps", "-aq", "--filter", self.selector)
         pod_ids, container_ids = pods.split(), containers.split()
         if container_ids:
             await self._run("rm", "-f", "-t", "0", *container_ids, check=False)
@@ -146,11 +156,12 @@ class PodmanRuntime:
             raise StartError("StartError", message, exit_code=128)
         return out.strip()
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, force: bool = False) -> None:
         async with self._states_lock:
-            if time.monotonic() - self._states_at < STATE_TTL:
+            if not force and time.monotonic() - self._states_at < STATE_TTL:
                 return
-            _, out, _ = await self._run("ps", "-a", "--format", "json", "--filter", f"label={LABEL_NODE}={self.node}")
+            began = time.monotonic()
+            _, out, _ = await self._run("ps", "-a", "--format", "json", "--filter", self.selector)
             states: dict[str, ContainerState] = {}
             for item in json.loads(out or "[]"):
                 state = item.get("State", "")
@@ -160,10 +171,12 @@ class PodmanRuntime:
                     exit_code=int(item.get("ExitCode", 0)) if exited else None,
                     started_at=float(item["StartedAt"]) if item.get("StartedAt", 0) > 0 else None,
                     finished_at=float(item["ExitedAt"]) if item.get("ExitedAt", 0) > 0 else None)
-            self._states, self._states_at = states, time.monotonic()
+            self._states, self._states_at = states, began
 
     async def state(self, container_id: str) -> ContainerState | None:
         await self._refresh()
+        if container_id not in self._states:  # started after the shared snapshot was taken
+            await self._refresh(force=True)
         return self._states.get(container_id)
 
     async def stop(self, container_id: str, grace: float) -> None:

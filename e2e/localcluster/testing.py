@@ -78,10 +78,22 @@ def operator_kubeconfig(plane: ControlPlane) -> Path:
 
 
 def forbidden_answers(plane: ControlPlane, user: str = OPERATOR_USER) -> list[str]:
-    """Every request of `user` the API server answered 403, from its audit log."""
+    """Every request of `user` the authorizer (RBAC) denied, from the API server's audit log.
+
+    Admission also answers 403 (NamespaceLifecycle: "unable to create new content in namespace ...
+    because it is being terminated"), but those requests were authorized: the audit annotation
+    `authorization.k8s.io/decision` tells the two apart."""
     return [f"{e.get('verb')} {e.get('requestURI')}" for e in audit_events(plane.audit_log)
             if e.get("user", {}).get("username") == user
-            and (e.get("responseStatus") or {}).get("code") == 403]
+            and (e.get("annotations") or {}).get("authorization.k8s.io/decision") == "forbid"]
+
+
+def admission_refusals(plane: ControlPlane, user: str = OPERATOR_USER) -> list[str]:
+    """403s of `user` that were authorized but refused by admission (for the record)."""
+    return [f"{e.get('verb')} {e.get('requestURI')}" for e in audit_events(plane.audit_log)
+            if e.get("user", {}).get("username") == user
+            and (e.get("responseStatus") or {}).get("code") == 403
+            and (e.get("annotations") or {}).get("authorization.k8s.io/decision") == "allow"]
 
 
 def dump(obj: Any) -> str:

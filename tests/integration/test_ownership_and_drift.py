@@ -117,6 +117,27 @@ def test_colliding_client_deployment_names_are_a_name_conflict(api: Api, operato
     assert api.get(sts_path("a-b")) is None
 
 
+def test_a_hand_made_deployment_of_the_same_name_is_left_alone(api: Api, operator: Operator) -> None:
+    labels = {"app": "mine"}
+    made = api.create(f"/apis/apps/v1/namespaces/{NS}/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "chat-kv", "namespace": NS},
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    assert made is not None
+    api.create(api.topic_path(NS), example_topic("chat", clients=3))
+    cond = wait_condition(api, "chat", "Ready", "False", "NameConflict")
+    assert "Deployment chat-kv (controlled by nothing)" in cond["message"]
+    time.sleep(1.5)
+    dep = api.get(dep_path("chat-kv"))
+    assert dep is not None and dep["metadata"]["generation"] == made["metadata"]["generation"]
+    assert dep["spec"]["replicas"] == 2 and api.get(sts_path("chat")) is None
+    api.delete(dep_path("chat-kv"))
+    with FakeHost(seed_of(api, "chat"), "chat", KEY) as host:
+        start_host(api, "chat", host, ready=True)
+        wait_for("the operator's chat-kv", lambda: ((api.get(dep_path("chat-kv")) or {}).get("metadata") or {}).get(
+            "ownerReferences"), 30)
+
+
 def test_drift_is_repaired_by_content_within_one_interval(api: Api, operator: Operator) -> None:
     api.create(api.topic_path(NS), example_topic("chat", clients=2))
     with FakeHost(seed_of(api, "chat"), "chat", KEY) as host:
@@ -163,7 +184,7 @@ def test_set_replicas_are_held_and_unset_replicas_are_left_to_scaling(api: Api, 
         wait_for("both groups", lambda: api.get(dep_path("chat-kv")) and api.get(dep_path("chat-free")), 30)
         assert (api.get(dep_path("chat-free")) or {})["spec"]["replicas"] == 1  # created at 1
         api.merge(dep_path("chat-kv"), {"spec": {"replicas": 6}})  # as `kubectl scale` or an HPA would
-        api.merge(dep_path("chat-free"), {"spec": {"replicas": 4}})
+        api.merge(dep_path("chat-free") + "/scale", {"spec": {"replicas": 4}})  # the HPA's own way
         wait_for("chat-kv held at 3", lambda: (api.get(dep_path("chat-kv")) or {})["spec"]["replicas"] == 3, 5)
         time.sleep(1.5)
         assert (api.get(dep_path("chat-free")) or {})["spec"]["replicas"] == 4, "an unset group was reverted"

@@ -1,14 +1,14 @@
-"""A real control plane (localcluster.controlplane) and the kubelet under test, started once per
-session: the kubelet runs as the lead starts it, `python -m localcluster.kubelet`, with the
-node's own credentials (system:node:<name>, so the Node authorizer and NodeRestriction apply).
+"""A real control plane (localcluster.controlplane) and the kubelets under test, started once per
+session as the lead starts them, `python -m localcluster.kubelet`: the podman one with the node's
+own credentials (system:node:<name>, so the Node authorizer and NodeRestriction apply), the
+process one as a second Node. Every test runs once per runtime; its pods select their node.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,32 +17,8 @@ from pathlib import Path
 import pytest
 from lc_images import ensure_test_image
 from lc_kube import Kube
-from localcluster.controlplane import BIN, REPO, ControlPlane
-from localcluster.runtime_podman import podman_env
-
-PODMAN_GATEWAY = "10.88.0.1"
-
-
-def kubelet_command(kubeconfig: Path, runtime: str, state: Path, node: str) -> list[str]:
-    return [sys.executable, "-m", "localcluster.kubelet", "--kubeconfig", str(kubeconfig), "--runtime", runtime,
-            "--state-dir", str(state), "--node-name", node, "--backoff", "1", "--backoff-max", "4", "-v"]
-
-
-def start_kubelet(kubeconfig: Path, runtime: str, state: Path, node: str) -> subprocess.Popen[bytes]:
-    state.mkdir(parents=True, exist_ok=True)
-    env = {**podman_env(), "PYTHONPATH": str(REPO / "e2e")}
-    with open(state / "kubelet.log", "ab") as log:
-        return subprocess.Popen(kubelet_command(kubeconfig, runtime, state, node), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, cwd=REPO)
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 60.0) -> int:
-    proc.terminate()
-    try:
-        return proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+from lc_node import PODMAN_GATEWAY, PROCESS_GATEWAY, PROCESS_SUBNET, Node, Where, start_kubelet, stop_process
+from localcluster.controlplane import BIN, ControlPlane
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +26,7 @@ def plane() -> Iterator[ControlPlane]:
     if not (BIN / "kube-apiserver").exists():
         pytest.skip(f"no control plane binaries in {BIN}: run scripts/build-control-plane.sh")
     state = Path(tempfile.mkdtemp(prefix="localcluster-node-tests-"))
-    control = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY])
+    control = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY, PROCESS_GATEWAY])
     control.start()
     try:
         yield control
@@ -67,17 +43,32 @@ def image() -> str:
     return ensure_test_image()
 
 
-@pytest.fixture(scope="session")
-def node(plane: ControlPlane, image: str) -> Iterator[str]:
-    """The podman kubelet, running as the control plane's node; yields the node name."""
-    proc = start_kubelet(plane.node_kubeconfig(), "podman", plane.state / "kubelet", plane.node_name)
+def _run_kubelet(plane: ControlPlane, runtime: str) -> Iterator[Node]:
+    state = plane.state / f"kubelet-{runtime}"
+    if runtime == "podman":  # the node's own credentials: Node authorizer and NodeRestriction apply
+        node = Node(plane.node_name, runtime, ipaddress.ip_network("10.88.0.0/16"), state)
+        kubeconfig = plane.node_kubeconfig()
+    else:
+        node = Node("process-node", runtime, ipaddress.ip_network(PROCESS_SUBNET), state)
+        kubeconfig = plane.kubeconfig
+    proc = start_kubelet(kubeconfig, runtime, state, node.name)
     kube = Kube(plane.kubeconfig)
     try:
-        kube.wait(lambda: kube.node_ready(plane.node_name), 60, "the Node to be Ready", proc)
-        yield plane.node_name
+        kube.wait(lambda: kube.node_ready(node.name), 60, f"the Node {node.name} to be Ready", proc)
+        yield node
     finally:
         code = stop_process(proc)
-        assert code == 0, (plane.state / "kubelet" / "kubelet.log").read_text()[-3000:]
+        assert code == 0, (state / "kubelet.log").read_text()[-3000:]
+
+
+@pytest.fixture(scope="session", params=["podman", "process"])
+def node(request: pytest.FixtureRequest, plane: ControlPlane) -> Iterator[Node]:
+    """A kubelet per runtime (`python -m localcluster.kubelet`), each a Node of the cluster."""
+    if request.param == "podman":
+        request.getfixturevalue("image")
+    elif os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("the process runtime needs root and iproute2 for its network namespaces")
+    yield from _run_kubelet(plane, request.param)
 
 
 @pytest.fixture
@@ -86,11 +77,12 @@ def kube(plane: ControlPlane) -> Kube:
 
 
 @pytest.fixture
-def ns(kube: Kube, node: str) -> Iterator[str]:
+def where(kube: Kube, node: Node) -> Iterator[Where]:
+    """A fresh namespace, and the node the test's pods are to run on."""
     name = f"t-{uuid.uuid4().hex[:6]}"
     kube.kubectl("create", "namespace", name)
     kube.wait(lambda: kube.get(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None, 60,
               "the namespace's default ServiceAccount")
-    yield name
+    yield Where(name, node)
     if not os.environ.get("LOCALCLUSTER_KEEP"):
         kube.kubectl("delete", "namespace", name, "--wait=false")

@@ -52,6 +52,7 @@ class Host extends ReadyResource {
     this._watchBase()
     const common = { log: this.log, metrics: this.metrics }
     this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, ...common })
+    this.replicator.attachWakeup(base.wakeupProtocol)
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this._onmessage(info, m))
     const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
@@ -162,7 +163,9 @@ class Host extends ReadyResource {
       viewLength: this.base.view.length,
       writersPolicy: this.opts.writersPolicy,
       writers: this.base.system ? this.base.system.members : 0,
-      encrypted: this.encrypted
+      encrypted: this.encrypted,
+      mode: this.mode,
+      baseLength: this.base.length
     }
     if (nonce) payload.nonce = nonce
     return signed.sign(payload, this.keyPair)

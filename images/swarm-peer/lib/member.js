@@ -76,6 +76,7 @@ class Member extends ReadyResource {
     this.base.on('update', () => this._onupdate())
     this.base.on('writable', () => { this.metrics.writable.set(1); this._hello() })
     this.base.on('unwritable', () => this.metrics.writable.set(0))
+    this.replicator.attachWakeup(this.base.wakeupProtocol)
     this.replicator.join(this.base.discoveryKey, { server: true, client: true })
     this._hello()
     this.base.update().then(() => this._onupdate(), () => {})

@@ -16,6 +16,7 @@ class Replicator extends ReadyResource {
     this.swarm = createSwarm({ bootstrap, dhtHost, keyPair, firewalled })
     this.peers = new Map() // conn -> {conn, remoteKey, channel, ...role-specific fields}
     this.topics = []
+    this.wakeup = null // the base's wakeup protocol (Autobase's replicate() does the same)
     this.started = Date.now()
     this.swarm.on('connection', (conn) => {
       try { this._onconnection(conn) } catch (err) { log.error('connection handler failed', { error: err.stack }) }
@@ -29,12 +30,18 @@ class Replicator extends ReadyResource {
     return this.swarm.join(topic, opts)
   }
 
+  // Once the base is open: its wakeup protocol runs on every replication stream.
+  attachWakeup (wakeup) {
+    this.wakeup = wakeup
+    for (const info of this.peers.values()) wakeup.addStream(info.stream)
+  }
+
   send (info, msg) {
     if (info.channel) info.channel.send(msg)
   }
 
   _onconnection (conn) {
-    const info = { conn, remoteKey: conn.remotePublicKey.toString('hex'), channel: null }
+    const info = { conn, remoteKey: conn.remotePublicKey.toString('hex'), stream: null, channel: null }
     this.peers.set(conn, info)
     this.metrics.connections.set(this.swarm.connections.size)
     conn.on('error', () => {})
@@ -43,7 +50,8 @@ class Replicator extends ReadyResource {
       this.metrics.connections.set(this.swarm.connections.size)
       this.emit('peer-close', info)
     })
-    this.store.replicate(conn)
+    info.stream = this.store.replicate(conn)
+    if (this.wakeup) this.wakeup.addStream(info.stream)
     info.channel = offer.attach(conn, (m) => this.emit('message', info, m))
     this.emit('peer', info)
   }

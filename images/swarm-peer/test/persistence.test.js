@@ -61,6 +61,10 @@ test('a host with an empty disk and SWARM_BASE_KEY rejoins the base and replicat
   assert.match(h2.child.stdoutText, /"mode":"rejoin"/)
   // The client still holds the base and is still connected by the same host identity.
   await waitFor(async () => (await get(h2.appPort, '/log')).body.entries.some((e) => e.key === 'old'), 60000, 'rejoined host replicated old data from the client', h2.child)
+  const p2 = JSON.parse((await get(h2.statusPort, '/status')).body.payload)
+  assert.strictEqual(p2.mode, 'rejoin')
+  assert.strictEqual(p2.writable, false, 'a rejoined host is not the bootstrap writer')
+  assert.ok(p2.baseLength > 0)
 })
 
 test('a client process stopped with SIGTERM leaves the writer set', async () => {

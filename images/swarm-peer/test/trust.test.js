@@ -69,7 +69,9 @@ test('an add-writer appended by a non-host writer is ignored', async () => {
   const key = reader.writerKey
   await writer.base.append({ type: 'add-writer', key })
   await writer.base.append({ type: 'put', key: 'after-rogue-add', value: 1 })
-  for (const peer of [host, writer, reader]) await until(() => viewHas(peer, (e) => e.key === 'after-rogue-add'), 15000, 'entry replicated')
+  for (const [name, peer] of [['host', host], ['writer', writer], ['reader', reader]]) {
+    await until(() => viewHas(peer, (e) => e.key === 'after-rogue-add'), 30000, 'entry replicated to the ' + name)
+  }
   assert.strictEqual(await host.base.system.get(Buffer.from(key, 'hex')), null)
   assert.strictEqual(reader.writable, false)
   assert.match(await host.metrics.registry.metrics(), /swarm_peer_writer_entries_ignored_total\{role="host"\} [1-9]/)
