@@ -176,6 +176,9 @@ def test_members_write_and_outsiders_never_do(cluster: Cluster, ns: str) -> None
         # The host's view holds exactly what the members hold: genesis + one entry per member.
         assert host["viewLength"] == len(entries) == 1 + len(members), (host, entries)
     assert host["writers"] == 1 + len(members), f"the host counts {host['writers']} writers"
+    # Without the encryption key an outsider replicates ciphertext only: its view reads nothing.
+    for pod in rogue:
+        assert not [e for e in log_of(pod) if e.get("marker", "").startswith("member-")], pod["metadata"]["name"]
 
 
 def test_host_only_clients_read_but_never_write(cluster: Cluster, ns: str) -> None:
