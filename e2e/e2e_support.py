@@ -364,3 +364,66 @@ def host_reported_key(cluster: Cluster, name: str, ns: str) -> str:
     assert pod is not None, "the host pod is gone"
     envelope = cluster.peer_status(pod)
     return json.loads(envelope["payload"])["baseKey"]
+
+
+def pod_http(pod: dict[str, Any], port: int, path: str, body: Any = None,
+             timeout: float = 5) -> tuple[int, Any]:
+    """GET `path` on the pod's IP (POST `body` as JSON when given): (status code, JSON or None).
+
+    For a peer's app API, which a test pod template opens on 0.0.0.0 (this node has no
+    `kubectl exec`); 4xx/5xx answers are returned, not raised.
+    """
+    url = f"http://{pod['status']['podIP']}:{port}{path}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as rsp:
+            code, raw = rsp.status, rsp.read()
+    except urllib.error.HTTPError as exc:
+        code, raw = exc.code, exc.read()
+    try:
+        return code, json.loads(raw) if raw else None
+    except ValueError:
+        return code, None
+
+
+def open_app_api(group: dict[str, Any], port: int = 8081) -> None:
+    """Bind the app API of a client group's containers to 0.0.0.0 and name its port `app`.
+
+    Only for the suite's own topics: the test reaches each replica's API from outside the pod
+    (this node has no `kubectl exec`); the default, 127.0.0.1, keeps it inside the pod.
+    """
+    for container in group["template"]["spec"]["containers"]:
+        container.setdefault("env", []).append({"name": "SWARM_APP_HOST", "value": "0.0.0.0"})
+        container.setdefault("ports", []).append(
+            {"name": "app", "containerPort": port, "protocol": "TCP"})
+
+
+def printed_columns(table: str) -> list[dict[str, str]]:
+    """The rows of a `kubectl get` table as {HEADER: value}, split at the header's column starts
+    (headers like `BASE KEY` hold a space, so splitting on whitespace would not do)."""
+    lines = [line for line in table.splitlines() if line.strip()]
+    header = lines[0]
+    # kubectl pads columns with 3 spaces: a column starts after two spaces (or at 0).
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 2:i] == "  ")]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return [{header[a:b].strip(): line[a:b].strip() for a, b in bounds} for line in lines[1:]]
+
+
+def hold_for(what: str, probe: Callable[[], T], holds: Callable[[T], bool], seconds: float,
+             interval: float = 1.0) -> T:
+    """Poll `probe` for `seconds`; fail naming `what` and the answer the first time `holds` of it
+    is false; return the last answer.
+
+    For "never happens" claims (an outsider never becomes a writer): bounded, so a pass says
+    "not within this wait", which is what the case states.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if not holds(value):
+            raise AssertionError(f"{what} stopped holding; got: {value!r}")
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
