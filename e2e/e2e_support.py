@@ -207,7 +207,8 @@ class LocalCluster(Cluster):
 
     def close(self) -> None:
         try:
-            self.set_operator_replicas(0)
+            if hasattr(self, "plane"):
+                self.set_operator_replicas(0)
         except RuntimeError:
             pass
         if self._kubelet and self._kubelet.poll() is None:
@@ -253,8 +254,8 @@ def shared_local_cluster() -> LocalCluster:
     global _shared_local
     if _shared_local is None:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-node-")))
+        atexit.register(cluster.close)  # before start(): a failed start stops its kubelet too
         cluster.start()
-        atexit.register(cluster.close)
         _shared_local = cluster
     return _shared_local
 

@@ -39,6 +39,7 @@ class HostReport:
     peers: int
     writable: bool | None = None  # absent in hosts that predate the trust contract
     writers_policy: str | None = None
+    writers: int | None = None  # writers the host sees in the base's system core; 0: it has none of it
 
 
 def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
@@ -81,6 +82,7 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
             peers=int(payload["peers"]),
             writable=payload["writable"] if isinstance(payload.get("writable"), bool) else None,
             writers_policy=str(payload["writersPolicy"]) if "writersPolicy" in payload else None,
+            writers=int(payload["writers"]) if isinstance(payload.get("writers"), int) else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HostReportError("MalformedReport", f"host status payload is malformed: {exc}") from exc

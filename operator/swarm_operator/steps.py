@@ -220,10 +220,15 @@ def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
 def _writable(report: HostReport, adopted: str | None) -> c.Cond:
     if report.writable:
         return c.Cond(c.HOST_WRITABLE, True, "Writable", "the host is a writer of the base")
-    if adopted and report.peers == 0:
+    # Nothing of the adopted base reached the host: no writer in its system core (a connected
+    # peer that holds nothing of the base, such as the topic's own client, does not count), or,
+    # from a host that does not report writers, no peer at all.
+    unserved = report.writers == 0 if report.writers is not None else report.peers == 0
+    if adopted and unserved:
         return c.Cond(c.HOST_WRITABLE, False, "BaseUnreachable",
-                      f"the adopted base {adopted} is served by no peer the host can reach (0 peers): "
-                      "the host cannot become a writer; start a peer that holds the base, or check spec.baseKey")
+                      f"the adopted base {adopted} is served by no peer the host can reach (nothing of it "
+                      "replicated): the host cannot become a writer; start a peer that holds the base, or "
+                      "check spec.baseKey")
     return c.Cond(c.HOST_WRITABLE, False, "HostNotWritable",
                   "the host reports it is not a writer of the base (it rejoined with an empty disk, or "
                   "the base has not admitted it): nothing can be appended")

@@ -24,10 +24,11 @@ IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 SECRETS = ("chat-identity", "chat-member", "chat-encryption")
 
 
-def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0) -> HostReport:
+def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0,
+           writers: int | None = None) -> HostReport:
     return HostReport(topic="chat", bootstrap_topic_hash="00" * 32, base_key=base_key, writer_key="11" * 32,
                       discovery_key="22" * 32, announced_at="2026-11-24T11:59:58.000Z",
-                      announce_seconds=0.25, peers=peers, writable=writable)
+                      announce_seconds=0.25, peers=peers, writable=writable, writers=writers)
 
 
 def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
@@ -441,3 +442,10 @@ def test_an_adopted_base_nobody_serves_is_base_unreachable() -> None:
     served = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
                           report=report(writable=False, peers=2)))
     assert served.status["reason"] == "HostNotWritable"
+    # The topic's own client connected to the host holds nothing of the base: still unreachable.
+    client_only = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
+                               report=report(writable=False, peers=1, writers=0)))
+    assert client_only.status["reason"] == "BaseUnreachable"
+    replicated = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
+                              report=report(writable=False, peers=1, writers=3)))
+    assert replicated.status["reason"] == "HostNotWritable"

@@ -134,7 +134,8 @@ class Member extends ReadyResource {
   }
 
   status () {
-    const b = this.base
+    // The base is set before its ready() resolves: until then its discoveryKey and view are null.
+    const b = this.base && this.base.discoveryKey && this.base.view ? this.base : null
     return {
       role: 'client',
       topic: this.opts.topic,
