@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +91,10 @@ def main() -> int:
         say(f"kubectl get pods -n {ns} -o wide (every pod a podman container on the node)")
         print(cluster.kubectl("get", "pods", "-n", ns, "-o", "wide").rstrip(), file=sys.stderr)
         keys = client_reported_keys(cluster, name, ns)
+        say(f"swarm-operator status {ns}/{name}")
+        shown = subprocess.run([sys.executable, "-m", "swarm_operator", "status", f"{ns}/{name}",
+                                "--kubeconfig", str(cluster.kubeconfig)], capture_output=True, text=True)
+        print((shown.stdout or shown.stderr).rstrip(), file=sys.stderr)
         status = result["topic"]["status"]
         summary.update(phase=status.get("phase"), clientsReady=len(keys),
                        distinctBaseKeys=len(set(keys)), secondsToReady=round(result["seconds"], 2),
