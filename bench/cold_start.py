@@ -7,8 +7,8 @@ in the right order with no operator and no API server (DHT node, host, wait for 
 key, then N clients with it). The floor's peers are local processes while the operator's run in
 containers, so container start-up is counted against the operator. Both run in this one process
 run, so their ratio is meaningful on a noisy machine; the absolute figures are not. Prints p50/p95
-of both, the ratio, and the distinct
-base keys the clients reported (goal: 1 per topic, every time). Not a test: `make bench`.
+of both, the ratio, and the distinct base keys the clients reported (goal: 1 per topic, every
+time). Not a test: `make bench`.
 """
 
 from __future__ import annotations
