@@ -8,7 +8,6 @@ import json
 import time
 from typing import Any
 
-import pytest
 from fakehost import FakeHost
 from integration_support import Api, Operator, example_topic, wait_for
 from nacl.signing import SigningKey
@@ -279,8 +278,6 @@ def test_open_writers_get_one_warning(api: Api, operator: Operator) -> None:
 
 def test_a_rejected_child_write_is_api_rejected_with_the_message(api_server: Any, api: Api,
                                                                 operator: Operator) -> None:
-    if type(api_server).__module__.startswith("simcluster"):
-        pytest.skip("the emulator does not validate pod templates; the real API server does")
     topic = example_topic("chat", clients=1)
     topic["spec"]["bootstrapHost"]["template"] = {"spec": {"tolerations": [{"operator": "Bogus"}]}}
     api.create(api.topic_path(NS), topic)
