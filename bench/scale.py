@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "e2e"))
 from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster lives beside the suite
 from localcluster.kubelet_api import Api, ApiError, load_kubeconfig  # noqa: E402
 from localcluster.kubelet_scale import ANNOTATION, MODE  # noqa: E402
-from localcluster.testing import OPERATOR_USER, operator_kubeconfig, shared_control_plane  # noqa: E402
+from localcluster.testing import OPERATOR_NAMESPACE, OPERATOR_USER, operator_kubeconfig, shared_control_plane  # noqa: E402
 
 GROUP_PATH = "/apis/swarm-operator.dev/v1alpha1"
 HOST_PODS = "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator"
@@ -75,7 +75,8 @@ class OperatorProcess:
         env = dict(os.environ, KUBECONFIG=str(operator_kubeconfig(plane)))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces", "--metrics-port", "0",
-             "--liveness-port", "0", "--reconcile-interval", str(interval), "--workers", str(workers)],
+             "--liveness-port", "0", "--reconcile-interval", str(interval), "--workers", str(workers),
+             "--leader-election-namespace", OPERATOR_NAMESPACE, "--leader-identity", "bench"],
             stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def cpu_seconds(self) -> float:
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--clients", type=int, default=5)
-    parser.add_argument("--interval", type=float, default=10.0, help="the operator's --reconcile-interval")
+    parser.add_argument("--interval", type=float, default=300.0, help="the operator's --reconcile-interval")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--idle-minutes", type=float, default=3.0)
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after all Ready before idle is measured")

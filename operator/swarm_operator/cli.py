@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import Any
 
 from . import __version__
 
@@ -28,9 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="watch only this namespace (repeatable)")
     run.add_argument("--peer-image", default=os.environ.get("SWARM_OPERATOR_PEER_IMAGE", DEFAULT_PEER_IMAGE),
                      help="default swarm-peer image of bootstrap hosts (env SWARM_OPERATOR_PEER_IMAGE)")
-    run.add_argument("--reconcile-interval", type=float, default=10.0, metavar="SECONDS",
-                     help="re-check every topic at least this often, events or not (default 10)")
+    run.add_argument("--reconcile-interval", type=float, default=300.0, metavar="SECONDS",
+                     help="re-check every topic from the caches (and read its host's report) at least "
+                     "this often, changes or not; jittered by 10%% (default 300)")
     run.add_argument("--workers", type=int, default=4, help="topics reconciled in parallel (default 4)")
+    election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
+    election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
+                          help="reconcile without a Lease (only one replica may run)")
+    election.add_argument("--leader-election-namespace", default=None, metavar="NS",
+                          help="the Lease's namespace (default: $POD_NAMESPACE, else the service "
+                          "account's, else default)")
+    election.add_argument("--leader-election-name", default="swarm-operator", metavar="NAME",
+                          help="the Lease's name (default swarm-operator)")
+    election.add_argument("--leader-identity", default=None, metavar="ID",
+                          help="this replica's identity (default: $POD_NAME, else host name + random)")
     run.add_argument("--metrics-port", type=int, default=9090,
                      help="Prometheus /metrics port, 0 = off (default 9090)")
     run.add_argument("--liveness-port", type=int, default=8081,
@@ -85,6 +97,29 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def election(args: argparse.Namespace) -> Any:
+    """The leader election of `run`, or None when it is off."""
+    import secrets
+    import socket
+    from pathlib import Path
+
+    from . import owned
+    from .leader import Election
+
+    if not args.leader_election:
+        return None
+    namespace = args.leader_election_namespace or os.environ.get("POD_NAMESPACE")
+    if not namespace:
+        account = Path(SERVICE_ACCOUNT_NAMESPACE)
+        namespace = account.read_text().strip() if account.exists() else "default"
+    identity = args.leader_identity or os.environ.get("POD_NAME") or \
+        f"{socket.gethostname()}_{secrets.token_hex(4)}"
+    return Election(path=owned.target_path(owned.LEASE, namespace, args.leader_election_name), identity=identity)
+
+
 def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
@@ -94,20 +129,20 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers.CONFIG.peer_image = args.peer_image
-    handlers.CONFIG.reconcile_interval = args.reconcile_interval
-    handlers.CONFIG.workers = args.workers
-    handlers.CONFIG.namespaces = tuple(args.namespace)
+    config = handlers.Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval,
+                             workers=args.workers, namespaces=tuple(args.namespace), election=election(args))
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
     liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
     kopf.run(
-        standalone=True,  # one replica (Recreate): no kopf peering objects needed
+        standalone=True,  # no kopf peering: the operator's own Lease elects the leader (leader.py)
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(config=config),
+        stop_flag=config.stop,
     )
-    return 0
+    return 1 if config.lost_lease else 0
 
 
 def kubectl_plugin(argv: list[str] | None = None) -> int:

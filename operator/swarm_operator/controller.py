@@ -1,44 +1,60 @@
-"""The level-based loop: every SwarmTopic is reconciled on each watch event about it or its
-children, and again every `interval` seconds whatever happens (kopf is edge-based; this is
-not). Errors back off per topic; a stale view (409) retries at once.
+"""The level-based loop: a SwarmTopic is reconciled on each change the caches see of it or of its
+children, and again from the caches every `interval` seconds (jittered by 10 %, so topics created
+together do not re-check together), or sooner when its plan says time alone will change it (an
+announce timeout). Errors back off per topic; a stale view (409) retries at once.
 
-Progress first: a topic named by a host pod's event (its host just turned Ready, say) is taken
-before topics named by other watch events, and those before topics that are only re-checked by
-the timer or retried after an error (`workqueue.py`'s lanes), so a burst of new topics does not
+Progress first: a topic named by a host pod's change (its host just turned Ready, say) is taken
+before topics named by other changes, and those before topics that are only re-checked by the
+timer or retried after an error (`workqueue.py`'s lanes), so a burst of new topics does not
 delay the keys of hosts that are ready."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from . import metrics
 from .apipolicy import Rejected
 from .kube import ApiError
 from .reconcile import Context, Outcome, reconcile
-from .workqueue import EVENT, RECHECK, WorkQueue
+from .workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 MAX_BACKOFF = 60.0
+JITTER = 0.1
+
+
+def announcer(queue: WorkQueue[Key]) -> Callable[[str, str, bool], None]:
+    """What the caches call when they see a change of a topic or of one of its children."""
+
+    def changed(namespace: str, name: str, progress: bool) -> None:
+        queue.add((namespace, name), PROGRESS if progress else EVENT)
+
+    return changed
 
 
 @dataclass
 class Controller:
     ctx: Context
-    interval: float = 10.0
+    interval: float = 300.0
     workers: int = 4
+    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
 
     def __post_init__(self) -> None:
-        self.queue: WorkQueue[Key] = WorkQueue()
         self._failures: dict[Key, int] = {}
-        self._outcomes: dict[Key, Outcome] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def enqueue(self, namespace: str, name: str, priority: int = EVENT) -> None:
         self.queue.add((namespace, name), priority)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconciler-{i}")
@@ -48,8 +64,7 @@ class Controller:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.ctx.http.close()
-        await self.ctx.kube.close()
+        self._tasks = []
 
     async def _worker(self) -> None:
         while True:
@@ -65,9 +80,9 @@ class Controller:
             outcome = await reconcile(self.ctx, *key)
         except ApiError as exc:
             if exc.status in (404, 409):
-                # 409: a stale view; 404: the topic or a child went away meanwhile. Neither is an
-                # error: the next pass starts from a fresh read (and forgets a deleted topic).
-                log.info("%s/%s: %s, retrying from a fresh read", *key, exc)
+                # 409: a stale view (the object was read again); 404: gone meanwhile. Neither is
+                # an error: the next pass starts from what is known now.
+                log.info("%s/%s: %s, retrying", *key, exc)
                 self.queue.add_after(key, 0.2, EVENT)
                 return
             self._failed(key, exc)
@@ -80,21 +95,25 @@ class Controller:
         finally:
             metrics.reconcile_duration.observe(time.monotonic() - started)
         self._failures.pop(key, None)
+        self._done(key, outcome)
+
+    def _done(self, key: Key, outcome: Outcome | None) -> None:
         if outcome is None:
-            self._outcomes.pop(key, None)
             self.queue.forget(key)
             metrics.topic_metrics.forget(*key)
-        else:
-            self._outcomes[key] = outcome
-            self.queue.add_after(key, self.interval, RECHECK)
-            metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
-                outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
+            return
+        delay = self.interval * random.uniform(1 - JITTER, 1 + JITTER)
+        if outcome.recheck is not None:
+            delay = min(delay, max(0.5, outcome.recheck))
+        self.queue.add_after(key, delay, RECHECK)
+        metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
+            outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         metrics.reconcile_errors.inc()
         count = self._failures.get(key, 0) + 1
         self._failures[key] = count
-        delay = min(MAX_BACKOFF, self.interval * 2 ** (count - 1))
+        delay = min(MAX_BACKOFF, 2.0 * 2 ** (count - 1), self.interval * 2 ** (count - 1))
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
                     exc_info=not isinstance(exc, ApiError | Rejected))
         self.queue.add_after(key, delay, RECHECK)

@@ -1,24 +1,34 @@
-"""kopf wiring: watch events only feed the controller's queue; all decisions are its own.
+"""kopf wiring: the operator's lifecycle, its liveness probes, and its configuration in kopf's
+`memo` (`swarm-operator run` puts a `Config` there as `memo.config`).
 
-No change handlers, timers or daemons: those make kopf add finalizers and progress annotations.
-The operator needs neither, since children are cleaned up by ownerReferences.
+kopf runs the process (start-up, clean-up, the liveness endpoint, signals); the watching is the
+operator's own watch-fed caches (`caches.py`), because they carry server-side label selectors,
+keep a store to plan from and cost nothing per event beyond a dict update. With no resource
+handlers kopf adds no finalizers and no progress annotations.
+
+Start-up: the caches list and watch at once (a standby's are warm), then the replica campaigns for
+the leader Lease (`leader.py`) and only the leader reconciles. A leader that loses its Lease stops
+the process (`memo.stop` is kopf's stop flag): it comes back as a standby.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import kopf
 
-from . import names, owned
-from .controller import Controller
+from . import __version__, metrics
+from .caches import Caches
+from .controller import Controller, announcer
 from .kube import Kube
-from .podwatch import SelectorWatch
+from .leader import Election, LeaderElector
 from .reconcile import Context
-from .workqueue import PROGRESS
+from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -26,69 +36,81 @@ log = logging.getLogger(__name__)
 @dataclass
 class Config:
     peer_image: str = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
-    reconcile_interval: float = 10.0
+    reconcile_interval: float = 300.0
     workers: int = 4
     namespaces: tuple[str, ...] = ()  # empty: every namespace
-
-
-CONFIG = Config()
-_controller: Controller | None = None
-_watches: list[SelectorWatch] = []
+    election: Election | None = None  # None: no leader election (a single replica)
+    stop: threading.Event = field(default_factory=threading.Event)  # kopf's stop flag
+    lost_lease: bool = False
 
 
 @kopf.on.startup()
-async def _start(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _controller
+async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: Config = memo.config
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    ctx = Context(kube=Kube.from_environment(), http=aiohttp.ClientSession(), peer_image=CONFIG.peer_image)
-    _controller = Controller(ctx, interval=CONFIG.reconcile_interval, workers=CONFIG.workers)
-    _controller.start()
-    for kind in owned.selected():  # the host pods: their events are progress
-        for namespace in CONFIG.namespaces or (None,):
-            watch = SelectorWatch(ctx.kube, kind, _progress, namespace)
-            watch.start()
-            _watches.append(watch)
-    log.info("swarm-operator started: peer image %s, reconcile interval %.1fs",
-             CONFIG.peer_image, CONFIG.reconcile_interval)
+    kube = Kube.from_environment()
+    identity = config.election.identity if config.election else "single"
+    kube.user_agent = f"swarm-operator/{__version__} ({identity})"  # the API server's audit log tells replicas apart
+    queue: WorkQueue[tuple[str, str]] = WorkQueue()
+    caches = Caches(kube, config.namespaces, announcer(queue))
+    ctx = Context(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
+                  report_ttl=config.reconcile_interval * 0.8)
+    controller = Controller(ctx, interval=config.reconcile_interval, workers=config.workers, queue=queue)
+    elector = LeaderElector(kube, config.election) if config.election else None
+    memo.controller, memo.caches, memo.elector = controller, caches, elector
+    caches.start()
+    memo.run = asyncio.create_task(_run(config, controller, caches, elector), name="leader")
+    log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s",
+             config.peer_image, config.reconcile_interval,
+             f"on ({config.election.identity})" if config.election else "off")
+
+
+async def _run(config: Config, controller: Controller, caches: Caches, elector: LeaderElector | None) -> None:
+    await caches.synced()
+    log.info("caches synced: %s", caches.sizes())
+    if elector is not None:
+        campaign = asyncio.create_task(elector.run(), name="campaign")
+        await elector.leading.wait()
+    metrics.leader.set(1)
+    controller.start()
+    if elector is not None:
+        await campaign  # returns once the lease is lost
+        metrics.leader.set(0)
+        await controller.stop()
+        config.lost_lease = True
+        config.stop.set()
 
 
 @kopf.on.cleanup()
-async def _stop(**_: Any) -> None:
-    for watch in _watches:
-        await watch.stop()
-    if _controller is not None:
-        await _controller.stop()
-
-
-def _enqueue(namespace: str | None, name: str | None) -> None:
-    if _controller is not None and namespace and name:
-        _controller.enqueue(namespace, name)
-
-
-def _progress(namespace: str, name: str) -> None:
-    if _controller is not None:
-        _controller.enqueue(namespace, name, PROGRESS)
-
-
-@kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
-async def _topic_event(namespace: str | None, name: str | None, **_: Any) -> None:
-    _enqueue(namespace, name)
-
-
-async def _child_event(namespace: str | None, labels: dict[str, str], **_: Any) -> None:
-    _enqueue(namespace, owned.topic_of(labels))
-
-
-# One kopf watch per kopf-watched kind of the table, filtered to the operator's children (the kinds
-# with a server-side selector are watched by `SelectorWatch`, started above).
-_children = {"labels": {names.LABEL_MANAGED_BY: "swarm-operator", names.LABEL_TOPIC: kopf.PRESENT}}
-for _kind in owned.watched():
-    kopf.on.event(_kind.group, _kind.version, _kind.plural, id=f"child-{_kind.plural}", **_children)(_child_event)
+async def _stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.config.stop.set()  # kopf waits on the flag in a thread of its loop's executor: let it end
+    run: asyncio.Task[None] | None = memo.get("run")
+    if run is not None:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.stop()
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        await elector.release()
+    metrics.leader.set(0)
+    caches: Caches | None = memo.get("caches")
+    if caches is not None:
+        await caches.stop()
+    if controller is not None:
+        await controller.ctx.http.close()
+        await controller.ctx.kube.close()
 
 
 @kopf.on.probe(id="reconcilers")
-def _probe(**_: Any) -> int:
-    return 0 if _controller is None else len(_controller.queue)
+def _probe(memo: kopf.Memo, **_: Any) -> int:
+    controller: Controller | None = memo.get("controller")
+    return 0 if controller is None else len(controller.queue)
+
+
+@kopf.on.probe(id="leader")
+def _leader(memo: kopf.Memo, **_: Any) -> bool:
+    controller: Controller | None = memo.get("controller")
+    return bool(controller is not None and controller.running)

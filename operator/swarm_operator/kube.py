@@ -17,8 +17,10 @@ from kubernetes import config as k8s_config
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML
-# Metadata only: the operator checks a Secret's owner without ever receiving its data.
-METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+# Metadata only: the operator checks a Secret's owner without ever receiving its data. No fallback
+# to the full object: a server that cannot answer this way refuses (406) rather than send data.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 FIELD_MANAGER = "swarm-operator"
 
 
@@ -60,6 +62,8 @@ class Kube:
         self.base = configuration.host.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
+        self.user_agent = "swarm-operator"
 
     @classmethod
     def from_environment(cls) -> Kube:
@@ -77,29 +81,38 @@ class Kube:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _headers(self, accept: str = "application/json") -> dict[str, str]:
+    def headers(self, accept: str = "application/json") -> dict[str, str]:
         # Asked per request: in-cluster tokens rotate, exec plugins refresh.
-        headers = {"Accept": accept, "User-Agent": "swarm-operator"}
+        headers = {"Accept": accept, "User-Agent": self.user_agent}
         for setting in self.configuration.auth_settings().values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
         return headers
 
-    async def _session_(self) -> aiohttp.ClientSession:
+    async def session(self) -> aiohttp.ClientSession:
+        """The session of ordinary requests (at most 32 at once)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=32)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
+    async def watch_session(self) -> aiohttp.ClientSession:
+        """The session of long-lived watches: one connection each, never waiting for a slot."""
+        if self._watch_session is None or self._watch_session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=0)
+            self._watch_session = aiohttp.ClientSession(connector=connector)
+        return self._watch_session
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._watch_session):
+            if session is not None:
+                await session.close()
 
     async def request(self, method: str, url_path: str, body: Any = None,
                       content_type: str = "application/json",
                       params: dict[str, str] | None = None, accept: str = "application/json") -> dict[str, Any]:
-        session = await self._session_()
-        headers = self._headers(accept)
+        session = await self.session()
+        headers = self.headers(accept)
         if body is not None:
             headers["Content-Type"] = content_type
         async with session.request(method, self.base + url_path, json=body, headers=headers,
@@ -142,6 +155,10 @@ class Kube:
         """Server-side apply as the operator's field manager: it owns exactly the fields it sends."""
         return await self.request("PATCH", url_path, body, APPLY_PATCH,
                                   params={"fieldManager": FIELD_MANAGER, "force": "true"})
+
+    async def replace(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT: the whole object, with its resourceVersion as the precondition."""
+        return await self.request("PUT", url_path, body, params={"fieldManager": FIELD_MANAGER})
 
     async def json_patch(self, url_path: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, ops, JSON_PATCH,

@@ -91,6 +91,21 @@ def _secret(topic: dict[str, Any], name: str, key: str, value_hex: str) -> dict[
             "stringData": {key: value_hex}}
 
 
+def volume_reference(volume: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference to the host's PersistentVolumeClaim (not the controller)."""
+    meta = volume["metadata"]
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": meta["name"], "uid": meta["uid"]}
+
+
+def encryption_owners(topic: dict[str, Any], spec: SwarmTopicSpec, volume: dict[str, Any] | None) -> list[Any]:
+    """The topic, and with `retainOnDelete` the host's volume: the key outlives the topic with the
+    volume its base is stored on (garbage collection drops only the topic's reference)."""
+    owners = [owner_reference(topic)]
+    if spec.bootstrapHost.storage.retainOnDelete and volume is not None:
+        owners.append(volume_reference(volume))
+    return owners
+
+
 def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
     """The host's ed25519 seed: mounted into the host pod only."""
     return _secret(topic, names.identity_secret(topic["metadata"]["name"]), names.IDENTITY_SEED_KEY, seed_hex)
@@ -102,10 +117,12 @@ def member_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]
                    invite_seed_hex)
 
 
-def encryption_secret(topic: dict[str, Any], key_hex: str) -> dict[str, Any]:
+def encryption_secret(topic: dict[str, Any], key_hex: str, owners: list[Any] | None = None) -> dict[str, Any]:
     """The Autobase encryption key: the host and every client pod."""
-    return _secret(topic, names.encryption_secret(topic["metadata"]["name"]), names.ENCRYPTION_KEY_KEY,
-                   key_hex)
+    secret = _secret(topic, names.encryption_secret(topic["metadata"]["name"]), names.ENCRYPTION_KEY_KEY, key_hex)
+    if owners is not None:
+        secret["metadata"]["ownerReferences"] = owners
+    return secret
 
 
 def swarm_configmap(topic: dict[str, Any], spec: SwarmTopicSpec, host_public_key: str,

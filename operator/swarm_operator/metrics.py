@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -68,6 +68,13 @@ base_key_conflicts = Counter(
 announce_timeouts = Counter(
     "swarm_operator_announce_timeouts",  # exposed as swarm_operator_announce_timeouts_total
     "Times a bootstrap host was not ready within announceTimeoutSeconds.",
+    registry=REGISTRY,
+)
+
+
+leader = Gauge(
+    "swarm_operator_leader",
+    "1 while this replica holds the leader Lease and reconciles, 0 while it stands by.",
     registry=REGISTRY,
 )
 

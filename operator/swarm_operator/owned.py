@@ -1,17 +1,42 @@
 """What the operator touches, declared once (kubebuilder's For(...).Owns(...)).
 
-`KINDS` drives the child watches (`handlers.py`; a kind with a `selector` is watched by the
-operator's own watch with that server-side label selector, `podwatch.py`), the child -> topic mapping (the topic label
-every owned kind carries), the paths the reconciler reads and writes (`target_path`), and the
-chart's RBAC rules: `rbac_rules()` is what `charts/swarm-operator/templates/_helpers.tpl` must
-grant, and a unit test renders the chart and keeps the two equal.
+`KINDS` drives
+- the watch-fed caches (`caches.py`): every kind with `watch` set is listed and watched with its
+  server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
+  what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
+  by the topic label for everything else): the child -> topic mapping;
+- the queue lane of its events (`progress`: a host pod's change jumps the queue);
+- the paths the reconciler writes (`target_path`);
+- the chart's RBAC rules: `rbac_rules()` is what `charts/swarm-operator/templates/_helpers.tpl`
+  grants in every watched namespace and `operator_rbac_rules()` what it grants in the release's
+  own namespace (the leader Lease); a unit test renders the chart and keeps them equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 from . import names
+
+Trim = Callable[[dict[str, Any]], dict[str, Any]]
+CHILDREN = ((names.LABEL_MANAGED_BY, "swarm-operator"), (names.LABEL_TOPIC, ""))
+
+
+def _host_pod_trim(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the planner reads of a host pod: identity, readiness, IP, the status port, restarts."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    return {
+        "metadata": pod.get("metadata") or {},
+        "spec": {"containers": [{"name": c.get("name"), "ports": c.get("ports") or []}
+                                for c in spec.get("containers") or []]},
+        "status": {"conditions": status.get("conditions") or [], "podIP": status.get("podIP"),
+                   "phase": status.get("phase"),
+                   "containerStatuses": [{"name": c.get("name"), "restartCount": c.get("restartCount", 0)}
+                                         for c in status.get("containerStatuses") or []]},
+    }
 
 
 @dataclass(frozen=True)
@@ -22,50 +47,64 @@ class Kind:
     plural: str
     verbs: tuple[str, ...]  # exactly the verbs the operator uses on it
     owned: bool = True  # a child of a SwarmTopic (controller ownerReference)
-    watched: bool = False  # its events re-queue the topic named by its topic label
-    # Watched with this server-side label selector by `podwatch.py` (its events are progress:
-    # they jump the queue), rather than by kopf, which filters labels in the process.
-    selector: tuple[tuple[str, str], ...] = ()
+    watch: bool = False  # kept in a watch-fed cache; its events re-queue its topic
+    selector: tuple[tuple[str, str], ...] = ()  # server-side labelSelector ("" value: the label exists)
+    metadata_only: bool = False  # cached as PartialObjectMetadata (Secrets: never their data)
+    progress: bool = False  # its events are progress: the topic goes to the queue's first lane
+    trim: Trim | None = None  # what the cache keeps of each object
+    operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def resource(self) -> str:
+        return self.plural.split("/")[0]
 
-TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("get", "list", "watch"), owned=False)
-TOPIC_STATUS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/status", ("get", "patch"),
-                    owned=False)
+
+TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("get", "list", "watch"), owned=False,
+             watch=True)
+TOPIC_STATUS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/status", ("patch",), owned=False)
 # blockOwnerDeletion on the children's ownerReferences needs `update` on the owner's finalizers
 # under the OwnerReferencesPermissionEnforcement admission plugin.
 TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/finalizers", ("update",),
                         owned=False)
-# Secrets: `get` reads metadata only (PartialObjectMetadata) to check the owner before a 409 is
-# taken for "it is there" and before the operator deletes its own Secret; values are never read.
-SECRET = Kind("Secret", "", "v1", "secrets", ("get", "create", "delete"))
-CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "create", "patch"))
-SERVICE = Kind("Service", "", "v1", "services", ("get", "create", "patch"))
+# Secrets: watched and read as metadata only (PartialObjectMetadata) to check their owners; the
+# operator never receives their data. `patch` adds the host volume as a second owner of the
+# encryption Secret (it outlives the topic with the volume, docs/security.md).
+SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
+              selector=CHILDREN, metadata_only=True)
+CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
+                 selector=CHILDREN)
+SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
+               selector=CHILDREN)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
-                   watched=True)
-DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments",
-                  ("get", "list", "watch", "create", "patch", "delete"), watched=True)
+                   watch=True, selector=CHILDREN)
+DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
+                  watch=True, selector=CHILDREN)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
-POD = Kind("Pod", "", "v1", "pods", ("get", "list", "watch"), owned=False, watched=True,
-           selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), (names.LABEL_MANAGED_BY, "swarm-operator"),
-                     (names.LABEL_TOPIC, "")))
+POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
+           selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)
+# The host's volume (made by the StatefulSet controller from its claim template), whose uid the
+# encryption Secret names as its second owner.
+PVC = Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("list", "watch"), owned=False,
+           watch=True, selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), (names.LABEL_TOPIC, "")),
+           metadata_only=True)
 EVENT = Kind("Event", "", "v1", "events", ("create",), owned=False)
+# Leader election: one Lease in the operator's own namespace.
+LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "update"), owned=False,
+             operator_namespace=True)
 
 KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
-                           DEPLOYMENT, POD, EVENT)
-BY_KIND = {k.kind: k for k in KINDS if k.owned}
+                           DEPLOYMENT, POD, PVC, EVENT, LEASE)
+BY_KIND = {k.kind: k for k in KINDS if k.owned or k is TOPIC}
 
 
-def target_path(kind: Kind, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    """The REST path of a collection or an object of `kind`."""
-    from urllib.parse import quote
-
+def target_path(kind: Kind, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    """The REST path of an object or a collection of `kind` (`namespace` None: every namespace)."""
     root = f"/apis/{kind.api_version}" if kind.group else f"/api/{kind.version}"
-    plural = kind.plural.split("/")[0]
-    out = f"{root}/namespaces/{quote(namespace)}/{plural}"
+    out = f"{root}/namespaces/{quote(namespace)}/{kind.resource}" if namespace else f"{root}/{kind.resource}"
     if name:
         out += f"/{quote(name)}"
     if subresource:
@@ -74,13 +113,8 @@ def target_path(kind: Kind, namespace: str, name: str | None = None, subresource
 
 
 def watched() -> list[Kind]:
-    """The kinds kopf watches (their labels filtered in the process)."""
-    return [k for k in KINDS if k.watched and not k.selector]
-
-
-def selected() -> list[Kind]:
-    """The kinds the operator watches itself, with a server-side label selector."""
-    return [k for k in KINDS if k.watched and k.selector]
+    """The kinds kept in watch-fed caches."""
+    return [k for k in KINDS if k.watch]
 
 
 def label_selector(kind: Kind) -> str:
@@ -88,11 +122,24 @@ def label_selector(kind: Kind) -> str:
     return ",".join(key if not value else f"{key}={value}" for key, value in kind.selector)
 
 
-def topic_of(labels: dict[str, str] | None) -> str | None:
-    """The child -> topic mapping: every owned kind carries the topic's name as a label."""
-    return (labels or {}).get(names.LABEL_TOPIC)
+def topic_of(kind: Kind, obj: dict[str, Any]) -> str | None:
+    """The child -> topic mapping: the SwarmTopic is its own; every other kind carries the
+    topic's name as a label."""
+    meta = obj.get("metadata") or {}
+    if kind is TOPIC:
+        return meta.get("name")
+    return (meta.get("labels") or {}).get(names.LABEL_TOPIC)
 
 
 def rbac_rules() -> list[dict[str, list[str]]]:
-    """The namespaced RBAC rules the operator needs, one per kind, in the table's order."""
-    return [{"apiGroups": [k.group], "resources": [k.plural], "verbs": list(k.verbs)} for k in KINDS]
+    """The RBAC rules the operator needs in every watched namespace, one per kind, in order."""
+    return [_rule(k) for k in KINDS if not k.operator_namespace]
+
+
+def operator_rbac_rules() -> list[dict[str, list[str]]]:
+    """The RBAC rules the operator needs in its own namespace (the leader Lease)."""
+    return [_rule(k) for k in KINDS if k.operator_namespace]
+
+
+def _rule(kind: Kind) -> dict[str, list[str]]:
+    return {"apiGroups": [kind.group], "resources": [kind.plural], "verbs": list(kind.verbs)}

@@ -25,6 +25,8 @@ from . import steps, summary
 from .hostreport import HostReport, HostReportError
 from .models import SwarmTopicSpec
 
+CONFLICT_RECHECK = 30.0  # seconds between looks at a name held by a foreign object
+
 
 @dataclass(frozen=True)
 class Target:
@@ -38,7 +40,7 @@ class Target:
 @dataclass(frozen=True)
 class Write:
     """One API call. `op`: create | apply (server-side) | repair (RFC 6902, for drift) | scale |
-    delete | record-status.
+    patch (a merge patch of metadata) | delete | record-status.
 
     `uid`: the object's uid, a precondition of deletes (never delete what was not checked);
     `resource_version`: a precondition of applies and of the key's record.
@@ -75,6 +77,7 @@ class Observed:
     service: dict[str, Any] | None = None
     statefulset: dict[str, Any] | None = None
     host_pod: dict[str, Any] | None = None
+    volume: dict[str, Any] | None = None  # the host's PersistentVolumeClaim (metadata)
     report: HostReport | None = None
     report_error: HostReportError | None = None
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -91,6 +94,10 @@ class Plan:
     timeout_now: bool = False
     rollout_seconds: float | None = None  # set when the clients just became ready
     host_ready: bool = False
+    recheck: float | None = None  # seconds until time alone may change this plan (no event will tell)
+
+    def recheck_within(self, seconds: float) -> None:
+        self.recheck = seconds if self.recheck is None else min(self.recheck, seconds)
 
     @property
     def phase(self) -> str:
@@ -116,14 +123,17 @@ def plan(obs: Observed) -> Plan:
     if conflicts:
         message = "; ".join(conflicts) + ": not controlled by this SwarmTopic, left alone (nothing is " \
             "read from, written to or deleted); delete or rename it, or rename the SwarmTopic"
+        # A foreign object's removal may reach no watch of this topic (another topic's label, or none).
+        out.recheck_within(CONFLICT_RECHECK)
         return summary.finish(obs, out, [c.Cond(c.READY, False, "NameConflict", message)], {})
     trust = steps.secrets_and_identity(obs, out)
+    steps.encryption_owners(obs, out)
     extra = steps.identity_status(obs, trust)
     if trust.public_key is None:  # the identity Secret is being replaced: nothing else this pass
         return summary.finish(obs, out, [c.Cond(c.HOST_READY, False, "IdentityPending",
                                                 "the host identity is being created")], extra)
     steps.host_side(obs, out, trust.public_key)
-    conds = steps.host_readiness(obs, out)
+    conds = steps.host_readiness(obs, out, trust.public_key)
     recorded = steps.base_key(obs, out, trust.public_key, conds, extra)
     steps.clients(obs, out, trust.public_key, recorded, conds, extra)
     if obs.spec.paused:  # observe and report, write no child

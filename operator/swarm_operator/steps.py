@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .hostreport import HostReport
     from .plan import Observed, Plan, Write
 
+REPORT_RETRY = 5.0  # seconds before a Ready host whose report failed is asked again
 # Fields a child keeps as created (immutable on the API server): never compared, never "drift".
 _IMMUTABLE = ("volumeClaimTemplates", "selector", "serviceName")
 
@@ -30,10 +31,22 @@ def _controller_of(obj: dict[str, Any]) -> str:
     return f"controlled by {ref.get('kind')} {ref.get('name')}" if ref else "controlled by nothing"
 
 
+def left_with_the_volume(obs: Observed, secret: dict[str, Any] | None) -> bool:
+    """The encryption Secret of a deleted topic of this name, kept by the host's volume (its only
+    owner now): the key the volume's base is encrypted with, the operator's to adopt again."""
+    if secret is None or obs.volume is None:
+        return False
+    refs = secret["metadata"].get("ownerReferences") or []
+    name = obs.topic["metadata"]["name"]
+    return (secret["metadata"].get("name") == names.encryption_secret(name) and len(refs) == 1
+            and not refs[0].get("controller") and refs[0].get("kind") == "PersistentVolumeClaim"
+            and refs[0].get("uid") == obs.volume["metadata"].get("uid"))
+
+
 def foreign_children(obs: Observed) -> list[str]:
     """Same-named objects the operator would use but does not control, named for the user."""
     found: list[tuple[str, dict[str, Any] | None]] = [
-        *(("Secret", meta) for meta in obs.secrets.values()),
+        *(("Secret", meta) for meta in obs.secrets.values() if not left_with_the_volume(obs, meta)),
         ("ConfigMap", obs.configmap), ("Service", obs.service), ("StatefulSet", obs.statefulset),
         *(("Deployment", dep) for dep in obs.deployments.values()),
     ]
@@ -82,10 +95,15 @@ class Trust:
 
 def secrets_and_identity(obs: Observed, out: Plan) -> Trust:
     """Create the Secrets that are missing (once); the host's public key, when known."""
+    assert obs.spec is not None
     topic, name = obs.topic, obs.topic["metadata"]["name"]
-    builders = ((names.identity_secret(name), manifests.identity_secret),
-                (names.member_secret(name), manifests.member_secret),
-                (names.encryption_secret(name), manifests.encryption_secret))
+    owners = manifests.encryption_owners(topic, obs.spec, obs.volume)
+    builders: list[tuple[str, Any]] = [(names.identity_secret(name), manifests.identity_secret),
+                                       (names.member_secret(name), manifests.member_secret)]
+    # With retainOnDelete the key is made with both its owners once the volume exists (the host
+    # pod cannot start before its volume is bound anyway): one write, never a second one.
+    if not obs.spec.bootstrapHost.storage.retainOnDelete or obs.volume is not None:
+        builders.append((names.encryption_secret(name), lambda t, v: manifests.encryption_secret(t, v, owners)))
     for secret, build in builders:
         if obs.secrets.get(secret) is None:
             # The value is in the body only: `what` is logged, the body never is.
@@ -107,6 +125,30 @@ def secrets_and_identity(obs: Observed, out: Plan) -> Trust:
                              f"delete Secret {identity['metadata']['name']} (its key was never recorded)",
                              uid=identity["metadata"].get("uid")))
     return Trust(None, False)
+
+
+def _owners(refs: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    return {(r.get("kind"), r.get("uid"), bool(r.get("controller"))) for r in refs}
+
+
+def encryption_owners(obs: Observed, out: Plan) -> None:
+    """With `retainOnDelete`, the host's volume is the encryption Secret's second owner: the Secret
+    outlives the topic with the volume (garbage collection drops only the topic's reference), so a
+    topic re-created over the volume adopts the key its base is encrypted with."""
+    assert obs.spec is not None
+    secret = obs.secrets.get(names.encryption_secret(obs.topic["metadata"]["name"]))
+    if secret is None:
+        return
+    desired = manifests.encryption_owners(obs.topic, obs.spec, obs.volume)
+    meta = secret["metadata"]
+    if _owners(meta.get("ownerReferences") or []) == _owners(desired):
+        return
+    adopting = left_with_the_volume(obs, secret)
+    version = meta.get("resourceVersion")
+    body = {"metadata": {"resourceVersion": version, "ownerReferences": desired}}
+    what = f"adopt Secret {meta['name']} (kept with the host volume)" if adopting else \
+        f"set the owners of Secret {meta['name']} (the topic, and the host volume when retained)"
+    out.writes.append(_write("patch", "Secret", obs.topic, meta["name"], body, what, resource_version=version))
 
 
 def identity_status(obs: Observed, trust: Trust) -> dict[str, Any]:
@@ -169,13 +211,23 @@ def host_side(obs: Observed, out: Plan, public_key: str) -> None:
     assert obs.spec is not None
     recorded = (obs.topic.get("status") or {}).get("baseKey") or obs.spec.adopted_base_key()
     topic = obs.topic
+    # Made before the host (the host's optional SWARM_BASE_KEY reads it: a same-named ConfigMap that
+    # is not the operator's must be found, by the create's 409, before a host could read it); the
+    # key goes in once recorded or adopted.
     _ensure_into(out, manifests.swarm_configmap(topic, obs.spec, public_key, recorded), obs.configmap, topic)
     _ensure_into(out, manifests.host_service(topic), obs.service, topic)
     _ensure_into(out, manifests.host_statefulset(topic, obs.spec, obs.peer_image, public_key),
                  obs.statefulset, topic)
 
 
-def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
+def current_host(obs: Observed, public_key: str) -> bool:
+    """Whether the host pod was made from the template that pins `public_key` (an older pod, still
+    running while the StatefulSet rolls, is expected to sign with the key it was started with)."""
+    annotations = ((obs.host_pod or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get(manifests.ANNOTATION_HOST_PUBLIC_KEY) == public_key
+
+
+def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
     """HostReady (and HostWritable when the report says): Ready pod + fresh verified report."""
     from .plan import parse_time
 
@@ -192,8 +244,9 @@ def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
             conds.append(_writable(report, obs.spec.adopted_base_key()))
     elif host_ready and obs.report_error is not None:
         conds.append(c.Cond(c.HOST_READY, False, obs.report_error.reason, obs.report_error.message))
+        out.recheck_within(REPORT_RETRY)  # the host answers again without its pod changing
         identity = obs.secrets.get(names.identity_secret(obs.topic["metadata"]["name"]))
-        if obs.report_error.reason == "WrongIdentity" and identity is not None:
+        if obs.report_error.reason == "WrongIdentity" and identity is not None and current_host(obs, public_key):
             # The host runs on a seed the operator no longer knows: a fresh Secret rolls it.
             out.writes.append(_write("delete", "Secret", obs.topic, identity["metadata"]["name"], None,
                                      f"delete Secret {identity['metadata']['name']} (the host no longer "
@@ -204,12 +257,14 @@ def host_readiness(obs: Observed, out: Plan) -> list[c.Cond]:
         waited = (obs.now - since).total_seconds()
         if waited > timeout:
             conds.append(c.Cond(c.HOST_READY, False, "AnnounceTimeout",
-                                f"the host has not announced after {waited:.0f}s (announceTimeoutSeconds "
-                                f"{timeout}); still retrying: check the DHT bootstrap nodes and the host logs"))
+                                f"the host has not announced within announceTimeoutSeconds {timeout}: "
+                                "still retrying: check the DHT bootstrap nodes and the host logs"))
         else:
             reason = "HostNotReady" if status.get("baseKey") else "WaitingForAnnounce"
+            # No elapsed time in the message: a status that changes by itself is rewritten on every pass.
             conds.append(c.Cond(c.HOST_READY, False, reason,
-                                f"waiting for the host's announce to flush ({waited:.0f}s of {timeout}s)"))
+                                f"waiting for the host's announce to flush (announceTimeoutSeconds {timeout})"))
+            out.recheck_within(timeout - waited + 1.0)  # AnnounceTimeout comes with time alone
     out.host_ready = report is not None
     old_host = c.find(status.get("conditions") or [], c.HOST_READY)
     out.timeout_now = (conds[0].reason == "AnnounceTimeout"

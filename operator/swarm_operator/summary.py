@@ -1,12 +1,17 @@
 """The summary step: the Ready condition, the phase, the REASON column, and the state events.
 
-Phases (display only; conditions are the API): `Pending` (no host pod yet, no key),
-`Bootstrapping` (a host, no key), `RollingOut` (key recorded, not all Ready), `Ready`, `Stuck` (a
+Phases (display only; conditions are the API): `Pending` (nothing started yet: the host identity
+is being made), `Bootstrapping` (the host StatefulSet is there or being made; no key yet; the REASON
+column says what it waits for), `RollingOut` (key recorded, not all Ready), `Ready`, `Stuck` (a
 standing problem that needs a person: the reasons of `STUCK`), `Paused`. `status.reason` is the
 reason of the first failing condition (the REASON column).
 
-Events: one per transition of the topic's state (its phase, and its reason while Stuck), not one
-per condition that mirrors it; plus the side events of single actions (`SIDE_REASONS`).
+Events: one per transition of the topic's state that matters, not one per condition that mirrors
+it: the base key recorded (`BaseKeyRecorded`, the operator's one decision), a problem (a Warning
+named by its reason, again when the reason changes), the way out of a problem (Normal, named by
+the new phase), pause and resume; plus the side events of single actions (`SIDE_REASONS`). Plain
+progress (a new topic's first state, Pending -> Bootstrapping, RollingOut -> Ready) is shown by
+the phase and the conditions, not by an event: a clean cold start posts one event.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def _ready(conds: list[c.Cond], ready_total: str) -> c.Cond:
     return c.Cond(c.READY, True, "Ready", f"base key recorded, host announced, {ready_total} clients ready")
 
 
-def phase_of(status: dict[str, Any], paused: bool, host_pod: bool) -> str:
+def phase_of(status: dict[str, Any], paused: bool, host_started: bool) -> str:
     ready = c.find(status.get("conditions") or [], c.READY) or {}
     if paused:
         return "Paused"
@@ -52,7 +57,7 @@ def phase_of(status: dict[str, Any], paused: bool, host_pod: bool) -> str:
         return "Stuck"
     if status.get("baseKey"):
         return "RollingOut"
-    return "Bootstrapping" if host_pod else "Pending"
+    return "Bootstrapping" if host_started else "Pending"
 
 
 def finish(obs: Observed, out: Plan, conds: list[c.Cond], extra: dict[str, Any]) -> Plan:
@@ -65,7 +70,9 @@ def finish(obs: Observed, out: Plan, conds: list[c.Cond], extra: dict[str, Any])
     status["observedGeneration"] = generation
     status["conditions"] = c.merge(list(old.get("conditions") or []), conds, generation, obs.now)
     paused = bool(obs.spec and obs.spec.paused)
-    status["phase"] = phase_of(status, paused, obs.host_pod is not None)
+    host_started = obs.statefulset is not None or any(
+        w.op == "create" and w.target.kind == "StatefulSet" for w in out.writes)
+    status["phase"] = phase_of(status, paused, host_started)
     _set_reason(status)
     out.status = status
     out.writes = [replace(w, body={"status": status}) if w.op == "record-status" else w for w in out.writes]
@@ -121,7 +128,7 @@ def state_events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
 
     if _state(old) == _state(new):
         return []
-    phase = new.get("phase")
+    phase, before = new.get("phase"), old.get("phase")
     ready = c.find(new.get("conditions") or [], c.READY) or {}
     message = f"{phase}: {ready.get('message', '')}".rstrip(": ")
     if phase == "Stuck":
@@ -131,4 +138,37 @@ def state_events(old: dict[str, Any], new: dict[str, Any]) -> list[Event]:
     if phase == "Paused":
         return [Event("Normal", "Paused", "spec.paused is true: the operator observes and reports, and "
                       "writes no child")]
-    return [Event("Normal", str(phase), message)]
+    if before in ("Stuck", "Paused"):  # out of a problem, or resumed
+        return [Event("Normal", str(phase), message)]
+    return []  # plain progress: the phase and the conditions say it
+
+
+PROGRESS_FIELDS = ("clients", "clientsReady")
+
+
+def _without_progress(status: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in status.items() if k not in PROGRESS_FIELDS}
+    out["conditions"] = [{k: v for k, v in cond.items() if k != "message"} for cond in status.get("conditions") or []]
+    return out
+
+
+def progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `new` differs from `old` only in the clients' ready counts and the condition messages
+    that say them (no phase, condition status or reason moves): such a status may wait a moment to
+    be written together with the next count."""
+    return old != new and _without_progress(old) == _without_progress(new)
+
+
+def describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What a status write changes, for the log: the phase, the conditions that moved, the fields."""
+    parts = []
+    if old.get("phase") != new.get("phase"):
+        parts.append(f"phase {old.get('phase')} -> {new.get('phase')}")
+    before = {x["type"]: (x.get("status"), x.get("reason")) for x in old.get("conditions") or []}
+    for cond in new.get("conditions") or []:
+        if before.get(cond["type"]) != (cond.get("status"), cond.get("reason")):
+            parts.append(f"{cond['type']}={cond.get('status')}/{cond.get('reason')}")
+    fields = sorted(k for k in set(old) | set(new) if k not in ("phase", "conditions") and old.get(k) != new.get(k))
+    if fields:
+        parts.append("fields " + ", ".join(fields))
+    return "; ".join(parts) or "condition messages"

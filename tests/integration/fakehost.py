@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from typing import Any
 
@@ -14,7 +15,9 @@ from nacl.signing import SigningKey
 from swarm_operator.hashes import bootstrap_topic_hash
 from swarm_operator.names import DEFAULT_STATUS_PORT
 
-_next_ip = iter(f"127.0.{n // 250}.{n % 250 + 2}" for n in range(2500, 60000))
+# Loopback addresses of this process's own (a block per process: test sessions may run side by side).
+_first = 2500 + (os.getpid() % 200) * 250
+_next_ip = iter(f"127.{n // 62500}.{n // 250 % 250}.{n % 250 + 2}" for n in range(_first, _first + 60000))
 
 
 class FakeHost:

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from e2e_support import wait_for as e2e_wait_for
 from localcluster.controlplane import ControlPlane
-from localcluster.testing import operator_kubeconfig, shared_control_plane
+from localcluster.testing import OPERATOR_NAMESPACE, operator_kubeconfig, shared_control_plane
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -86,17 +86,22 @@ class Api:
 class Operator:
     """`python -m swarm_operator run` as a child process, restartable, with its log kept."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, *extra: str) -> None:
+    def __init__(self, kubeconfig: str, log_path: Path, *extra: str, identity: str = "integration") -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.extra = list(extra) or ["--metrics-port", "0", "--liveness-port", "0"]
+        # Leader election as in the chart (the Lease in the release's namespace). A restarted
+        # process keeps its identity, as a restarted container keeps its pod's name, and so takes
+        # its Lease back at once.
+        self.identity = identity
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=self.kubeconfig)
+        interval = [] if "--reconcile-interval" in self.extra else ["--reconcile-interval", "0.3"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces", "--reconcile-interval", "0.3",
-             *self.extra],
+            [sys.executable, "-m", "swarm_operator", "run", "--all-namespaces", *interval,
+             "--leader-election-namespace", OPERATOR_NAMESPACE, "--leader-identity", self.identity, *self.extra],
             stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def kill(self) -> None:

@@ -43,6 +43,10 @@ def limited_kubeconfig(api_server: ControlPlane, tmp_path: Path) -> Iterator[Pat
                         "metadata": {"name": name}, "subjects": subject,
                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                     "name": role_name}})
+    objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",  # the leader Lease
+                    "metadata": {"name": LIMITED, "namespace": OPERATOR_NAMESPACE}, "subjects": subject,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                "name": "swarm-operator-leader"}})
     manifest = yaml.safe_dump_all(objects)
     kubectl(admin, "apply", "-f", "-", input=manifest)
     token = kubectl(admin, "create", "token", LIMITED, "-n", OPERATOR_NAMESPACE, "--duration=1h").strip()
@@ -58,7 +62,7 @@ def limited_kubeconfig(api_server: ControlPlane, tmp_path: Path) -> Iterator[Pat
 
 def test_a_verb_missing_from_the_role_becomes_a_condition(
         api: Api, operator_kubeconfig_path: Path, limited_kubeconfig: Path, tmp_path: Path) -> None:
-    op = Operator(str(limited_kubeconfig), tmp_path / "limited-operator.log")
+    op = Operator(str(limited_kubeconfig), tmp_path / "limited-operator.log", identity="limited")
     op.start()
     try:
         api.create(api.topic_path("apps"), example_topic("chat"))

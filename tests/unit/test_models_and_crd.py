@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 from swarm_operator import crd
 from swarm_operator.models import SwarmTopicSpec
-from swarm_operator.reconcile import parse_spec
+from swarm_operator.validation import parse_spec
 from unit_support import make_topic
 
 K8S = "1.35.0"
@@ -92,6 +92,13 @@ def test_example_topic_is_a_valid_spec() -> None:
         {"secret": {"name": "chat-identity"}}]}}]), "spec.clients.0.template"),
     (lambda s: s["bootstrapHost"].update(template={"spec": {"initContainers": [
         {"name": "steal", "image": "busybox", "volumeMounts": [{"name": "identity", "mountPath": "/x"}]}]}}),
+     "spec.bootstrapHost.template"),
+    (lambda s: s["clients"][0]["template"]["spec"]["containers"][0].update(env=[{"name": "SEED", "valueFrom": {
+        "secretKeyRef": {"name": "chat-identity", "key": "seed"}}}]), "spec.clients.0.template"),
+    (lambda s: s["clients"][0]["template"]["spec"]["containers"][0].update(envFrom=[
+        {"secretRef": {"name": "chat-identity"}}]), "spec.clients.0.template"),
+    (lambda s: s["bootstrapHost"].update(template={"spec": {"containers": [
+        {"name": "sidecar", "image": "busybox", "envFrom": [{"secretRef": {"name": "chat-identity"}}]}]}}),
      "spec.bootstrapHost.template"),
 ])
 def test_invalid_specs_name_the_field(mutate, field) -> None:

@@ -14,7 +14,7 @@ from swarm_operator.hostreport import HostReport, HostReportError
 from swarm_operator.identity import public_key_of
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.plan import Observed, Plan, plan
-from swarm_operator.reconcile import parse_spec
+from swarm_operator.validation import parse_spec
 from unit_support import NOW, UID, make_topic, stamp
 
 PUB = "ab" * 32
@@ -78,14 +78,30 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     p = plan(Observed(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                       secrets=dict.fromkeys(SECRETS), fresh=fresh))
     creates = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
-    assert creates == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-encryption"),
-                       ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host")]
+    # The encryption key comes once the host's volume exists (it is made with the volume as its
+    # second owner: retainOnDelete is the default).
+    assert creates == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("ConfigMap", "chat-swarm"),
+                       ("Service", "chat-host"), ("StatefulSet", "chat-host")]
+    assert "baseKey" not in p.writes[2].body["data"]
     assert all(w.target.namespace == "apps" for w in p.writes)
     # The values are in the bodies only, never in what is logged.
     assert all(v not in w.what for w in p.writes for v in fresh.values())
-    assert "baseKey" not in p.writes[3].body["data"]
     assert client_writes(p) == []
-    assert p.status["phase"] == "Pending" and p.status["reason"] == "WaitingForAnnounce"
+    assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "WaitingForAnnounce"
+    assert p.events == []  # a new topic's first state is no transition
+    second = plan(Observed(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
+                           peer_image=IMAGE, fresh=fresh, volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
+                           secrets={"chat-identity": owned_meta("chat-identity"),
+                                    "chat-member": owned_meta("chat-member"), "chat-encryption": None},
+                           statefulset=live(manifests.host_statefulset(topic, parse_spec(topic)[0], IMAGE,
+                                                                       public_key_of(seed))),
+                           service=live(manifests.host_service(topic)), host_pod=pod(ready=False),
+                           configmap=live(manifests.swarm_configmap(topic, parse_spec(topic)[0], public_key_of(seed),
+                                                                    None))))
+    [key] = second.writes
+    assert (key.op, key.body["metadata"]["name"]) == ("create", "chat-encryption")
+    assert [r["kind"] for r in key.body["metadata"]["ownerReferences"]] == ["SwarmTopic", "PersistentVolumeClaim"]
+    assert second.status == p.status  # waiting for the announce changes nothing, by itself
     assert cond(p, c.CLIENTS_READY)["reason"] == "WaitingForBaseKey"
     assert p.status["hostPublicKey"] == public_key_of(seed) and len(p.status["topicHash"]) == 64
 
@@ -134,11 +150,18 @@ def test_an_unreachable_host_is_bootstrapping_not_stuck() -> None:
 
 
 def test_wrong_identity_deletes_only_its_own_secret_by_uid() -> None:
-    p = plan(observed(make_topic(), host_pod=pod(ready=True),
+    host = pod(ready=True)
+    host["metadata"]["annotations"] = {manifests.ANNOTATION_HOST_PUBLIC_KEY: PUB}  # made to pin this key
+    p = plan(observed(make_topic(), host_pod=host,
                       report_error=HostReportError("WrongIdentity", "signs as someone else")))
     deletes = [w for w in p.writes if w.op == "delete"]
     assert [(w.target.kind, w.target.name, w.uid) for w in deletes] == [
         ("Secret", "chat-identity", "chat-identity-uid")]
+    # A pod of an older template (the StatefulSet is rolling it onto a new identity) is waited for.
+    host["metadata"]["annotations"] = {manifests.ANNOTATION_HOST_PUBLIC_KEY: OTHER}
+    p = plan(observed(make_topic(), host_pod=host,
+                      report_error=HostReportError("WrongIdentity", "signs as someone else")))
+    assert [w for w in p.writes if w.op == "delete"] == []
 
 
 def test_an_own_identity_secret_whose_key_was_never_recorded_is_replaced() -> None:
@@ -314,7 +337,7 @@ def test_scaling_a_group_applies_only_its_deployment_and_keeps_the_key() -> None
     p = plan(obs)
     assert [(w.op, w.target.kind, w.body["spec"]["replicas"]) for w in p.writes] == [("apply", "Deployment", 8)]
     assert p.status["baseKey"] == KEY and cond(p, c.CLIENTS_READY)["reason"] == "RollingOut"
-    assert [e.reason for e in p.events] == ["RollingOut"]  # a spec change, not drift
+    assert p.events == []  # a spec change, not drift; the rollout is progress the phase shows
 
 
 def test_removed_groups_are_deleted_by_uid_and_new_ones_created() -> None:
@@ -398,7 +421,7 @@ def test_a_clean_cold_start_posts_at_most_six_events() -> None:
         topic, spec, spec.clients[0], PUB, 5), ready=5)}
     p = plan(steady)
     events += [e.reason for e in p.events]
-    assert events == ["Pending", "Bootstrapping", "BaseKeyRecorded", "Ready"]
+    assert events == ["BaseKeyRecorded"]  # plain progress is shown by the phase, not by events
     assert len(events) <= 6
 
 
@@ -449,3 +472,70 @@ def test_an_adopted_base_nobody_serves_is_base_unreachable() -> None:
     replicated = plan(_steady(make_topic(spec=spec, status={"baseKey": KEY, "conditions": []}), ready=5,
                               report=report(writable=False, peers=1, writers=3)))
     assert replicated.status["reason"] == "HostNotWritable"
+
+
+def _volume(uid: str = "pvc-uid") -> dict[str, Any]:
+    return {"metadata": {"name": "data-chat-host-0", "uid": uid}}
+
+
+def test_a_retained_volume_becomes_the_encryption_secrets_second_owner() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    p = plan(_steady(topic, ready=5, volume=_volume()))
+    [write] = p.writes
+    assert (write.op, write.target.kind, write.target.name) == ("patch", "Secret", "chat-encryption")
+    refs = write.body["metadata"]["ownerReferences"]
+    assert [(r["kind"], r["uid"], bool(r.get("controller"))) for r in refs] == [
+        ("SwarmTopic", UID, True), ("PersistentVolumeClaim", "pvc-uid", False)]
+    assert write.resource_version == write.body["metadata"]["resourceVersion"]
+    # Once both owners are there, nothing more; the identity and member Secrets stay the topic's only.
+    obs = _steady(topic, ready=5, volume=_volume())
+    obs.secrets["chat-encryption"]["metadata"]["ownerReferences"] = refs
+    assert plan(obs).writes == []
+    # Without retainOnDelete the volume goes with the topic: the topic alone owns the key.
+    topic["spec"]["bootstrapHost"]["storage"]["retainOnDelete"] = False
+    obs = _steady(topic, ready=5, volume=_volume())
+    obs.secrets["chat-encryption"]["metadata"]["ownerReferences"] = refs
+    assert [r["kind"] for r in plan(obs).writes[0].body["metadata"]["ownerReferences"]] == ["SwarmTopic"]
+
+
+def test_a_topic_recreated_over_its_volume_adopts_the_kept_encryption_key() -> None:
+    topic = make_topic()
+    kept = {"metadata": {"name": "chat-encryption", "uid": "kept", "resourceVersion": "3", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "pvc-uid"}]}}
+    p = plan(observed(topic, secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
+                      fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+    assert cond(p, c.READY)["reason"] != "NameConflict"
+    creates = [w.body["metadata"]["name"] for w in p.writes if w.op == "create" and w.target.kind == "Secret"]
+    assert creates == ["chat-identity", "chat-member"]  # the key is not made anew
+    [adopt] = [w for w in p.writes if w.op == "patch"]
+    assert adopt.target.name == "chat-encryption" and adopt.what.startswith("adopt")
+    assert adopt.body["metadata"]["ownerReferences"][0]["uid"] == UID
+    # Kept by another volume (or by nothing), it is someone else's: a NameConflict, left alone.
+    for other in ([{"kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "another"}], []):
+        kept["metadata"]["ownerReferences"] = other
+        p = plan(observed(make_topic(), secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
+                          fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+        assert cond(p, c.READY)["reason"] == "NameConflict" and p.writes == []
+
+
+def test_time_alone_brings_a_topic_back_only_where_time_changes_it() -> None:
+    waiting = plan(observed(make_topic(age=30), host_pod=pod(ready=False, age=20)))
+    assert waiting.recheck is not None and 100 <= waiting.recheck <= 102  # the announce timeout (120 s)
+    unreachable = plan(observed(make_topic(), host_pod=pod(ready=True),
+                                report_error=HostReportError("HostUnreachable", "refused")))
+    assert unreachable.recheck == 5.0
+    steady = plan(_steady(make_topic(status={"baseKey": KEY, "conditions": []}), ready=5))
+    assert steady.recheck is None  # only changes (and the slow re-check) bring it back
+
+
+def test_only_the_clients_ready_counts_moving_is_progress_not_a_transition() -> None:
+    from swarm_operator.summary import progress_only
+
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    desired = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    one, two, five = (plan(_steady(make_topic(status={"baseKey": KEY, "conditions": []}), ready=5,
+                                   deployments={"chat-kv": live(desired, ready=n)})).status for n in (1, 2, 5))
+    assert progress_only(one, two)  # 1/5 -> 2/5: may wait to be written with the next count
+    assert not progress_only(two, five)  # 2/5 -> 5/5: ClientsReady and Ready turn True, written at once
+    assert not progress_only(one, one)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,29 +42,32 @@ def test_a_report_without_the_fresh_nonce_is_stale(carried: str | None) -> None:
     assert err.value.reason == "StaleReport"
 
 
-def _chart_rules() -> list[dict[str, list[str]]]:
+def _chart_roles() -> list[dict[str, Any]]:
     helm = REPO / ".tools" / "bin" / "helm"
     if not helm.exists():
         pytest.fail("helm is missing: run `make setup`")
     text = subprocess.run([str(helm), "template", "swarm", str(REPO / "charts" / "swarm-operator")],
                           check=True, capture_output=True, text=True).stdout
-    roles = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "ClusterRole"
-             and not d["metadata"]["name"].endswith("-cluster")]
-    assert len(roles) == 1
-    return roles[0]["rules"]
+    return [d for d in yaml.safe_load_all(text) if d and d["kind"] in ("ClusterRole", "Role")]
 
 
 def test_the_chart_grants_exactly_the_owned_kinds_table() -> None:
-    assert _chart_rules() == owned.rbac_rules()
+    roles = {d["metadata"]["name"]: d["rules"] for d in _chart_roles()}
+    assert roles["swarm-swarm-operator"] == owned.rbac_rules()  # every watched namespace
+    assert roles["swarm-swarm-operator-leader"] == owned.operator_rbac_rules()  # the release's: the Lease
+    assert set(roles) == {"swarm-swarm-operator", "swarm-swarm-operator-leader", "swarm-swarm-operator-cluster"}
 
 
 def test_the_table_drives_watches_and_paths() -> None:
-    assert [k.plural for k in owned.watched()] == ["statefulsets", "deployments"]
+    assert [k.plural for k in owned.watched()] == [
+        "swarmtopics", "secrets", "configmaps", "services", "statefulsets", "deployments", "pods",
+        "persistentvolumeclaims"]
     assert owned.target_path(owned.SECRET, "apps", "chat-identity") == "/api/v1/namespaces/apps/secrets/chat-identity"
     assert owned.target_path(owned.TOPIC, "apps", "chat", "status") == \
         "/apis/swarm-operator.dev/v1alpha1/namespaces/apps/swarmtopics/chat/status"
-    assert owned.topic_of({"swarm-operator.dev/topic": "chat"}) == "chat"
-    assert "update" in owned.TOPIC_FINALIZERS.verbs and owned.SECRET.verbs == ("get", "create", "delete")
+    assert owned.topic_of(owned.CONFIGMAP, {"metadata": {"labels": {"swarm-operator.dev/topic": "chat"}}}) == "chat"
+    assert owned.topic_of(owned.TOPIC, {"metadata": {"name": "chat"}}) == "chat"
+    assert "update" in owned.TOPIC_FINALIZERS.verbs and owned.SECRET.metadata_only
 
 
 def test_a_standing_problem_posts_at_most_one_event_per_ten_minutes() -> None:

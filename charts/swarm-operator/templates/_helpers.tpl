@@ -45,7 +45,8 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.peerImage.repository (default .Chart.AppVersion .Values.peerImage.tag) -}}
 {{- end -}}
 
-{{/* The namespaced rules: only the verbs the operator uses. It never reads Secrets. */}}
+{{/* The rules in every watched namespace: only the verbs the operator uses. Secrets are listed,
+watched and read as metadata only (PartialObjectMetadata): the operator never receives their data. */}}
 {{- define "swarm-operator.namespacedRules" -}}
 {{- /* One rule per kind, exactly operator/swarm_operator/owned.py's KINDS (a unit test keeps them equal). */}}
 - apiGroups: ["swarm-operator.dev"]
@@ -53,7 +54,7 @@ app.kubernetes.io/component: operator
   verbs: ["get", "list", "watch"]
 - apiGroups: ["swarm-operator.dev"]
   resources: ["swarmtopics/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 # Children carry a controller ownerReference with blockOwnerDeletion, which the API server's
 # OwnerReferencesPermissionEnforcement admission allows only to who may update the owner's finalizers.
 - apiGroups: ["swarm-operator.dev"]
@@ -61,13 +62,13 @@ app.kubernetes.io/component: operator
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch"]
@@ -76,8 +77,18 @@ app.kubernetes.io/component: operator
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end -}}
+
+{{/* The rules in the release's own namespace: the leader Lease (owned.py's operator_rbac_rules). */}}
+{{- define "swarm-operator.operatorRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
 {{- end -}}

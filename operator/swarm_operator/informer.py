@@ -1,0 +1,195 @@
+"""A watch-fed cache of one kind of object (client-go's informer), below the domain logic.
+
+List, then watch from the list's resourceVersion, with a server-side label selector; keep every
+object in a store by (namespace, name) and an index by the topic each belongs to (a caller's
+function says which). A watch the server ends (its timeout) resumes from the last version seen
+(bookmarks keep it fresh); an ERROR event, a 410 Gone or a broken stream lists again, and only the
+objects that changed or went away meanwhile are announced (a relist of thousands of unchanged
+objects must not flood the work queue).
+
+`on_change(namespace, topic)` is called for every object that is new, changed (another
+resourceVersion) or gone. A caller's own write is put into the store with the server's answer
+(`put`): the watch event of that same version then changes nothing and announces nothing, so the
+operator is not woken by its own writes.
+
+`metadata_only` asks the server for PartialObjectMetadata (Secrets: the operator checks their
+owners and never receives their data). `trim` keeps what the caller needs of each object (the
+store's memory is the operator's memory at 10,000 topics); `metadata.managedFields` is always
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from .kube import METADATA_LIST, METADATA_ONLY, ApiError, Kube
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]  # (namespace, name)
+OnChange = Callable[[str, str], None]  # (namespace, topic)
+TopicOf = Callable[[dict[str, Any]], str | None]
+Trim = Callable[[dict[str, Any]], dict[str, Any]]
+WATCH_SECONDS = 300
+RELIST_DELAY = 2.0
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _version(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
+class Informer:
+    """One collection (`path`: every namespace or one), its store and its topic index."""
+
+    def __init__(self, kube: Kube, path: str, *, topic_of: TopicOf, on_change: OnChange, selector: str = "",
+                 metadata_only: bool = False, trim: Trim | None = None, name: str = "") -> None:
+        self.kube, self.path, self.selector = kube, path, selector
+        self.topic_of, self.on_change, self.trim = topic_of, on_change, trim
+        # A list answers PartialObjectMetadataList, a watch's events PartialObjectMetadata.
+        self.accept, self.list_accept = (METADATA_ONLY, METADATA_LIST) if metadata_only else ("application/json",) * 2
+        self.name = name or path
+        self.synced = asyncio.Event()
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._topics: dict[Key, str | None] = {}  # object -> its topic
+        self._index: dict[Key, set[str]] = {}  # (namespace, topic) -> names
+        self._task: asyncio.Task[None] | None = None
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._objects.get((namespace, name))
+
+    def of_topic(self, namespace: str, topic: str) -> list[dict[str, Any]]:
+        return [self._objects[(namespace, n)] for n in sorted(self._index.get((namespace, topic), ()))]
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # --- writing the store ---------------------------------------------------------------
+    def put(self, obj: dict[str, Any]) -> None:
+        """A write's answer from the server: stored without announcing it (the caller knows)."""
+        self._store(self._clean(obj))
+
+    def _clean(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = self.trim(obj) if self.trim is not None else dict(obj)
+        obj["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+        return obj
+
+    def _store(self, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        topic = self.topic_of(obj)
+        self._unindex(key)
+        self._objects[key] = obj
+        self._topics[key] = topic
+        if topic is not None:
+            self._index.setdefault((key[0], topic), set()).add(key[1])
+
+    def _unindex(self, key: Key) -> str | None:
+        topic = self._topics.pop(key, None)
+        if topic is not None:
+            names = self._index.get((key[0], topic))
+            if names is not None:
+                names.discard(key[1])
+                if not names:
+                    del self._index[(key[0], topic)]
+        return topic
+
+    def _changed(self, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        if _version(self._objects.get(key)) == _version(obj):
+            return  # already known (the caller's own write, or an unchanged relist)
+        before = self._topics.get(key)
+        obj = self._clean(obj)
+        self._store(obj)
+        self._announce(key[0], before, self._topics.get(key))
+
+    def _deleted(self, key: Key) -> None:
+        if key not in self._objects:
+            return
+        del self._objects[key]
+        self._announce(key[0], self._unindex(key), None)
+
+    def _announce(self, namespace: str, *topics: str | None) -> None:
+        for topic in dict.fromkeys(topics):
+            if topic is not None:
+                self.on_change(namespace, topic)
+
+    # --- list and watch ------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"informer-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                version: str | None = await self._list()
+                self.synced.set()
+                while version is not None:
+                    version = await self._follow(version)  # None: list again
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.warning("watch of %s: %s; listing again shortly", self.name, exc)
+                await asyncio.sleep(RELIST_DELAY)
+
+    def _params(self) -> dict[str, str]:
+        return {"labelSelector": self.selector} if self.selector else {}
+
+    async def _list(self) -> str:
+        """List; announce only what is new, changed or gone since the store last saw it."""
+        listing = await self.kube.request("GET", self.path, params=self._params(), accept=self.list_accept)
+        listed = set()
+        for obj in listing.get("items") or []:
+            listed.add(_key(obj))
+            self._changed(obj)
+        for key in set(self._objects) - listed:
+            self._deleted(key)
+        return str(listing["metadata"]["resourceVersion"])
+
+    async def _follow(self, version: str) -> str | None:
+        """One watch from `version`: the last version seen when the server ends it, None to list
+        again (an ERROR event such as 410 Gone)."""
+        async for event in self._watch(version):
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                log.info("watch of %s: %s; listing again", self.name, obj.get("message") or obj)
+                return None
+            version = _version(obj) or version
+            if kind in ("ADDED", "MODIFIED"):
+                self._changed(obj)
+            elif kind == "DELETED":
+                self._deleted(_key(obj))
+        return version
+
+    async def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
+        session = await self.kube.watch_session()
+        params = {**self._params(), "watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(WATCH_SECONDS)}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_SECONDS + 30)
+        async with session.get(self.kube.base + self.path, params=params, headers=self.kube.headers(self.accept),
+                               timeout=timeout) as rsp:
+            if rsp.status == 410:
+                yield {"type": "ERROR", "object": {"message": "410 Gone"}}
+                return
+            if rsp.status >= 400:
+                raise ApiError(rsp.status, rsp.reason or "", await rsp.text())
+            buffer = b""
+            async for chunk in rsp.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)

@@ -1,0 +1,158 @@
+"""The watch-fed caches: server-side selectors from the owned-kinds table, a store by name and an
+index by topic, relists that announce only what changed, writes that do not wake the operator,
+and host pods that jump the queue."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from swarm_operator import names, owned
+from swarm_operator.caches import Caches, in_scope
+from swarm_operator.controller import announcer
+from swarm_operator.informer import Informer
+from swarm_operator.manifests import host_statefulset
+from swarm_operator.workqueue import WorkQueue
+
+
+def host_pod(topic: str, namespace: str = "apps", uid: str = "u", version: str = "1") -> dict[str, Any]:
+    """A pod as the StatefulSet controller makes it: the template's labels, its own name."""
+    labels = dict(names.common_labels(topic, names.COMPONENT_HOST))
+    return {"metadata": {"name": f"{topic}-host-0", "namespace": namespace, "labels": labels, "uid": uid,
+                         "resourceVersion": version, "managedFields": [{"manager": "kubelet"}]},
+            "spec": {"containers": [{"name": "swarm-peer", "image": "x", "env": [{"name": "A", "value": "b"}],
+                                     "ports": [{"name": "status", "containerPort": 8080}]}]},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "podIP": "10.0.0.9",
+                       "containerStatuses": [{"name": "swarm-peer", "ready": True}]}}
+
+
+class Listing:
+    """What `GET <collection>?labelSelector=...` answers: the request is the one thing stood in for."""
+
+    def __init__(self, selector: str) -> None:
+        self.selector = selector
+        self.items: list[dict[str, Any]] = []
+        self.accept: list[str] = []
+
+    async def request(self, method: str, path: str, params: dict[str, str], accept: str) -> dict[str, Any]:
+        assert (method, params) == ("GET", {"labelSelector": self.selector} if self.selector else {})
+        self.accept.append(accept)
+        return {"metadata": {"resourceVersion": "9"}, "items": self.items}
+
+
+def pod_informer(kube: Any, seen: list[tuple[str, str]]) -> Informer:
+    return Informer(kube, "/api/v1/pods", topic_of=lambda o: owned.topic_of(owned.POD, o),
+                    on_change=lambda ns, t: seen.append((ns, t)), selector=owned.label_selector(owned.POD),
+                    trim=owned.POD.trim)
+
+
+def test_every_child_kind_is_selected_on_the_server_and_secrets_are_metadata_only() -> None:
+    kinds = {k.kind: k for k in owned.watched()}
+    assert set(kinds) == {"SwarmTopic", "Secret", "ConfigMap", "Service", "StatefulSet", "Deployment", "Pod",
+                          "PersistentVolumeClaim"}
+    for kind in kinds.values():
+        assert {"list", "watch"} <= set(kind.verbs), kind
+        assert kind is owned.TOPIC or owned.label_selector(kind), kind  # children: never the whole cluster
+    assert owned.label_selector(owned.POD) == (
+        "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator,"
+        "swarm-operator.dev/topic")
+    assert owned.SECRET.metadata_only and owned.PVC.metadata_only
+    assert [k.kind for k in owned.watched() if k.progress] == ["Pod"]
+    assert owned.target_path(owned.POD, None) == "/api/v1/pods"
+    assert owned.target_path(owned.POD, "apps") == "/api/v1/namespaces/apps/pods"
+
+
+def test_the_selectors_match_what_the_operator_makes() -> None:
+    from swarm_operator.models import SwarmTopicSpec
+
+    topic = {"metadata": {"name": "chat", "namespace": "apps", "uid": "u1"},
+             "spec": {"bootstrapHost": {}, "clients": []}}
+    sts = host_statefulset(topic, SwarmTopicSpec.model_validate(topic["spec"]), "img", "00" * 32)
+    assert in_scope(owned.STATEFULSET, sts)
+    assert in_scope(owned.POD, {"metadata": {"labels": sts["spec"]["template"]["metadata"]["labels"]}})
+    claim = sts["spec"]["volumeClaimTemplates"][0]
+    assert in_scope(owned.PVC, claim)
+    assert not in_scope(owned.CONFIGMAP, {"metadata": {"labels": {names.LABEL_TOPIC: "chat"}}})
+
+
+async def test_the_store_keeps_what_the_planner_reads_indexed_by_topic() -> None:
+    kube = Listing(owned.label_selector(owned.POD))
+    seen: list[tuple[str, str]] = []
+    informer = pod_informer(kube, seen)
+    kube.items = [host_pod("chat"), host_pod("news", "other")]
+    assert await informer._list() == "9"
+    assert sorted(seen) == [("apps", "chat"), ("other", "news")]
+    pod = informer.get("apps", "chat-host-0")
+    assert pod is not None and "managedFields" not in pod["metadata"]
+    assert pod["spec"]["containers"] == [{"name": "swarm-peer", "ports": [{"name": "status", "containerPort": 8080}]}]
+    assert pod["status"]["podIP"] == "10.0.0.9"
+    assert pod["status"]["containerStatuses"] == [{"name": "swarm-peer", "restartCount": 0}]
+    assert [p["metadata"]["name"] for p in informer.of_topic("apps", "chat")] == ["chat-host-0"]
+    assert informer.of_topic("apps", "news") == []
+
+
+async def test_a_relist_announces_only_what_changed_or_went_away() -> None:
+    kube = Listing(owned.label_selector(owned.POD))
+    seen: list[tuple[str, str]] = []
+    informer = pod_informer(kube, seen)
+    kube.items = [host_pod(f"t{n}", uid=f"u{n}") for n in range(1000)]
+    await informer._list()
+    assert len(seen) == 1000  # the first list: every topic
+    seen.clear()
+    kube.items = [host_pod(f"t{n}", uid=f"u{n}", version="2" if n == 7 else "1") for n in range(1, 1000)]
+    await informer._list()  # t7 changed, t0 went away; 997 unchanged pods announce nothing
+    assert sorted(seen) == [("apps", "t0"), ("apps", "t7")]
+    assert informer.get("apps", "t0-host-0") is None and len(informer) == 999
+
+
+async def test_the_operators_own_write_does_not_wake_it_but_a_later_change_does() -> None:
+    kube = Listing(owned.label_selector(owned.POD))
+    seen: list[tuple[str, str]] = []
+    informer = pod_informer(kube, seen)
+    await informer._list()
+    informer.put(host_pod("chat", version="5"))  # a write's answer
+    assert seen == []
+
+    async def events(version: str) -> Any:
+        for event in ({"type": "MODIFIED", "object": host_pod("chat", version="5")},  # the same write
+                      {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "6"}}},
+                      {"type": "MODIFIED", "object": host_pod("chat", version="7")},  # someone else's
+                      {"type": "DELETED", "object": host_pod("chat", version="8")}):
+            yield event
+
+    informer._watch = events  # type: ignore[method-assign]
+    assert await informer._follow("5") == "8"
+    assert seen == [("apps", "chat"), ("apps", "chat")]
+    assert informer.get("apps", "chat-host-0") is None
+
+
+async def test_an_error_event_lists_again() -> None:
+    informer = pod_informer(Listing(""), [])
+
+    async def events(version: str) -> Any:
+        yield {"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}
+
+    informer._watch = events  # type: ignore[method-assign]
+    assert await informer._follow("5") is None
+
+
+async def test_a_host_pod_change_puts_its_topic_ahead_of_a_burst() -> None:
+    queue: WorkQueue[tuple[str, str]] = WorkQueue()
+    caches = Caches(None, (), announcer(queue))  # type: ignore[arg-type]
+    for n in range(100):
+        caches._informers[("SwarmTopic", None)]._changed(
+            {"metadata": {"name": f"new-{n}", "namespace": "apps", "resourceVersion": "1"}})
+    caches._informers[("Pod", None)]._changed(host_pod("chat"))  # the pod Ready event
+    assert await asyncio.wait_for(queue.get(), 1) == ("apps", "chat")
+    assert await asyncio.wait_for(queue.get(), 1) == ("apps", "new-0")
+
+
+async def test_metadata_only_kinds_keep_no_data_even_from_a_writes_answer() -> None:
+    caches = Caches(None, ("apps",), lambda *_: None)  # type: ignore[arg-type]
+    secret = {"metadata": {"name": "chat-member", "namespace": "apps", "resourceVersion": "3",
+                           "labels": names.common_labels("chat", names.COMPONENT_HOST)},
+              "data": {"invite-seed": "c2VjcmV0"}}
+    caches.put(owned.SECRET, secret)
+    assert caches.get(owned.SECRET, "apps", "chat-member") == {"metadata": secret["metadata"]}
+    caches.put(owned.SECRET, {"metadata": {"name": "foreign", "namespace": "apps"}, "data": {}})
+    assert caches.get(owned.SECRET, "apps", "foreign") is None  # not in the cache's scope
