@@ -139,8 +139,9 @@ def test_members_write_and_outsiders_never_do(cluster: Cluster, ns: str) -> None
             code, status = pod_http(pod, STATUS_PORT, "/status")
         except OSError:  # not listening yet
             return False
-        # Not 200 while starting: a member's /status answers 500 while its base opens (product
-        # bug, reported: lib/member.js sets `base` before `ready()`, `discoveryKey` is null).
+        # While its base opens, a member's /status answers 200 without the base's fields
+        # (`discoveryKey` null, `viewLength` 0; it used to answer 500, fixed in cbf3d21, see
+        # images/swarm-peer/test/status.test.js): on the base means a writer key and the host.
         return code == 200 and bool(status.get("writerKey")) and bool(status.get("hostConnected"))
 
     def opened() -> list[dict[str, Any]] | None:

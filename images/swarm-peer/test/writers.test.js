@@ -42,6 +42,62 @@ test('50 client restarts (empty disk each time) leave a bounded writer set', asy
   assert.strictEqual(host.base.writable, true, 'the host (the last indexer) is never removed')
 })
 
+// The host (the base's bootstrap writer) is its only indexer: members are added with
+// indexer: false. Both guards are shown: apply ignores a `remove-writer` of the last indexer
+// (system-apply.js) and the idle sweep never appends one (writer-registry.js). Autobase's own
+// removeWriter() would throw too; the guard is what makes it an ignored entry, not an apply error.
+test('the last indexer is never removed: the host\'s own remove-writer and an idle sweep naming it leave the host an indexer and writable', async () => {
+  const topic = 'last-indexer-' + Date.now()
+  const secret = secrets()
+  const errors = []
+  const infos = []
+  const log = { info: (msg) => infos.push(msg), warn () {}, error: (msg, fields) => errors.push({ msg, ...fields }) }
+  const idle = 1000
+  const host = await startHost({ bootstrap, topic, secret, writerIdleMs: idle, log })
+  const member = await startMember({ bootstrap, topic, host, secret })
+  await until(() => member.writable, 30000, 'member writable')
+  const hostKey = host.base.local.key
+  const hex = hostKey.toString('hex')
+  const counter = async (c) => (await c.get()).values.reduce((n, v) => n + v.value, 0)
+  const isOnlyIndexer = (peer) => peer.base.system.indexers.length === 1 && peer.base.system.indexers[0].key.equals(hostKey)
+  assert.ok(isOnlyIndexer(host), 'the host starts as the only indexer')
+
+  // 1. The host appends a remove-writer of its own key (the one writer allowed to).
+  await host.base.append({ type: 'remove-writer', key: hex })
+  await host.base.append({ type: 'put', key: 'after-remove', value: 1 })
+  await until(() => viewHas(member, (e) => e.key === 'after-remove'), 15000, 'member has the entries after the remove-writer')
+  await host.base.update()
+  for (const peer of [host, member]) {
+    assert.ok(isOnlyIndexer(peer), `${peer.role}: the host is still the only indexer`)
+    const info = await peer.base.system.get(hostKey)
+    assert.ok(info && !info.isRemoved, `${peer.role}: the host is still a writer`)
+    assert.strictEqual(await counter(peer.metrics.entriesIgnored), 1, `${peer.role}: the remove-writer is an ignored entry`)
+  }
+  assert.strictEqual(host.base.writable, true)
+  assert.strictEqual(host.base.isIndexer, true)
+  assert.deepStrictEqual(errors, [], 'no apply error on the host')
+
+  // 2. The host's key in the writer registry (where a member's pairing request naming the
+  // host's writer key puts it), idle past writerIdleMs while only the member is seen: the
+  // sweep (every 500 ms here) removes nothing and appends nothing: a remove-writer it appended
+  // would be one more ignored entry.
+  assert.strictEqual(await host.admission.admit(hex, 'invite'), true, 'already a writer')
+  assert.ok(host.registry.has(hex))
+  await new Promise((resolve) => setTimeout(resolve, idle + 500))
+  await host.registry.timer.trigger()
+  await host.base.update()
+  assert.strictEqual(await counter(host.metrics.entriesIgnored), 1, 'the sweep appended no remove-writer')
+  assert.strictEqual(await counter(host.metrics.writersRemoved), 0)
+  assert.ok(!infos.includes('idle writer removed'))
+  assert.ok(host.registry.has(hex), 'the host stays in the registry, never swept')
+  assert.ok(isOnlyIndexer(host))
+  assert.strictEqual(host.base.writable, true)
+  assert.strictEqual(member.writable, true, 'the seen member is not swept either')
+  await member.base.append({ type: 'put', key: 'after-sweep', value: 1 })
+  await until(() => viewHas(host, (e) => e.key === 'after-sweep'), 15000, 'host sees the member after the sweep')
+  assert.deepStrictEqual(errors, [])
+})
+
 test('HostOnly: a client never becomes writable (even holding the invite) but reads', async () => {
   const topic = 'hostonly-' + Date.now()
   const secret = secrets()
