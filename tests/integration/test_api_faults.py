@@ -1,0 +1,280 @@
+"""The operator under API faults, on the real control plane.
+
+The real operator process talks to the API server only through the fault proxy
+(e2e/localcluster/faultproxy.py: 500s, 429s, 409s on writes, lost responses, connection resets,
+410 Gone on watches, cut watches; seeded by FAULT_SEED) and is SIGKILLed and restarted every 1-3 s,
+while six topics bootstrap and half of their hosts flip their reported base key once it is
+recorded. The test's own admin client (not proxied) checks, every ~50 ms, what must hold at every
+moment: no client Deployment wants replicas before its topic's status.baseKey and its ConfigMap's
+baseKey exist, and neither key ever changes once set. Then the faults stop, the operator is left
+running, and every topic must converge on its host's original key, the flipped ones with
+Degraded=True/BaseKeyConflict.
+
+Run alone with the figures printed: `pytest tests/integration/test_api_faults.py -s`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fakehost import FakeHost, host_pod_status
+from integration_support import Api, Operator, example_topic, wait_for
+from localcluster.controlplane import ControlPlane
+from localcluster.faultproxy import FaultProxy, FaultRates
+from localcluster.testing import operator_kubeconfig
+
+NS = "apps"
+SEED = int(os.environ.get("FAULT_SEED", "10"))
+CHAOS_SECONDS = 40.0
+KILL_EVERY = (1.0, 3.0)  # seconds between two SIGKILLs of the operator
+TOPICS = [f"f{i}" for i in range(6)]
+KEYS = {name: f"{i + 1:x}{i + 1:x}" * 32 for i, name in enumerate(TOPICS)}  # each host's own base key
+FLIPPED_KEY = "e7" * 32
+CLIENTS = 2
+RATES = FaultRates(internal_error=0.03, throttled=0.02, conflict=0.04, lost_response=0.04, reset=0.02,
+                   gone=0.15, watch_cut=0.25, watch_seconds=(0.5, 6.0), retry_after=1)
+TOPIC_LABEL = "swarm-operator.dev/topic"
+
+
+class FleetWatcher:
+    """integration_support.Watcher for every topic of the namespace at once (three list calls a
+    sample): flags any moment where a client Deployment wants replicas while its topic has no
+    status.baseKey or its ConfigMap no baseKey, and any change of either key once set."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.violations: list[str] = []
+        self.errors: list[str] = []
+        self.samples = 0
+        self.recorded: dict[str, str] = {}  # topic -> status.baseKey, as first seen
+        self._configmap_keys: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fleet-watcher", daemon=True)
+
+    def __enter__(self) -> FleetWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample()
+            except Exception as exc:  # the test's own reads: recorded, never fatal to the watch
+                self.errors.append(repr(exc)[:200])
+            self._stop.wait(0.05)
+
+    def sample(self) -> None:
+        # Deployments first: one seen wanting replicas proves the keys were written before this read.
+        deployments = self.api.items(f"/apis/apps/v1/namespaces/{NS}/deployments")
+        topics = {t["metadata"]["name"]: t for t in self.api.items(self.api.topic_path(NS))}
+        configmaps = {c["metadata"]["name"]: c for c in self.api.items(f"/api/v1/namespaces/{NS}/configmaps")}
+        for dep in deployments:
+            name = (dep["metadata"].get("labels") or {}).get(TOPIC_LABEL, "")
+            if dep["spec"].get("replicas", 1) <= 0:
+                continue
+            if not ((topics.get(name) or {}).get("status") or {}).get("baseKey"):
+                self.violations.append(f"{dep['metadata']['name']} wants replicas before status.baseKey")
+            if not ((configmaps.get(f"{name}-swarm") or {}).get("data") or {}).get("baseKey"):
+                self.violations.append(f"{dep['metadata']['name']} wants replicas before the ConfigMap key")
+        for name, topic in topics.items():
+            key = (topic.get("status") or {}).get("baseKey")
+            self._check_once_set(self.recorded, name, key, "status.baseKey")
+            cm_key = ((configmaps.get(f"{name}-swarm") or {}).get("data") or {}).get("baseKey")
+            self._check_once_set(self._configmap_keys, name, cm_key, "the ConfigMap's baseKey")
+            if key and cm_key and key != cm_key:
+                self.violations.append(f"{name}: the ConfigMap says {cm_key[:12]}, the status {key[:12]}")
+        self.samples += 1
+
+    def _check_once_set(self, seen: dict[str, str], name: str, key: str | None, what: str) -> None:
+        if name in seen and key != seen[name]:
+            self.violations.append(f"{name}: {what} changed from {seen[name][:12]} to {(key or 'nothing')[:12]}")
+        elif key and name not in seen:
+            seen[name] = key
+
+
+class Chaos:
+    """SIGKILLs the operator and starts it again, every 1-3 s (from the seed) until stopped;
+    notes the times it had exited by itself meanwhile."""
+
+    def __init__(self, operator: Operator, rng: random.Random) -> None:
+        self.operator = operator
+        self.rng = rng
+        self.kills = 0
+        self.exits: list[int] = []  # exit codes of the operator's own exits
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos", daemon=True)
+
+    def __enter__(self) -> Chaos:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.revive()  # left running
+
+    def revive(self) -> None:
+        """Start the operator again if it exited by itself."""
+        proc = self.operator.proc
+        if proc is not None and proc.poll() is not None:
+            self.exits.append(proc.returncode)
+            self.operator.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.rng.uniform(*KILL_EVERY)):
+            self.revive()
+            self.operator.kill()
+            self.operator.start()
+            self.kills += 1
+
+
+class Node:
+    """The test's kubelet for the six host pods: a FakeHost per topic once its identity Secret
+    exists, its pod reported Running and Ready on the host's address; and the flips."""
+
+    def __init__(self, api: Api, stack: contextlib.ExitStack, to_flip: set[str]) -> None:
+        self.api = api
+        self.stack = stack
+        self.to_flip = to_flip
+        self.hosts: dict[str, FakeHost] = {}
+        self.seeds: dict[str, str] = {}
+        self.flipped: set[str] = set()
+
+    def tick(self, recorded: dict[str, str]) -> None:
+        for secret in self.api.items(f"/api/v1/namespaces/{NS}/secrets"):
+            name = secret["metadata"]["name"].removesuffix("-identity")
+            seed = (secret.get("data") or {}).get("seed")
+            if name in TOPICS and seed and name not in self.hosts:
+                self.seeds[name] = base64.b64decode(seed).decode()
+                self.hosts[name] = self.stack.enter_context(FakeHost(self.seeds[name], name, KEYS[name]))
+        for pod in self.api.items(f"/api/v1/namespaces/{NS}/pods"):
+            host = self.hosts.get((pod["metadata"].get("labels") or {}).get(TOPIC_LABEL, ""))
+            if host is not None and not _reported(pod, host.ip):
+                with contextlib.suppress(AssertionError):  # the pod went meanwhile: next tick
+                    self.api.merge(f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}/status",
+                                   {"status": host_pod_status(host.ip, True)})
+        for name in self.to_flip - self.flipped:
+            if name in recorded and name in self.hosts:
+                self.hosts[name].base_key = FLIPPED_KEY  # e.g. its volume swapped for another base
+                self.flipped.add(name)
+
+
+def _reported(pod: dict[str, Any], ip: str) -> bool:
+    status = pod.get("status") or {}
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+    return status.get("podIP") == ip and ready
+
+
+def _condition(topic: dict[str, Any], ctype: str) -> dict[str, Any]:
+    return next((c for c in (topic.get("status") or {}).get("conditions", []) if c["type"] == ctype), {})
+
+
+def converged(api: Api, node: Node) -> list[str]:
+    """What is not yet as it must end; empty when every topic is there."""
+    waiting = []
+    configmaps = {c["metadata"]["name"]: c for c in api.items(f"/api/v1/namespaces/{NS}/configmaps")}
+    replicas = {(d["metadata"].get("labels") or {}).get(TOPIC_LABEL): d["spec"].get("replicas")
+                for d in api.items(f"/apis/apps/v1/namespaces/{NS}/deployments")}
+    for name in TOPICS:
+        topic = api.topic(NS, name)
+        status = topic.get("status") or {}
+        degraded = _condition(topic, "Degraded")
+        if status.get("baseKey") != KEYS[name]:
+            waiting.append(f"{name}: baseKey {status.get('baseKey')!r}")
+        elif ((configmaps.get(f"{name}-swarm") or {}).get("data") or {}).get("baseKey") != KEYS[name]:
+            waiting.append(f"{name}: the ConfigMap's key")
+        elif name in node.to_flip and (name not in node.flipped or (degraded.get("status"), degraded.get(
+                "reason")) != ("True", "BaseKeyConflict")):
+            waiting.append(f"{name}: flipped {name in node.flipped}, Degraded {degraded}")
+        elif name not in node.to_flip and (degraded.get("status") != "False"
+                                           or status.get("phase") not in ("RollingOut", "Ready")
+                                           or replicas.get(name) != CLIENTS):
+            waiting.append(f"{name}: phase {status.get('phase')}/{status.get('reason')}, replicas {replicas.get(name)}")
+    return waiting
+
+
+def proxied_kubeconfig(plane: ControlPlane, proxy: FaultProxy, target: Path) -> str:
+    """The operator's kubeconfig (the chart's ServiceAccount token) with the proxy as its server."""
+    doc = yaml.safe_load(operator_kubeconfig(plane).read_text())
+    doc["clusters"][0]["cluster"]["server"] = proxy.url
+    target.write_text(yaml.safe_dump(doc))
+    return str(target)
+
+
+def log_summary(log: str) -> dict[str, int]:
+    """The operator log's warnings and errors, by message shape (numbers and names blurred)."""
+    shapes: Counter[str] = Counter()
+    for line in log.splitlines():
+        if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line):
+            shapes[re.sub(r"[0-9a-f]{8,}|\d+(\.\d+)?", "#", line.split("]", 1)[-1].strip())[:160]] += 1
+    return dict(shapes.most_common(12))
+
+
+def test_the_invariant_holds_under_api_faults_and_kills(api_server: ControlPlane, api: Api, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    to_flip = set(rng.sample(TOPICS, len(TOPICS) // 2))
+    serving = api_server.pki.serving("fault-proxy", ["127.0.0.1"])
+    with contextlib.ExitStack() as stack:
+        proxy = stack.enter_context(FaultProxy(api_server.server, RATES, SEED, upstream_ca=api_server.pki.ca_crt,
+                                               serving=serving))
+        node = Node(api, stack.enter_context(contextlib.ExitStack()), to_flip)
+        watcher = stack.enter_context(FleetWatcher(api))
+        operator = Operator(proxied_kubeconfig(api_server, proxy, tmp_path / "proxied.kubeconfig"),
+                            tmp_path / "operator.log")
+        operator.start()
+        stack.callback(operator.stop)  # first: no host or watcher goes while it runs
+        for name in TOPICS:
+            api.create(api.topic_path(NS), example_topic(name, clients=CLIENTS))
+
+        with Chaos(operator, rng) as chaos:  # on leaving, the operator is left running
+            deadline = time.monotonic() + CHAOS_SECONDS
+            while time.monotonic() < deadline:
+                node.tick(watcher.recorded)
+                time.sleep(0.2)
+            under_faults = dict(watcher.recorded)
+            flipped_under_faults = set(node.flipped)
+        proxy.enabled = False
+
+        def settled() -> bool:
+            node.tick(watcher.recorded)
+            return not converged(api, node)
+
+        settle_start = time.monotonic()
+        try:
+            wait_for("every topic on its host's original key, the flipped ones BaseKeyConflict", settled, 90)
+        finally:
+            figures = {
+                "seed": SEED, "faultSeconds": CHAOS_SECONDS, "topics": len(TOPICS), "flipped": sorted(node.flipped),
+                "keysRecordedUnderFaults": len(under_faults), "flippedUnderFaults": len(flipped_under_faults),
+                "kills": chaos.kills, "operatorExits": chaos.exits, "samples": watcher.samples,
+                "violations": len(watcher.violations), "injected": proxy.injected(), "requests": proxy.requests(),
+                "secondsToConvergeAfterFaults": round(time.monotonic() - settle_start, 1),
+                "samplerErrors": len(watcher.errors), "waiting": converged(api, node),
+            }
+            print("API faults:", json.dumps(figures))
+            print("operator log, errors by shape:", json.dumps(log_summary(operator.log()), indent=1))
+    assert watcher.violations == [], watcher.violations[:20]
+    assert watcher.errors == [], watcher.errors[:5]
+    assert watcher.samples > 100, "the watcher stopped sampling"
+    assert node.flipped == to_flip
+    for name in TOPICS:  # restarts under faults never rotated a host's identity
+        secret = api.get(f"/api/v1/namespaces/{NS}/secrets/{name}-identity")
+        assert secret is not None and base64.b64decode(secret["data"]["seed"]).decode() == node.seeds[name], name
+    injected = proxy.injected()
+    assert all(injected.values()), f"a kind of fault was never injected: {injected}"
+    assert chaos.kills >= 10
