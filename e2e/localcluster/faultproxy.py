@@ -228,27 +228,35 @@ class WatchRelay:
         timed = self.plan.fault in (Fault.GONE_EVENT, Fault.WATCH_CUT)
         deadline: float | None = loop.time() + self.plan.after if timed else None
         tail = b""  # the part of the last chunk after its last newline: an event not yet complete
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    async for chunk in upstream.content.iter_any():
-                        complete, newline, rest = (tail + chunk).rpartition(b"\n")
-                        if newline:
-                            await response.write(complete + newline)
-                        tail = rest
-                break  # the API server ended the watch
-            except TimeoutError:
-                if not self.proxy.enabled:
-                    deadline = None  # faults were turned off meanwhile: stream on
-                    continue
-                assert self.plan.fault is not None
-                self.proxy.tally.add(self.plan.fault)
-                if self.plan.fault is Fault.WATCH_CUT:
-                    reset(request)
-                    return response
-                await response.write(GONE_EVENT)
-                break
-        await response.write_eof()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        async for chunk in upstream.content.iter_any():
+                            complete, newline, rest = (tail + chunk).rpartition(b"\n")
+                            if newline:
+                                await response.write(complete + newline)
+                            tail = rest
+                    break  # the API server ended the watch
+                except TimeoutError:
+                    if not self.proxy.enabled:
+                        deadline = None  # faults were turned off meanwhile: stream on
+                        continue
+                    assert self.plan.fault is not None
+                    self.proxy.tally.add(self.plan.fault)
+                    if self.plan.fault is Fault.WATCH_CUT:
+                        reset(request)
+                        return response
+                    tail = b""  # an event cut short upstream is not sent before the ERROR
+                    await response.write(GONE_EVENT)
+                    break
+            if tail:
+                await response.write(tail)
+            await response.write_eof()
+        except ConnectionError:  # the client went (e.g. a killed operator): nothing to answer
+            pass
+        except aiohttp.ClientError:  # the API server cut the stream: so does the proxy
+            reset(request)
         return response
 
 
