@@ -51,6 +51,13 @@ class Pki:
         san = ",".join([*(f"DNS:{d}" for d in dns), *(f"IP:{i}" for i in dict.fromkeys(ips))])
         self._sign("apiserver", "/CN=kube-apiserver", san, "serverAuth")
 
+    def serving(self, name: str, ips: list[str]) -> tuple[Path, Path]:
+        """A serving certificate the CA signs for `ips` (e.g. a proxy in front of the API server,
+        so a kubeconfig only changes its server URL)."""
+        san = ",".join(f"IP:{i}" for i in dict.fromkeys(ips))
+        self._sign(name, f"/CN={name}", san, "serverAuth")
+        return self.dir / f"{name}.crt", self.dir / f"{name}.key"
+
     def client(self, ident: Identity) -> tuple[Path, Path]:
         subject = f"/CN={ident.user}" + "".join(f"/O={g}" for g in ident.groups)
         self._sign(ident.name, subject, None, "clientAuth")
