@@ -29,6 +29,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "e2e"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
     LocalCluster,
@@ -40,6 +41,7 @@ from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
     wait_for,
 )
 from swarm_operator.identity import new_seed  # noqa: E402
+from timeline import Watcher  # noqa: E402 - beside this script
 
 PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/bin/swarm-peer.js"))
 
@@ -130,8 +132,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def operator_cold_start(cluster: LocalCluster, run: int, clients: int) -> tuple[float, set[str]]:
+def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
+                        clients: int) -> tuple[float, set[str], dict[str, float]]:
     ns, name = "bench", f"t{run}-{clients}"
+    timeline = watcher.begin(name, clients)
     # Convergence is polled straight from the API server every 50 ms, as the floor polls its
     # peers: a kubectl process per poll would load the two cores and slow what it measures.
     topic_url = f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics/{name}"
@@ -150,12 +154,14 @@ def operator_cold_start(cluster: LocalCluster, run: int, clients: int) -> tuple[
             pod_ready(p) for p in cluster.plane.get(pods_url)["items"]) == clients
     wait_for(f"{name} Ready", converged, timeout=600, interval=0.05)
     seconds = time.monotonic() - started
+    wait_for("the timeline's last milestone", lambda: "topic ready" in timeline.seen, timeout=10, interval=0.05)
+    share = timeline.share()
     keys = set(client_reported_keys(cluster, name, ns))
     cluster.kubectl("delete", "swarmtopics.swarm-operator.dev", name, "-n", ns, "--wait=true")
     cluster.delete("pvc", f"data-{name}-host-0", ns)
     wait_for("the topic's pods gone", lambda: not cluster.pods(ns, f"swarm-operator.dev/topic={name}"),
              timeout=120)
-    return seconds, keys
+    return seconds, keys, share
 
 
 def report(label: str, figures: list[float]) -> str:
@@ -173,19 +179,23 @@ def main() -> int:
     floor = Floor(work / "floor")
     (work / "floor").mkdir(exist_ok=True)
     results: dict[int, dict[str, list[float]]] = {}
+    shares: dict[int, list[dict[str, float]]] = {}
     distinct: dict[str, list[int]] = {"operator": [], "floor": []}
     try:
         cluster = shared_local_cluster()
         ensure_dht(cluster)
         cluster.create_namespace("bench")
+        watcher = Watcher(cluster.plane, "bench")
         for clients in args.clients:
             results[clients] = {"operator": [], "floor": []}
+            shares[clients] = []
             for run in range(args.runs):
                 # Alternate which goes first so drift of the machine load hits both alike.
                 order = ("operator", "floor") if run % 2 == 0 else ("floor", "operator")
                 for kind in order:
                     if kind == "operator":
-                        seconds, keys = operator_cold_start(cluster, run, clients)
+                        seconds, keys, share = operator_cold_start(cluster, watcher, run, clients)
+                        shares[clients].append(share)
                     else:
                         seconds, keys = floor.cold_start(run, clients)
                     results[clients][kind].append(seconds)
@@ -203,6 +213,10 @@ def main() -> int:
         print(report("floor", fl))
         print(f"ratio      p50={statistics.median(op) / statistics.median(fl):.2f}x "
               f"p95={percentile(op, 0.95) / percentile(fl, 0.95):.2f}x")
+        print("operator's own share of apply -> Ready (time only the operator could act, p50 / p95 ms):")
+        for step in shares[clients][0]:
+            values = [1000 * s[step] for s in shares[clients]]
+            print(f"  {step:<34} {statistics.median(values):8.0f} {percentile(values, 0.95):8.0f}")
     for kind, counts in distinct.items():
         print(f"distinct base keys per topic ({kind}): max={max(counts)} "
               f"total={sum(counts)} over {len(counts)} topics")

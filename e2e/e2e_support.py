@@ -67,6 +67,7 @@ class Cluster(abc.ABC):
 
     name = "cluster"
     kubeconfig: str | None = None
+    operator_namespace = "swarm-operator"
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         env = dict(os.environ)
@@ -115,6 +116,18 @@ class Cluster(abc.ABC):
         self.kubectl("delete", kind, name, "-n", namespace, "--ignore-not-found",
                      f"--wait={'true' if wait else 'false'}")
 
+    def operator_pods(self) -> list[dict[str, Any]]:
+        return self.pods(self.operator_namespace, "app.kubernetes.io/name=swarm-operator")
+
+    def operator_leader(self) -> str | None:
+        """The operator pod holding the leader Lease."""
+        lease = self.get_json("lease", "swarm-operator", self.operator_namespace)
+        return ((lease or {}).get("spec") or {}).get("holderIdentity") or None
+
+    def kill_operator_pod(self, name: str) -> None:
+        """Kill one operator pod at once (no grace: as when its node dies)."""
+        self.kubectl("delete", "pod", name, "-n", self.operator_namespace, "--grace-period=0", "--force")
+
     @abc.abstractmethod
     def peer_status(self, pod: dict[str, Any]) -> dict[str, Any]:
         """The pod's own `GET /status` (the peer's report, not the operator's view)."""
@@ -162,7 +175,7 @@ class LocalCluster(Cluster):
             stdout=open(self.state_dir / "kubelet.log", "ab"), stderr=subprocess.STDOUT,
             env=dict(os.environ, PYTHONPATH=str(REPO / "e2e")), start_new_session=True)
         wait_for("the node Ready", lambda: self._node_ready(), timeout=60)
-        self.set_operator_replicas(1)
+        self.set_operator_replicas(2)  # the chart's default: a leader and a standby
 
     def _node_ready(self) -> bool:
         if self._kubelet is not None and self._kubelet.poll() is not None:
@@ -185,13 +198,9 @@ class LocalCluster(Cluster):
                     for p in c.get("ports", []) if p.get("name") == "metrics")
         return f"http://{pod['status']['podIP']}:{port}/metrics"
 
-    def operator_pods(self) -> list[dict[str, Any]]:
-        from localcluster.testing import OPERATOR_NAMESPACE
-        return self.pods(OPERATOR_NAMESPACE, "app.kubernetes.io/name=swarm-operator")
-
     def restart_operator(self) -> None:
-        """Kill the operator's pod at once (no grace: as when its node dies); the Deployment
-        starts a new one."""
+        """Kill the operator's pods at once (no grace: as when their node dies); the Deployment
+        starts new ones."""
         from localcluster.testing import OPERATOR_NAMESPACE
         old = {p["metadata"]["uid"] for p in self.operator_pods()}
         self.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, "-l",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-import pytest
 from e2e_support import (
     EXAMPLES,
     Cluster,
@@ -97,21 +97,54 @@ def test_operator_restarted_mid_bootstrap(cluster: Cluster, ns: str) -> None:
     assert_clients_report(cluster, "oprestart", ns, base_key, expected=2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known regression (docs/operations.md, Retained volumes): a re-created topic gets a new "
-    "encryption Secret while the retained volume's base is encrypted with the old key, so the "
-    "clients are admitted but never read the base and the topic stays RollingOut"))
 def test_recreated_topic_over_retained_volume_keeps_the_key(cluster: Cluster, ns: str) -> None:
     cluster.apply(topic_manifest("again", ns, clients=1))
     base_key = wait_ready(cluster, "again", ns)["status"]["baseKey"]
+    kept = cluster.get_json("secret", "again-encryption", ns)
+    assert kept is not None
     cluster.kubectl("delete", TOPIC_PLURAL, "again", "-n", ns, "--wait=true", "--timeout=60s")
     wait_for("the host to be gone", lambda: host_pod(cluster, "again", ns) is None)
     assert cluster.get_json("pvc", "data-again-host-0", ns) is not None, "the volume was not kept"
+    # The encryption key stays with the volume (its second owner); the topic's own reference is gone.
+    left = wait_for("the key kept by the volume alone", lambda: (s := cluster.get_json(
+        "secret", "again-encryption", ns)) and [r["kind"] for r in s["metadata"]["ownerReferences"]] == [
+        "PersistentVolumeClaim"] and s)
+    assert left["metadata"]["uid"] == kept["metadata"]["uid"]
     cluster.apply(topic_manifest("again", ns, clients=1))
     topic = wait_ready(cluster, "again", ns)
     assert topic["status"]["baseKey"] == base_key, "re-creating the topic made a second base"
+    adopted = cluster.get_json("secret", "again-encryption", ns)
+    assert adopted is not None and adopted["metadata"]["uid"] == kept["metadata"]["uid"], "the key was made anew"
+    assert [(r["kind"], r.get("controller", False)) for r in adopted["metadata"]["ownerReferences"]] == [
+        ("SwarmTopic", True), ("PersistentVolumeClaim", False)]
     wait_for("1 client", lambda: clients_ready(cluster, "again", ns, 1))
     assert_clients_report(cluster, "again", ns, base_key, expected=1)
+
+
+def test_the_standby_takes_over_when_the_leader_dies_mid_bootstrap(cluster: Cluster, ns: str) -> None:
+    """Two operator replicas (the chart's default): the leader's pod is killed without grace (as when
+    its node dies) while a topic bootstraps; the standby takes the Lease once it expires and
+    finishes: one key, recorded once, every client on it."""
+    leader = wait_for("the operator leader", lambda: cluster.operator_leader(), timeout=60)
+    standby = [p for p in cluster.operator_pods() if p["metadata"]["name"] != leader and pod_ready(p)]
+    assert standby, "no standby replica"
+    cluster.apply(topic_manifest("lead", ns, clients=2))
+    wait_for("the host StatefulSet", lambda: cluster.get_json("statefulsets", "lead-host", ns))
+    killed = time.time()
+    cluster.kill_operator_pod(leader)
+    new = wait_for("another leader", lambda: (holder := cluster.operator_leader()) != leader and holder,
+                   timeout=60)
+    took = time.time() - killed
+    print(f"leader {leader} killed; {new} leads {took:.1f} s later")
+    assert new in {p["metadata"]["name"] for p in standby}
+    topic = wait_ready(cluster, "lead", ns)
+    base_key = topic["status"]["baseKey"]
+    assert host_reported_key(cluster, "lead", ns) == base_key
+    wait_for("2 clients", lambda: clients_ready(cluster, "lead", ns, 2))
+    assert_clients_report(cluster, "lead", ns, base_key, expected=2)
+    recorded = [e for e in json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
+                if e.get("reason") == "BaseKeyRecorded"]
+    assert len(recorded) == 1, "the key was recorded twice"
 
 
 def test_unreachable_dht_times_out_then_recovers(cluster: Cluster, ns: str) -> None:

@@ -67,20 +67,20 @@ def test_pause_freezes_children_until_resumed(cluster: Cluster, ns: str) -> None
 
 
 def test_invalid_spec_gets_a_condition_and_no_children(cluster: Cluster, ns: str) -> None:
+    # What no schema can say, so the API server accepts it and the operator must refuse it: a
+    # client template reaching the host's identity Secret (through its environment).
     bad = topic_manifest("bad", ns, clients=1)
-    bad["spec"]["clients"][0]["replicas"] = -3
-    try:
-        cluster.apply(bad)
-    except Exception as exc:  # a real API server rejects it with the CRD schema: also correct
-        assert "replicas" in str(getattr(exc, "stderr", exc))
-        return
+    bad["spec"]["clients"][0]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "SEED", "valueFrom": {"secretKeyRef": {"name": "bad-identity", "key": "seed"}}}]
+    cluster.apply(bad)
 
     def invalid() -> dict | None:
         cond = condition(cluster.topic("bad", ns), "Ready")
         return cond if cond and cond["reason"] == "InvalidSpec" else None
     cond = wait_for("Ready=False/InvalidSpec", invalid)
     assert cond["status"] == "False"
-    assert "replicas" in cond["message"], cond["message"]
+    assert "spec.clients.0.template" in cond["message"] and "bad-identity" in cond["message"], cond["message"]
+    assert cluster.get_json("secrets", "bad-identity", ns) is None
     for kind in ("statefulsets", "deployments", "services", "configmaps"):
         listing = cluster.get_json(kind, namespace=ns, selector="swarm-operator.dev/topic=bad")
         assert listing is not None and listing["items"] == [], f"an invalid spec created {kind}"

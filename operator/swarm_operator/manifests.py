@@ -107,8 +107,13 @@ def encryption_owners(topic: dict[str, Any], spec: SwarmTopicSpec, volume: dict[
 
 
 def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
-    """The host's ed25519 seed: mounted into the host pod only."""
-    return _secret(topic, names.identity_secret(topic["metadata"]["name"]), names.IDENTITY_SEED_KEY, seed_hex)
+    """The host's ed25519 seed: mounted into the host pod only. Its public half is written on the
+    Secret's metadata, where the operator (which never reads Secret data) finds it."""
+    from .identity import public_key_of
+
+    secret = _secret(topic, names.identity_secret(topic["metadata"]["name"]), names.IDENTITY_SEED_KEY, seed_hex)
+    secret["metadata"]["annotations"][ANNOTATION_HOST_PUBLIC_KEY] = public_key_of(seed_hex)
+    return secret
 
 
 def member_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:

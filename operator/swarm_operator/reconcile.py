@@ -143,7 +143,7 @@ async def observe(ctx: Context, topic: dict[str, Any], spec: SwarmTopicSpec) -> 
     obs.fresh = {s: (new_seed() if s == secret_names[0] else random.token_hex(32))
                  for s, m in obs.secrets.items() if m is None}
     identity = obs.secrets[secret_names[0]]
-    public_key = known_public_key(topic, configmap)
+    public_key = known_public_key(topic, configmap, identity)
     if pod_ready(host_pod) and identity is not None and controlled_by(identity, topic) and public_key:
         assert host_pod is not None
         obs.report, obs.report_error = await _report(ctx, (ns, name), host_pod, public_key, spec.topic_of(name))

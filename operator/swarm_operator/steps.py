@@ -61,8 +61,15 @@ def pod_ready(pod: dict[str, Any] | None) -> bool:
                for cond in (pod.get("status") or {}).get("conditions") or [])
 
 
-def known_public_key(topic: dict[str, Any], configmap: dict[str, Any] | None) -> str | None:
-    """The host's public key as recorded (status first, then the operator's own ConfigMap)."""
+def known_public_key(topic: dict[str, Any], configmap: dict[str, Any] | None,
+                     identity: dict[str, Any] | None = None) -> str | None:
+    """The host's public key: written on the operator's own identity Secret (its metadata: the
+    seed's public half, from the moment the Secret exists), else as recorded in status, else in
+    the operator's own ConfigMap."""
+    if identity is not None and controlled_by(identity, topic):
+        annotated = (identity["metadata"].get("annotations") or {}).get(manifests.ANNOTATION_HOST_PUBLIC_KEY)
+        if annotated:
+            return str(annotated)
     owned_cm = configmap if configmap is not None and controlled_by(configmap, topic) else None
     return (topic.get("status") or {}).get("hostPublicKey") or \
         ((owned_cm or {}).get("data") or {}).get(names.CM_HOST_PUBLIC_KEY)
@@ -109,8 +116,8 @@ def secrets_and_identity(obs: Observed, out: Plan) -> Trust:
             # The value is in the body only: `what` is logged, the body never is.
             out.writes.append(_write("create", "Secret", topic, None, build(topic, obs.fresh[secret]),
                                      f"create Secret {secret}"))
-    known = known_public_key(topic, obs.configmap)
     identity = obs.secrets.get(names.identity_secret(name))
+    known = known_public_key(topic, obs.configmap, identity)
     if identity is None:
         public_key = public_key_of(obs.fresh[names.identity_secret(name)])
         rotated = bool(known and known != public_key and obs.statefulset is not None)
@@ -120,7 +127,7 @@ def secrets_and_identity(obs: Observed, out: Plan) -> Trust:
         return Trust(public_key, rotated)
     if known:
         return Trust(known, False)
-    # Its own Secret, whose key was never recorded (a crash between the two): replace it.
+    # Its own Secret of an older operator (no key on it), whose key was never recorded: replace it.
     out.writes.append(_write("delete", "Secret", topic, identity["metadata"]["name"], None,
                              f"delete Secret {identity['metadata']['name']} (its key was never recorded)",
                              uid=identity["metadata"].get("uid")))

@@ -539,3 +539,19 @@ def test_only_the_clients_ready_counts_moving_is_progress_not_a_transition() -> 
     assert progress_only(one, two)  # 1/5 -> 2/5: may wait to be written with the next count
     assert not progress_only(two, five)  # 2/5 -> 5/5: ClientsReady and Ready turn True, written at once
     assert not progress_only(one, one)
+
+
+def test_the_host_key_is_read_from_the_identity_secrets_own_metadata() -> None:
+    """A pass that created the identity Secret and stopped before status recorded its key (a 409
+    on the ConfigMap, a crash) loses nothing: the Secret carries its public half."""
+    topic = make_topic()
+    made = manifests.identity_secret(topic, "01" * 32)
+    assert made["metadata"]["annotations"][manifests.ANNOTATION_HOST_PUBLIC_KEY] == public_key_of("01" * 32)
+    assert "01" * 32 not in str(made["metadata"])  # the seed is data, never metadata
+    identity = {"metadata": {**owned_meta("chat-identity")["metadata"], "annotations": made["metadata"]["annotations"]}}
+    obs = Observed(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                   secrets={"chat-identity": identity, "chat-member": owned_meta("chat-member"),
+                            "chat-encryption": owned_meta("chat-encryption")})
+    p = plan(obs)
+    assert [w for w in p.writes if w.op == "delete"] == []
+    assert p.status["hostPublicKey"] == public_key_of("01" * 32)
