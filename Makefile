@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
 export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 
-.PHONY: setup cluster-setup test-setup test demo lint crd bench bench-scale clean
+.PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale clean
 
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
@@ -47,6 +47,7 @@ $(TOOLS)/.installed: scripts/install-tools.sh
 lint: $(VENV)/.installed
 	ruff check .
 	python -m swarm_operator.crd --check
+	python scripts/chart_readme.py --check
 
 # The whole suite: lint, the Node tests of swarm-peer and of the example app, then pytest (unit, integration on the real
 # API server, packaging, the local cluster's node, e2e on the local cluster). pytest exits
@@ -69,6 +70,10 @@ bench-scale: setup  # N topics on the real control plane, pods in the node's sca
 crd: $(VENV)/.installed
 	python -m swarm_operator.crd > crds/swarmtopics.swarm-operator.dev.yaml
 	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
+
+# The chart's README is generated from the comments of its values.yaml.
+chart-readme: $(VENV)/.installed
+	python scripts/chart_readme.py
 
 clean:
 	rm -rf $(VENV) .tools $(PEER)/node_modules $(KV_APP)/node_modules

@@ -281,10 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-minutes", type=float, default=3.0)
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after all Ready before idle is measured")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--controller-qps", type=int, default=500,
+                        help="client rate limit of the controller-manager and the scheduler (their default: 20/50)")
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="swarm-scale-"))
     os.environ["SWARM_CLUSTER_STATE"] = str(state / "cluster")  # a control plane of its own
-    plane = shared_control_plane()
+    plane = shared_control_plane(controller_qps=args.controller_qps)
     node = start_node(plane, state, max_pods=args.topics * (args.clients + 1) + 200)
     op = OperatorProcess(plane, state / "operator.log", args.interval, args.workers)
     print(f"state, logs and audit log under {state}", flush=True)

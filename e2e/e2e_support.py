@@ -191,12 +191,20 @@ class LocalCluster(Cluster):
              "--set-json", f"reconcileInterval={json.dumps(self.reconcile_interval)}", "--wait",
              "--timeout", "180s")
 
+    def operator_metrics_urls(self) -> dict[str, str]:
+        """Each Ready operator replica's /metrics, by pod name (a ServiceMonitor scrapes them all)."""
+        def url(pod: dict[str, Any]) -> str:
+            port = next(p["containerPort"] for c in pod["spec"]["containers"]
+                        for p in c.get("ports", []) if p.get("name") == "metrics")
+            return f"http://{pod['status']['podIP']}:{port}/metrics"
+        pods = wait_for("the operator pods Ready", lambda: [p for p in self.operator_pods() if pod_ready(p)],
+                        timeout=120)
+        return {p["metadata"]["name"]: url(p) for p in pods}
+
     def operator_metrics_url(self) -> str:
-        pod = wait_for("the operator pod Ready", lambda: next(
-            (p for p in self.operator_pods() if pod_ready(p)), None), timeout=120)
-        port = next(p["containerPort"] for c in pod["spec"]["containers"]
-                    for p in c.get("ports", []) if p.get("name") == "metrics")
-        return f"http://{pod['status']['podIP']}:{port}/metrics"
+        """The leader's /metrics (the per-topic series come from the leader only)."""
+        leader = wait_for("the operator leader", lambda: self.operator_leader(), timeout=120)
+        return wait_for("the leader Ready", lambda: self.operator_metrics_urls().get(leader), timeout=120)
 
     def restart_operator(self) -> None:
         """Kill the operator's pods at once (no grace: as when their node dies); the Deployment

@@ -57,7 +57,11 @@ class ControlPlane:
     """Start with `start()`, stop with `stop()`; `kubeconfig` is the admin's (system:masters)."""
 
     def __init__(self, state_dir: Path, extra_server_ips: list[str] | None = None,
-                 node_name: str = "sim-node") -> None:
+                 node_name: str = "sim-node", controller_qps: int | None = None) -> None:
+        """`controller_qps` lifts the controller-manager's and the scheduler's client rate limits
+        (20 and 50 requests per second by default), as large clusters do, for the scale benchmark:
+        there the control plane's own throttle must not be what is measured."""
+        self.controller_qps = controller_qps
         self.state = state_dir
         self.logs = state_dir / "logs"
         self.pki = Pki(state_dir / "pki")
@@ -129,13 +133,23 @@ class ControlPlane:
             f"--authorization-kubeconfig={kubeconfig_path}", "--enable-hostpath-provisioner=true",
             f"--cluster-signing-cert-file={self.pki.ca_crt}",
             f"--cluster-signing-key-file={self.pki.ca_key}", "--profiling=false", "--v=1",
+            *self._throughput(),
         ], self.logs)
+
+    def _throughput(self) -> list[str]:
+        if not self.controller_qps:
+            return []
+        qps = self.controller_qps
+        return [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}", "--concurrent-statefulset-syncs=20",
+                "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20"]
 
     def _scheduler(self, kubeconfig_path: Path) -> Component:
         config = self.state / "scheduler.yaml"
         config.write_text(json.dumps({
             "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
-            "clientConnection": {"kubeconfig": str(kubeconfig_path)},
+            "clientConnection": {"kubeconfig": str(kubeconfig_path),
+                                 **({"qps": self.controller_qps, "burst": 2 * self.controller_qps}
+                                    if self.controller_qps else {})},
             "leaderElection": {"leaderElect": False},
         }))
         return Component("kube-scheduler", [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -33,20 +34,29 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return proc.stdout
 
 
-def shared_control_plane() -> ControlPlane:
+def shared_control_plane(controller_qps: int | None = None) -> ControlPlane:
     """The session's control plane, started on first use and stopped when the process exits."""
     global _shared
     if _shared is None:
-        state = Path(os.environ.get("SWARM_CLUSTER_STATE") or tempfile.mkdtemp(prefix="swarm-cluster-"))
-        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY])
+        given = os.environ.get("SWARM_CLUSTER_STATE")
+        state = Path(given or tempfile.mkdtemp(prefix="swarm-cluster-"))
+        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY], controller_qps=controller_qps)
         plane.start()
-        atexit.register(plane.stop)
+        atexit.register(_stop, plane, remove=not given and not os.environ.get("SWARM_KEEP_STATE"))
         helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
              "--set", "replicaCount=0", "--wait")
         kubectl(plane.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
                 "crd/swarmtopics.swarm-operator.dev")
         _shared = plane
     return _shared
+
+
+def _stop(plane: ControlPlane, remove: bool) -> None:
+    """Stop the session's control plane; its state (etcd, logs, audit log) goes with it unless
+    SWARM_KEEP_STATE is set or the caller chose the directory (SWARM_CLUSTER_STATE)."""
+    plane.stop()
+    if remove:
+        shutil.rmtree(plane.state, ignore_errors=True)
 
 
 def helm(plane: ControlPlane, *args: str) -> str:

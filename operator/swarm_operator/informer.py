@@ -13,9 +13,10 @@ resourceVersion) or gone. A caller's own write is put into the store with the se
 operator is not woken by its own writes.
 
 `metadata_only` asks the server for PartialObjectMetadata (Secrets: the operator checks their
-owners and never receives their data). `trim` keeps what the caller needs of each object (the
-store's memory is the operator's memory at 10,000 topics); `metadata.managedFields` is always
-dropped.
+owners and never receives their data). `trim` keeps what the caller needs of each object;
+`metadata.managedFields` is always dropped. The store is the operator's memory at 10,000 topics,
+so each object is kept as compressed JSON (a tenth of the dicts it parses into) and parsed when
+read: a reconcile reads a handful.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -48,6 +50,14 @@ def _version(obj: dict[str, Any] | None) -> str | None:
     return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
 
 
+def _pack(obj: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
+
+
 class Informer:
     """One collection (`path`: every namespace or one), its store and its topic index."""
 
@@ -59,17 +69,18 @@ class Informer:
         self.accept, self.list_accept = (METADATA_ONLY, METADATA_LIST) if metadata_only else ("application/json",) * 2
         self.name = name or path
         self.synced = asyncio.Event()
-        self._objects: dict[Key, dict[str, Any]] = {}
+        self._objects: dict[Key, tuple[str | None, bytes]] = {}  # (resourceVersion, packed object)
         self._topics: dict[Key, str | None] = {}  # object -> its topic
         self._index: dict[Key, set[str]] = {}  # (namespace, topic) -> names
         self._task: asyncio.Task[None] | None = None
 
     # --- reading -------------------------------------------------------------------------
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._objects.get((namespace, name))
+        stored = self._objects.get((namespace, name))
+        return None if stored is None else _unpack(stored[1])
 
     def of_topic(self, namespace: str, topic: str) -> list[dict[str, Any]]:
-        return [self._objects[(namespace, n)] for n in sorted(self._index.get((namespace, topic), ()))]
+        return [_unpack(self._objects[(namespace, n)][1]) for n in sorted(self._index.get((namespace, topic), ()))]
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -88,7 +99,7 @@ class Informer:
         key = _key(obj)
         topic = self.topic_of(obj)
         self._unindex(key)
-        self._objects[key] = obj
+        self._objects[key] = (_version(obj), _pack(obj))
         self._topics[key] = topic
         if topic is not None:
             self._index.setdefault((key[0], topic), set()).add(key[1])
@@ -105,7 +116,8 @@ class Informer:
 
     def _changed(self, obj: dict[str, Any]) -> None:
         key = _key(obj)
-        if _version(self._objects.get(key)) == _version(obj):
+        stored = self._objects.get(key)
+        if stored is not None and stored[0] == _version(obj):
             return  # already known (the caller's own write, or an unchanged relist)
         before = self._topics.get(key)
         obj = self._clean(obj)

@@ -192,7 +192,9 @@ def ensure(desired: dict[str, Any], live: dict[str, Any] | None, topic: dict[str
     version = live["metadata"].get("resourceVersion")
     if same_spec:
         # Someone else's edit: put back exactly the drifted fields, on the version observed.
-        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
+        # The version observed as a precondition: a replace of it, not a test (a failed test is a
+        # 422, a refusal; a stale version is a 409, which re-reads and retries).
+        ops = [{"op": "replace", "path": "/metadata/resourceVersion", "value": version},
                *drift.repair_ops(compare, live)]
         return _write("repair", kind, topic, name, ops, f"repair {kind} {name}", resource_version=version), diffs
     body = copy.deepcopy(desired)

@@ -56,7 +56,7 @@ class Api:
         except urllib.error.HTTPError as exc:
             if exc.code == 404 and method == "GET":
                 return None
-            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:800]!r}") from exc
 
     def get(self, path: str) -> dict[str, Any] | None:
         return self.call("GET", path)

@@ -69,3 +69,33 @@ def test_the_crd_on_the_server_is_the_repository_crd(api_server: ControlPlane) -
         "crds", "swarmtopics.swarm-operator.dev.yaml").read_text())
     served = json.loads(kubectl(api_server.kubeconfig, "get", "crd", local["metadata"]["name"], "-o", "json"))
     assert served["spec"]["versions"][0]["schema"] == local["spec"]["versions"][0]["schema"]
+
+
+def test_the_charts_admission_policy_keeps_pod_templates_off_the_node(api: Api) -> None:
+    """The chart's ValidatingAdmissionPolicy (installed with the release), evaluated by the API
+    server: privileged containers, hostPath volumes and the node's namespaces are refused in
+    client and host templates alike; an ordinary template passes."""
+    def client(**pod: object) -> dict:
+        spec = {"containers": [{"name": "app", "image": "x"}], **pod}
+        return {"clients": [{"name": "kv", "template": {"spec": spec}}]}
+
+    cases = {
+        "hostNetwork": (client(hostNetwork=True), "network, PID or IPC namespace"),
+        "hostPID": (client(hostPID=True), "network, PID or IPC namespace"),
+        "hostPath": (client(volumes=[{"name": "root", "hostPath": {"path": "/"}}]), "hostPath"),
+        "privileged": (client(containers=[{"name": "app", "image": "x", "securityContext": {"privileged": True}}]),
+                       "privileged"),
+        "privileged init": (client(initContainers=[{"name": "i", "image": "x",
+                                                    "securityContext": {"privileged": True}}]), "privileged"),
+        "host template": ({"bootstrapHost": {"template": {"spec": {"hostNetwork": True}}}},
+                          "network, PID or IPC namespace"),
+    }
+    for what, (spec, words) in cases.items():
+        topic = example_topic("bad")
+        topic["spec"].update(spec)
+        message = refused(api, "POST", api.topic_path(NS), topic)
+        assert "ValidatingAdmissionPolicy" in message and words in message, f"{what}: {message}"
+    assert api.get(api.topic_path(NS, "bad")) is None
+    fine = example_topic("fine")
+    fine["spec"].update(client(volumes=[{"name": "scratch", "emptyDir": {}}]))
+    api.create(api.topic_path(NS), fine)

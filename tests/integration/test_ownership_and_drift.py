@@ -169,10 +169,13 @@ def test_drift_is_repaired_by_content_within_one_interval(api: Api, operator: Op
         put(api, sts_path("chat"), edit_image)
         wait_for("the host image restored", lambda: (api.get(sts_path("chat")) or {})["spec"]["template"]["spec"][
             "containers"][0]["image"] != "evil.example.com/peer:1", 5)
-    drift = " ".join(e["message"] for e in events_of(api, "chat", "DriftRepaired"))
-    for what in ("ConfigMap chat-swarm", "data.baseKey", "Deployment chat-kv", "SWARM_BASE_KEY",
-                 "StatefulSet chat-host", "image"):
-        assert what in drift, (what, drift)
+    words = ("ConfigMap chat-swarm", "data.baseKey", "Deployment chat-kv", "SWARM_BASE_KEY", "StatefulSet chat-host",
+             "image")
+
+    def told() -> str | None:  # the event is posted right after the repair it tells of
+        drift = " ".join(e["message"] for e in events_of(api, "chat", "DriftRepaired"))
+        return drift if all(what in drift for what in words) else None
+    wait_for("a DriftRepaired event for each repair", told, 5)
     assert api.topic(NS, "chat")["status"]["baseKey"] == KEY
 
 

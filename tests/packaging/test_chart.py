@@ -118,6 +118,15 @@ def test_schema_rejects_unknown_and_bad_values() -> None:
     def template(item: str) -> subprocess.CompletedProcess[str]:
         return run(tool("helm"), "template", "x", str(CHART), "--set", item, check=False)
 
+    # Two operators without leader election would both reconcile: refused. One is fine.
+    bad = run(tool("helm"), "template", "x", str(CHART), "--set", "leaderElection.enabled=false", check=False)
+    assert bad.returncode != 0 and "leaderElection" in bad.stderr
+    single = yaml.safe_load_all(run(tool("helm"), "template", "x", str(CHART), "--set", "leaderElection.enabled=false",
+                                    "--set", "replicaCount=1").stdout)
+    [deployment] = [d for d in single if d and d["kind"] == "Deployment"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--no-leader-election" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
     bad = template("reconcileIntervall=3")
     assert bad.returncode != 0 and "reconcileIntervall" in bad.stderr
     assert template("watchNamespaces[0]=Not_A_Namespace").returncode != 0
@@ -144,6 +153,17 @@ def test_values_are_all_documented() -> None:
             comment = lines[above].strip() if above >= 0 else ""
         documented = above >= 0 and lines[above].strip().startswith("# --")
         assert documented, f"values.yaml:{i + 1} undocumented: {line}"
+
+
+def test_the_chart_readme_is_generated_from_the_values() -> None:
+    import subprocess
+    import sys
+
+    check = subprocess.run([sys.executable, str(REPO / "scripts" / "chart_readme.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    readme = (CHART / "README.md").read_text()
+    assert "| `leaderElection.enabled` | `true` |" in readme and "| `reconcileInterval` | `300` |" in readme
 
 
 def test_the_chart_crd_is_the_generated_one_kept_on_uninstall() -> None:
@@ -174,14 +194,15 @@ def test_rbac_is_least_privilege(mode: str) -> None:
         assert "*" not in rule.get("apiGroups", []), where
         assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), where
         if "secrets" in rule["resources"]:
-            # `get` of metadata only, to check a same-named Secret's owner (owned.py); never list/watch.
-            assert set(rule["verbs"]) <= {"get", "create", "delete"}, f"{where} may list Secrets: {rule['verbs']}"
+            # Read, listed and watched as metadata only (owned.py); never updated wholesale.
+            assert set(rule["verbs"]) <= {"get", "list", "watch", "create", "patch", "delete"}, where
     granted = {(group, res, verb) for _, r in _rules(docs) for group in r["apiGroups"]
                for res in r["resources"] for verb in r["verbs"]}
     for needed in [("swarm-operator.dev", "swarmtopics", "watch"),
                    ("swarm-operator.dev", "swarmtopics/status", "patch"),
                    ("", "secrets", "create"), ("", "secrets", "delete"), ("apps", "statefulsets", "watch"),
-                   ("apps", "deployments", "delete"), ("", "pods", "get"), ("", "events", "create"),
+                   ("apps", "deployments", "delete"), ("", "pods", "watch"), ("", "events", "create"),
+                   ("", "persistentvolumeclaims", "watch"), ("coordination.k8s.io", "leases", "update"),
                    ("apiextensions.k8s.io", "customresourcedefinitions", "watch")]:
         assert needed in granted, needed
     # The operator writes status only through /status and never updates its own spec.
@@ -199,9 +220,14 @@ def test_rbac_is_least_privilege(mode: str) -> None:
 
 def test_watch_namespaces_gives_roles_not_cluster_wide_access() -> None:
     docs = render(ALL)
-    roles = by_kind(docs, "Role")
+    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["apps", "chat"]
-    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["apps", "chat"]
+    bindings = [b for b in by_kind(docs, "RoleBinding") if not b["metadata"]["name"].endswith("-leader")]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["apps", "chat"]
+    # The leader Lease's Role is in the release's own namespace only.
+    [leader] = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader")]
+    assert leader["metadata"]["namespace"] == "swarm-operator"
+    assert {res for r in leader["rules"] for res in r["resources"]} == {"leases"}
     cluster_roles = by_kind(docs, "ClusterRole")
     assert len(cluster_roles) == 1
     resources = {res for r in cluster_roles[0]["rules"] for res in r["resources"]}
@@ -216,8 +242,15 @@ def test_watch_namespaces_gives_roles_not_cluster_wide_access() -> None:
 def test_operator_deployment_defaults() -> None:
     docs = render()
     spec = by_kind(docs, "Deployment")[0]["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # A leader and a standby (leader election), rolled one at a time, kept apart on nodes.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     pod = spec["template"]["spec"]
+    spread = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert spread["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= \
+        spec["template"]["metadata"]["labels"].items()
+    [budget] = by_kind(docs, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
     assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                       "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
     (container,) = pod["containers"]
@@ -231,8 +264,11 @@ def test_operator_deployment_defaults() -> None:
     assert ports == {"metrics": 9090, "liveness": 8081}
     assert container["args"][0] == "run"
     for arg in ("--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0", "--metrics-port=9090",
-                "--liveness-port=8081", "--reconcile-interval=10", "--all-namespaces"):
+                "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces"):
         assert arg in container["args"], arg
+    assert "--no-leader-election" not in container["args"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     service = by_kind(docs, "Service")[0]
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()

@@ -312,12 +312,13 @@ def service_account_volume(directory: Path, token: str, ca: bytes, namespace: st
     return directory
 
 
-def container_env(container: dict[str, Any], pod_name: str) -> list[str]:
+def container_env(container: dict[str, Any], pod_name: str, namespace: str) -> list[str]:
     args = []
+    fields = {"metadata.name": pod_name, "metadata.namespace": namespace}  # the downward API
     for entry in container.get("env", []):
         ref = (entry.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
-        assert "value" in entry or ref == "metadata.name", f"translate env {entry}"
-        args += ["-e", f"{entry['name']}={entry.get('value', pod_name)}"]
+        assert "value" in entry or ref in fields, f"translate env {entry}"
+        args += ["-e", f"{entry['name']}={entry['value'] if 'value' in entry else fields[ref]}"]
     return args
 
 
@@ -333,7 +334,7 @@ def test_the_operator_image_runs_in_cluster_as_the_charts_service_account(
     sa = service_account_volume(tmp_path / "sa", token, plane.pki.ca_crt.read_bytes(), OPERATOR_NAMESPACE)
     spec, container = chart_operator_container(tmp_path)
     cid = containers.run(*security_args(operator_tag(), spec["securityContext"], container["securityContext"]),
-                         *container_env(container, "swarm-operator-0"),
+                         *container_env(container, "swarm-operator-0", OPERATOR_NAMESPACE),
                          "-v", f"{sa}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
                          "-e", f"KUBERNETES_SERVICE_HOST={PODMAN_GATEWAY}",
                          "-e", f"KUBERNETES_SERVICE_PORT={plane.ports.apiserver}",

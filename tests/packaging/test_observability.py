@@ -58,10 +58,12 @@ def observed_run() -> Iterator[dict[str, Any]]:
     passed = False
     try:
         ensure_dht(cluster)
-        metrics_url = cluster.operator_metrics_url()
+        metrics_url = cluster.operator_metrics_url()  # the leader's
         wait_for("operator metrics", lambda: _try(metrics_url), timeout=60)
-        prometheus = Prometheus(workdir, {OPERATOR_JOB: [metrics_url.split("/")[2]], PEERS_JOB: []})
-        wait_for("the operator scraped", lambda: prometheus.up_targets() >= 1, timeout=30)
+        # Every replica, as the chart's ServiceMonitor scrapes them: the leader and the standby.
+        replicas = [url.split("/")[2] for url in cluster.operator_metrics_urls().values()]
+        prometheus = Prometheus(workdir, {OPERATOR_JOB: replicas, PEERS_JOB: []})
+        wait_for("the operators scraped", lambda: prometheus.up_targets() >= len(replicas), timeout=30)
         started = time.time()
         cluster.apply(topic_manifest("observed", NS, clients=3))
         cluster.apply(topic_manifest(HELD, NS, clients=1, paused=True))
@@ -70,7 +72,7 @@ def observed_run() -> Iterator[dict[str, Any]]:
         pods = [p for p in cluster.pods(NS, "app.kubernetes.io/name=swarm-peer") if pod_ready(p)]
         targets = [peer_address(p) for p in pods]
         prometheus.set_target_groups(PEERS_JOB, [pod_monitor_target(p) for p in pods])
-        wait_for("every peer scraped", lambda: prometheus.up_targets() >= 1 + len(targets), timeout=30)
+        wait_for("every peer scraped", lambda: prometheus.up_targets() >= len(replicas) + len(targets), timeout=30)
         time.sleep(3)  # a few more scrapes after the rollout
         roles = {}
         for pod in pods:
@@ -163,7 +165,8 @@ def test_per_topic_series_tell_each_topic(observed_run: dict[str, Any]) -> None:
     assert held_reason, "a paused topic has a REASON"
     assert [r["metric"]["reason"] for r in prometheus.query(f'swarm_operator_topic_reason{{{held}}}')] \
         == [held_reason]
-    assert one('swarm_operator_topics{phase="Ready"}') == 1
+    assert one('sum(swarm_operator_topics{phase="Ready"})') == 1  # the standby counts none
+    assert one("sum(swarm_operator_leader)") == 1
 
 
 def test_a_deleted_topic_takes_its_series_along(observed_run: dict[str, Any]) -> None:

@@ -289,7 +289,7 @@ def test_drift_of_an_owned_field_is_repaired_with_an_event(what: str, edit: Any,
     assert [(w.op, w.target.kind) for w in p.writes] == [("repair", what)]
     write = p.writes[0]
     assert write.resource_version == "7" and write.body[0] == {
-        "op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+        "op": "replace", "path": "/metadata/resourceVersion", "value": "7"}
     children = {"ConfigMap": obs.configmap, "Service": obs.service, "StatefulSet": obs.statefulset,
                 "Deployment": obs.deployments["chat-kv"]}
     repaired = jsonpatch.apply_patch(children[what], write.body)
