@@ -130,18 +130,37 @@ def api_server() -> ControlPlane:
     return shared_control_plane()
 
 
-def _namespace_gone(api: Api, ns: str) -> bool:
-    return api.get(f"/api/v1/namespaces/{ns}") is None
+# What a test may leave in its namespace, emptied between tests (as the namespace controller would,
+# without the seconds a namespace's termination takes): kube-root-ca.crt and the default
+# ServiceAccount stay.
+_CLEARED = ("/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics",
+            "/apis/apps/v1/namespaces/{ns}/deployments", "/apis/apps/v1/namespaces/{ns}/replicasets",
+            "/apis/apps/v1/namespaces/{ns}/statefulsets",
+            "/api/v1/namespaces/{ns}/pods", "/api/v1/namespaces/{ns}/services",
+            "/api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name!%3Dkube-root-ca.crt",
+            "/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+            "/api/v1/namespaces/{ns}/events")
+
+
+def _clear(api: Api, ns: str) -> None:
+    for path in _CLEARED:
+        api.call("DELETE", path.format(ns=ns), {"propagationPolicy": "Background", "gracePeriodSeconds": 0})
+
+
+def _cleared(api: Api, ns: str) -> bool:
+    return not any(api.items(path.format(ns=ns)) for path in _CLEARED if "/events" not in path)
 
 
 @pytest.fixture
 def api(api_server: ControlPlane) -> Iterator[Api]:
+    """The admin's client, and the namespace `apps` empty: made once, emptied after each test."""
     client = Api(api_server)
-    wait_for("a namespace from an earlier test to go", lambda: _namespace_gone(client, NAMESPACE), 120)
-    client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": NAMESPACE}})
+    if client.get(f"/api/v1/namespaces/{NAMESPACE}") is None:
+        client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                             "metadata": {"name": NAMESPACE}})
     yield client
-    client.delete(f"/api/v1/namespaces/{NAMESPACE}")
+    _clear(client, NAMESPACE)
+    wait_for("the test's objects gone", lambda: _cleared(client, NAMESPACE), 60)
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from integration_support import Api
 from localcluster.controlplane import BIN, REPO, ControlPlane
 from swarm_operator import names
 from swarm_operator.events import event_body
@@ -54,19 +53,10 @@ def topic_with_status(plane: ControlPlane, name: str) -> dict[str, Any]:
     return topic
 
 
-@pytest.fixture(scope="module")
-def plane() -> Iterator[ControlPlane]:
-    if not (BIN / "kube-apiserver").exists():
-        pytest.fail("no control plane binaries: run scripts/build-control-plane.sh")
-    control = ControlPlane(Path(tempfile.mkdtemp(prefix="swarm-status-")))
-    control.start()
-    try:
-        kubectl(control, "apply", "--server-side", "-f", str(REPO / "crds"))
-        kubectl(control, "wait", "--for=condition=Established", "--timeout=60s", f"crd/{names.CRD_NAME}")
-        apply(control, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-        yield control
-    finally:
-        control.stop()
+@pytest.fixture
+def plane(api: Api, api_server: ControlPlane) -> ControlPlane:
+    """The session's control plane (the chart's CRD installed), the namespace `apps` empty."""
+    return api_server
 
 
 def test_reads_the_topic_its_host_pod_and_only_its_events(plane: ControlPlane) -> None:
