@@ -114,9 +114,11 @@ def _audit_lines(audit_log: Path) -> Iterator[str]:
             yield from lines
 
 
-def operator_requests(audit_log: Path, start: float, end: float) -> int:
-    """Distinct requests of the operator's user received in [start, end) (wall-clock seconds)."""
+def operator_requests(audit_log: Path, start: float, end: float, split_leases: bool = False) -> Any:
+    """Distinct requests of the operator's user received in [start, end) (wall-clock seconds);
+    with `split_leases`, also how many of them were on its leader Lease."""
     seen: set[str] = set()
+    leases: set[str] = set()
     for line in _audit_lines(audit_log):
         if OPERATOR_USER not in line:
             continue
@@ -126,7 +128,9 @@ def operator_requests(audit_log: Path, start: float, end: float) -> int:
         received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
         if start <= received < end:
             seen.add(event["auditID"])
-    return len(seen)
+            if (event.get("objectRef") or {}).get("resource") == "leases":
+                leases.add(event["auditID"])
+    return (len(seen), len(leases)) if split_leases else len(seen)
 
 
 @dataclass
@@ -200,15 +204,19 @@ class Burst:
     latencies: list[float]
 
 
-async def burst(api: Api, op: OperatorProcess, topics: list[tuple[str, str]], clients: int,
-                deadline: float) -> Burst:
-    seen = Seen()
+async def watch_all(api: Api, seen: Seen) -> list[asyncio.Task[None]]:
+    """The script's own watches of host pods, topics and client Deployments, feeding `seen`."""
     started = [asyncio.Event() for _ in range(3)]
     watches = [asyncio.create_task(follow(api, "/api/v1/pods", HOST_PODS, seen.pod, started[0])),
                asyncio.create_task(follow(api, f"{GROUP_PATH}/swarmtopics", "", seen.topic, started[1])),
                asyncio.create_task(follow(api, "/apis/apps/v1/deployments", CLIENT_DEPLOYMENTS, seen.deployment,
                                           started[2]))]
     await asyncio.gather(*(e.wait() for e in started))
+    return watches
+
+
+async def burst(api: Api, op: OperatorProcess, seen: Seen, topics: list[tuple[str, str]], clients: int,
+                deadline: float) -> Burst:
     cpu_start, t0 = op.cpu_seconds(), time.time()
     await create_all(api, topics, clients)
     applied = time.time()
@@ -221,40 +229,62 @@ async def burst(api: Api, op: OperatorProcess, topics: list[tuple[str, str]], cl
             print(f"  t+{last - t0:6.0f}s: hosts Ready {len(seen.host_ready)}, keys {len(seen.key)}, "
                   f"clients wanted {len(seen.clients)}, topics Ready {len(seen.ready)} / {n}", flush=True)
     cpu_ready = op.cpu_seconds()
-    for task in watches:
-        task.cancel()
     if len(seen.ready) < n:
         raise SystemExit(f"only {len(seen.ready)} of {n} topics Ready after {deadline:.0f} s")
-    latencies = [seen.key[k] - seen.host_ready[k] for k in seen.key if k in seen.host_ready]
+    latencies = [seen.key[k] - seen.host_ready[k] for k in topics if k in seen.key and k in seen.host_ready]
     return Burst(start=t0, applied=applied,
                  keys_and_clients=max(max(seen.key.values()), max(seen.clients.values())) - t0,
                  all_ready=max(seen.ready.values()) - t0, cpu_start=cpu_start, cpu_ready=cpu_ready,
                  latencies=latencies)
 
 
+async def single_topics(api: Api, seen: Seen, namespace: str, count: int, clients: int) -> list[float]:
+    """Topics created one at a time into the idle operator: host pod Ready -> key, each."""
+    out = []
+    for n in range(count):
+        key = (namespace, f"single{n:03d}")
+        await create_all(api, [key], clients)
+        for _ in range(2400):  # 120 s at most
+            if key in seen.key:
+                break
+            await asyncio.sleep(0.05)
+        if key in seen.key and key in seen.host_ready:
+            out.append(seen.key[key] - seen.host_ready[key])
+    return out
+
+
 async def run(plane: ControlPlane, op: OperatorProcess, args: argparse.Namespace) -> None:
     api = Api(load_kubeconfig(plane.kubeconfig))
+    seen = Seen()
+    watches = await watch_all(api, seen)
     try:
         namespaces = [f"scale-{i}" for i in range(args.namespaces)]
         for ns in namespaces:
             await api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         topics = [(namespaces[i % len(namespaces)], f"t{i:05d}") for i in range(args.topics)]
-        result = await burst(api, op, topics, args.clients, args.timeout)
+        result = await burst(api, op, seen, topics, args.clients, args.timeout)
+        report_burst(plane, op, args, result)
+        await asyncio.sleep(args.settle)
+        idle_start, cpu_idle = time.time(), op.cpu_seconds()
+        await asyncio.sleep(args.idle_minutes * 60)
+        idle_end, cpu_end = time.time(), op.cpu_seconds()
+        await asyncio.sleep(2)  # the audit log is written in batches of up to 1 s
+        idle, lease = operator_requests(plane.audit_log, idle_start, idle_end, split_leases=True)
+        minutes = (idle_end - idle_start) / 60
+        print(f"idle requests per minute:               {idle / minutes:.0f} "
+              f"({idle / minutes / args.topics * 10:.2f} per topic per 10 minutes; of them the leader "
+              f"Lease's renewals {lease / minutes:.0f}/min)")
+        print(f"idle operator CPU:                      {100 * (cpu_end - cpu_idle) / (idle_end - idle_start):.1f} % "
+              f"of a core (over {minutes:.1f} min)")
+        singles = await single_topics(api, seen, namespaces[0], args.singles, args.clients)
+        print(f"single topic, host pod Ready -> key:    p50 {1000 * percentile(singles, 0.5):.0f} ms, "
+              f"p95 {1000 * percentile(singles, 0.95):.0f} ms (n={len(singles)}, one at a time into the "
+              f"idle operator)")
+        print(f"operator peak RSS:                      {op.peak_rss_mb():.0f} MB", flush=True)
     finally:
+        for task in watches:
+            task.cancel()
         await api.close()
-    report_burst(plane, op, args, result)
-    await asyncio.sleep(args.settle)
-    idle_start, cpu_idle = time.time(), op.cpu_seconds()
-    await asyncio.sleep(args.idle_minutes * 60)
-    idle_end, cpu_end = time.time(), op.cpu_seconds()
-    await asyncio.sleep(2)  # the audit log is written in batches of up to 1 s
-    idle = operator_requests(plane.audit_log, idle_start, idle_end)
-    minutes = (idle_end - idle_start) / 60
-    print(f"idle requests per minute:               {idle / minutes:.0f} "
-          f"({idle / minutes / args.topics * 10:.2f} per topic per 10 minutes)")
-    print(f"idle operator CPU:                      {100 * (cpu_end - cpu_idle) / (idle_end - idle_start):.1f} % "
-          f"of a core (over {minutes:.1f} min)")
-    print(f"operator peak RSS:                      {op.peak_rss_mb():.0f} MB")
 
 
 def report_burst(plane: ControlPlane, op: OperatorProcess, args: argparse.Namespace, r: Burst) -> None:
@@ -279,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=300.0, help="the operator's --reconcile-interval")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--idle-minutes", type=float, default=3.0)
+    parser.add_argument("--singles", type=int, default=20, help="topics created one at a time after the idle period")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after all Ready before idle is measured")
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--controller-qps", type=int, default=500,
