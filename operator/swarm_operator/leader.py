@@ -56,6 +56,7 @@ class LeaderElector:
     def __post_init__(self) -> None:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
+        self._held: dict[str, Any] | None = None  # the Lease as this leader last wrote it
 
     async def run(self) -> None:
         """Campaign until elected, then renew until the lease is lost (`lost` is set) or cancelled."""
@@ -83,6 +84,7 @@ class LeaderElector:
         if not self.leading.is_set():
             return
         self.leading.clear()
+        self._held = None
         try:
             lease = await self.kube.get(self.election.path)
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.election.identity:
@@ -95,20 +97,38 @@ class LeaderElector:
             log.warning("leader election: releasing the lease failed: %s", exc)
 
     async def _try(self) -> bool:
-        """Take or renew the Lease once. True: this candidate holds it now."""
+        """Take or renew the Lease once. True: this candidate holds it now.
+
+        A leader renews with one request, the Lease it last wrote (its resourceVersion the
+        precondition); a candidate, or a leader whose renewal met 409, reads the Lease first."""
         try:
+            if self._held is not None:
+                return await self._renew(self._held)
             lease = await self.kube.get(self.election.path)
             if lease is None:
-                await self.kube.create(self.election.path.rsplit("/", 1)[0], self._new_lease())
-                return True
+                return self._wrote(await self.kube.create(self.election.path.rsplit("/", 1)[0], self._new_lease()))
             return await self._take(lease)
         except ApiError as exc:
+            self._held = None
             if exc.status != 409:  # 409: another candidate wrote first
                 log.warning("leader election: %s", exc)
             return False
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._held = None
             log.warning("leader election: %s", exc)
             return False
+
+    async def _renew(self, lease: dict[str, Any]) -> bool:
+        lease["spec"]["renewTime"] = micro_time()
+        return self._wrote(await self.kube.replace(self.election.path, lease))
+
+    def _wrote(self, lease: dict[str, Any]) -> bool:
+        spec = lease.get("spec") or {}
+        self._observed = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseTransitions"))
+        self._observed_at = time.monotonic()
+        self.transitions = int(spec.get("leaseTransitions") or 0)
+        self._held = lease
+        return True
 
     async def _take(self, lease: dict[str, Any]) -> bool:
         spec = lease.setdefault("spec", {})
@@ -126,12 +146,7 @@ class LeaderElector:
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
         spec.update(holderIdentity=self.election.identity, leaseDurationSeconds=self.election.lease_seconds,
                     renewTime=now)
-        updated = await self.kube.replace(self.election.path, lease)
-        spec = updated.get("spec") or {}
-        self._observed = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseTransitions"))
-        self._observed_at = time.monotonic()
-        self.transitions = int(spec.get("leaseTransitions") or 0)
-        return True
+        return self._wrote(await self.kube.replace(self.election.path, lease))
 
     def _new_lease(self) -> dict[str, Any]:
         name = self.election.path.rsplit("/", 1)[1]
