@@ -206,6 +206,8 @@ def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
         _env_value(names.ENV_MEMBER_SEED_FILE, MEMBER_FILE),
         _env_value(names.ENV_ENCRYPTION_KEY_FILE, ENCRYPTION_FILE),
         _env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
+        *([_env_value(names.ENV_WRITER_IDLE_MS, str(spec.writers.idleSeconds * 1000))]
+          if spec.writers.idleSeconds is not None else []),
         _env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
         _env_pod_ip(names.ENV_DHT_HOST),
         _env_value(names.ENV_STATUS_PORT, str(names.DEFAULT_STATUS_PORT)),

@@ -143,6 +143,11 @@ class Writers(_Model):
         description="Who may write to the base: Clients (the topic's client pods, by the membership "
         "credential), HostOnly (only the host; clients replicate and read), Open (anyone who asks: "
         "public apps only; a Warning event says so).")
+    idleSeconds: int | None = Field(
+        None, ge=1, le=604800,
+        description="A writer not seen by the host for this long is removed from the base (a client "
+        "that restarted with an empty disk joins as a new writer; the old one goes). Unset: the "
+        "host's default, 900 s. The host and the base's last indexer are never removed.")
 
 
 class SwarmTopicSpec(_Model):

@@ -184,3 +184,21 @@ def test_unset_replicas_leave_the_field_to_others() -> None:
     assert spec.clients[0].replicas is None and spec.clients[0].start_replicas() == 1
     dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, spec.clients[0].replicas)
     assert "replicas" not in dep["spec"]
+
+
+def test_the_writer_idle_time_reaches_the_host_only() -> None:
+    from swarm_operator import manifests as m
+    from swarm_operator.validation import parse_spec
+    from unit_support import make_topic
+
+    topic = make_topic()
+    topic["spec"]["writers"] = {"policy": "Clients", "idleSeconds": 120}
+    spec = parse_spec(topic)[0]
+    assert spec is not None
+    host_env = {e["name"]: e.get("value") for e in m.host_env("chat", spec)}
+    assert host_env["SWARM_WRITER_IDLE_MS"] == "120000"
+    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in m.client_env("chat", spec)}
+    topic["spec"]["writers"] = {"policy": "Clients"}
+    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in m.host_env("chat", parse_spec(topic)[0])}
+    topic["spec"]["writers"] = {"idleSeconds": 0}
+    assert parse_spec(topic)[0] is None
