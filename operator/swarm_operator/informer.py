@@ -39,6 +39,7 @@ TopicOf = Callable[[dict[str, Any]], str | None]
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
 WATCH_SECONDS = 300
 RELIST_DELAY = 2.0
+PAGE = 500  # objects per list page (client-go's informers list in pages of 500 too)
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -161,15 +162,25 @@ class Informer:
         return {"labelSelector": self.selector} if self.selector else {}
 
     async def _list(self) -> str:
-        """List; announce only what is new, changed or gone since the store last saw it."""
-        listing = await self.kube.request("GET", self.path, params=self._params(), accept=self.list_accept)
-        listed = set()
-        for obj in listing.get("items") or []:
-            listed.add(_key(obj))
-            self._changed(obj)
+        """List, a page at a time (a whole list of 10,000 objects parsed at once would be the
+        operator's largest allocation); announce only what is new, changed or gone since the store
+        last saw it. The version to watch from is the first page's (the list's snapshot)."""
+        listed: set[Key] = set()
+        params = {**self._params(), "limit": str(PAGE)}
+        version: str | None = None
+        while True:
+            page = await self.kube.request("GET", self.path, params=params, accept=self.list_accept)
+            version = version or str(page["metadata"]["resourceVersion"])
+            for obj in page.get("items") or []:
+                listed.add(_key(obj))
+                self._changed(obj)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            params = {**self._params(), "limit": str(PAGE), "continue": token}
         for key in set(self._objects) - listed:
             self._deleted(key)
-        return str(listing["metadata"]["resourceVersion"])
+        return version
 
     async def _follow(self, version: str) -> str | None:
         """One watch from `version`: the last version seen when the server ends it, None to list

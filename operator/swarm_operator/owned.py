@@ -39,6 +39,14 @@ def _host_pod_trim(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _keep_status(*fields: str) -> Trim:
+    """A trim keeping these `status` fields only (the planner reads no other)."""
+    def trim(obj: dict[str, Any]) -> dict[str, Any]:
+        status = obj.get("status") or {}
+        return {**obj, "status": {f: status[f] for f in fields if f in status}}
+    return trim
+
+
 @dataclass(frozen=True)
 class Kind:
     kind: str
@@ -78,11 +86,11 @@ SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", 
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
                  selector=CHILDREN)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
-               selector=CHILDREN)
+               selector=CHILDREN, trim=_keep_status())
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
-                   watch=True, selector=CHILDREN)
+                   watch=True, selector=CHILDREN, trim=_keep_status())
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
-                  watch=True, selector=CHILDREN)
+                  watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"))
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)

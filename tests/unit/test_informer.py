@@ -35,9 +35,15 @@ class Listing:
         self.accept: list[str] = []
 
     async def request(self, method: str, path: str, params: dict[str, str], accept: str) -> dict[str, Any]:
+        """Pages of at most `limit` items, the snapshot's version on each, as the API server does."""
+        start = int(params.pop("continue", "0"))
+        limit = int(params.pop("limit"))
         assert (method, params) == ("GET", {"labelSelector": self.selector} if self.selector else {})
         self.accept.append(accept)
-        return {"metadata": {"resourceVersion": "9"}, "items": self.items}
+        self.pages = getattr(self, "pages", 0) + 1
+        more = start + limit < len(self.items)
+        meta = {"resourceVersion": "9", **({"continue": str(start + limit)} if more else {})}
+        return {"metadata": meta, "items": self.items[start:start + limit]}
 
 
 def pod_informer(kube: Any, seen: list[tuple[str, str]]) -> Informer:
@@ -98,6 +104,7 @@ async def test_a_relist_announces_only_what_changed_or_went_away() -> None:
     kube.items = [host_pod(f"t{n}", uid=f"u{n}") for n in range(1000)]
     await informer._list()
     assert len(seen) == 1000  # the first list: every topic
+    assert kube.pages == 2  # in pages of 500
     seen.clear()
     kube.items = [host_pod(f"t{n}", uid=f"u{n}", version="2" if n == 7 else "1") for n in range(1, 1000)]
     await informer._list()  # t7 changed, t0 went away; 997 unchanged pods announce nothing

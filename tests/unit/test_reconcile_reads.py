@@ -1,0 +1,64 @@
+"""What a 409 means with watch-fed caches: the object is read again; one the caches can hold goes into
+them, one they cannot see (none of the operator's labels) is read by name on the topic's passes
+until it is gone. The API server is the one thing stood in for (`Server.get`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarm_operator import names, owned
+from swarm_operator.caches import Caches
+from swarm_operator.plan import Target, Write
+from swarm_operator.reconcile import Context, _read_past_caches, reread
+from unit_support import make_topic
+
+
+class Server:
+    """GET answers from a dict of path -> object (None: 404), and a record of the paths asked."""
+
+    def __init__(self, objects: dict[str, dict[str, Any] | None]) -> None:
+        self.objects = objects
+        self.asked: list[tuple[str, bool]] = []
+
+    async def get(self, path: str, metadata_only: bool = False) -> dict[str, Any] | None:
+        self.asked.append((path, metadata_only))
+        return self.objects.get(path)
+
+
+def context(server: Server) -> Context:
+    caches = Caches(None, ("apps",), lambda *_: None)  # type: ignore[arg-type]
+    return Context(kube=server, http=None, peer_image="img", caches=caches)  # type: ignore[arg-type]
+
+
+def create(kind: str, name: str) -> Write:
+    return Write("create", Target(kind, "apps"), {"metadata": {"name": name}}, f"create {kind} {name}")
+
+
+async def test_a_create_that_meets_an_unlabelled_object_reads_it_by_name_from_then_on() -> None:
+    path = owned.target_path(owned.CONFIGMAP, "apps", "chat-swarm")
+    foreign = {"metadata": {"name": "chat-swarm", "namespace": "apps"}, "data": {"baseKey": "ee" * 32}}
+    server = Server({path: foreign})
+    ctx = context(server)
+    topic = make_topic()
+    await reread(ctx, topic, create("ConfigMap", "chat-swarm"))
+    assert ctx.direct == {("apps", "chat"): {("ConfigMap", "chat-swarm")}}
+    assert ctx.caches.get(owned.CONFIGMAP, "apps", "chat-swarm") is None  # no cache holds it
+    found: dict[tuple[str, str], Any] = {}
+    await _read_past_caches(ctx, ("apps", "chat"), found)
+    assert found == {("ConfigMap", "chat-swarm"): foreign}
+    server.objects[path] = None  # deleted by its owner: forgotten, the next create goes ahead
+    found = {}
+    await _read_past_caches(ctx, ("apps", "chat"), found)
+    assert found == {} and ctx.direct == {}
+
+
+async def test_a_create_that_meets_its_own_object_puts_it_in_the_cache_as_metadata() -> None:
+    path = owned.target_path(owned.SECRET, "apps", "chat-member")
+    mine = {"metadata": {"name": "chat-member", "namespace": "apps", "resourceVersion": "5",
+                         "labels": names.common_labels("chat", names.COMPONENT_HOST)}}
+    server = Server({path: mine})
+    ctx = context(server)
+    await reread(ctx, make_topic(), create("Secret", "chat-member"))
+    assert server.asked == [(path, True)]  # a Secret is read as metadata only
+    assert ctx.caches.get(owned.SECRET, "apps", "chat-member") == mine
+    assert ctx.direct == {}
