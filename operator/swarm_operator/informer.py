@@ -16,7 +16,8 @@ operator is not woken by its own writes.
 owners and never receives their data). `trim` keeps what the caller needs of each object;
 `metadata.managedFields` is always dropped. The store is the operator's memory at 10,000 topics,
 so each object is kept as compressed JSON (a tenth of the dicts it parses into) and parsed when
-read: a reconcile reads a handful.
+read: a reconcile reads a handful. kubectl's last-applied-configuration annotation (a second copy
+of the object) is dropped too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ Trim = Callable[[dict[str, Any]], dict[str, Any]]
 WATCH_SECONDS = 300
 RELIST_DELAY = 2.0
 PAGE = 500  # objects per list page (client-go's informers list in pages of 500 too)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -52,7 +54,7 @@ def _version(obj: dict[str, Any] | None) -> str | None:
 
 
 def _pack(obj: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
+    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 6)
 
 
 def _unpack(blob: bytes) -> dict[str, Any]:
@@ -93,7 +95,10 @@ class Informer:
 
     def _clean(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj = self.trim(obj) if self.trim is not None else dict(obj)
-        obj["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+        if LAST_APPLIED in (meta.get("annotations") or {}):  # kubectl apply's copy of the whole object
+            meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
+        obj["metadata"] = meta
         return obj
 
     def _store(self, obj: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ def _host_pod_trim(pod: dict[str, Any]) -> dict[str, Any]:
         "spec": {"containers": [{"name": c.get("name"), "ports": c.get("ports") or []}
                                 for c in spec.get("containers") or []]},
         "status": {"conditions": status.get("conditions") or [], "podIP": status.get("podIP"),
-                   "phase": status.get("phase"),
+                   "phase": status.get("phase"), "startTime": status.get("startTime"),
                    "containerStatuses": [{"name": c.get("name"), "restartCount": c.get("restartCount", 0)}
                                          for c in status.get("containerStatuses") or []]},
     }

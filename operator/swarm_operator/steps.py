@@ -260,9 +260,14 @@ def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
             out.writes.append(_write("delete", "Secret", obs.topic, identity["metadata"]["name"], None,
                                      f"delete Secret {identity['metadata']['name']} (the host no longer "
                                      "matches it)", uid=identity["metadata"].get("uid")))
+    elif not _started(obs.host_pod):
+        # Not yet the host's doing (scheduling, its volume, its image): no announce to time out.
+        conds.append(c.Cond(c.HOST_READY, False, "HostPending", _pending_message(obs.host_pod)))
     else:
-        since = next((t for o in (obs.host_pod, obs.statefulset, obs.topic)
-                      if o and (t := parse_time(o["metadata"].get("creationTimestamp")))), obs.now)
+        assert obs.host_pod is not None
+        pod_status = obs.host_pod.get("status") or {}
+        since = parse_time(pod_status.get("startTime")) or \
+            parse_time(obs.host_pod["metadata"].get("creationTimestamp")) or obs.now
         waited = (obs.now - since).total_seconds()
         if waited > timeout:
             conds.append(c.Cond(c.HOST_READY, False, "AnnounceTimeout",
@@ -279,6 +284,23 @@ def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
     out.timeout_now = (conds[0].reason == "AnnounceTimeout"
                        and (old_host or {}).get("reason") != "AnnounceTimeout")
     return conds
+
+
+def _started(pod: dict[str, Any] | None) -> bool:
+    """The host pod runs on a node: its announce is the host's to make from now on."""
+    return bool(pod) and not pod["metadata"].get("deletionTimestamp") and \
+        (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+
+
+def _pending_message(pod: dict[str, Any] | None) -> str:
+    if not pod:
+        return "the StatefulSet has not made the host pod yet (its volume claim, or the controller)"
+    if pod["metadata"].get("deletionTimestamp"):
+        return "the host pod is being deleted; the StatefulSet makes it again"
+    scheduled = next((x for x in (pod.get("status") or {}).get("conditions") or []
+                      if x.get("type") == "PodScheduled" and x.get("status") != "True"), None)
+    why = f": {scheduled.get('reason')}: {scheduled.get('message')}" if scheduled else ""
+    return f"the host pod is not running yet{why}"
 
 
 def _writable(report: HostReport, adopted: str | None) -> c.Cond:

@@ -32,10 +32,11 @@ def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0,
 
 
 def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
-    return {"metadata": {"name": "chat-host-0", "creationTimestamp": stamp(NOW - timedelta(seconds=age))},
+    """A host pod running on a node for `age` seconds."""
+    return {"metadata": {"name": "chat-host-0", "creationTimestamp": stamp(NOW - timedelta(seconds=age + 1))},
             "spec": {"containers": [{"name": "swarm-peer",
                                      "ports": [{"name": "status", "containerPort": 8080}]}]},
-            "status": {"podIP": "10.0.0.5",
+            "status": {"podIP": "10.0.0.5", "phase": "Running", "startTime": stamp(NOW - timedelta(seconds=age)),
                        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
@@ -87,7 +88,7 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     # The values are in the bodies only, never in what is logged.
     assert all(v not in w.what for w in p.writes for v in fresh.values())
     assert client_writes(p) == []
-    assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "WaitingForAnnounce"
+    assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "HostPending"
     assert p.events == []  # a new topic's first state is no transition
     second = plan(Observed(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
                            peer_image=IMAGE, fresh=fresh, volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
@@ -101,7 +102,7 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     [key] = second.writes
     assert (key.op, key.body["metadata"]["name"]) == ("create", "chat-encryption")
     assert [r["kind"] for r in key.body["metadata"]["ownerReferences"]] == ["SwarmTopic", "PersistentVolumeClaim"]
-    assert second.status == p.status  # waiting for the announce changes nothing, by itself
+    assert cond(second, c.HOST_READY)["reason"] == "WaitingForAnnounce"  # it runs: its announce awaited
     assert cond(p, c.CLIENTS_READY)["reason"] == "WaitingForBaseKey"
     assert p.status["hostPublicKey"] == public_key_of(seed) and len(p.status["topicHash"]) == 64
 
@@ -555,3 +556,17 @@ def test_the_host_key_is_read_from_the_identity_secrets_own_metadata() -> None:
     p = plan(obs)
     assert [w for w in p.writes if w.op == "delete"] == []
     assert p.status["hostPublicKey"] == public_key_of("01" * 32)
+
+
+def test_a_host_pod_that_is_not_running_yet_is_pending_not_timed_out() -> None:
+    """Scheduling, a volume or an image: not the host's announce. The clock starts when it runs."""
+    waiting = pod(ready=False, age=900)
+    waiting["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                             "reason": "Unschedulable",
+                                                             "message": "0/1 nodes are available"}]}
+    p = plan(observed(make_topic(age=1000), host_pod=waiting))
+    host = cond(p, c.HOST_READY)
+    assert host["reason"] == "HostPending" and "0/1 nodes are available" in host["message"]
+    assert p.phase == "Bootstrapping" and p.events == [] and not p.timeout_now
+    started = plan(observed(make_topic(age=1000), host_pod=pod(ready=False, age=30)))
+    assert cond(started, c.HOST_READY)["reason"] == "WaitingForAnnounce"  # 30 s of 120 since it started
