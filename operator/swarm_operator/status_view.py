@@ -21,6 +21,8 @@ Obj = Mapping[str, Any]
 # (docs/operations.md lists them); an unknown one falls back to its condition's advice.
 ADVICE = {
     "InvalidSpec": "fix the field the message names (kubectl edit st {name} -n {ns}); nothing was created",
+    "HostPending": "kubectl describe pod {host} -n {ns}: its events say what holds it (scheduling, its "
+                   "volume claim, its image)",
     "WaitingForAnnounce": "wait: the host is joining the DHT (up to spec.bootstrapHost.announceTimeoutSeconds)",
     "AnnounceTimeout": "check that spec.dht.bootstrap resolves and is reachable over UDP from the host pod "
                        "(NetworkPolicy), then the host's logs: kubectl logs {host} -n {ns}",

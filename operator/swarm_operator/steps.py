@@ -12,6 +12,8 @@ from .hashes import bootstrap_topic_hash, topic_hash
 from .identity import public_key_of
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .hostreport import HostReport
     from .plan import Observed, Plan, Write
 
@@ -238,8 +240,6 @@ def current_host(obs: Observed, public_key: str) -> bool:
 
 def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
     """HostReady (and HostWritable when the report says): Ready pod + fresh verified report."""
-    from .plan import parse_time
-
     assert obs.spec is not None
     status = obs.topic.get("status") or {}
     host_ready = pod_ready(obs.host_pod)
@@ -260,16 +260,15 @@ def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
             out.writes.append(_write("delete", "Secret", obs.topic, identity["metadata"]["name"], None,
                                      f"delete Secret {identity['metadata']['name']} (the host no longer "
                                      "matches it)", uid=identity["metadata"].get("uid")))
-    elif not _started(obs.host_pod):
-        # Not yet the host's doing (scheduling, its volume, its image): no announce to time out.
-        conds.append(c.Cond(c.HOST_READY, False, "HostPending", _pending_message(obs.host_pod)))
     else:
-        assert obs.host_pod is not None
-        pod_status = obs.host_pod.get("status") or {}
-        since = parse_time(pod_status.get("startTime")) or \
-            parse_time(obs.host_pod["metadata"].get("creationTimestamp")) or obs.now
+        started = _started(obs.host_pod)
+        # A running pod's announce is the host's to make from its start; a pod not running yet
+        # (scheduling, its volume, its image) is waited for as long, then said to be pending.
+        since = _clock_start(obs, started)
         waited = (obs.now - since).total_seconds()
-        if waited > timeout:
+        if waited > timeout and not started:
+            conds.append(c.Cond(c.HOST_READY, False, "HostPending", _pending_message(obs.host_pod)))
+        elif waited > timeout:
             conds.append(c.Cond(c.HOST_READY, False, "AnnounceTimeout",
                                 f"the host has not announced within announceTimeoutSeconds {timeout}: "
                                 "still retrying: check the DHT bootstrap nodes and the host logs"))
@@ -278,7 +277,7 @@ def host_readiness(obs: Observed, out: Plan, public_key: str) -> list[c.Cond]:
             # No elapsed time in the message: a status that changes by itself is rewritten on every pass.
             conds.append(c.Cond(c.HOST_READY, False, reason,
                                 f"waiting for the host's announce to flush (announceTimeoutSeconds {timeout})"))
-            out.recheck_within(timeout - waited + 1.0)  # AnnounceTimeout comes with time alone
+            out.recheck_within(timeout - waited + 1.0)  # AnnounceTimeout (or HostPending) comes with time alone
     out.host_ready = report is not None
     old_host = c.find(status.get("conditions") or [], c.HOST_READY)
     out.timeout_now = (conds[0].reason == "AnnounceTimeout"
@@ -290,6 +289,16 @@ def _started(pod: dict[str, Any] | None) -> bool:
     """The host pod runs on a node: its announce is the host's to make from now on."""
     return bool(pod) and not pod["metadata"].get("deletionTimestamp") and \
         (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+
+
+def _clock_start(obs: Observed, started: bool) -> datetime:
+    """When the host's time began: its pod's start, else the pod's (or, with no pod, the topic's) creation."""
+    from .plan import parse_time
+
+    pod = obs.host_pod or {}
+    return (parse_time((pod.get("status") or {}).get("startTime")) if started else None) or \
+        parse_time(pod.get("metadata", {}).get("creationTimestamp")) or \
+        parse_time(obs.topic["metadata"].get("creationTimestamp")) or obs.now
 
 
 def _pending_message(pod: dict[str, Any] | None) -> str:

@@ -88,7 +88,7 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     # The values are in the bodies only, never in what is logged.
     assert all(v not in w.what for w in p.writes for v in fresh.values())
     assert client_writes(p) == []
-    assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "HostPending"
+    assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "WaitingForAnnounce"
     assert p.events == []  # a new topic's first state is no transition
     second = plan(Observed(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
                            peer_image=IMAGE, fresh=fresh, volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
@@ -568,5 +568,8 @@ def test_a_host_pod_that_is_not_running_yet_is_pending_not_timed_out() -> None:
     host = cond(p, c.HOST_READY)
     assert host["reason"] == "HostPending" and "0/1 nodes are available" in host["message"]
     assert p.phase == "Bootstrapping" and p.events == [] and not p.timeout_now
+    # Within the timeout it is the usual wait (no status write for a short Pending spell).
+    young = {**waiting, "metadata": {**waiting["metadata"], "creationTimestamp": stamp(NOW - timedelta(seconds=30))}}
+    assert cond(plan(observed(make_topic(age=1000), host_pod=young)), c.HOST_READY)["reason"] == "WaitingForAnnounce"
     started = plan(observed(make_topic(age=1000), host_pod=pod(ready=False, age=30)))
     assert cond(started, c.HOST_READY)["reason"] == "WaitingForAnnounce"  # 30 s of 120 since it started
