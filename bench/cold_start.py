@@ -94,6 +94,11 @@ class Floor:
         run_dir = Path(tempfile.mkdtemp(dir=self.work))
         seed_file = run_dir / "seed"
         seed_file.write_text(new_seed())
+        # The topic's membership seed and encryption key, as the operator's Secrets hold them.
+        for name in ("member-seed", "encryption-key"):
+            (run_dir / name).write_text(new_seed())
+        common.update(SWARM_MEMBER_SEED_FILE=str(run_dir / "member-seed"),
+                      SWARM_ENCRYPTION_KEY_FILE=str(run_dir / "encryption-key"))
         started = time.monotonic()
         host_port = free_port()
         host = self.spawn(["host"], {**common, "SWARM_DATA_DIR": str(run_dir / "host"),
@@ -105,7 +110,7 @@ class Floor:
         ports = [free_port() for _ in range(clients)]
         client_procs = [self.spawn(["client"], {
             **common, "SWARM_DATA_DIR": str(run_dir / f"client-{i}"),
-            "SWARM_STATUS_PORT": str(port), "SWARM_BASE_KEY": base_key,
+            "SWARM_STATUS_PORT": str(port), "SWARM_APP_PORT": str(free_port()), "SWARM_BASE_KEY": base_key,
             "SWARM_HOST_PUBLIC_KEY": envelope["publicKey"], "SWARM_REQUIRE_BOOTSTRAP": "true",
         }) for i, port in enumerate(ports)]
         wait_for("the floor clients", lambda: all(ready(p) for p in ports), timeout=300,
