@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from packaging_support import ALERTS, CHART, DASHBOARD, HERE, REPO, render, run, tool
+from swarm_operator import names
 
 K8S = "1.35.0"
 ALL = HERE / "all-features-values.yaml"
@@ -74,7 +76,9 @@ MONITORING_FIELDS = {
     "PodMonitor": {"selector", "namespaceSelector", "podMetricsEndpoints"},
     "PrometheusRule": {"groups"},
 }
-ENDPOINT_FIELDS = {"port", "path", "interval"}
+# Fields of the Prometheus Operator's Endpoint / PodMetricsEndpoint (monitoring.coreos.com/v1).
+ENDPOINT_FIELDS = {"port", "path", "interval", "honorLabels", "relabelings"}
+RELABEL_FIELDS = {"sourceLabels", "targetLabel", "separator", "regex", "replacement", "action", "modulus"}
 RULE_FIELDS = {"alert", "expr", "for", "labels", "annotations"}
 
 
@@ -91,6 +95,9 @@ def monitoring_problems(doc: dict[str, Any]) -> list[str]:
             problems.append(f"unknown endpoint fields {unknown}")
         if not isinstance(endpoint.get("port"), str):
             problems.append("an endpoint needs a named port")
+        for relabel in endpoint.get("relabelings", []):
+            if unknown := set(relabel) - RELABEL_FIELDS:
+                problems.append(f"unknown relabeling fields {unknown}")
     for group in spec.get("groups", []):
         for rule in group.get("rules", []):
             if unknown := set(rule) - RULE_FIELDS:
@@ -137,6 +144,10 @@ def test_schema_rejects_unknown_and_bad_values() -> None:
     bad = run(tool("helm"), "template", "x", str(CHART), "--set", "monitoring.serviceMonitor.enabled=true",
               "--set", "metrics.service.enabled=false", check=False)
     assert bad.returncode != 0 and "metrics.service.enabled" in bad.stderr
+    # The admission policy needs Kubernetes 1.30+: older clusters get a message, not a broken install.
+    old = run(tool("helm"), "template", "x", str(CHART), "--kube-version", "1.29.0", check=False)
+    assert old.returncode != 0 and "admissionPolicy.enabled=false" in old.stderr
+    run(tool("helm"), "template", "x", str(CHART), "--kube-version", "1.29.0", "--set", "admissionPolicy.enabled=false")
 
 
 def test_values_are_all_documented() -> None:
@@ -283,7 +294,9 @@ def test_operator_deployment_defaults() -> None:
 def test_monitoring_objects() -> None:
     docs = {d["kind"]: d for d in render(ALL)}
     service_monitor = docs["ServiceMonitor"]["spec"]
-    assert service_monitor["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    # honorLabels: the per-topic series keep the topic's `namespace` (the dashboard filters on it).
+    assert service_monitor["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s",
+                                             "honorLabels": True}]
     assert docs["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     # It selects the metrics Service, in the release namespace.
     assert service_monitor["selector"]["matchLabels"].items() <= docs["Service"]["metadata"]["labels"].items()
@@ -291,6 +304,10 @@ def test_monitoring_objects() -> None:
     pod_monitor = docs["PodMonitor"]["spec"]
     assert pod_monitor["selector"] == {"matchLabels": {"app.kubernetes.io/name": "swarm-peer"}}
     assert pod_monitor["podMetricsEndpoints"][0]["port"] == "status"
+    # The dashboard's `topic` comes from the label the operator puts on every pod it makes.
+    meta_label = "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", names.LABEL_TOPIC)
+    assert pod_monitor["podMetricsEndpoints"][0]["relabelings"] == [
+        {"sourceLabels": [meta_label], "targetLabel": "topic"}]
     assert pod_monitor["namespaceSelector"] == {"matchNames": ["apps", "chat"]}
     cluster_wide = {d["kind"]: d for d in render(ALL, set_json=("watchNamespaces=[]",))}
     assert cluster_wide["PodMonitor"]["spec"]["namespaceSelector"] == {"any": True}
