@@ -129,7 +129,9 @@ class PodmanRuntime:
         if config.working_dir:
             args += ["--workdir", config.working_dir]
         if sec.user is not None:
-            args += ["--user", f"{sec.user}:{sec.group if sec.group is not None else sec.user}"]
+            # --passwd=false: a kubelet's runtime (containerd, CRI-O) adds no /etc/passwd entry for
+            # a UID the image does not list; podman would, and hide a crash a real node shows.
+            args += ["--user", f"{sec.user}:{sec.group if sec.group is not None else sec.user}", "--passwd=false"]
         for group in sec.supplemental_groups:
             args += ["--group-add", str(group)]
         if sec.read_only_root:

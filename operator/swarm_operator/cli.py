@@ -102,8 +102,6 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 
 def election(args: argparse.Namespace) -> Any:
     """The leader election of `run`, or None when it is off."""
-    import secrets
-    import socket
     from pathlib import Path
 
     from . import owned
@@ -115,9 +113,18 @@ def election(args: argparse.Namespace) -> Any:
     if not namespace:
         account = Path(SERVICE_ACCOUNT_NAMESPACE)
         namespace = account.read_text().strip() if account.exists() else "default"
-    identity = args.leader_identity or os.environ.get("POD_NAME") or \
-        f"{socket.gethostname()}_{secrets.token_hex(4)}"
-    return Election(path=owned.target_path(owned.LEASE, namespace, args.leader_election_name), identity=identity)
+    return Election(path=owned.target_path(owned.LEASE, namespace, args.leader_election_name),
+                    identity=replica_identity(args))
+
+
+def replica_identity(args: argparse.Namespace) -> str:
+    """This replica's name: the Lease holder, and kopf's identity. Given to kopf so it never asks
+    the passwd database: a container may run as a UID the image does not list (OpenShift's
+    arbitrary UIDs, a chart `runAsUser` override), and kopf's own guess then crashes."""
+    import secrets
+    import socket
+
+    return args.leader_identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{secrets.token_hex(4)}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = handlers.Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval,
                              workers=args.workers, namespaces=tuple(args.namespace), election=election(args))
+    identity = config.election.identity if config.election else replica_identity(args)
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
     liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
@@ -139,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=liveness,
+        identity=identity,  # not kopf's guess from the passwd database (see replica_identity)
         memo=kopf.Memo(config=config),
         stop_flag=config.stop,
     )

@@ -155,7 +155,8 @@ def security_args(image: str, pod: dict[str, Any], container: dict[str, Any]) ->
         user = podman("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip().split(":")[0]
     if merged.get("runAsNonRoot"):  # the kubelet refuses to start a root (or non-numeric) user
         assert str(user).isdigit() and int(user) != 0, f"{image}: runAsNonRoot with user {user!r}"
-    args = ["--user", f"{user}:{merged['runAsGroup']}" if "runAsGroup" in merged else str(user)]
+    args = ["--user", f"{user}:{merged['runAsGroup']}" if "runAsGroup" in merged else str(user),
+            "--passwd=false"]  # as containerd and CRI-O: no /etc/passwd entry made up for the UID
     if "fsGroup" in pod:
         args += ["--group-add", str(pod["fsGroup"])]
     if merged.get("readOnlyRootFilesystem"):
@@ -224,11 +225,17 @@ UNREACHABLE_KUBECONFIG = {
 }
 
 
+# The chart's user, and an arbitrary UID the image's /etc/passwd does not list (OpenShift's
+# restricted SCC assigns such UIDs; a user may set runAsUser): kopf then cannot guess its identity
+# from the passwd database (it crashed at start-up until the operator gave it one).
+@pytest.mark.parametrize("uid", [None, 1000770000], ids=["chart-user", "arbitrary-uid"])
 def test_the_operator_runs_as_10001_on_a_read_only_root_and_answers_its_liveness_endpoint(
-        images: dict[str, str], containers: Containers, tmp_path: Path) -> None:
+        images: dict[str, str], containers: Containers, tmp_path: Path, uid: int | None) -> None:
     image = operator_tag()
     spec, container = chart_operator_container(tmp_path)
     assert container["image"] == image
+    if uid is not None:
+        spec["securityContext"]["runAsUser"] = container["securityContext"]["runAsUser"] = uid
     # Without any cluster configuration the operator retries its start-up every 60 s and serves no
     # liveness; with an API server it cannot reach it starts, serves /healthz and retries the API.
     kubeconfig = tmp_path / "kubeconfig"
@@ -246,7 +253,7 @@ def test_the_operator_runs_as_10001_on_a_read_only_root_and_answers_its_liveness
     metrics_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
     status, text = http_get(f"http://{ip}:{metrics_port}/metrics")
     assert status == 200 and "swarm_operator" in text
-    assert podman("exec", cid, "id", "-u").stdout.strip() == "10001"
+    assert podman("exec", cid, "id", "-u").stdout.strip() == str(uid or 10001)
     write = podman("exec", cid, "sh", "-c", "touch /probe || touch /tmp/probe", check=False)
     assert write.returncode != 0 and "Read-only file system" in write.stderr, write
     assert podman("inspect", "--format", "{{.State.Running}}", cid).stdout.strip() == "true", containers.logs(cid)
