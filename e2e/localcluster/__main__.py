@@ -20,20 +20,22 @@ def main() -> int:
 
     from e2e_support import LocalCluster, ensure_dht  # the suite's harness; e2e is on sys.path
     cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-local-")), runtime=args.runtime)
-    cluster.start()
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM at any step (even while starting) cleans up as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
+        cluster.start()
         if args.no_operator:
             cluster.set_operator_replicas(0)
         ensure_dht(cluster)
         print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)
         print(f"Kubernetes {cluster.plane.version()}; node {cluster.plane.node_name} ({cluster.runtime});"
               " the private DHT of examples/dht.yaml is Ready. Ctrl-C stops everything.", file=sys.stderr)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
     finally:
         cluster.close()
     return 0

@@ -50,6 +50,15 @@ class Network:
     async def ensure_bridge(self) -> None:
         if await ip("link", "show", self.bridge, check=False):
             return
+        # Another bridge on the same subnet (a running process-mode kubelet, or one killed before
+        # it cleaned up) would take the pods' routes: their probes would never answer.
+        for line in (await ip("-o", "-4", "addr", "show")).splitlines():
+            dev, addr = line.split()[1], line.split()[3]
+            if ipaddress.ip_interface(addr).network.overlaps(self.net):
+                raise NetnsError(f"{dev} already holds {addr}, in this node's pod subnet {self.subnet}: "
+                                 f"another process-mode kubelet runs, or one killed before its clean-up "
+                                 f"left it (then: ip link delete {dev}); or give this node another "
+                                 "--pod-subnet")
         await ip("link", "add", self.bridge, "type", "bridge")
         await ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
         await ip("link", "set", self.bridge, "up")

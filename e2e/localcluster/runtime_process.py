@@ -9,8 +9,9 @@ removed again by `cleanup` at the kubelet's next start or stop when empty), remo
 read-only when readOnlyRootFilesystem asks, then execs the command under `setpriv` with the
 securityContext's user, groups, no-new-privs and capability bounding set. The machine's own
 root file system stands in for the image: images named `*swarm-peer*` run the repository's
-images/swarm-peer/bin/swarm-peer.js with node, `*swarm-operator*` the venv's swarm-operator
-(each with its Dockerfile's ENTRYPOINT/CMD/USER); any other image needs a command of the pod.
+images/swarm-peer/bin/swarm-peer.js with node, `*autokv*` examples/kv-app/index.js,
+`*swarm-operator*` the venv's swarm-operator (each with its Dockerfile's ENTRYPOINT/CMD/USER);
+any other image needs a command of the pod.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .netns import Network, ip
 from .runtime import ContainerConfig, ContainerState, ImageInfo, Sandbox, SandboxConfig, StartError, instance_id
 
 REPO = Path(__file__).resolve().parents[2]
+KV_APP = REPO / "examples" / "kv-app"
 PEER_BIN = Path(os.environ.get("SWARM_PEER_BIN", REPO / "images" / "swarm-peer" / "bin" / "swarm-peer.js"))
 
 
@@ -50,6 +52,8 @@ def local_image(image: str) -> tuple[list[str], list[str], str, str] | None:
         return [shutil.which("node") or "node", str(PEER_BIN)], ["host"], "10001", str(PEER_BIN.parents[1])
     if repo.endswith("swarm-operator"):
         return [_operator_bin()], ["run", "--all-namespaces"], "10001", "/"
+    if repo.endswith("autokv"):  # the example app (examples/kv-app/Dockerfile's ENTRYPOINT)
+        return [shutil.which("node") or "node", str(KV_APP / "index.js")], [], "10001", str(KV_APP)
     return None
 
 

@@ -22,6 +22,7 @@ OPERATOR_SA = "swarm-operator"
 RELEASE = "swarm-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
 PODMAN_GATEWAY = "10.88.0.1"
+PROCESS_GATEWAY = "10.89.0.1"  # the process runtime's bridge (netns.Network's default subnet)
 
 _shared: ControlPlane | None = None
 
@@ -40,7 +41,7 @@ def shared_control_plane(controller_qps: int | None = None) -> ControlPlane:
     if _shared is None:
         given = os.environ.get("SWARM_CLUSTER_STATE")
         state = Path(given or tempfile.mkdtemp(prefix="swarm-cluster-"))
-        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY], controller_qps=controller_qps)
+        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY, PROCESS_GATEWAY], controller_qps=controller_qps)
         plane.start()
         atexit.register(_stop, plane, remove=not given and not os.environ.get("SWARM_KEEP_STATE"))
         helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
