@@ -34,13 +34,14 @@ from .kubelet_pod import NodeContext, PodWorker
 from .kubelet_scale import ScaleNode, ScaleNodeAgent, claims
 from .kubelet_server import LogServer
 from .kubelet_volumes import VolumeBuilder
+from .netns import DEFAULT_SUBNET
 from .runtime import Runtime, instance_id
 
 log = logging.getLogger("localcluster.kubelet")
 TERMINAL = ("Succeeded", "Failed")
 
 
-def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = "10.89.0.0/24") -> Runtime:
+def make_runtime(name: str, node: str, state_dir: Path, pod_subnet: str = DEFAULT_SUBNET) -> Runtime:
     if name == "podman":
         from .runtime_podman import PodmanRuntime
         return PodmanRuntime(node, instance_id(state_dir))
@@ -169,7 +170,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-host", help="API server address given to pods (default: the runtime's gateway)")
     parser.add_argument("--api-port", type=int, help="API server port given to pods (default: the kubeconfig's)")
     parser.add_argument("--node-ip", help="the Node's InternalIP and pods' hostIP (default: the runtime's gateway)")
-    parser.add_argument("--pod-subnet", default="10.89.0.0/24",
+    parser.add_argument("--pod-subnet", default=DEFAULT_SUBNET,
                         help="process runtime: the pods' subnet (its first address is the node's bridge)")
     parser.add_argument("--backoff", type=float, default=10.0, help="first restart back-off in seconds (kubelet: 10)")
     parser.add_argument("--backoff-max", type=float, default=300.0, help="back-off cap in seconds (kubelet: 300)")

@@ -13,6 +13,9 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
+DEFAULT_SUBNET = "10.89.0.0/24"  # the process runtime's pods (`--pod-subnet` chooses another)
+DEFAULT_GATEWAY = str(next(ipaddress.ip_network(DEFAULT_SUBNET).hosts()))  # the bridge's address
+
 
 class NetnsError(Exception):
     pass
@@ -30,7 +33,7 @@ async def ip(*args: str, check: bool = True) -> str:
 @dataclass
 class Network:
     instance: str  # the kubelet's instance_id: names of namespaces and bridge derive from it
-    subnet: str = "10.89.0.0/24"
+    subnet: str = DEFAULT_SUBNET
 
     def __post_init__(self) -> None:
         self.net = ipaddress.ip_network(self.subnet)

@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .netns import Network, ip
+from .netns import DEFAULT_SUBNET, Network, ip
 from .runtime import ContainerConfig, ContainerState, ImageInfo, Sandbox, SandboxConfig, StartError, instance_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def _executable(argv0: str, env: dict[str, str]) -> bool:
 class ProcessRuntime:
     name = "process"
 
-    def __init__(self, node: str, state_dir: Path, subnet: str = "10.89.0.0/24") -> None:
+    def __init__(self, node: str, state_dir: Path, subnet: str = DEFAULT_SUBNET) -> None:
         self.node = node
         self.network = Network(instance_id(state_dir), subnet=subnet)
         self.log_dir = state_dir / "process-logs"

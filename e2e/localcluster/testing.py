@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .controlplane import BIN, REPO, ControlPlane, audit_events
+from .netns import DEFAULT_GATEWAY as PROCESS_GATEWAY
 
 CHART = REPO / "charts" / "swarm-operator"
 OPERATOR_NAMESPACE = "swarm-operator"
@@ -22,7 +23,6 @@ OPERATOR_SA = "swarm-operator"
 RELEASE = "swarm-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
 PODMAN_GATEWAY = "10.88.0.1"
-PROCESS_GATEWAY = "10.89.0.1"  # the process runtime's bridge (netns.Network's default subnet)
 
 _shared: ControlPlane | None = None
 

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 from lc_images import ensure_test_image
 from lc_kube import Kube
-from lc_node import PODMAN_GATEWAY, PROCESS_GATEWAY, PROCESS_SUBNET, Node, Where, start_kubelet, stop_process
+from lc_node import Node, Where, start_kubelet, stop_process
 from localcluster.controlplane import BIN, ControlPlane
+from localcluster.netns import DEFAULT_GATEWAY as PROCESS_GATEWAY
+from localcluster.netns import DEFAULT_SUBNET as PROCESS_SUBNET
+from localcluster.testing import PODMAN_GATEWAY
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,6 @@ from pathlib import Path
 
 from localcluster.controlplane import REPO
 from localcluster.runtime_podman import podman_env
-from localcluster.testing import PODMAN_GATEWAY, PROCESS_GATEWAY  # noqa: F401 (the suite's one place)
-
-PROCESS_SUBNET = "10.89.0.0/24"
 
 
 def kubelet_command(kubeconfig: Path, runtime: str, state: Path, node: str, *extra: str) -> list[str]:
