@@ -7,8 +7,13 @@ these names and labels.
 from __future__ import annotations
 
 GROUP = "swarm-operator.dev"
-VERSION = "v1alpha1"
+# The storage version: the one the operator reads and writes (its caches, status, ownerReferences
+# of children, events), and the version `kubectl` prefers.
+VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# Older versions still served, with a deprecation warning. Same schema as VERSION: the API server
+# converts by rewriting apiVersion alone (conversion strategy None; docs/operations.md, API versions).
+DEPRECATED_VERSIONS = ("v1alpha1",)
 KIND = "SwarmTopic"
 PLURAL = "swarmtopics"
 SINGULAR = "swarmtopic"

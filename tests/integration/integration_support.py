@@ -28,6 +28,7 @@ import yaml
 from e2e_support import wait_for as e2e_wait_for
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import OPERATOR_NAMESPACE, operator_kubeconfig, shared_control_plane
+from swarm_operator import names
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -75,7 +76,7 @@ class Api:
 
     # SwarmTopic shortcuts
     def topic_path(self, ns: str, name: str = "") -> str:
-        return f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics" + (f"/{name}" if name else "")
+        return f"/apis/{names.API_VERSION}/namespaces/{ns}/swarmtopics" + (f"/{name}" if name else "")
 
     def topic(self, ns: str, name: str) -> dict[str, Any]:
         obj = self.get(self.topic_path(ns, name))
@@ -133,7 +134,7 @@ def api_server() -> ControlPlane:
 # What a test may leave in its namespace, emptied between tests (as the namespace controller would,
 # without the seconds a namespace's termination takes): kube-root-ca.crt and the default
 # ServiceAccount stay.
-_CLEARED = ("/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics",
+_CLEARED = (f"/apis/{names.API_VERSION}/namespaces/{{ns}}/swarmtopics",
             "/apis/apps/v1/namespaces/{ns}/deployments", "/apis/apps/v1/namespaces/{ns}/replicasets",
             "/apis/apps/v1/namespaces/{ns}/statefulsets",
             "/api/v1/namespaces/{ns}/pods", "/api/v1/namespaces/{ns}/services",
