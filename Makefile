@@ -29,7 +29,7 @@ test-setup: setup $(KV_APP)/node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,backup]'
 	touch $@
 
 $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json

@@ -1,4 +1,4 @@
-"""swarm-operator: run the operator, print its CRD, or show one SwarmTopic's status.
+"""swarm-operator: run the operator, print its CRD, show one SwarmTopic's status, back it up, restore it.
 
 Also `python -m swarm_operator`, and `kubectl swarm status` (the kubectl-swarm plugin runs
 `swarm-operator status`).
@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Any
 
-from . import __version__
+from . import __version__, backup
 
 DEFAULT_PEER_IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 
@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="re-check every topic from the caches (and read its host's report) at least "
                      "this often, changes or not; jittered by 10%% (default 300)")
     run.add_argument("--workers", type=int, default=4, help="topics reconciled in parallel (default 4)")
+    run.add_argument("--backup-check", action="store_true",
+                     default=os.environ.get("SWARM_OPERATOR_BACKUP_CHECK", "").lower() in ("1", "true", "yes"),
+                     help="a Warning condition (CredentialsBackedUp=False) and event on every topic whose "
+                     "credentials are not in a backup made by `swarm-operator backup` "
+                     "(env SWARM_OPERATOR_BACKUP_CHECK)")
     election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
                           help="reconcile without a Lease (only one replica may run)")
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     crd = sub.add_parser("crd", help="print the SwarmTopic CRD generated from the models")
     crd.add_argument("--check", action="store_true", help="exit 1 when crds/ is out of date")
     add_status_parser(sub)
+    backup.add_parsers(sub)
     return parser
 
 
@@ -137,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = handlers.Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval,
-                             workers=args.workers, namespaces=tuple(args.namespace), election=election(args))
+                             workers=args.workers, namespaces=tuple(args.namespace), election=election(args),
+                             backup_check=args.backup_check)
     identity = config.election.identity if config.election else replica_identity(args)
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
@@ -160,7 +167,9 @@ def kubectl_plugin(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     add_status_parser(sub)
-    return status(parser.parse_args(argv))
+    backup.add_parsers(sub)
+    args = parser.parse_args(argv)
+    return backup.main(args) if args.command in ("backup", "restore") else status(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,4 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         return crd_main(["--check"] if args.check else [])
     if args.command == "status":
         return status(args)
+    if args.command in ("backup", "restore"):
+        return backup.main(args)
     return run(args)

@@ -12,7 +12,11 @@ BASE_KEY_RECORDED = "BaseKeyRecorded"
 CLIENTS_READY = "ClientsReady"
 DEGRADED = "Degraded"
 READY = "Ready"
-ORDER = (HOST_READY, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+# With `run --backup-check`: whether the topic's credentials are in a backup (`backupcheck.py`).
+CREDENTIALS_BACKED_UP = "CredentialsBackedUp"
+ORDER = (HOST_READY, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, CREDENTIALS_BACKED_UP, READY)
+# Conditions that inform and never hold Ready back (a topic without a backup still serves).
+INFORMATIONAL = frozenset({CREDENTIALS_BACKED_UP})
 
 
 def now_rfc3339(now: datetime | None = None) -> str:

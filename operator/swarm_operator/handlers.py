@@ -40,6 +40,7 @@ class Config:
     workers: int = 4
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     election: Election | None = None  # None: no leader election (a single replica)
+    backup_check: bool = False  # the CredentialsBackedUp condition on every topic (backupcheck.py)
     stop: threading.Event = field(default_factory=threading.Event)  # kopf's stop flag
     lost_lease: bool = False
 
@@ -55,7 +56,7 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     ctx = Context(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                  report_ttl=config.reconcile_interval * 0.8)
+                  report_ttl=config.reconcile_interval * 0.8, backup_check=config.backup_check)
     controller = Controller(ctx, interval=config.reconcile_interval, workers=config.workers, queue=queue)
     elector = LeaderElector(kube, config.election) if config.election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector

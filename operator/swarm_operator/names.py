@@ -80,16 +80,36 @@ ENV_WRITERS_POLICY = "SWARM_WRITERS_POLICY"
 ENV_WRITER_IDLE_MS = "SWARM_WRITER_IDLE_MS"
 
 
+# A topic's Secrets are `<name>-<suffix>`; a backup carries every `<name>-*` Secret the topic owns,
+# by suffix, and these three at least.
+IDENTITY_SUFFIX = "identity"
+MEMBER_SUFFIX = "member"
+ENCRYPTION_SUFFIX = "encryption"
+
+# The last backup of a topic's credentials, written on the topic by `swarm-operator backup` (and
+# `restore`): when, the sha256 of the bundle file, and the Secrets it holds as `name=uid` (the
+# operator compares the uids with the Secrets it sees: a Secret made after the backup is not in it).
+ANNOTATION_BACKUP_TIME = f"{GROUP}/backup-time"
+ANNOTATION_BACKUP_SHA256 = f"{GROUP}/backup-sha256"
+ANNOTATION_BACKUP_SECRETS = f"{GROUP}/backup-secrets"
+# On a restored topic: the namespace/name it was backed up from, and when.
+ANNOTATION_RESTORED_FROM = f"{GROUP}/restored-from"
+
+
+def topic_secret(topic_name: str, suffix: str) -> str:
+    return f"{topic_name}-{suffix}"
+
+
 def identity_secret(topic_name: str) -> str:
-    return f"{topic_name}-identity"
+    return topic_secret(topic_name, IDENTITY_SUFFIX)
 
 
 def member_secret(topic_name: str) -> str:
-    return f"{topic_name}-member"
+    return topic_secret(topic_name, MEMBER_SUFFIX)
 
 
 def encryption_secret(topic_name: str) -> str:
-    return f"{topic_name}-encryption"
+    return topic_secret(topic_name, ENCRYPTION_SUFFIX)
 
 
 def host_service(topic_name: str) -> str:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from . import backupcheck, steps, summary
 from . import conditions as c
-from . import steps, summary
 from .hostreport import HostReport, HostReportError
 from .models import SwarmTopicSpec
 
@@ -81,6 +81,7 @@ class Observed:
     report: HostReport | None = None
     report_error: HostReportError | None = None
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backup_check: bool = False  # `run --backup-check`: the CredentialsBackedUp condition (backupcheck.py)
 
 
 @dataclass
@@ -136,6 +137,7 @@ def plan(obs: Observed) -> Plan:
     conds = steps.host_readiness(obs, out, trust.public_key)
     recorded = steps.base_key(obs, out, trust.public_key, conds, extra)
     steps.clients(obs, out, trust.public_key, recorded, conds, extra)
+    backupcheck.check(obs, out, conds)
     if obs.spec.paused:  # observe and report, write no child
         out.writes = [w for w in out.writes if w.op == "record-status"]
     return summary.finish(obs, out, conds, extra)

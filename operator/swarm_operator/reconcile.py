@@ -69,6 +69,7 @@ class Context:
     peer_image: str
     caches: Caches
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
+    backup_check: bool = False  # `run --backup-check`
     # Per-process memory only (losing it on restart costs reads, nothing else).
     rollout_measured: set[str] = field(default_factory=set)
     events: EventLimiter = field(default_factory=EventLimiter)
@@ -139,7 +140,7 @@ async def observe(ctx: Context, topic: dict[str, Any], spec: SwarmTopicSpec) -> 
                    service=found[(owned.SERVICE.kind, names.host_service(name))],
                    statefulset=found[(owned.STATEFULSET.kind, names.host_statefulset(name))],
                    host_pod=host_pod, volume=caches.get(owned.PVC, ns, names.host_pvc(name)),
-                   deployments=deployments)
+                   deployments=deployments, backup_check=ctx.backup_check)
     obs.fresh = {s: (new_seed() if s == secret_names[0] else random.token_hex(32))
                  for s, m in obs.secrets.items() if m is None}
     identity = obs.secrets[secret_names[0]]
@@ -285,7 +286,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> Outcome | None:
         return None
     spec, error = parse_spec(topic)
     if spec is None:
-        obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=ctx.peer_image)
+        obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=ctx.peer_image,
+                       backup_check=ctx.backup_check)
     else:
         obs = await observe(ctx, topic, spec)
     planned = time.monotonic()

@@ -31,7 +31,8 @@ STUCK = frozenset({
     "BadSignature", "WrongTopic", "WrongIdentity", "MalformedReport", "StaleReport", "HostNotWritable",
     "BaseUnreachable",
 })
-SIDE_REASONS = frozenset({"DriftRepaired", "ReplicasHeld", "IdentityRotated", "OpenWriters"})
+SIDE_REASONS = frozenset({"DriftRepaired", "ReplicasHeld", "IdentityRotated", "OpenWriters", "NeverBackedUp",
+                          "BackupOutdated"})
 
 
 def _ready(conds: list[c.Cond], ready_total: str) -> c.Cond:
@@ -40,7 +41,8 @@ def _ready(conds: list[c.Cond], ready_total: str) -> c.Cond:
         return given
     degraded = [x for x in conds if x.type == c.DEGRADED and x.status is True]
     rank = {t: i for i, t in enumerate(c.ORDER)}
-    failing = degraded + sorted((x for x in conds if x.type not in (c.DEGRADED, c.READY) and x.status is not True),
+    failing = degraded + sorted((x for x in conds if x.type not in (c.DEGRADED, c.READY, *c.INFORMATIONAL)
+                                 and x.status is not True),
                                 key=lambda x: rank.get(x.type, len(c.ORDER)))
     if failing:
         return c.Cond(c.READY, False, failing[0].reason, failing[0].message)
@@ -69,6 +71,8 @@ def finish(obs: Observed, out: Plan, conds: list[c.Cond], extra: dict[str, Any])
     status.update(extra)
     status["observedGeneration"] = generation
     status["conditions"] = c.merge(list(old.get("conditions") or []), conds, generation, obs.now)
+    if not obs.backup_check:  # the check was turned off: its condition goes
+        status["conditions"] = [x for x in status["conditions"] if x["type"] != c.CREDENTIALS_BACKED_UP]
     paused = bool(obs.spec and obs.spec.paused)
     host_started = obs.statefulset is not None or any(
         w.op == "create" and w.target.kind == "StatefulSet" for w in out.writes)
