@@ -22,9 +22,10 @@ cluster-setup: $(TOOLS)/.installed
 	bash scripts/setup-podman.sh
 	bash scripts/build-images.sh
 
-# What the tests need beyond the demo: promtool and Prometheus (Debian's package).
+# What the tests need beyond the demo: promtool and Prometheus, age (Debian's packages).
 test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
+	bash scripts/install-age.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

@@ -198,13 +198,13 @@ def plan_restore(bundle: Bundle, namespace: str, name: str, live: Live, create_n
     where = f"{namespace}/{name}"
     if not live.namespace_exists and not create_namespace:
         raise RestoreRefused(f"namespace {namespace} does not exist: create it, or pass --create-namespace")
+    topic = live.topic
+    if topic is not None:
+        _check_target_topic(bundle, where, topic)
     others = [t for t in live.same_base if t != where]
     if others:
         raise RestoreRefused(f"base {bundle.baseKey} is already the base of SwarmTopic {', '.join(others)} in this "
                              "cluster: a second topic with the same host identity would compete with it")
-    topic = live.topic
-    if topic is not None:
-        _check_target_topic(bundle, where, topic)
     owner_uid = _meta(topic)["uid"] if topic is not None else None
     create, kept = [], []
     for secret in bundle.secrets:
