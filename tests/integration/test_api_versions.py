@@ -21,8 +21,21 @@ from localcluster.testing import OPERATOR_USER, kubectl
 from swarm_operator import crd, names
 
 NS = "apps"
-OLD_CRD = Path(__file__).parent / "data" / "swarmtopics-crd-0.1.0.yaml"  # as release 0.1.0 installed it
+REPO = Path(__file__).resolve().parents[2]
+RELEASE_0_1_0 = "v0.1.0"  # the git tag of the last release serving v1alpha1 only
 WARNING = "swarm-operator.dev/v1alpha1 SwarmTopic is deprecated; use swarm-operator.dev/v1beta1"
+
+
+def released(tmp: Path) -> Path:
+    """Release 0.1.0's chart, from its git tag (its CRD serves and stores v1alpha1 alone)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", RELEASE_0_1_0, "charts/swarm-operator"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    return tmp / "charts" / "swarm-operator"
+
+
+def old_crd(tmp: Path) -> str:
+    return (released(tmp) / "files" / "crds" / f"{names.CRD_NAME}.yaml").read_text()
 
 
 def path(version: str, name: str = "", ns: str = NS) -> str:
@@ -165,9 +178,10 @@ def _shell(plane: ControlPlane, command: str) -> str:
                           timeout=120, check=True).stdout
 
 
-def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: ControlPlane) -> None:
+def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: ControlPlane, tmp_path: Path) -> None:
     plane = fresh_plane
-    _install_crd(plane, OLD_CRD.read_text())
+    old = old_crd(tmp_path)
+    _install_crd(plane, old)
     _kubectl(plane, "create", "namespace", "a")
     _kubectl(plane, "create", "namespace", "b")
     for ns, name in (("a", "chat"), ("a", "news"), ("b", "chat")):
@@ -182,7 +196,12 @@ def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: Contr
     topic = json.loads(_kubectl(plane, "get", "swarmtopics.v1beta1.swarm-operator.dev", "chat", "-n", "b",
                                 "-o", "json"))
     assert topic["apiVersion"] == names.API_VERSION and topic["spec"]["topic"] == "chat"
-    # v1alpha1 cannot be dropped while objects may still be stored at it.
+    # No way back to the old CRD once v1beta1 may hold objects (a `helm rollback` to 0.1.0 cannot
+    # re-apply it: docs/operations.md, Rollback) ...
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        _install_crd(plane, old_crd(tmp_path / "again"))
+    assert "storedVersions" in info.value.stderr, info.value.stderr
+    # ... and v1alpha1 cannot be dropped while objects may still be stored at it.
     without = yaml.safe_load(crd.CRD_FILE.read_text())
     without["spec"]["versions"] = [v for v in without["spec"]["versions"] if v["name"] == "v1beta1"]
     with pytest.raises(subprocess.CalledProcessError) as info:
@@ -196,3 +215,35 @@ def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: Contr
     assert _stored_versions(plane) == ["v1beta1"]
     _install_crd(plane, yaml.safe_dump(without))  # now a later release may stop serving v1alpha1
     assert _stored_versions(plane) == ["v1beta1"]
+
+
+def _helm(plane: ControlPlane, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    from localcluster.controlplane import BIN
+
+    return subprocess.run([str(BIN / "helm"), "--kubeconfig", str(plane.kubeconfig), *args], capture_output=True,
+                          text=True, timeout=300, check=check)
+
+
+def test_a_rollback_to_0_1_0_keeps_the_new_crd(fresh_plane: ControlPlane, tmp_path: Path) -> None:
+    """docs/operations.md, Rollback: `helm rollback` cannot put release 0.1.0's CRD back once v1beta1 is
+    stored; the previous chart installed with crds.create=false keeps the new CRD (kept by its
+    resource policy), which still serves the v1alpha1 the old operator reads."""
+    plane = fresh_plane
+    old_chart = released(tmp_path)
+    install = ("-n", "swarm-operator", "--set", "replicaCount=0", "--wait")
+    _helm(plane, "install", "swarm-operator", str(old_chart), "--create-namespace", *install)
+    _kubectl(plane, "wait", "--for=condition=Established", "--timeout=60s", f"crd/{names.CRD_NAME}")
+    _kubectl(plane, "create", "namespace", NS)
+    _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(as_version(example_topic("chat"), "v1alpha1")))
+    _helm(plane, "upgrade", "swarm-operator", str(REPO / "charts" / "swarm-operator"), *install)
+    assert _stored_versions(plane) == ["v1alpha1", "v1beta1"]
+    _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(as_version(example_topic("news"), "v1beta1")))
+
+    rollback = _helm(plane, "rollback", "swarm-operator", "1", "-n", "swarm-operator", "--wait", check=False)
+    assert rollback.returncode != 0 and "storedVersions" in rollback.stderr, rollback.stderr
+    _helm(plane, "upgrade", "swarm-operator", str(old_chart), *install, "--set", "crds.create=false")
+    served = json.loads(_kubectl(plane, "get", "crd", names.CRD_NAME, "-o", "json"))
+    assert [v["name"] for v in served["spec"]["versions"]] == ["v1beta1", "v1alpha1"]
+    listing = json.loads(_kubectl(plane, "get", "swarmtopics.v1alpha1.swarm-operator.dev", "-n", NS, "-o", "json"))
+    assert sorted(i["metadata"]["name"] for i in listing["items"]) == ["chat", "news"]
+    assert {i["apiVersion"] for i in listing["items"]} == {f"{names.GROUP}/v1alpha1"}
