@@ -199,7 +199,7 @@ def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: Contr
     # No way back to the old CRD once v1beta1 may hold objects (a `helm rollback` to 0.1.0 cannot
     # re-apply it: docs/operations.md, Rollback) ...
     with pytest.raises(subprocess.CalledProcessError) as info:
-        _install_crd(plane, old_crd(tmp_path / "again"))
+        _install_crd(plane, old)
     assert "storedVersions" in info.value.stderr, info.value.stderr
     # ... and v1alpha1 cannot be dropped while objects may still be stored at it.
     without = yaml.safe_load(crd.CRD_FILE.read_text())
