@@ -218,10 +218,22 @@ def observe_target(kube: Client, bundle: Bundle, namespace: str, name: str) -> L
     for secret in bundle.secrets:
         secret_name = names.topic_secret(name, secret.suffix)
         secrets[secret_name] = kube.read(core.read_namespaced_secret, secret_name, namespace) if exists else None
-    volume = kube.read(core.read_namespaced_persistent_volume_claim, names.host_pvc(name), namespace,
-                       absent_on_forbidden=True) if exists else None
-    return Live(namespace_exists=exists, topic=topic, secrets=secrets,
-                volume_uid=(volume or {}).get("metadata", {}).get("uid"), same_base=_same_base(kube, bundle))
+    volume, readable = _volume(kube, namespace, name) if exists else (None, True)
+    return Live(namespace_exists=exists, topic=topic, secrets=secrets, volume_uid=volume, volume_readable=readable,
+                same_base=_same_base(kube, bundle))
+
+
+def _volume(kube: Client, namespace: str, name: str) -> tuple[str | None, bool]:
+    """The uid of the host's retained PVC (None: absent), and whether the user may read it."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        volume = kube.read(kube.core().read_namespaced_persistent_volume_claim, names.host_pvc(name), namespace)
+    except ApiException as exc:
+        if exc.status != 403:
+            raise
+        return None, False
+    return (volume or {}).get("metadata", {}).get("uid"), True
 
 
 def _same_base(kube: Client, bundle: Bundle) -> list[str]:

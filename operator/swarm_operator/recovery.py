@@ -131,6 +131,7 @@ class Live:
     topic: dict[str, Any] | None  # the SwarmTopic of the target name, if any
     secrets: dict[str, dict[str, Any] | None]  # by target Secret name: the object (data included), or None
     volume_uid: str | None = None  # the host's retained PVC `data-<name>-host-0`, if any
+    volume_readable: bool = True  # False: the user may not read PVCs (its owner is then matched by name)
     same_base: list[str] = field(default_factory=list)  # other SwarmTopics ("ns/name") of the bundle's base
 
 
@@ -185,11 +186,16 @@ def same_data(live: dict[str, Any], secret: BundleSecret) -> bool:
         return False
 
 
-def _kept_with_volume(live: dict[str, Any], volume_uid: str | None) -> bool:
-    """The encryption Secret of a deleted topic, kept by its retained volume (the operator adopts it)."""
-    refs = _meta(live).get("ownerReferences") or []
-    return volume_uid is not None and len(refs) == 1 and refs[0].get("kind") == "PersistentVolumeClaim" \
-        and refs[0].get("uid") == volume_uid
+def _kept_with_volume(secret: dict[str, Any], name: str, live: Live) -> bool:
+    """The encryption Secret of a deleted topic, kept by its retained volume (the operator adopts it):
+    its one owner is the host's PVC, by uid (by name when the user may not read PVCs: a Secret whose
+    only owner is gone is garbage collected)."""
+    refs = _meta(secret).get("ownerReferences") or []
+    if len(refs) != 1 or refs[0].get("kind") != "PersistentVolumeClaim":
+        return False
+    if live.volume_readable:
+        return live.volume_uid is not None and refs[0].get("uid") == live.volume_uid
+    return refs[0].get("name") == names.host_pvc(name)
 
 
 def plan_restore(bundle: Bundle, namespace: str, name: str, live: Live, create_namespace: bool = False,
@@ -218,7 +224,7 @@ def plan_restore(bundle: Bundle, namespace: str, name: str, live: Live, create_n
             raise RestoreRefused(f"Secret {namespace}/{secret_name} exists with other data than the bundle's (made "
                                  "after the backup, or another topic's): the bundle is for another topic")
         mine = owner_uid is not None and owned_by(present, owner_uid)
-        if not mine and not (secret.suffix == names.ENCRYPTION_SUFFIX and _kept_with_volume(present, live.volume_uid)):
+        if not mine and not (secret.suffix == names.ENCRYPTION_SUFFIX and _kept_with_volume(present, name, live)):
             raise RestoreRefused(f"Secret {namespace}/{secret_name} exists and is not "
                                  f"{'this topic' if topic else 'a retained volume'}'s: it would be a NameConflict")
         kept.append(secret_name)

@@ -260,3 +260,57 @@ def test_a_deleted_secret_is_put_back_into_its_live_topic(api: Api, api_server: 
         assert api.get(topic_path("apps", "chat"))["spec"]["paused"] is True  # left as it was
     finally:
         host.__exit__()
+
+
+def _restorer_kubeconfig(plane: ControlPlane, tmp_path: Path) -> Path:
+    """A user who may create and delete SwarmTopics in `apps` and read Secrets, but not create them:
+    a restore that gets half way."""
+    from localcluster.testing import kubectl
+
+    objects = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "restorer", "namespace": "apps"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "restorer",
+                                                                                     "namespace": "apps"},
+         "rules": [{"apiGroups": [names.GROUP], "resources": ["swarmtopics"],
+                    "verbs": ["get", "list", "create", "patch", "delete"]},
+                   {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "restorer", "namespace": "apps"},
+         "subjects": [{"kind": "ServiceAccount", "name": "restorer", "namespace": "apps"}],
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "restorer"}},
+    ]
+    kubectl(plane.kubeconfig, "apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objects))
+    token = kubectl(plane.kubeconfig, "create", "token", "restorer", "-n", "apps", "--duration=1h").strip()
+    path = tmp_path / "restorer.kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "restorer",
+        "clusters": [{"name": "local", "cluster": {"server": plane.server,
+                                                    "certificate-authority": str(plane.pki.ca_crt)}}],
+        "users": [{"name": "restorer", "user": {"token": token}}],
+        "contexts": [{"name": "restorer", "context": {"cluster": "local", "user": "restorer"}}]}))
+    return path
+
+
+def test_a_restore_that_fails_half_way_is_undone(api: Api, api_server: ControlPlane, operator: Operator,
+                                                 tmp_path: Path) -> None:
+    host, _ = bootstrap(api, "apps")
+    try:
+        key, public = age_key(tmp_path)
+        bundle = tmp_path / "chat.age"
+        cli(api_server, "backup", "apps/chat", "-r", public, "-o", str(bundle))
+    finally:
+        host.__exit__()
+    api.delete(topic_path("apps", "chat"))
+    api.delete("/api/v1/namespaces/apps/persistentvolumeclaims/data-chat-host-0")  # the key kept with it goes too
+    wait_for("the topic and its Secrets gone", lambda: (not any(
+        api.get(f"/api/v1/namespaces/apps/secrets/chat-{s}") for s in ("identity", "member", "encryption"))
+        and api.get(topic_path("apps", "chat")) is None) or None, 60)
+    restorer = _restorer_kubeconfig(api_server, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "swarm_operator", "restore", str(bundle), "-i", str(key),
+                           "--kubeconfig", str(restorer)], capture_output=True, text=True, timeout=120)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("error: restoring apps/chat failed: 403"), proc.stderr
+    assert last.endswith("undone, nothing left"), last
+    wait_for("the created topic deleted", lambda: api.get(topic_path("apps", "chat")) is None or None, 30)
+    assert [s["metadata"]["name"] for s in api.items("/api/v1/namespaces/apps/secrets")
+            if s["metadata"]["name"].startswith("chat-")] == []

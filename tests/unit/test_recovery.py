@@ -121,3 +121,8 @@ def test_the_encryption_key_kept_by_the_retained_volume_is_left_for_the_operator
     assert plan.kept == ["chat-encryption"] and plan.secret_names == ["chat-identity", "chat-member"]
     live.volume_uid = "another-pvc"
     assert "is not a retained volume's" in refused(live)
+    kept["metadata"]["ownerReferences"][0]["name"] = "data-chat-host-0"
+    live.volume_uid, live.volume_readable = None, False  # a user who may not read PVCs: matched by name
+    assert plan_restore(BUNDLE, "apps", "chat", live).kept == ["chat-encryption"]
+    kept["metadata"]["ownerReferences"][0]["name"] = "data-other-host-0"
+    assert "is not a retained volume's" in refused(live)
