@@ -25,7 +25,8 @@ from localcluster.controlplane import BIN, ControlPlane
 from swarm_operator import names
 from swarm_operator.identity import public_key_of
 
-KEY = "5b" * 32
+# Each test its own base key: a topic another test left behind is never "the same base".
+LOST_KEY, COPY_KEY, AGE_KEY, FILL_KEY, UNDO_KEY = ("a1" * 32, "a2" * 32, "a3" * 32, "a4" * 32, "a5" * 32)
 OTHER = "e7" * 32
 LOST, FOUND = "lost-ns", "found-ns"
 
@@ -96,6 +97,8 @@ def namespaces(api: Api) -> Iterator[None]:
     yield
     for ns in (LOST, FOUND):
         delete_namespace(api, ns, wait=False)
+    for ns in (LOST, FOUND):
+        delete_namespace(api, ns, wait=True)
 
 
 @pytest.fixture
@@ -111,23 +114,24 @@ def checking_operator(operator_kubeconfig_path: Path, api: Api, tmp_path: Path) 
         print(op.log()[-4000:])
 
 
-def bootstrap(api: Api, ns: str, name: str = "chat", base_key: str = KEY) -> tuple[FakeHost, str]:
+def bootstrap(api: Api, ns: str, base_key: str, name: str = "chat") -> tuple[FakeHost, str]:
     """A topic without clients (so it can be Ready with no kubelet) whose host recorded `base_key`."""
     topic = example_topic(name, clients=0)
     topic["metadata"]["namespace"] = ns
     api.create(topic_path(ns), topic)
     seed = wait_for("the identity seed", lambda: secret_data(api, ns, f"{name}-identity").get("seed")
-                    if api.get(f"/api/v1/namespaces/{ns}/secrets/{name}-identity") else None, 30)
+                    if api.get(f"/api/v1/namespaces/{ns}/secrets/{name}-identity") else None, 60)
     host = FakeHost(seed, name, base_key).__enter__()
     serve_host(api, ns, name, host)
-    wait_condition(api, ns, name, "Ready", "True")
+    wait_condition(api, ns, name, "Ready", "True", timeout=60)
     return host, seed
 
 
 def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
         api: Api, api_server: ControlPlane, checking_operator: Operator, namespaces: None, tmp_path: Path) -> None:
     make_namespace(api, LOST)
-    host, seed = bootstrap(api, LOST)
+    base = LOST_KEY
+    host, seed = bootstrap(api, LOST, base)
     try:
         original = {s: secret_data(api, LOST, f"chat-{s}") for s in ("identity", "member", "encryption")}
         never = wait_condition(api, LOST, "chat", "CredentialsBackedUp", "False", "NeverBackedUp")
@@ -136,7 +140,7 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
         key, public = age_key(tmp_path)
         bundle = tmp_path / "chat.age"
         line = cli(api_server, "backup", f"{LOST}/chat", "--recipient", public, "-o", str(bundle)).stdout
-        assert f"base {KEY[:12]}, 3 Secrets" in line and "sha256" in line, line
+        assert f"base {base[:12]}, 3 Secrets" in line and "sha256" in line, line
         for data in original.values():  # the file holds no credential in the clear
             assert all(value.encode() not in bundle.read_bytes() for value in data.values())
         wait_condition(api, LOST, "chat", "CredentialsBackedUp", "True", "BackedUp")
@@ -152,19 +156,19 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
                                 "--kubeconfig", str(api_server.kubeconfig)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     restored_seed = wait_for("the restored identity", lambda: secret_data(api, FOUND, "chat-identity").get("seed")
-                             if api.get(f"/api/v1/namespaces/{FOUND}/secrets/chat-identity") else None, 30)
+                             if api.get(f"/api/v1/namespaces/{FOUND}/secrets/chat-identity") else None, 120)
     assert restored_seed == seed
-    with FakeHost(restored_seed, "chat", KEY) as new_host:
+    with FakeHost(restored_seed, "chat", base) as new_host:
         serve_host(api, FOUND, "chat", new_host)
         out, err = restore.communicate(timeout=90)
     assert restore.returncode == 0, f"{out}\n{err}"
     print(f"restore to Ready: {time.monotonic() - started:.1f} s (the test's kubelet included)")
-    assert f"restored SwarmTopic {FOUND}/chat on base {KEY[:12]}" in out and f"{FOUND}/chat Ready on base" in out, out
+    assert f"restored SwarmTopic {FOUND}/chat on base {base[:12]}" in out and f"{FOUND}/chat Ready on base" in out, out
     topic = api.get(topic_path(FOUND, "chat"))
     assert topic is not None
     status, spec = topic["status"], topic["spec"]
-    assert (status["baseKey"], status["hostPublicKey"]) == (KEY, public_key_of(seed))
-    assert (spec["baseKey"], spec["topic"], spec["paused"]) == (KEY, "chat", False)
+    assert (status["baseKey"], status["hostPublicKey"]) == (base, public_key_of(seed))
+    assert (spec["baseKey"], spec["topic"], spec["paused"]) == (base, "chat", False)
     for suffix, data in original.items():  # the operator kept them: its own, not a NameConflict
         assert secret_data(api, FOUND, f"chat-{suffix}") == data, suffix
         secret = api.get(f"/api/v1/namespaces/{FOUND}/secrets/chat-{suffix}")
@@ -176,7 +180,7 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
 
 def test_the_bundle_opens_with_debians_age(api: Api, api_server: ControlPlane, operator: Operator,
                                             tmp_path: Path) -> None:
-    host, seed = bootstrap(api, "apps")
+    host, seed = bootstrap(api, "apps", AGE_KEY)
     try:
         key, public = age_key(tmp_path)
         bundle = tmp_path / "chat.age"
@@ -186,23 +190,26 @@ def test_the_bundle_opens_with_debians_age(api: Api, api_server: ControlPlane, o
     opened = subprocess.run([str(BIN / "age"), "--decrypt", "-i", str(key), str(bundle)], capture_output=True,
                             check=True)
     doc = json.loads(opened.stdout)
-    assert doc["format"] == "swarm-operator.dev/backup/v1" and doc["baseKey"] == KEY
+    assert doc["format"] == "swarm-operator.dev/backup/v1" and doc["baseKey"] == AGE_KEY
     identity = next(s for s in doc["secrets"] if s["suffix"] == "identity")
     assert base64.b64decode(identity["data"]["seed"]).decode() == seed
     assert doc["hostPublicKeys"] == [public_key_of(seed)]
 
 
-def _children(api: Api, ns: str) -> dict[str, str]:
-    """Every SwarmTopic and Secret of the namespace, with its resourceVersion."""
-    out = {f"SwarmTopic/{t['metadata']['name']}": t["metadata"]["resourceVersion"] for t in api.items(topic_path(ns))}
-    out.update({f"Secret/{s['metadata']['name']}": s["metadata"]["resourceVersion"]
+def _children(api: Api, ns: str) -> dict[str, Any]:
+    """Every SwarmTopic (its uid, spec generation and annotations: the operator writes its status
+    meanwhile) and Secret (its uid and data) of the namespace."""
+    out: dict[str, Any] = {f"SwarmTopic/{t['metadata']['name']}": (t["metadata"]["uid"], t["metadata"]["generation"],
+                                                                    t["metadata"].get("annotations"))
+                           for t in api.items(topic_path(ns))}
+    out.update({f"Secret/{s['metadata']['name']}": (s["metadata"]["uid"], s.get("data"))
                 for s in api.items(f"/api/v1/namespaces/{ns}/secrets")})
     return out
 
 
 def test_damaged_or_foreign_bundles_are_refused_with_one_line_and_nothing_created(
         api: Api, api_server: ControlPlane, operator: Operator, tmp_path: Path) -> None:
-    host, _ = bootstrap(api, "apps")
+    host, _ = bootstrap(api, "apps", COPY_KEY)
     try:
         key, public = age_key(tmp_path)
         good = tmp_path / "chat.age"
@@ -243,7 +250,7 @@ def test_a_deleted_secret_is_put_back_into_its_live_topic(api: Api, api_server: 
                                                           tmp_path: Path) -> None:
     """The restore into a topic of the same base restores only what is missing (the runbook for a
     deleted encryption Secret: pause, restore, resume)."""
-    host, _ = bootstrap(api, "apps")
+    host, _ = bootstrap(api, "apps", FILL_KEY)
     try:
         key, public = age_key(tmp_path)
         bundle = tmp_path / "chat.age"
@@ -293,7 +300,7 @@ def _restorer_kubeconfig(plane: ControlPlane, tmp_path: Path) -> Path:
 
 def test_a_restore_that_fails_half_way_is_undone(api: Api, api_server: ControlPlane, operator: Operator,
                                                  tmp_path: Path) -> None:
-    host, _ = bootstrap(api, "apps")
+    host, _ = bootstrap(api, "apps", UNDO_KEY)
     try:
         key, public = age_key(tmp_path)
         bundle = tmp_path / "chat.age"
