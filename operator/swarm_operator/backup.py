@@ -318,6 +318,7 @@ def describe(plan: RestorePlan, bundle: Bundle) -> str:
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     keys = identities(args.identity)
     data = sys.stdin.buffer.read() if args.file == "-" else _read(Path(args.file))
     try:
@@ -341,7 +342,7 @@ def run_restore(args: argparse.Namespace) -> int:
         raise RestoreRefused(f"restoring {namespace}/{name} failed: {api_error(exc)}{tail}") from exc
     print(f"restored {describe(plan, bundle)}")
     if args.wait:
-        return wait_ready(kube, namespace, name, bundle.baseKey, args.timeout)
+        return wait_ready(kube, namespace, name, bundle.baseKey, args.timeout, started)
     return 0
 
 
@@ -352,11 +353,11 @@ def _read(path: Path) -> bytes:
         raise BundleError(f"{path}: {exc.strerror or exc}") from exc
 
 
-def wait_ready(kube: Client, namespace: str, name: str, base_key: str, timeout: float) -> int:
-    """Wait for Ready=True with the bundle's base key recorded; print how long it took."""
-    started = time.monotonic()
+def wait_ready(kube: Client, namespace: str, name: str, base_key: str, timeout: float, started: float) -> int:
+    """Wait for Ready=True with the bundle's base key recorded; print how long the restore took."""
     last: dict[str, Any] = {}
-    while time.monotonic() - started < timeout:
+    waiting = time.monotonic()
+    while time.monotonic() - waiting < timeout:
         topic = kube.read(kube.custom().get_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
                           names.PLURAL, name) or {}
         status = topic.get("status") or {}
@@ -364,8 +365,8 @@ def wait_ready(kube: Client, namespace: str, name: str, base_key: str, timeout: 
         if status.get("baseKey") and status["baseKey"] != base_key:
             raise RestoreRefused(f"{namespace}/{name} recorded base {status['baseKey']}, not the bundle's {base_key}")
         if last.get("status") == "True" and status.get("baseKey") == base_key:
-            print(f"{namespace}/{name} Ready on base {base_key[:12]} in {time.monotonic() - started:.1f} s "
-                  f"({now_rfc3339()})")
+            print(f"{namespace}/{name} Ready on base {base_key[:12]} {time.monotonic() - started:.1f} s after the "
+                  f"restore began ({now_rfc3339()})")
             return 0
         time.sleep(1.0)
     _say(f"error: {namespace}/{name} not Ready after {timeout:g} s: {last.get('reason')}: {last.get('message')}")

@@ -162,7 +162,7 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
         serve_host(api, FOUND, "chat", new_host)
         out, err = restore.communicate(timeout=90)
     assert restore.returncode == 0, f"{out}\n{err}"
-    print(f"restore to Ready: {time.monotonic() - started:.1f} s (the test's kubelet included)")
+    print(f"\n{out.strip()}\nrestore to Ready: {time.monotonic() - started:.1f} s (the test's kubelet included)")
     assert f"restored SwarmTopic {FOUND}/chat on base {base[:12]}" in out and f"{FOUND}/chat Ready on base" in out, out
     topic = api.get(topic_path(FOUND, "chat"))
     assert topic is not None
