@@ -128,9 +128,12 @@ def build_crd() -> dict[str, Any]:
                     "required": ["spec"],
                     "x-kubernetes-validations": ROOT_RULES,
                     "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
+                        "apiVersion": {"type": "string",
+                                       "description": f"The object's API version: {names.API_VERSION}."},
+                        "kind": {"type": "string", "description": f"The object's kind: {names.KIND}."},
+                        "metadata": {"type": "object", "description": "Standard object metadata. The name (a "
+                                     f"DNS-1035 label of at most {MAX_TOPIC_NAME} characters, e.g. \"chat\") "
+                                     "prefixes the names of the topic's children."},
                         "spec": spec,
                         "status": status,
                     },
