@@ -43,9 +43,15 @@ def formatted(schema: dict[str, Any]) -> str | None:
     return schema.get("pattern") or (schema.get("items") or {}).get("pattern")
 
 
+# The API server refuses anything but `type` on the root `metadata` of a CRD's schema and serves
+# ObjectMeta's schema, with its own description, in its place (tests/integration/test_crd_explain.py).
+SERVED_BY_THE_API_SERVER = {"metadata"}
+
+
 def test_every_field_has_a_description() -> None:
     all_fields = list(fields(openapi_schema()))
-    undescribed = [path for path, schema in all_fields if not (schema.get("description") or "").strip()]
+    undescribed = [path for path, schema in all_fields if not (schema.get("description") or "").strip()
+                   and path not in SERVED_BY_THE_API_SERVER]
     assert len(all_fields) >= 51, f"the walk found only {len(all_fields)} fields"
     assert undescribed == [], f"{len(undescribed)} of {len(all_fields)} fields without a description: {undescribed}"
 
