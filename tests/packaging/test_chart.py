@@ -357,3 +357,37 @@ def test_user_roles_aggregate_into_the_built_in_roles_without_status_writes() ->
         assert {g for r in edit["rules"] + view["rules"] for g in r["apiGroups"]} == {"swarm-operator.dev"}
     assert not [r for r in by_kind(render(sets=("rbac.aggregateToDefaultRoles=false",)), "ClusterRole")
                 if user_role(r)]
+
+
+OPERATOR_DIGEST = "sha256:" + "1f" * 32
+PEER_DIGEST = "sha256:" + "2e" * 32
+
+
+def test_images_pin_by_digest() -> None:
+    """image.digest / peerImage.digest pin the operator's image and the one it gives bootstrap hosts."""
+    container = by_kind(render(sets=(f"image.digest={OPERATOR_DIGEST}", f"peerImage.digest={PEER_DIGEST}")),
+                        "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/swarm-operator/swarm-operator:0.1.0@{OPERATOR_DIGEST}"
+    assert f"--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0@{PEER_DIGEST}" in container["args"]
+    unpinned = by_kind(render(), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "@" not in unpinned["image"] and not [a for a in unpinned["args"] if "@sha256" in a]
+    for bad in ("image.digest=sha256:abc", "peerImage.digest=md5:" + "0" * 32, "image.digest=" + "1f" * 32):
+        refused = run(tool("helm"), "template", "x", str(CHART), "--set", bad, check=False)
+        assert refused.returncode != 0 and "digest" in refused.stderr, bad
+
+
+def test_network_policy_admits_only_the_operator_ports() -> None:
+    docs = render()
+    [policy] = by_kind(docs, "NetworkPolicy")
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    named = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+    opened = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+    assert sorted(opened) == sorted(named) == ["liveness", "metrics"]
+    assert not [rule for rule in policy["spec"]["ingress"] if "from" in rule]  # default: scraped from anywhere
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    [scoped] = by_kind(render(set_json=(f"networkPolicy.metricsFrom=[{json.dumps(monitoring)}]",)), "NetworkPolicy")
+    metrics_rule = next(r for r in scoped["spec"]["ingress"] if r["ports"][0]["port"] == "metrics")
+    assert metrics_rule["from"] == [monitoring]
+    assert not by_kind(render(sets=("networkPolicy.enabled=false",)), "NetworkPolicy")
