@@ -334,6 +334,10 @@ def test_notes_tell_how_to_start() -> None:
     notes = out.split("NOTES:", 1)[1]
     assert "kubectl apply -f" in notes and "examples/topic.yaml" in notes
     assert "kubectl get swarmtopics" in notes and "watches every namespace" in notes
+    # Every URL is pinned to this release's git tag (the examples of the version installed).
+    urls = re.findall(r"https?://\S+", notes)
+    assert urls and all("/v0.1.0/" in url for url in urls), urls
+    assert not [u for u in urls if re.search(r"/(main|master|HEAD|latest)/", u)], urls
 
 
 def test_user_roles_aggregate_into_the_built_in_roles_without_status_writes() -> None:
