@@ -22,10 +22,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .reasons import Phase
+
 DURATION_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )
-PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
+PHASES = tuple(str(p) for p in Phase)
 CONDITION_STATUSES = ("True", "False", "Unknown")
 
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -1,4 +1,4 @@
-"""Every name the operator, the peers and the simulated cluster agree on, in one place.
+"""Every name the operator, the peers and the chart agree on, in one place.
 
 Changing a value here changes the contract with running clusters: child objects are found by
 these names and labels.
@@ -29,6 +29,10 @@ COMPONENT_CLIENT = "client"
 # Hash of what the operator last applied to a child: a spec change shows here, drift (someone
 # else's edit) shows in the content comparison of `drift.py`.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+# The host's ed25519 public key, on the identity Secret's metadata (where the operator, which never
+# reads a Secret's data, finds it) and on both pod templates (a new identity rolls the host onto
+# the new seed and the clients onto the new pinned key).
+ANNOTATION_HOST_PUBLIC_KEY = f"{GROUP}/host-public-key"
 
 # Container and port names.
 HOST_CONTAINER = "swarm-peer"

@@ -32,7 +32,7 @@ from localcluster.testing import (
 )
 from packaging_support import CHART, REPO, tool
 from swarm_operator import manifests, names
-from swarm_operator.cli import DEFAULT_PEER_IMAGE
+from swarm_operator.config import DEFAULT_PEER_IMAGE
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("podman") is None,
