@@ -12,9 +12,8 @@ kinds. A new child kind is one entry here and one builder in `children/`.
   by the topic label for everything else): the child -> topic mapping;
 - the queue lane of its events (`progress`: a host pod's change jumps the queue);
 - the REST paths (`Kind.path`);
-- the chart's RBAC rules: `rbac_rules()` is what `charts/swarm-operator/templates/_helpers.tpl`
-  grants in every watched namespace and `operator_rbac_rules()` what it grants in the release's
-  own namespace (the leader Lease); a unit test renders the chart and keeps them equal.
+- the chart's RBAC rules (`rbac.py` writes them into the chart: the verbs of every kind in every
+  watched namespace, and the leader Lease's in the release's own namespace).
 """
 
 from __future__ import annotations
@@ -157,17 +156,3 @@ def topic_of(kind: Kind, obj: dict[str, Any]) -> str | None:
     if kind is TOPIC:
         return meta.get("name")
     return (meta.get("labels") or {}).get(names.LABEL_TOPIC)
-
-
-def rbac_rules() -> list[dict[str, list[str]]]:
-    """The RBAC rules the operator needs in every watched namespace, one per kind, in order."""
-    return [_rule(k) for k in KINDS if not k.operator_namespace]
-
-
-def operator_rbac_rules() -> list[dict[str, list[str]]]:
-    """The RBAC rules the operator needs in its own namespace (the leader Lease)."""
-    return [_rule(k) for k in KINDS if k.operator_namespace]
-
-
-def _rule(kind: Kind) -> dict[str, list[str]]:
-    return {"apiGroups": [kind.group], "resources": [kind.plural], "verbs": list(kind.verbs)}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from nacl.signing import SigningKey
-from swarm_operator import owned
+from swarm_operator import owned, rbac
 from swarm_operator.hashes import bootstrap_topic_hash
 from swarm_operator.hostreport import HostReportError, verify_report
 from swarm_operator.reconciler.events import EventLimiter
@@ -53,8 +53,8 @@ def _chart_roles() -> list[dict[str, Any]]:
 
 def test_the_chart_grants_exactly_the_owned_kinds_table() -> None:
     roles = {d["metadata"]["name"]: d["rules"] for d in _chart_roles()}
-    assert roles["swarm-swarm-operator"] == owned.rbac_rules()  # every watched namespace
-    assert roles["swarm-swarm-operator-leader"] == owned.operator_rbac_rules()  # the release's: the Lease
+    assert roles["swarm-swarm-operator"] == rbac.rbac_rules()  # every watched namespace
+    assert roles["swarm-swarm-operator-leader"] == rbac.operator_rbac_rules()  # the release's: the Lease
     assert set(roles) == {"swarm-swarm-operator", "swarm-swarm-operator-leader", "swarm-swarm-operator-cluster"}
 
 
