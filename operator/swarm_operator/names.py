@@ -6,6 +6,8 @@ these names and labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 GROUP = "swarm-operator.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -79,24 +81,19 @@ ENV_WRITERS_POLICY = "SWARM_WRITERS_POLICY"
 ENV_WRITER_IDLE_MS = "SWARM_WRITER_IDLE_MS"
 
 
-def identity_secret(topic_name: str) -> str:
-    return f"{topic_name}-identity"
+def _suffixed(suffix: str) -> Callable[[str], str]:
+    """The name of a topic's child: `<topic name>-<suffix>`."""
+    def child(topic_name: str) -> str:
+        return f"{topic_name}-{suffix}"
+    child.__name__ = suffix
+    return child
 
 
-def member_secret(topic_name: str) -> str:
-    return f"{topic_name}-member"
-
-
-def encryption_secret(topic_name: str) -> str:
-    return f"{topic_name}-encryption"
-
-
-def host_service(topic_name: str) -> str:
-    return f"{topic_name}-host"
-
-
-def host_statefulset(topic_name: str) -> str:
-    return f"{topic_name}-host"
+identity_secret = _suffixed("identity")
+member_secret = _suffixed("member")
+encryption_secret = _suffixed("encryption")
+swarm_configmap = _suffixed("swarm")
+host_service = host_statefulset = _suffixed("host")
 
 
 def host_pod(topic_name: str) -> str:
@@ -107,10 +104,6 @@ def host_pod(topic_name: str) -> str:
 def host_pvc(topic_name: str) -> str:
     """PVCs of a volumeClaimTemplate are named `<template>-<statefulset>-<ordinal>`."""
     return f"{DATA_VOLUME}-{host_pod(topic_name)}"
-
-
-def swarm_configmap(topic_name: str) -> str:
-    return f"{topic_name}-swarm"
 
 
 def client_deployment(topic_name: str, client_name: str) -> str:

@@ -17,7 +17,7 @@ import yaml
 from . import owned
 
 CHART_RULES = Path(__file__).resolve().parents[2] / "charts" / "swarm-operator" / "files" / "rbac"
-HEADER = "# Generated from operator/swarm_operator/owned.py by `make crd` (python -m swarm_operator.rbac): do not edit.\n"
+HEADER = "# Generated from operator/swarm_operator/owned.py by `make crd` (python -m swarm_operator.rbac).\n"
 
 
 def _rule(kind: owned.Kind) -> dict[str, list[str]]:
@@ -39,7 +39,8 @@ def files() -> dict[Path, str]:
     def text(rules: list[dict[str, Any]]) -> str:
         return HEADER + yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=120)
 
-    return {CHART_RULES / "namespaced.yaml": text(rbac_rules()), CHART_RULES / "operator.yaml": text(operator_rbac_rules())}
+    return {CHART_RULES / "namespaced.yaml": text(rbac_rules()),
+            CHART_RULES / "operator.yaml": text(operator_rbac_rules())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,48 +31,41 @@ class ApiError(Exception):
     @staticmethod
     def of(status: int, reason: str, message: str) -> ApiError:
         """The typed error of an answer with this HTTP status."""
-        for cls in _TYPED:
-            if status in cls.statuses:
-                return cls(status, reason, message)
-        return ApiServerError(status, reason, message) if status >= 500 else ApiError(status, reason, message)
+        typed = next((cls for cls in _TYPED if status in cls.statuses), ApiError)
+        return typed(status, reason, message)
 
 
-class ApiBadRequest(ApiError):
-    statuses = (400,)
+class ApiInvalid(ApiError):
+    """400 or 422: a body the server will not take (a malformed patch, the schema, a CEL rule)."""
+
+    statuses = (400, 422)
 
 
 class ApiForbidden(ApiError):
+    """403: RBAC, or an admission plugin, says no."""
+
     statuses = (403,)
 
 
 class ApiNotFound(ApiError):
+    """404: no such object (or namespace)."""
+
     statuses = (404,)
 
 
 class ApiConflict(ApiError):
+    """409: a stale resourceVersion, a failed uid precondition, or a create of a name that exists."""
+
     statuses = (409,)
 
 
-class ApiGone(ApiError):
-    """410: a watch's version was compacted away: list again."""
-
-    statuses = (410,)
-
-
-class ApiInvalid(ApiError):
-    statuses = (422,)
-
-
-class ApiTooManyRequests(ApiError):
-    statuses = (429,)
-
-
 class ApiServerError(ApiError):
-    """5xx."""
+    """5xx, and 429 (priority and fairness asks to come back later): the server's trouble, not ours."""
+
+    statuses = (429, *range(500, 600))
 
 
-_TYPED: tuple[type[ApiError], ...] = (ApiBadRequest, ApiForbidden, ApiNotFound, ApiConflict, ApiGone, ApiInvalid,
-                                      ApiTooManyRequests)
+_TYPED: tuple[type[ApiError], ...] = (ApiInvalid, ApiForbidden, ApiNotFound, ApiConflict, ApiServerError)
 
 
 class Verdict(enum.Enum):
@@ -85,6 +78,6 @@ def verdict(exc: BaseException) -> Verdict:
     """What an exception of an API call means for the caller (the module's docstring)."""
     if isinstance(exc, ApiConflict | ApiNotFound):
         return Verdict.STALE
-    if isinstance(exc, ApiBadRequest | ApiInvalid | ApiForbidden):
+    if isinstance(exc, ApiInvalid | ApiForbidden):
         return Verdict.REFUSED
     return Verdict.TRANSIENT

@@ -7,39 +7,24 @@ from typing import Any
 
 from .. import names
 from ..models import ClientGroup, SwarmTopicSpec
-from .common import (
-    ANNOTATION_HOST_PUBLIC_KEY,
-    ENCRYPTION_FILE,
-    MEMBER_FILE,
-    RESTRICTED_POD,
-    Inputs,
-    clients_are_members,
-    env_from_configmap,
-    env_pod_ip,
-    env_value,
-    metadata,
-    mount,
-    replace_named,
-    secret_volume,
-    with_env,
-    with_spec_hash,
-)
+from . import pods
+from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, metadata, with_spec_hash
 
 
 def client_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
-    member = [env_value(names.ENV_MEMBER_SEED_FILE, MEMBER_FILE)] if clients_are_members(spec) else []
+    member = [pods.env_value(names.ENV_MEMBER_SEED_FILE, pods.MEMBER_FILE)] if pods.clients_are_members(spec) else []
     return [
-        env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
+        pods.env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
         *member,
-        env_value(names.ENV_ENCRYPTION_KEY_FILE, ENCRYPTION_FILE),
-        env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
-        env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
-        env_pod_ip(names.ENV_DHT_HOST),
-        env_value(names.ENV_REQUIRE_BOOTSTRAP, "true"),
+        pods.env_value(names.ENV_ENCRYPTION_KEY_FILE, pods.ENCRYPTION_FILE),
+        pods.env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
+        pods.env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
+        pods.env_pod_ip(names.ENV_DHT_HOST),
+        pods.env_value(names.ENV_REQUIRE_BOOTSTRAP, "true"),
         # Not optional: a client container cannot start before the key is in the ConfigMap.
-        env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=False),
-        env_from_configmap(names.ENV_HOST_PUBLIC_KEY, configmap, names.CM_HOST_PUBLIC_KEY, optional=False),
+        pods.env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=False),
+        pods.env_from_configmap(names.ENV_HOST_PUBLIC_KEY, configmap, names.CM_HOST_PUBLIC_KEY, optional=False),
     ]
 
 
@@ -49,18 +34,18 @@ def client_selector(topic_name: str, group: str) -> dict[str, str]:
 
 def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, Any]) -> None:
     """The operator's env, Secret files and safe defaults in a client pod spec (in place)."""
-    volumes = [secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(topic_name), 0o444)]
-    mounts = [mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH)]
-    if clients_are_members(spec):
-        volumes.insert(0, secret_volume(names.MEMBER_VOLUME, names.member_secret(topic_name), 0o444))
-        mounts.insert(0, mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH))
+    volumes = [pods.secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(topic_name), 0o444)]
+    mounts = [pods.mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH)]
+    if pods.clients_are_members(spec):
+        volumes.insert(0, pods.secret_volume(names.MEMBER_VOLUME, names.member_secret(topic_name), 0o444))
+        mounts.insert(0, pods.mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH))
     env = client_env(topic_name, spec)
     for key in ("containers", "initContainers"):
         if key in pod_spec:
-            pod_spec[key] = [with_env(c, env, mounts) for c in pod_spec[key]]
-    pod_spec["volumes"] = replace_named(pod_spec.get("volumes", []), volumes)
+            pod_spec[key] = [pods.with_env(c, env, mounts) for c in pod_spec[key]]
+    pod_spec["volumes"] = pods.replace_named(pod_spec.get("volumes", []), volumes)
     if "securityContext" not in pod_spec:
-        pod_spec["securityContext"] = copy.deepcopy(RESTRICTED_POD)
+        pod_spec["securityContext"] = copy.deepcopy(pods.RESTRICTED_POD)
 
 
 def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) -> dict[str, Any]:

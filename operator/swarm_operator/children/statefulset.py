@@ -6,42 +6,28 @@ from typing import Any
 
 from .. import names
 from ..models import SwarmTopicSpec
-from .common import (
-    ANNOTATION_HOST_PUBLIC_KEY,
-    CONTAINER_SECURITY_CONTEXT,
-    ENCRYPTION_FILE,
-    MEMBER_FILE,
-    POD_SECURITY_CONTEXT,
-    Inputs,
-    deep_merge,
-    env_from_configmap,
-    env_pod_ip,
-    env_value,
-    metadata,
-    mount,
-    secret_volume,
-    with_spec_hash,
-)
+from . import pods
+from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, metadata, with_spec_hash
 from .service import host_selector
 
 
 def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
     return [
-        env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
-        env_value(names.ENV_DATA_DIR, names.DATA_MOUNT_PATH),
-        env_value(names.ENV_IDENTITY_SEED_FILE, f"{names.IDENTITY_MOUNT_PATH}/{names.IDENTITY_SEED_KEY}"),
-        env_value(names.ENV_MEMBER_SEED_FILE, MEMBER_FILE),
-        env_value(names.ENV_ENCRYPTION_KEY_FILE, ENCRYPTION_FILE),
-        env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
-        *([env_value(names.ENV_WRITER_IDLE_MS, str(spec.writers.idleSeconds * 1000))]
+        pods.env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
+        pods.env_value(names.ENV_DATA_DIR, names.DATA_MOUNT_PATH),
+        pods.env_value(names.ENV_IDENTITY_SEED_FILE, f"{names.IDENTITY_MOUNT_PATH}/{names.IDENTITY_SEED_KEY}"),
+        pods.env_value(names.ENV_MEMBER_SEED_FILE, pods.MEMBER_FILE),
+        pods.env_value(names.ENV_ENCRYPTION_KEY_FILE, pods.ENCRYPTION_FILE),
+        pods.env_value(names.ENV_WRITERS_POLICY, spec.writers.policy),
+        *([pods.env_value(names.ENV_WRITER_IDLE_MS, str(spec.writers.idleSeconds * 1000))]
           if spec.writers.idleSeconds is not None else []),
-        env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
-        env_pod_ip(names.ENV_DHT_HOST),
-        env_value(names.ENV_STATUS_PORT, str(names.DEFAULT_STATUS_PORT)),
+        pods.env_value(names.ENV_DHT_BOOTSTRAP, ",".join(spec.dht.bootstrap)),
+        pods.env_pod_ip(names.ENV_DHT_HOST),
+        pods.env_value(names.ENV_STATUS_PORT, str(names.DEFAULT_STATUS_PORT)),
         # Unset until recorded (or adopted), then present at every later start: a host that lost
         # its disk rejoins the recorded base. From the ConfigMap, so recording does not restart it.
-        env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
+        pods.env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
     ]
 
 
@@ -56,9 +42,9 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> d
         "env": host_env(topic_name, spec),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
-            mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
-            mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH),
-            mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH),
+            pods.mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
+            pods.mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH),
+            pods.mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH),
         ],
         # Ready means the announce has flushed (SPEC section 4), not merely "process up".
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
@@ -66,7 +52,7 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> d
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": names.STATUS_PORT_NAME},
                           "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 6},
         "resources": host.resources,
-        "securityContext": CONTAINER_SECURITY_CONTEXT,
+        "securityContext": pods.CONTAINER_SECURITY_CONTEXT,
     }
 
 
@@ -77,13 +63,13 @@ def host_statefulset(inputs: Inputs) -> dict[str, Any]:
     ours: dict[str, Any] = {
         "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}},
         "spec": {
-            "securityContext": POD_SECURITY_CONTEXT,
+            "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": 30,
             "containers": [_host_container(name, spec, inputs.peer_image)],
-            "volumes": [secret_volume(names.IDENTITY_VOLUME, names.identity_secret(name)),
-                        secret_volume(names.MEMBER_VOLUME, names.member_secret(name)),
-                        secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))],
+            "volumes": [pods.secret_volume(names.IDENTITY_VOLUME, names.identity_secret(name)),
+                        pods.secret_volume(names.MEMBER_VOLUME, names.member_secret(name)),
+                        pods.secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))],
         },
     }
     template = deep_merge(host.template, ours)
