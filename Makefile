@@ -47,6 +47,7 @@ $(TOOLS)/.installed: scripts/install-tools.sh
 lint: $(VENV)/.installed
 	ruff check .
 	python -m swarm_operator.crd --check
+	python -m swarm_operator.rbac --check
 	python scripts/chart_readme.py --check
 
 # The whole suite: lint, the Node tests of swarm-peer and of the example app, then pytest (unit, integration on the real
@@ -66,10 +67,12 @@ bench: setup
 bench-scale: setup  # N topics on the real control plane, pods in the node's scale mode (BENCH_ARGS="--topics 10000")
 	python bench/scale.py $(BENCH_ARGS)
 
-# The CRD is generated from the pydantic models; the chart carries an identical copy.
+# The CRD is generated from the pydantic models (the chart carries an identical copy), the chart's
+# RBAC rules from the owned table.
 crd: $(VENV)/.installed
 	python -m swarm_operator.crd > crds/swarmtopics.swarm-operator.dev.yaml
 	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
+	python -m swarm_operator.rbac
 
 # The chart's README is generated from the comments of its values.yaml.
 chart-readme: $(VENV)/.installed

@@ -14,6 +14,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from .hashes import bootstrap_topic_hash
+from .reasons import R
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -56,18 +57,18 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
         if not isinstance(payload_text, str):
             raise TypeError("payload is not a string")
     except (ValueError, KeyError, TypeError) as exc:
-        raise HostReportError("MalformedReport", f"host status is not a signed report: {exc}") from exc
+        raise HostReportError(R.MALFORMED_REPORT, f"host status is not a signed report: {exc}") from exc
 
     reported_key = str(envelope.get("publicKey", ""))
     if reported_key != public_key_hex:
         raise HostReportError(
-            "WrongIdentity",
+            R.WRONG_IDENTITY,
             f"host signs as {reported_key[:16] or '<none>'}..., expected {public_key_hex[:16]}...",
         )
     try:
         VerifyKey(bytes.fromhex(public_key_hex)).verify(payload_text.encode("utf-8"), signature)
     except (BadSignatureError, ValueError) as exc:
-        raise HostReportError("BadSignature", f"host status signature does not verify: {exc}") from exc
+        raise HostReportError(R.BAD_SIGNATURE, f"host status signature does not verify: {exc}") from exc
 
     try:
         payload = json.loads(payload_text)
@@ -85,19 +86,19 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
             writers=int(payload["writers"]) if isinstance(payload.get("writers"), int) else None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise HostReportError("MalformedReport", f"host status payload is malformed: {exc}") from exc
+        raise HostReportError(R.MALFORMED_REPORT, f"host status payload is malformed: {exc}") from exc
 
     if nonce is not None and payload.get("nonce") != nonce:
-        raise HostReportError("StaleReport", "the host's signed report does not carry the nonce this read "
+        raise HostReportError(R.STALE_REPORT, "the host's signed report does not carry the nonce this read "
                               "asked for (a replayed or cached report): nothing recorded")
 
     if report.topic != expected_topic:
         raise HostReportError(
-            "WrongTopic", f"host reports topic {report.topic!r}, expected {expected_topic!r}"
+            R.WRONG_TOPIC, f"host reports topic {report.topic!r}, expected {expected_topic!r}"
         )
     if report.bootstrap_topic_hash != bootstrap_topic_hash(expected_topic):
-        raise HostReportError("WrongTopic", "host reports another bootstrap topic hash")
+        raise HostReportError(R.WRONG_TOPIC, "host reports another bootstrap topic hash")
     for field, value in (("baseKey", report.base_key), ("writerKey", report.writer_key)):
         if not HEX64.match(value):
-            raise HostReportError("MalformedReport", f"host reports a {field} that is not 64 hex")
+            raise HostReportError(R.MALFORMED_REPORT, f"host reports a {field} that is not 64 hex")
     return report

@@ -22,54 +22,36 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .reasons import Phase
+
 DURATION_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )
-PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
+PHASES = tuple(str(p) for p in Phase)
 CONDITION_STATUSES = ("True", "False", "Unknown")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-bootstrap_duration = Histogram(
-    "swarm_operator_bootstrap_duration_seconds",
-    "Time from a SwarmTopic first seen to its base key recorded.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-host_announce_duration = Histogram(
-    "swarm_operator_host_announce_duration_seconds",
-    "Announce-flush time of the bootstrap host, as the host reports it.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-client_rollout_duration = Histogram(
-    "swarm_operator_client_rollout_duration_seconds",
-    "Time from the base key recorded to all client replicas ready.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-reconcile_duration = Histogram(
-    "swarm_operator_reconcile_duration_seconds",
-    "Duration of one reconcile of one SwarmTopic.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-reconcile_errors = Counter(
-    "swarm_operator_reconcile_errors",  # exposed as swarm_operator_reconcile_errors_total
-    "Reconciles that ended in an error.",
-    registry=REGISTRY,
-)
-base_key_conflicts = Counter(
-    "swarm_operator_base_key_conflicts",  # exposed as swarm_operator_base_key_conflicts_total
-    "Times a host reported a base key other than the recorded one.",
-    registry=REGISTRY,
-)
+
+def _seconds(name: str, text: str) -> Histogram:
+    return Histogram(f"swarm_operator_{name}_seconds", text, buckets=DURATION_BUCKETS, registry=REGISTRY)
+
+
+def _counter(name: str, text: str) -> Counter:
+    """A counter, exposed as `swarm_operator_<name>_total`."""
+    return Counter(f"swarm_operator_{name}", text, registry=REGISTRY)
+
+
+bootstrap_duration = _seconds("bootstrap_duration", "Time from a SwarmTopic first seen to its base key recorded.")
+host_announce_duration = _seconds("host_announce_duration",
+                                  "Announce-flush time of the bootstrap host, as the host reports it.")
+client_rollout_duration = _seconds("client_rollout_duration",
+                                   "Time from the base key recorded to all client replicas ready.")
+reconcile_duration = _seconds("reconcile_duration", "Duration of one reconcile of one SwarmTopic.")
+reconcile_errors = _counter("reconcile_errors", "Reconciles that ended in an error.")
+base_key_conflicts = _counter("base_key_conflicts", "Times a host reported a base key other than the recorded one.")
 # Beyond SPEC section 6, for the chart's alerts (a stuck bootstrap, no ready host).
-announce_timeouts = Counter(
-    "swarm_operator_announce_timeouts",  # exposed as swarm_operator_announce_timeouts_total
-    "Times a bootstrap host was not ready within announceTimeoutSeconds.",
-    registry=REGISTRY,
-)
+announce_timeouts = _counter("announce_timeouts", "Times a bootstrap host was not ready within announceTimeoutSeconds.")
 
 
 leader = Gauge(

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .reasons import Phase
+
 HEX64_OR_EMPTY = r"^([0-9a-f]{64})?$"
 HEX64 = r"^[0-9a-f]{64}$"
 # A client group's name becomes part of a Deployment name and of pod names.
@@ -35,8 +37,6 @@ IMAGE_REF = (rf"^(({_DOMAIN})/)?{_COMPONENT}(/{_COMPONENT})*(:[A-Za-z0-9_][A-Za-
 MAX_IMAGE = 255
 MAX_TOPIC_NAME = 40  # `data-<name>-host-0` and the StatefulSet's revision label must stay <= 63
 MAX_CLIENT_NAME = 20  # `<name>-<client>-<hash>-<suffix>` pod names
-WRITER_POLICIES = ("Clients", "HostOnly", "Open")
-PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
 
 
 def check_image(value: str, where: str) -> str:
@@ -243,9 +243,8 @@ class ClientStatus(_Model):
 class SwarmTopicStatus(_Model):
     observedGeneration: int | None = Field(None, description="The metadata.generation the operator last acted on.")
     phase: str | None = Field(
-        None, json_schema_extra={"enum": list(PHASES)},
-        description="One word for kubectl get (Pending, Bootstrapping, RollingOut, Ready, Stuck or Paused), for "
-        "display only: conditions are the API.",
+        None, json_schema_extra={"enum": [str(p) for p in Phase]},
+        description=f"One word for kubectl get ({', '.join(Phase)}), for display only: conditions are the API.",
     )
     reason: str | None = Field(None, description="The reason of the first failing condition, for kubectl get.")
     writersPolicy: str | None = Field(None, description="The writer policy the children were given "

@@ -1,10 +1,12 @@
-"""Every name the operator, the peers and the simulated cluster agree on, in one place.
+"""Every name the operator, the peers and the chart agree on, in one place.
 
 Changing a value here changes the contract with running clusters: child objects are found by
 these names and labels.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 GROUP = "swarm-operator.dev"
 VERSION = "v1alpha1"
@@ -29,6 +31,10 @@ COMPONENT_CLIENT = "client"
 # Hash of what the operator last applied to a child: a spec change shows here, drift (someone
 # else's edit) shows in the content comparison of `drift.py`.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+# The host's ed25519 public key, on the identity Secret's metadata (where the operator, which never
+# reads a Secret's data, finds it) and on both pod templates (a new identity rolls the host onto
+# the new seed and the clients onto the new pinned key).
+ANNOTATION_HOST_PUBLIC_KEY = f"{GROUP}/host-public-key"
 
 # Container and port names.
 HOST_CONTAINER = "swarm-peer"
@@ -75,24 +81,19 @@ ENV_WRITERS_POLICY = "SWARM_WRITERS_POLICY"
 ENV_WRITER_IDLE_MS = "SWARM_WRITER_IDLE_MS"
 
 
-def identity_secret(topic_name: str) -> str:
-    return f"{topic_name}-identity"
+def _suffixed(suffix: str) -> Callable[[str], str]:
+    """The name of a topic's child: `<topic name>-<suffix>`."""
+    def child(topic_name: str) -> str:
+        return f"{topic_name}-{suffix}"
+    child.__name__ = suffix
+    return child
 
 
-def member_secret(topic_name: str) -> str:
-    return f"{topic_name}-member"
-
-
-def encryption_secret(topic_name: str) -> str:
-    return f"{topic_name}-encryption"
-
-
-def host_service(topic_name: str) -> str:
-    return f"{topic_name}-host"
-
-
-def host_statefulset(topic_name: str) -> str:
-    return f"{topic_name}-host"
+identity_secret = _suffixed("identity")
+member_secret = _suffixed("member")
+encryption_secret = _suffixed("encryption")
+swarm_configmap = _suffixed("swarm")
+host_service = host_statefulset = _suffixed("host")
 
 
 def host_pod(topic_name: str) -> str:
@@ -103,10 +104,6 @@ def host_pod(topic_name: str) -> str:
 def host_pvc(topic_name: str) -> str:
     """PVCs of a volumeClaimTemplate are named `<template>-<statefulset>-<ordinal>`."""
     return f"{DATA_VOLUME}-{host_pod(topic_name)}"
-
-
-def swarm_configmap(topic_name: str) -> str:
-    return f"{topic_name}-swarm"
 
 
 def client_deployment(topic_name: str, client_name: str) -> str:

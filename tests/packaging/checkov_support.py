@@ -1,6 +1,6 @@
 """checkov (the real one, .tools/bin/checkov from scripts/install-tools.sh) over what a user runs:
 the chart as rendered by helm, and the children the operator makes for every example SwarmTopic
-(rendered by the builders of `swarm_operator.manifests` from the example's spec, as the operator
+(rendered by the builders of `swarm_operator.children` from the example's spec, as the operator
 does), plus the examples that are plain manifests. Every failure must be listed, with its reason,
 in checkov-accepted.yaml."""
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 from packaging_support import HERE, REPO, render, tool
-from swarm_operator import manifests, names
+from swarm_operator import children, names
 from swarm_operator.identity import new_seed, public_key_of
 from swarm_operator.models import SwarmTopicSpec
 
@@ -48,14 +48,13 @@ def topic_children(path: Path, peer_image: str) -> list[dict[str, Any]]:
     topic["metadata"] = {**topic["metadata"], "namespace": "apps", "uid": str(uuid.uuid4())}
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     seed = new_seed()
-    host_key = public_key_of(seed)
-    children = [
-        manifests.host_service(topic), manifests.host_statefulset(topic, spec, peer_image, host_key),
-        manifests.swarm_configmap(topic, spec, host_key, "ab" * 32), manifests.identity_secret(topic, seed),
-        manifests.member_secret(topic, new_seed()), manifests.encryption_secret(topic, new_seed()),
+    inputs = children.Inputs(topic, spec, peer_image, public_key_of(seed), base_key="ab" * 32)
+    made = [
+        children.host_service(inputs), children.host_statefulset(inputs), children.swarm_configmap(inputs),
+        children.identity_secret(topic, seed), children.member_secret(topic, new_seed()),
+        children.encryption_secret(topic, new_seed()),
     ]
-    return children + [manifests.client_deployment(topic, spec, group, host_key, group.start_replicas())
-                       for group in spec.clients]
+    return made + [children.client_deployment(inputs, group, group.start_replicas()) for group in spec.clients]
 
 
 def example_files() -> tuple[list[Path], list[Path]]:

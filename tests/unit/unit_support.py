@@ -39,3 +39,30 @@ def make_topic(spec: dict[str, Any] | None = None, status: dict[str, Any] | None
 @pytest.fixture
 def topic() -> dict[str, Any]:
     return make_topic()
+
+
+def observed_of(*, secrets: dict[str, Any] | None = None, configmap: dict[str, Any] | None = None,
+                service: dict[str, Any] | None = None, statefulset: dict[str, Any] | None = None,
+                deployments: dict[str, Any] | None = None, **kw: Any) -> Any:
+    """A planner `Observed` with the topic's children given by kind (None: absent)."""
+    from swarm_operator import names, owned
+    from swarm_operator.planner import Observed
+
+    obs = Observed(**kw)
+    name = obs.name
+    for kind, child, obj in ((owned.CONFIGMAP, names.swarm_configmap(name), configmap),
+                             (owned.SERVICE, names.host_service(name), service),
+                             (owned.STATEFULSET, names.host_statefulset(name), statefulset)):
+        obs.set_child(kind, child, obj)
+    for secret, meta in (secrets or {}).items():
+        obs.set_child(owned.SECRET, secret, meta)
+    for dname, dep in (deployments or {}).items():
+        obs.set_child(owned.DEPLOYMENT, dname, dep)
+    return obs
+
+
+def put(obs: Any, kind: str, name: str, obj: dict[str, Any] | None) -> None:
+    """Give an `Observed` another child (None: take it away)."""
+    from swarm_operator import owned
+
+    obs.set_child(owned.BY_KIND[kind], name, obj)

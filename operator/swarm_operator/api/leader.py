@@ -25,7 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from .kube import ApiError, Kube
+from .client import Kube
+from .errors import ApiConflict, ApiError
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,10 @@ class LeaderElector:
             if lease is None:
                 return self._wrote(await self.kube.create(self.election.path.rsplit("/", 1)[0], self._new_lease()))
             return await self._take(lease)
-        except ApiError as exc:
+        except ApiConflict:  # another candidate wrote first
             self._held = None
-            if exc.status != 409:  # 409: another candidate wrote first
-                log.warning("leader election: %s", exc)
             return False
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._held = None
             log.warning("leader election: %s", exc)
             return False

@@ -13,42 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import names
+from .. import names
+from ..conditions import parse_time
+from ..reasons import REASONS, R, about
 
 Obj = Mapping[str, Any]
 
-# What to do next, by condition reason (then by condition type). Reasons are the operator's own
-# (docs/operations.md lists them); an unknown one falls back to its condition's advice.
-ADVICE = {
-    "InvalidSpec": "fix the field the message names (kubectl edit st {name} -n {ns}); nothing was created",
-    "HostPending": "kubectl describe pod {host} -n {ns}: its events say what holds it (scheduling, its "
-                   "volume claim, its image)",
-    "WaitingForAnnounce": "wait: the host is joining the DHT (up to spec.bootstrapHost.announceTimeoutSeconds)",
-    "AnnounceTimeout": "check that spec.dht.bootstrap resolves and is reachable over UDP from the host pod "
-                       "(NetworkPolicy), then the host's logs: kubectl logs {host} -n {ns}",
-    "HostNotReady": "the host pod is not Ready: kubectl describe pod {host} -n {ns}; kubectl logs {host} -n {ns}",
-    "HostUnreachable": "the operator cannot reach the host's status port: check NetworkPolicy from the "
-                       "operator's namespace to port `status` of {host}",
-    "BadSignature": "the host image does not honour the host contract (docs/host-contract.md), or something "
-                    "else answers on its status port",
-    "WrongTopic": "the host serves another topic: check the image and its SWARM_TOPIC (docs/host-contract.md)",
-    "MalformedReport": "the host's /status is not the contract's: check the image (docs/host-contract.md)",
-    "WrongIdentity": "nothing: the operator re-creates the identity Secret and the host rolls onto it",
-    "StaleReport": "nothing if it clears: the host answered without the operator's nonce (an old image "
-                   "or a replayed report); it persists: check the host image",
-    "BaseKeyConflict": "the host's volume holds another base: restore the right PVC (data-{host}), or "
-                       "delete the topic and its PVC and re-create it (docs/operations.md)",
-    "WaitingForHost": "wait for HostReady; the key is recorded from the host's first verified report",
-    "WaitingForBaseKey": "wait for BaseKeyRecorded; clients start only once the key is recorded",
-    "RollingOut": "wait, or look at the client pods: kubectl get pods -n {ns} -l {topic_label}={name}",
-    "NameConflict": "an object with a child's name exists and is not owned by this topic: rename or "
-                    "delete it (kubectl get sts,svc,cm,deploy -n {ns})",
-    "NotOwned": "an object with a child's name exists and is not owned by this topic: rename or delete it",
-    "ApiRejected": "the API server refused a child: the message says why (quota, admission, RBAC)",
-    "Paused": "spec.paused is true: kubectl patch st {name} -n {ns} --type=merge -p "
-              "'{{\"spec\":{{\"paused\":false}}}}' to resume",
-}
-WAITING = frozenset({"WaitingForHost", "WaitingForBaseKey"})
+# What to do next: by condition reason (the reasons table, `reasons.REASONS`), else by condition type.
+WAITING = frozenset({R.WAITING_FOR_HOST, R.WAITING_FOR_BASE_KEY})
 TYPE_ADVICE = {
     "HostReady": "kubectl describe pod {host} -n {ns}; kubectl logs {host} -n {ns}",
     "BaseKeyRecorded": "wait for HostReady, then see the operator's logs",
@@ -73,14 +45,6 @@ class Step:
     at: datetime | None
     note: str = ""
 
-
-def parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _condition(conditions: list[Obj], ctype: str) -> Obj | None:
@@ -163,12 +127,13 @@ def next_steps(report: TopicReport) -> list[str]:
     out = []
     for i, cond in enumerate(conds):
         reason = str(cond.get("reason") or "")
-        advice = ADVICE.get(reason) or TYPE_ADVICE.get(str(cond.get("type")), "see the message above")
+        known = about(reason)
+        advice = (known.advice if known else "") or TYPE_ADVICE.get(str(cond.get("type")), "see the message above")
         if reason in WAITING and i > 0:  # only waiting for an earlier step: no action of its own
             advice = f"follows from {conds[0].get('type')} ({conds[0].get('reason')})"
         out.append(f"  {cond.get('type')} ({reason}): {advice.format(**fill)}")
     if status.get("phase") == "Paused" and not any("(Paused)" in line for line in out):
-        out.append(f"  Paused: {ADVICE['Paused'].format(**fill)}")
+        out.append(f"  Paused: {REASONS[R.PAUSED].advice.format(**fill)}")
     return out
 
 

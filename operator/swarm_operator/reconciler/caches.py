@@ -13,9 +13,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from . import owned
-from .informer import Informer
-from .kube import Kube
+from .. import owned
+from ..api.client import Kube
+from ..api.informer import Informer
 
 OnChange = Callable[[str, str, bool], None]  # (namespace, topic, progress)
 
@@ -34,7 +34,7 @@ class Caches:
             announce = partial(_announce, on_change, kind.progress)
             for namespace in namespaces or (None,):
                 self._informers[(kind.kind, namespace)] = Informer(
-                    kube, owned.target_path(kind, namespace), topic_of=partial(owned.topic_of, kind),
+                    kube, kind.path(namespace), topic_of=partial(owned.topic_of, kind),
                     on_change=announce, selector=owned.label_selector(kind), metadata_only=kind.metadata_only,
                     trim=kind.trim, name=f"{kind.plural}@{namespace or 'all'}")
 

@@ -31,7 +31,8 @@ from typing import Any
 
 import aiohttp
 
-from .kube import METADATA_LIST, METADATA_ONLY, ApiError, Kube
+from .client import METADATA_LIST, METADATA_ONLY, Kube
+from .errors import ApiError
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -213,7 +214,7 @@ class Informer:
                 yield {"type": "ERROR", "object": {"message": "410 Gone"}}
                 return
             if rsp.status >= 400:
-                raise ApiError(rsp.status, rsp.reason or "", await rsp.text())
+                raise ApiError.of(rsp.status, rsp.reason or "", await rsp.text())
             buffer = b""
             async for chunk in rsp.content.iter_any():
                 buffer += chunk

@@ -1,6 +1,9 @@
-"""Kubernetes Events about a SwarmTopic (core/v1), posted without ever failing a reconcile.
+"""Kubernetes Events about a SwarmTopic (core/v1), posted without ever failing a reconcile, and
+limited per topic, reason and child (a standing or flapping problem posts one event per 10 minutes).
 
-Events expire (about an hour), so every one of them mirrors a condition kept in status.
+Events expire (about an hour): what a state event says is kept in status too (its conditions and
+phase); the events of single actions (`DriftRepaired`, `ReplicasHeld`, ...) are told only here and
+in the operator's log.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import socket
 import time
 from typing import Any
 
-from . import names
-from .conditions import now_rfc3339
-from .kube import ApiError, Kube, path
+from .. import names, owned
+from ..api.client import Kube
+from ..api.errors import ApiError
+from ..conditions import now_rfc3339
 
 log = logging.getLogger(__name__)
 COMPONENT = "swarm-operator"
@@ -51,7 +55,7 @@ def event_body(topic: dict[str, Any], event_type: str, reason: str, message: str
 async def post_event(kube: Kube, topic: dict[str, Any], event_type: str, reason: str, message: str) -> None:
     body = event_body(topic, event_type, reason, message)
     try:
-        await kube.create(path("v1", "events", topic["metadata"]["namespace"]), body)
+        await kube.create(owned.EVENT.path(topic["metadata"]["namespace"]), body)
     except (ApiError, OSError) as exc:  # an event is a courtesy, never a reason to fail
         log.warning("could not post event %s on %s: %s", reason, topic["metadata"]["name"], exc)
 

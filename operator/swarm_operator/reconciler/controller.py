@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import metrics
-from .apipolicy import Rejected
-from .kube import ApiError
-from .reconcile import Context, Outcome, reconcile
-from .workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
+from .. import metrics
+from ..api.errors import ApiError, Verdict, verdict
+from ..api.workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
+from .act import Refused
+from .context import Memory, Wiring
+from .reconcile import Outcome, reconcile
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -40,7 +41,8 @@ def announcer(queue: WorkQueue[Key]) -> Callable[[str, str, bool], None]:
 
 @dataclass
 class Controller:
-    ctx: Context
+    wiring: Wiring
+    memory: Memory = field(default_factory=Memory)
     interval: float = 300.0
     workers: int = 4
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
@@ -48,9 +50,6 @@ class Controller:
     def __post_init__(self) -> None:
         self._failures: dict[Key, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    def enqueue(self, namespace: str, name: str, priority: int = EVENT) -> None:
-        self.queue.add((namespace, name), priority)
 
     @property
     def running(self) -> bool:
@@ -77,20 +76,17 @@ class Controller:
     async def _process(self, key: Key) -> None:
         started = time.monotonic()
         try:
-            outcome = await reconcile(self.ctx, *key)
-        except ApiError as exc:
-            if exc.status in (404, 409):
-                # 409: a stale view (the object was read again); 404: gone meanwhile. Neither is
-                # an error: the next pass starts from what is known now.
-                log.info("%s/%s: %s, retrying", *key, exc)
-                self.queue.add_after(key, 0.2, EVENT)
-                return
-            self._failed(key, exc)
-            return
+            outcome = await reconcile(self.wiring, self.memory, *key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one topic's bug must not stop the others
-            self._failed(key, exc)
+            if verdict(exc) is Verdict.STALE:
+                # A stale view (the object was read again), or gone meanwhile: no error; the next
+                # pass starts from what is known now.
+                log.info("%s/%s: %s, retrying", *key, exc)
+                self.queue.add_after(key, 0.2, EVENT)
+            else:
+                self._failed(key, exc)
             return
         finally:
             metrics.reconcile_duration.observe(time.monotonic() - started)
@@ -115,5 +111,5 @@ class Controller:
         self._failures[key] = count
         delay = min(MAX_BACKOFF, 2.0 * 2 ** (count - 1), self.interval * 2 ** (count - 1))
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
-                    exc_info=not isinstance(exc, ApiError | Rejected))
+                    exc_info=not isinstance(exc, ApiError | Refused))
         self.queue.add_after(key, delay, RECHECK)

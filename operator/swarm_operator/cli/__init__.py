@@ -11,9 +11,10 @@ import logging
 import os
 from typing import Any
 
-from . import __version__
+from .. import __version__
+from ..config import Config
 
-DEFAULT_PEER_IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
+DEFAULTS = Config()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,26 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="watch SwarmTopics in every namespace (the default without --namespace)")
     scope.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
                        help="watch only this namespace (repeatable)")
-    run.add_argument("--peer-image", default=os.environ.get("SWARM_OPERATOR_PEER_IMAGE", DEFAULT_PEER_IMAGE),
-                     help="default swarm-peer image of bootstrap hosts (env SWARM_OPERATOR_PEER_IMAGE)")
-    run.add_argument("--reconcile-interval", type=float, default=300.0, metavar="SECONDS",
+    run.add_argument("--peer-image", default=os.environ.get("SWARM_OPERATOR_PEER_IMAGE", DEFAULTS.peer_image),
+                     help="default swarm-peer image of bootstrap hosts (env SWARM_OPERATOR_PEER_IMAGE; "
+                     "default %(default)s)")
+    run.add_argument("--reconcile-interval", type=float, default=DEFAULTS.reconcile_interval, metavar="SECONDS",
                      help="re-check every topic from the caches (and read its host's report) at least "
-                     "this often, changes or not; jittered by 10%% (default 300)")
-    run.add_argument("--workers", type=int, default=4, help="topics reconciled in parallel (default 4)")
+                     "this often, changes or not; jittered by 10%% (default %(default)g)")
+    run.add_argument("--workers", type=int, default=DEFAULTS.workers,
+                     help="topics reconciled in parallel (default %(default)s)")
     election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
                           help="reconcile without a Lease (only one replica may run)")
     election.add_argument("--leader-election-namespace", default=None, metavar="NS",
                           help="the Lease's namespace (default: $POD_NAMESPACE, else the service "
                           "account's, else default)")
-    election.add_argument("--leader-election-name", default="swarm-operator", metavar="NAME",
-                          help="the Lease's name (default swarm-operator)")
+    election.add_argument("--leader-election-name", default=DEFAULTS.lease_name, metavar="NAME",
+                          help="the Lease's name (default %(default)s)")
     election.add_argument("--leader-identity", default=None, metavar="ID",
                           help="this replica's identity (default: $POD_NAME, else host name + random)")
-    run.add_argument("--metrics-port", type=int, default=9090,
-                     help="Prometheus /metrics port, 0 = off (default 9090)")
-    run.add_argument("--liveness-port", type=int, default=8081,
-                     help="kopf liveness /healthz port, 0 = off (default 8081)")
+    run.add_argument("--metrics-port", type=int, default=DEFAULTS.metrics_port,
+                     help="Prometheus /metrics port, 0 = off (default %(default)s)")
+    run.add_argument("--liveness-port", type=int, default=DEFAULTS.liveness_port,
+                     help="kopf liveness /healthz port, 0 = off (default %(default)s)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     crd = sub.add_parser("crd", help="print the SwarmTopic CRD generated from the models")
     crd.add_argument("--check", action="store_true", help="exit 1 when crds/ is out of date")
@@ -75,7 +78,7 @@ def status(args: argparse.Namespace) -> int:
     from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
 
-    from .status_view import NotFound, default_namespace, format_status, read_report
+    from .topic_status import NotFound, default_namespace, format_status, read_report
 
     namespace, _, name = args.topic.rpartition("/")
     if namespace and args.namespace and namespace != args.namespace:
@@ -100,58 +103,66 @@ def status(args: argparse.Namespace) -> int:
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
-def election(args: argparse.Namespace) -> Any:
+def config_of(args: argparse.Namespace) -> Config:
+    """The configuration `run` was given."""
+    return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
+                  namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
+                  leader_election=args.leader_election, lease_name=args.leader_election_name,
+                  lease_namespace=args.leader_election_namespace, identity=args.leader_identity)
+
+
+def election(config: Config) -> Any:
     """The leader election of `run`, or None when it is off."""
     from pathlib import Path
 
-    from . import owned
-    from .leader import Election
+    from .. import owned
+    from ..api.leader import Election
 
-    if not args.leader_election:
+    if not config.leader_election:
         return None
-    namespace = args.leader_election_namespace or os.environ.get("POD_NAMESPACE")
+    namespace = config.lease_namespace or os.environ.get("POD_NAMESPACE")
     if not namespace:
         account = Path(SERVICE_ACCOUNT_NAMESPACE)
         namespace = account.read_text().strip() if account.exists() else "default"
-    return Election(path=owned.target_path(owned.LEASE, namespace, args.leader_election_name),
-                    identity=replica_identity(args))
+    return Election(path=owned.LEASE.path(namespace, config.lease_name), identity=replica_identity(config))
 
 
-def replica_identity(args: argparse.Namespace) -> str:
+def replica_identity(config: Config) -> str:
     """This replica's name: the Lease holder, and kopf's identity. Given to kopf so it never asks
     the passwd database: a container may run as a UID the image does not list (OpenShift's
     arbitrary UIDs, a chart `runAsUser` override), and kopf's own guess then crashes."""
     import secrets
     import socket
 
-    return args.leader_identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{secrets.token_hex(4)}"
+    return config.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{secrets.token_hex(4)}"
 
 
 def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from . import handlers
-    from .metrics import REGISTRY
+    from .. import handlers
+    from ..metrics import REGISTRY
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = handlers.Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval,
-                             workers=args.workers, namespaces=tuple(args.namespace), election=election(args))
-    identity = config.election.identity if config.election else replica_identity(args)
-    if args.metrics_port:
-        start_http_server(args.metrics_port, registry=REGISTRY)
-    liveness = f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
+    config = config_of(args)
+    chosen = election(config)
+    identity = chosen.identity if chosen else replica_identity(config)
+    lifecycle = handlers.Lifecycle()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, registry=REGISTRY)
+    liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
     kopf.run(
         standalone=True,  # no kopf peering: the operator's own Lease elects the leader (leader.py)
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
+        clusterwide=not config.namespaces,
+        namespaces=list(config.namespaces),
         liveness_endpoint=liveness,
         identity=identity,  # not kopf's guess from the passwd database (see replica_identity)
-        memo=kopf.Memo(config=config),
-        stop_flag=config.stop,
+        memo=kopf.Memo(config=config, election=chosen, lifecycle=lifecycle),
+        stop_flag=lifecycle.stop,
     )
-    return 1 if config.lost_lease else 0
+    return 1 if lifecycle.lost_lease else 0
 
 
 def kubectl_plugin(argv: list[str] | None = None) -> int:
@@ -166,7 +177,7 @@ def kubectl_plugin(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "crd":
-        from .crd import main as crd_main
+        from ..crd import main as crd_main
 
         return crd_main(["--check"] if args.check else [])
     if args.command == "status":

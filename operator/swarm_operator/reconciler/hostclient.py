@@ -7,8 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from . import names
-from .hostreport import HostReport, HostReportError, verify_report
+from .. import names
+from ..hostreport import HostReport, HostReportError, verify_report
+from ..reasons import R
 
 
 def status_port(pod: dict[str, Any]) -> int:
@@ -33,7 +34,7 @@ async def read_host_report(session: aiohttp.ClientSession, pod: dict[str, Any], 
     """
     ip = pod.get("status", {}).get("podIP")
     if not ip:
-        raise HostReportError("HostUnreachable", "the host pod has no IP yet")
+        raise HostReportError(R.HOST_UNREACHABLE, "the host pod has no IP yet")
     nonce = secrets.token_hex(32)
     url = f"http://{ip}:{status_port(pod)}/status"
     try:
@@ -41,7 +42,7 @@ async def read_host_report(session: aiohttp.ClientSession, pod: dict[str, Any], 
                                timeout=aiohttp.ClientTimeout(total=wait)) as rsp:
             body = await rsp.read()
             if rsp.status != 200:
-                raise HostReportError("HostUnreachable", f"GET {url} answered {rsp.status}")
+                raise HostReportError(R.HOST_UNREACHABLE, f"GET {url} answered {rsp.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise HostReportError("HostUnreachable", f"GET {url} failed: {exc!r}") from exc
+        raise HostReportError(R.HOST_UNREACHABLE, f"GET {url} failed: {exc!r}") from exc
     return verify_report(body, public_key, topic, nonce)

@@ -1,4 +1,4 @@
-"""The fault proxy of the API-fault test (e2e/localcluster/faultproxy.py), in front of a tiny
+"""The fault proxy of the API-fault test (tests/integration/faultproxy.py), in front of a tiny
 stand-in API server: it forwards faithfully, and each fault does what its name says."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from localcluster.faultproxy import Call, Dice, Fault, FaultProxy, FaultRates, Plan
+from faultproxy import Call, Dice, Fault, FaultProxy, FaultRates, Plan
 from localcluster.pki import Pki
 
 EVENTS = [{"type": "ADDED", "object": {"metadata": {"name": f"pod-{i}", "resourceVersion": str(i)}}} for i in (1, 2)]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+
+from .errors import ApiError, ApiNotFound
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -22,29 +23,6 @@ APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 FIELD_MANAGER = "swarm-operator"
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-
-
-def path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None,
-         subresource: str | None = None) -> str:
-    """The REST path of a collection or object: `/api/v1/...` for the core group, else `/apis/...`."""
-    root = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    parts = [root]
-    if namespace:
-        parts.append(f"namespaces/{quote(namespace)}")
-    parts.append(plural)
-    if name:
-        parts.append(quote(name))
-    if subresource:
-        parts.append(subresource)
-    return "/".join(parts)
 
 
 def load_configuration() -> k8s_client.Configuration:
@@ -124,28 +102,14 @@ class Kube:
                     reason, message = status.get("reason", ""), status.get("message", text)
                 except ValueError:
                     reason, message = rsp.reason or "", text
-                raise ApiError(rsp.status, reason, message)
+                raise ApiError.of(rsp.status, reason, message)
             return await rsp.json(content_type=None)
 
     async def get(self, url_path: str, metadata_only: bool = False) -> dict[str, Any] | None:
         try:
             return await self.request("GET", url_path, accept=METADATA_ONLY if metadata_only else "application/json")
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    async def get_metadata(self, url_path: str) -> dict[str, Any] | None:
-        """The object's metadata only (kind PartialObjectMetadata): never a Secret's data."""
-        obj = await self.get(url_path, metadata_only=True)
-        return None if obj is None else {"metadata": obj.get("metadata") or {}}
-
-    async def list(self, url_path: str, label_selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        params = {}
-        if label_selector:
-            params["labelSelector"] = ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))
-        listing = await self.request("GET", url_path, params=params)
-        return list(listing.get("items") or [])
+        except ApiNotFound:
+            return None
 
     async def create(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", url_path, body,
@@ -175,6 +139,5 @@ class Kube:
             options["preconditions"] = {"uid": uid}
         try:
             await self.request("DELETE", url_path, options)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        except ApiNotFound:
+            pass
