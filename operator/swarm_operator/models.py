@@ -84,10 +84,21 @@ class Dht(_Model):
         return value
 
 
-class BootstrapHost(_Model):
-    """The bootstrap host: a one-replica StatefulSet that creates (or reopens) the Autobase and
-    announces the topic before any client starts."""
+HOST_REPLICAS = (1, 3, 5)
+REPLICAS_MESSAGE = "must be 1, 3 or 5: an odd number of indexer hosts, so a majority survives the loss of any one"
 
+
+class BootstrapHost(_Model):
+    """The bootstrap hosts: a StatefulSet of 1, 3 or 5 hosts, started before any client. Host 0
+    creates (or reopens) the Autobase and announces the topic; the others join it as indexers."""
+
+    replicas: int = Field(
+        3, description="How many hosts serve the topic's base as its indexers (1, 3 or 5). Host 0 creates the base; "
+        "the others join it and are promoted by the running indexers. With 3, the topic keeps confirming writes and "
+        "admitting members through the loss of any one host, and a host that lost its disk heals itself; 1 has no "
+        "such margin. Scaling up a live topic works; scaling down is refused (ScaleDownRefused).",
+        json_schema_extra={"x-kubernetes-validations": [{"rule": "self in [1, 3, 5]", "message": REPLICAS_MESSAGE}]},
+    )
     image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
                        description="Image of the host, a reference as in a container spec (e.g. "
                        '"ghcr.io/swarm-operator/swarm-peer:0.1.0"), optionally pinned by "@sha256:" and 64 hex '
@@ -111,6 +122,14 @@ class BootstrapHost(_Model):
         "nodeSelector, ...), merged under what the operator sets (its container, volumes, security context).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+
+
+    @field_validator("replicas")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value not in HOST_REPLICAS:
+            raise ValueError(REPLICAS_MESSAGE)
+        return value
 
 
 class ClientGroup(_Model):
@@ -220,8 +239,8 @@ class TopicName(_Model):
 class Condition(_Model):
     """metav1.Condition."""
 
-    type: str = Field(..., description="HostReady, HostWritable, BaseKeyRecorded, ClientsReady, Degraded or Ready "
-                      "(the summary).")
+    type: str = Field(..., description="HostReady, HostsReady, Quorum, HostWritable, BaseKeyRecorded, ClientsReady, "
+                      "Degraded or Ready (the summary).")
     status: str = Field(..., json_schema_extra={"enum": ["True", "False", "Unknown"]},
                         description='"True", "False" or "Unknown".')
     reason: str = Field(..., description='Why, in one CamelCase word (e.g. "AnnounceFlushed", "AnnounceTimeout").')
@@ -240,6 +259,18 @@ class ClientStatus(_Model):
     readyReplicas: int = Field(0, description="Replicas Ready.")
 
 
+class HostStatus(_Model):
+    """One host of the topic, as the operator last saw it."""
+
+    ordinal: int = Field(..., description="The host's ordinal: its pod is <name>-host-<ordinal>; host 0 created "
+                         "the base.")
+    publicKey: str | None = Field(None, pattern=HEX64, description="The host's ed25519 identity (64 hex), which signs "
+                                  "its reports.")
+    ready: bool = Field(False, description="Its pod is Ready and its signed report verifies.")
+    indexer: bool | None = Field(None, description="It is one of the base's active indexers (absent until it "
+                                 "reports).")
+
+
 class SwarmTopicStatus(_Model):
     observedGeneration: int | None = Field(None, description="The metadata.generation the operator last acted on.")
     phase: str | None = Field(
@@ -253,9 +284,9 @@ class SwarmTopicStatus(_Model):
                                   "digits: the discovery key peers join on the DHT.")
     bootstrapTopicHash: str | None = Field(None, pattern=HEX64, description='BLAKE2b-256 of "<topic>:bootstrap", '
                                            "64 hex digits: where the host offers the base key to members.")
-    hostPublicKey: str | None = Field(None, pattern=HEX64, description="The host's ed25519 public key, 64 hex "
-                                      "digits (its seed is in a Secret only the host pod mounts); the clients "
-                                      "accept the base key only from it.")
+    hostPublicKey: str | None = Field(None, pattern=HEX64, description="Host 0's ed25519 public key, 64 hex "
+                                      "digits (its seed is in a Secret only the host pods mount); the clients "
+                                      "accept the base key only from it. Every host's: status.hosts.")
     baseKey: str | None = Field(None, pattern=HEX64, description="The Autobase key, 64 hex digits, read from the "
                                 "host's signed report once its announce flushed. Recorded once, never overwritten.")
     baseKeyShort: str | None = Field(None, description="First 12 hex digits, for kubectl get.")
@@ -266,8 +297,12 @@ class SwarmTopicStatus(_Model):
                                            "recorded.")
     clientsReady: str | None = Field(None, description='"ready/desired" client replicas, for kubectl get.')
     clients: list[ClientStatus] = Field(default_factory=list, description="Each client group's replicas.")
+    hosts: list[HostStatus] = Field(
+        default_factory=list, description="Several hosts: each one, by ordinal (absent with one host).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["ordinal"]},
+    )
     conditions: list[Condition] = Field(
-        default_factory=list, description="The API of this status: HostReady, HostWritable, BaseKeyRecorded, "
-        "ClientsReady, Degraded and the summary Ready, one of each type.",
+        default_factory=list, description="The API of this status: HostReady, HostsReady and Quorum (several "
+        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded and the summary Ready, one of each type.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

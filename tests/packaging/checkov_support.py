@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 from packaging_support import HERE, REPO, render, tool
-from swarm_operator import children, names
+from swarm_operator import children, names, owned
 from swarm_operator.identity import new_seed, public_key_of
 from swarm_operator.models import SwarmTopicSpec
 
@@ -49,12 +49,17 @@ def topic_children(path: Path, peer_image: str) -> list[dict[str, Any]]:
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     seed = new_seed()
     inputs = children.Inputs(topic, spec, peer_image, public_key_of(seed), base_key="ab" * 32)
-    made = [
-        children.host_service(inputs), children.host_statefulset(inputs), children.swarm_configmap(inputs),
-        children.identity_secret(topic, seed), children.member_secret(topic, new_seed()),
-        children.encryption_secret(topic, new_seed()),
-    ]
-    return made + [children.client_deployment(inputs, group, group.start_replicas()) for group in spec.clients]
+    by_content = [kind.build(inputs) for kind in owned.built() if kind.build is not None]  # every kind owned.py keeps
+    seeds = {n: new_seed() for n in range(1, spec.bootstrapHost.replicas)}
+    secrets = [children.identity_secret(topic, seed, seeds), children.member_secret(topic, new_seed()),
+               children.encryption_secret(topic, new_seed())]
+    if spec.bootstrapHost.replicas > 1:
+        secrets.append(children.hosts_secret(topic, new_seed()))
+    deployments = [children.client_deployment(inputs, group, group.start_replicas()) for group in spec.clients]
+    made = [obj for obj in (*by_content, *secrets, *deployments) if obj is not None]
+    kinds = {obj["kind"] for obj in made}
+    assert kinds == {k.kind for k in owned.children() if k.claimed(topic["metadata"]["name"], spec)}, kinds
+    return made
 
 
 def example_files() -> tuple[list[Path], list[Path]]:

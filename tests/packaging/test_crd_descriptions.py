@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from packaging_support import REPO
+from swarm_operator import conditions
 
 GENERATED_CRD = REPO / "crds" / "swarmtopics.swarm-operator.dev.yaml"
 # An example is a double-quoted string after "e.g." up to the end of the parenthesis or sentence.
@@ -78,3 +79,10 @@ def test_the_example_check_is_not_vacuous() -> None:
     assert examples("No example here.") == []
     bad = {"pattern": "^[0-9a-f]{64}$", "description": 'Hex (e.g. "xyz").'}
     assert not re.search(formatted(bad) or "", examples(bad["description"])[0])
+
+
+def test_the_condition_descriptions_name_every_condition_type() -> None:
+    described = openapi_schema()["properties"]["status"]["properties"]["conditions"]
+    for text in (described["description"], described["items"]["properties"]["type"]["description"]):
+        named = set(re.findall(r"\b[A-Z][A-Za-z]+\b", text))
+        assert set(conditions.ORDER) <= named, f"not described: {set(conditions.ORDER) - named}"

@@ -75,9 +75,16 @@ class Inputs:
     topic: dict[str, Any]
     spec: SwarmTopicSpec
     peer_image: str
-    host_public_key: str
+    host_public_key: str  # host 0's, the one the clients pin
     base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
+    host_replicas: int = 1  # the hosts the StatefulSet runs now (1 until the key is recorded)
+    host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @property
+    def several_hosts(self) -> bool:
+        """The topic's hosts are several indexers (spec.bootstrapHost.replicas > 1)."""
+        return self.spec.bootstrapHost.replicas > 1
