@@ -101,8 +101,8 @@ TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
               selector=CHILDREN, metadata_only=True,
-              names=lambda n, spec: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
-                                     *((names.hosts_secret(n),) if spec.bootstrapHost.replicas > 1 else ())))
+              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
+                                  names.hosts_secret(n)))
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
                  selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
@@ -116,8 +116,7 @@ STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", 
 DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
                          ("get", "list", "watch", "create", "patch"), watch=True, selector=CHILDREN,
                          trim=_keep_status(), build=host_disruption_budget,
-                         names=lambda n, spec: (names.host_disruption_budget(n),) if spec.bootstrapHost.replicas > 1
-                         else ())
+                         names=lambda n, _: (names.host_disruption_budget(n),))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))

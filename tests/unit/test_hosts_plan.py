@@ -78,7 +78,7 @@ def live(obj: dict[str, Any] | None, **status: Any) -> dict[str, Any]:
 def rolled_sts(topic: dict[str, Any], replicas: int, key: str | None = KEY) -> dict[str, Any]:
     spec = parse_spec(topic)[0]
     assert spec is not None
-    sts = children.host_statefulset(Inputs(topic, spec, IMAGE, PUBS[0], key, replicas, PUBS))
+    sts = children.host_statefulset(Inputs(topic, spec, IMAGE, PUBS[0], key, replicas, PUBS, hosts=3))
     return live(sts, observedGeneration=1, replicas=replicas, updatedReplicas=replicas, currentRevision="r1",
                 updateRevision="r1", readyReplicas=replicas)
 
@@ -87,7 +87,7 @@ def world(topic: dict[str, Any], *, sts_replicas: int = 3, key_in_cm: bool = Tru
           reports: dict[int, HostReport] | None = None, **kw: Any) -> Observed:
     spec = parse_spec(topic)[0]
     assert spec is not None
-    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY if key_in_cm else None, sts_replicas, PUBS)
+    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY if key_in_cm else None, sts_replicas, PUBS, hosts=3)
     obs = observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE, secrets=secrets(),
                       configmap=live(children.swarm_configmap(made)), service=live(children.host_service(made)),
                       statefulset=rolled_sts(topic, sts_replicas, KEY if key_in_cm else None),
@@ -139,7 +139,7 @@ def test_the_hosts_credential_never_reaches_a_client() -> None:
     topic = topic3()
     spec = parse_spec(topic)[0]
     assert spec is not None
-    dep = children.client_deployment(Inputs(topic, spec, IMAGE, PUBS[0], KEY, 3, PUBS), spec.clients[0], 5)
+    dep = children.client_deployment(Inputs(topic, spec, IMAGE, PUBS[0], KEY, 3, PUBS, hosts=3), spec.clients[0], 5)
     assert "chat-hosts" not in str(dep) and "SWARM_HOST_SEED_FILE" not in str(dep)
 
 
@@ -212,8 +212,9 @@ def test_fewer_hosts_are_refused_and_the_running_ones_kept() -> None:
     p = plan(obs)
     ready = cond(p, c.READY)
     assert ready["reason"] == "ScaleDownRefused" and p.phase == "Stuck"
-    assert all(w.body["spec"].get("replicas", 3) == 3 for w in p.writes if w.target.kind == "StatefulSet"
-               and w.op in ("apply", "scale"))
+    # Nothing of the hosts changes: not the StatefulSet (no remake, no new template), not the budget.
+    assert [(w.op, w.target.kind) for w in p.writes] == []
+    assert [h["ordinal"] for h in p.status["hosts"]] == [0, 1, 2] and cond(p, c.QUORUM)["status"] == "True"
 
 
 def test_one_host_to_three_on_a_live_topic_remakes_the_statefulset_and_adds_seeds() -> None:

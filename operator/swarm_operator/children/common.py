@@ -77,8 +77,9 @@ class Inputs:
     peer_image: str
     host_public_key: str  # host 0's, the one the clients pin
     base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
-    host_replicas: int = 1  # the hosts the StatefulSet runs now (1 until the key is recorded)
+    host_replicas: int = 1  # the hosts the StatefulSet runs now (host 0 alone until the key is recorded)
     host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
+    hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
 
     @property
     def name(self) -> str:
@@ -86,5 +87,5 @@ class Inputs:
 
     @property
     def several_hosts(self) -> bool:
-        """The topic's hosts are several indexers (spec.bootstrapHost.replicas > 1)."""
-        return self.spec.bootstrapHost.replicas > 1
+        """The topic's hosts are several indexers."""
+        return self.hosts > 1

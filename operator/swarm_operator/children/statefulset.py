@@ -11,19 +11,19 @@ from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, metadata, wi
 from .service import host_selector
 
 
-def _several_env(spec: SwarmTopicSpec) -> list[dict[str, Any]]:
+def _several_env(hosts: int) -> list[dict[str, Any]]:
     """Several hosts: which one this is (its pod's ordinal), how many, and their own credential."""
-    if spec.bootstrapHost.replicas == 1:
+    if hosts == 1:
         return []
     return [
         {"name": names.ENV_HOST_ORDINAL,
          "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{names.LABEL_POD_INDEX}']"}}},
-        pods.env_value(names.ENV_HOST_REPLICAS, str(spec.bootstrapHost.replicas)),
+        pods.env_value(names.ENV_HOST_REPLICAS, str(hosts)),
         pods.env_value(names.ENV_HOST_SEED_FILE, f"{names.HOSTS_MOUNT_PATH}/{names.HOST_SEED_KEY}"),
     ]
 
 
-def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
+def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
     return [
         pods.env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
@@ -40,11 +40,11 @@ def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
         # Unset until recorded (or adopted), then present at every later start: a host that lost
         # its disk rejoins the recorded base. From the ConfigMap, so recording does not restart it.
         pods.env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
-        *_several_env(spec),
+        *_several_env(hosts),
     ]
 
 
-def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> dict[str, Any]:
+def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, hosts: int) -> dict[str, Any]:
     host = spec.bootstrapHost
     return {
         "name": names.HOST_CONTAINER,
@@ -52,13 +52,13 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> d
         "args": ["host"],
         "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
                    "protocol": "TCP"}],
-        "env": host_env(topic_name, spec),
+        "env": host_env(topic_name, spec, hosts),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
             pods.mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
             pods.mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH),
             pods.mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH),
-            *([pods.mount(names.HOSTS_VOLUME, names.HOSTS_MOUNT_PATH)] if spec.bootstrapHost.replicas > 1 else []),
+            *([pods.mount(names.HOSTS_VOLUME, names.HOSTS_MOUNT_PATH)] if hosts > 1 else []),
         ],
         # Ready means the announce has flushed (SPEC section 4), not merely "process up".
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
@@ -97,7 +97,7 @@ def _template(inputs: Inputs) -> dict[str, Any]:
             "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": 30,
-            "containers": [_host_container(name, spec, inputs.peer_image)],
+            "containers": [_host_container(name, spec, inputs.peer_image, inputs.hosts)],
             "volumes": volumes,
         },
     }

@@ -68,7 +68,7 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     """What the children are made from: the key only once recorded or adopted."""
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], obs.recorded_key or obs.spec.adopted_base_key(),
-                  host_replicas=host_replicas(obs), host_public_keys=public_keys)
+                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count)
 
 
 def children(obs: Observed, public_keys: tuple[str, ...]) -> Decision:
@@ -152,7 +152,7 @@ def _waiting(obs: Observed) -> Readiness:
 def readiness(obs: Observed, public_keys: tuple[str, ...]) -> Readiness:
     """HostReady, and HostWritable (one host) or HostsReady and Quorum (several)."""
     zero = host_zero(obs, public_keys[0])
-    if host_replicas(obs) == 1 and obs.spec is not None and obs.spec.bootstrapHost.replicas == 1:
+    if obs.host_count == 1:
         return zero  # one host: as it always was
     return several_hosts(obs, public_keys, zero)
 

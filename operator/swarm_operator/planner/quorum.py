@@ -29,7 +29,7 @@ def _ready_reports(obs: Observed) -> dict[int, HostReport]:
 def _hosts(obs: Observed, public_keys: tuple[str, ...], ready: dict[int, HostReport]) -> list[dict[str, Any]]:
     """`status.hosts`: each host's ordinal, public key, Ready, and whether it is an indexer."""
     assert obs.spec is not None
-    count = max(obs.spec.bootstrapHost.replicas, len(public_keys), *(n + 1 for n in obs.host_pods), 1)
+    count = max(obs.host_count, len(public_keys), *(n + 1 for n in obs.host_pods))
     out = []
     for n in range(count):
         report = obs.reports.get(n)
@@ -72,7 +72,7 @@ def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[st
 def several_hosts(obs: Observed, public_keys: tuple[str, ...], zero: Readiness) -> Readiness:
     """Host 0's readiness (`zero`, which records the key) widened to every host."""
     assert obs.spec is not None
-    wanted = obs.spec.bootstrapHost.replicas
+    wanted = obs.host_count
     ready = _ready_reports(obs)
     conds = [x for x in zero.conditions if x.type != c.HOST_WRITABLE]
     if obs.recorded_key and ready:

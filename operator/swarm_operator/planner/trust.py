@@ -60,7 +60,7 @@ def _more_hosts(obs: Observed, secret: str, identity: dict[str, Any] | None) -> 
     assert obs.spec is not None
     missing: dict[int, str] = {}
     keys: list[str] = []
-    for n in range(1, obs.spec.bootstrapHost.replicas):
+    for n in range(1, obs.host_count):
         known = _annotated(identity, obs.topic, n)
         if known is None:
             missing[n] = obs.fresh[fresh_key(secret, names.identity_seed_key(n))]
@@ -96,7 +96,7 @@ def secrets(obs: Observed) -> Identity:
     # pod cannot start before its volume is bound anyway): one write, never a second one.
     if not obs.spec.bootstrapHost.storage.retainOnDelete or obs.volume is not None:
         builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
-    if obs.spec.bootstrapHost.replicas > 1:
+    if obs.host_count > 1:
         builders.append((names.hosts_secret(name), children.hosts_secret))
     # The value is in the body only: `what` is logged, the body never is.
     creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}")

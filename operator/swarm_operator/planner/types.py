@@ -129,6 +129,12 @@ class Observed:
         return self.child(owned.STATEFULSET, names.host_statefulset(self.name))
 
     @property
+    def host_count(self) -> int:
+        """The hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused."""
+        running = int(((self.statefulset or {}).get("spec") or {}).get("replicas") or 0)
+        return max(self.spec.bootstrapHost.replicas if self.spec else 1, running)
+
+    @property
     def recorded_key(self) -> str | None:
         """The base key recorded in status, if any."""
         return (self.topic.get("status") or {}).get("baseKey") or None

@@ -90,7 +90,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     obs.fresh = _fresh(obs, spec)
     identity = obs.secrets.get(names.identity_secret(name))
     if identity is not None and controlled_by(identity, topic):
-        keys = _public_keys(topic, obs.configmap, identity, spec)
+        keys = _public_keys(topic, obs.configmap, identity, max(obs.host_count, *(n + 1 for n in obs.host_pods)))
         hosts = [(n, pod, keys[n]) for n, pod in sorted(obs.host_pods.items()) if n in keys and _running(pod, n)]
         answers = await asyncio.gather(*(_report(wiring, memory, (ns, name, n), pod, key, spec.topic_of(name))
                                          for n, pod, key in hosts))
@@ -113,17 +113,17 @@ def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
              for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
     annotations = ((obs.secrets.get(identity) or {}).get("metadata") or {}).get("annotations") or {}
     fresh.update({fresh_key(identity, names.identity_seed_key(n)): new_seed()
-                  for n in range(1, spec.bootstrapHost.replicas)
+                  for n in range(1, obs.host_count)
                   if identity in fresh or not annotations.get(names.host_public_key_annotation(n))})
     return fresh
 
 
 def _public_keys(topic: dict[str, Any], configmap: dict[str, Any] | None, identity: dict[str, Any],
-                 spec: SwarmTopicSpec) -> dict[int, str]:
+                 hosts: int) -> dict[int, str]:
     """Each host's public key, as its identity Secret's metadata (or, for host 0, the record) says."""
     annotations = identity["metadata"].get("annotations") or {}
     keys = {n: str(annotations[names.host_public_key_annotation(n)])
-            for n in range(1, spec.bootstrapHost.replicas) if annotations.get(names.host_public_key_annotation(n))}
+            for n in range(1, hosts) if annotations.get(names.host_public_key_annotation(n))}
     zero = known_public_key(topic, configmap, identity)
     return {0: zero, **keys} if zero else keys
 
