@@ -7,7 +7,7 @@ import base64
 import copy
 from typing import Any
 
-from swarm_operator import manifests
+from swarm_operator import children
 from swarm_operator.identity import public_key_of
 from unit_support import UID, make_topic
 
@@ -36,6 +36,6 @@ def as_read(secret: dict[str, Any], uid: str) -> dict[str, Any]:
 
 
 def topic_secrets(topic: dict[str, Any]) -> list[dict[str, Any]]:
-    return [as_read(manifests.identity_secret(topic, SEED), "uid-identity"),
-            as_read(manifests.member_secret(topic, MEMBER), "uid-member"),
-            as_read(manifests.encryption_secret(topic, ENCRYPTION), "uid-encryption")]
+    return [as_read(children.identity_secret(topic, SEED), "uid-identity"),
+            as_read(children.member_secret(topic, MEMBER), "uid-member"),
+            as_read(children.encryption_secret(topic, ENCRYPTION), "uid-encryption")]

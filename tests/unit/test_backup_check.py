@@ -7,8 +7,8 @@ from typing import Any
 
 from swarm_operator import conditions as c
 from swarm_operator import names
-from swarm_operator.plan import Plan, plan
-from swarm_operator.recovery import backup_annotations
+from swarm_operator.planner import Plan, plan
+from swarm_operator.planner.backupcheck import record
 from test_plan import KEY, SECRETS, _steady
 from unit_support import make_topic
 
@@ -25,7 +25,7 @@ def steady(annotations: dict[str, str] | None = None, status: dict[str, Any] | N
 def backed_up(**uids: str) -> dict[str, str]:
     held = {name: f"{name}-uid" for name in SECRETS}  # the uids `owned_meta` gives the Secrets
     held.update(uids)
-    return backup_annotations("2026-11-24T11:00:00Z", "ab" * 32, held)
+    return record("2026-11-24T11:00:00Z", "ab" * 32, held)
 
 
 def backup_cond(p: Plan) -> dict[str, Any] | None:

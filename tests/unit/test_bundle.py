@@ -12,8 +12,8 @@ from typing import Any
 import pyrage
 import pytest
 from recovery_support import BASE, ENCRYPTION, HOST, MEMBER, SEED, recorded_topic, topic_secrets
-from swarm_operator import bundle as b
-from swarm_operator.recovery import BackupRefused, bundle_of
+from swarm_operator.cli import bundle as b
+from swarm_operator.cli.recovery import BackupRefused, bundle_of
 from unit_support import NOW
 
 KEY = pyrage.x25519.Identity.generate()

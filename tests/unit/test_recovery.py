@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from recovery_support import BASE, HOST, recorded_topic, topic_secrets
 from swarm_operator import names
-from swarm_operator.manifests import ANNOTATION_HOST_PUBLIC_KEY
-from swarm_operator.recovery import Live, RestoreRefused, bundle_of, plan_restore
+from swarm_operator.cli.recovery import Live, RestoreRefused, bundle_of, plan_restore
+from swarm_operator.names import ANNOTATION_HOST_PUBLIC_KEY
 from unit_support import NOW
 
 BUNDLE = bundle_of(recorded_topic(), topic_secrets(recorded_topic()), NOW, "test")

@@ -8,8 +8,9 @@ import copy
 from typing import Any
 
 import pytest
-from swarm_operator import manifests, names
-from swarm_operator.steps import ensure
+from swarm_operator import children, names
+from swarm_operator.children.common import with_spec_hash
+from swarm_operator.planner.ensure import keep
 from swarm_operator.validation import parse_spec
 from unit_support import make_topic
 
@@ -22,7 +23,7 @@ def made_by_the_v1alpha1_operator(desired: dict[str, Any]) -> dict[str, Any]:
     old = copy.deepcopy(desired)
     old["metadata"]["annotations"].pop(names.ANNOTATION_SPEC_HASH)
     old["metadata"]["ownerReferences"][0]["apiVersion"] = f"{names.GROUP}/v1alpha1"
-    old = manifests.with_spec_hash(old)
+    old = with_spec_hash(old)
     old["metadata"].update(uid="child-uid", resourceVersion="7")
     return old
 
@@ -32,17 +33,19 @@ def test_children_of_v1alpha1_are_reapplied_once_without_a_pod_template_change(c
     topic = make_topic()
     spec, _ = parse_spec(topic)
     assert spec is not None
+    inputs = children.Inputs(topic=topic, spec=spec, peer_image=IMAGE, host_public_key=PUB, base_key="cd" * 32)
     desired = {
-        "statefulset": lambda: manifests.host_statefulset(topic, spec, IMAGE, PUB),
-        "deployment": lambda: manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5),
-        "service": lambda: manifests.host_service(topic),
-        "configmap": lambda: manifests.swarm_configmap(topic, spec, PUB, "cd" * 32),
+        "statefulset": lambda: children.host_statefulset(inputs),
+        "deployment": lambda: children.client_deployment(inputs, spec.clients[0], 5),
+        "service": lambda: children.host_service(inputs),
+        "configmap": lambda: children.swarm_configmap(inputs),
     }[child]()
     assert desired["metadata"]["ownerReferences"][0]["apiVersion"] == names.API_VERSION == f"{names.GROUP}/v1beta1"
     live = made_by_the_v1alpha1_operator(desired)
-    write, drifted = ensure(desired, live, topic)
-    assert write is not None and write.op == "apply" and drifted == []  # an update, not a DriftRepaired
+    kept = keep(desired, live, topic)
+    (write,) = kept.writes
+    assert write.op == "apply" and kept.events == ()  # an update, not a DriftRepaired
     assert write.body["metadata"]["ownerReferences"][0]["apiVersion"] == names.API_VERSION
     assert write.body.get("spec", {}).get("template") == live.get("spec", {}).get("template")
     applied = {**write.body, "metadata": {**write.body["metadata"], "uid": "child-uid"}}
-    assert ensure(desired, applied, topic) == (None, [])  # once
+    assert keep(desired, applied, topic).writes == ()  # once
