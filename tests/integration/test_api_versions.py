@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ WARNING = "swarm-operator.dev/v1alpha1 SwarmTopic is deprecated; use swarm-opera
 
 def released(tmp: Path) -> Path:
     """Release 0.1.0's chart, from its git tag (its CRD serves and stores v1alpha1 alone)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", RELEASE_0_1_0, "charts/swarm-operator"],
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", RELEASE_0_1_0, "charts/swarm-operator", "operator"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
     return tmp / "charts" / "swarm-operator"
@@ -36,6 +37,13 @@ def released(tmp: Path) -> Path:
 
 def old_crd(tmp: Path) -> str:
     return (released(tmp) / "files" / "crds" / f"{names.CRD_NAME}.yaml").read_text()
+
+
+def released_topic(name: str) -> dict[str, Any]:
+    """A v1alpha1 topic as release 0.1.0's CRD takes it (no field added since: `bootstrapHost.replicas`)."""
+    topic = as_version(example_topic(name), "v1alpha1")
+    del topic["spec"]["bootstrapHost"]["replicas"]
+    return topic
 
 
 def path(version: str, name: str = "", ns: str = NS) -> str:
@@ -186,7 +194,7 @@ def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: Contr
     _kubectl(plane, "create", "namespace", "b")
     for ns, name in (("a", "chat"), ("a", "news"), ("b", "chat")):
         _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(
-            {**as_version(example_topic(name), "v1alpha1"), "metadata": {"name": name, "namespace": ns}}))
+            {**released_topic(name), "metadata": {"name": name, "namespace": ns}}))
     assert _stored_versions(plane) == ["v1alpha1"]
     assert stored(plane, "a", "chat")["apiVersion"] == f"{names.GROUP}/v1alpha1"
 
@@ -217,6 +225,10 @@ def test_the_stored_version_migrates_from_v1alpha1_to_v1beta1(fresh_plane: Contr
     assert _stored_versions(plane) == ["v1beta1"]
 
 
+OLD_PARSE = ("import json, sys; from swarm_operator.validation import parse_spec; "
+             "print(parse_spec(json.loads(sys.argv[1]))[1])")
+
+
 def _helm(plane: ControlPlane, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     from localcluster.controlplane import BIN
 
@@ -234,7 +246,7 @@ def test_a_rollback_to_0_1_0_keeps_the_new_crd(fresh_plane: ControlPlane, tmp_pa
     _helm(plane, "install", "swarm-operator", str(old_chart), "--create-namespace", *install)
     _kubectl(plane, "wait", "--for=condition=Established", "--timeout=60s", f"crd/{names.CRD_NAME}")
     _kubectl(plane, "create", "namespace", NS)
-    _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(as_version(example_topic("chat"), "v1alpha1")))
+    _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(released_topic("chat")))
     _helm(plane, "upgrade", "swarm-operator", str(REPO / "charts" / "swarm-operator"), *install)
     assert _stored_versions(plane) == ["v1alpha1", "v1beta1"]
     _kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump(as_version(example_topic("news"), "v1beta1")))
@@ -247,3 +259,9 @@ def test_a_rollback_to_0_1_0_keeps_the_new_crd(fresh_plane: ControlPlane, tmp_pa
     listing = json.loads(_kubectl(plane, "get", "swarmtopics.v1alpha1.swarm-operator.dev", "-n", NS, "-o", "json"))
     assert sorted(i["metadata"]["name"] for i in listing["items"]) == ["chat", "news"]
     assert {i["apiVersion"] for i in listing["items"]} == {f"{names.GROUP}/v1alpha1"}
+    # What the 0.1.0 operator makes of them: the new CRD's default `bootstrapHost.replicas` is a field
+    # it does not know, so every topic is InvalidSpec to it (its children are left alone as they are).
+    verdict = subprocess.run([sys.executable, "-c", OLD_PARSE, json.dumps(listing["items"][0])],
+                             env={"PYTHONPATH": str(tmp_path / "operator")}, capture_output=True, text=True,
+                             check=True).stdout
+    assert "spec.bootstrapHost.replicas" in verdict, verdict
