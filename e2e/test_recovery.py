@@ -4,10 +4,11 @@ encryption key), the namespace deleted, `swarm-operator restore` into a new name
 survive: the same base key, the old entries readable, new members admitted, and the outside member
 sees their writes.
 
-Prepared ahead of the HA work (issue 18): with one host, a host restored on an empty disk rejoins
-the base but is not its bootstrap writer, so it cannot admit the new members (docs/security.md).
-Runs when E2E_RECOVERY=1 (set it once the HA hosts land); prints the restore's time to Ready (goal:
-60 s) and the entries found after it.
+Prepared ahead of what it needs: after a namespace loss every host starts on an empty disk, on a new
+writer key that only the old indexers could promote, and they are gone (QuorumLost with several
+hosts, HostNotWritable with one: docs/operations.md, "A namespace was lost"); whether such hosts can
+be made indexers again is being researched. Runs when E2E_RECOVERY=1 (on the real node, once that
+works); prints the restore's time to Ready (goal: 60 s) and the entries found after it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from e2e_support import TOOLS_BIN, Cluster, client_pods, clients_ready, pod_http
 from test_trust import APP_PORT, STATUS_PORT, log_of, member_topic, peer_status
 
 pytestmark = pytest.mark.skipif(os.environ.get("E2E_RECOVERY") != "1",
-                                reason="needs the HA hosts of issue 18 (a restored host must admit members): "
-                                "E2E_RECOVERY=1 runs it")
+                                reason="needs hosts restored on empty disks to become indexers again (being "
+                                "researched): E2E_RECOVERY=1 runs it")
 
 
 def swarm_operator(cluster: Cluster, *args: str) -> str:
