@@ -269,42 +269,54 @@ def test_a_deleted_secret_is_put_back_into_its_live_topic(api: Api, api_server: 
         host.__exit__()
 
 
-def _restorer_kubeconfig(plane: ControlPlane, tmp_path: Path) -> Path:
-    """A user who may create and delete SwarmTopics in `apps` and read Secrets, but not create them:
-    a restore that gets half way."""
+def _user_kubeconfig(plane: ControlPlane, tmp_path: Path, user: str, role: dict[str, Any] | None) -> Path:
+    """A ServiceAccount `user` of `apps` bound there to `role` (rules of a Role of its own), or to the
+    built-in `edit` ClusterRole when None; its kubeconfig."""
     from localcluster.testing import kubectl
 
-    objects = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "restorer", "namespace": "apps"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "restorer",
-                                                                                     "namespace": "apps"},
-         "rules": [{"apiGroups": [names.GROUP], "resources": ["swarmtopics"],
-                    "verbs": ["get", "list", "create", "patch", "delete"]},
-                   {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]},
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role" if role else "ClusterRole",
+           "name": user if role else "edit"}
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": user, "namespace": "apps"}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "restorer", "namespace": "apps"},
-         "subjects": [{"kind": "ServiceAccount", "name": "restorer", "namespace": "apps"}],
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "restorer"}},
-    ]
+         "metadata": {"name": user, "namespace": "apps"}, "roleRef": ref,
+         "subjects": [{"kind": "ServiceAccount", "name": user, "namespace": "apps"}]}]
+    if role:
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                        "metadata": {"name": user, "namespace": "apps"}, "rules": role["rules"]})
     kubectl(plane.kubeconfig, "apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objects))
-    token = kubectl(plane.kubeconfig, "create", "token", "restorer", "-n", "apps", "--duration=1h").strip()
-    path = tmp_path / "restorer.kubeconfig"
+    token = kubectl(plane.kubeconfig, "create", "token", user, "-n", "apps", "--duration=1h").strip()
+    path = tmp_path / f"{user}.kubeconfig"
     path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "restorer",
+        "apiVersion": "v1", "kind": "Config", "current-context": user,
         "clusters": [{"name": "local", "cluster": {"server": plane.server,
                                                     "certificate-authority": str(plane.pki.ca_crt)}}],
-        "users": [{"name": "restorer", "user": {"token": token}}],
-        "contexts": [{"name": "restorer", "context": {"cluster": "local", "user": "restorer"}}]}))
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}]}))
     return path
 
 
-def test_a_restore_that_fails_half_way_is_undone(api: Api, api_server: ControlPlane, operator: Operator,
-                                                 tmp_path: Path) -> None:
+# May create and delete SwarmTopics and read Secrets, but not create them: a restore that gets half way.
+HALF_WAY = {"rules": [{"apiGroups": [names.GROUP], "resources": ["swarmtopics"],
+                       "verbs": ["get", "list", "create", "patch", "delete"]},
+                      {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+
+
+def _restore_as(kubeconfig: Path, bundle: Path, key: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "swarm_operator", "restore", str(bundle), "-i", str(key),
+                           "--kubeconfig", str(kubeconfig)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_restore_that_fails_half_way_is_undone_and_an_editor_restores(
+        api: Api, api_server: ControlPlane, operator: Operator, tmp_path: Path) -> None:
+    """A user who may not create Secrets gets the topic created, then undone; a user with the
+    namespace's built-in `edit` role (the chart aggregates the SwarmTopic rules into it) restores."""
     host, _ = bootstrap(api, "apps", UNDO_KEY)
     try:
         key, public = age_key(tmp_path)
         bundle = tmp_path / "chat.age"
         cli(api_server, "backup", "apps/chat", "-r", public, "-o", str(bundle))
+        seed = secret_data(api, "apps", "chat-identity")["seed"]
     finally:
         host.__exit__()
     api.delete(topic_path("apps", "chat"))
@@ -312,12 +324,19 @@ def test_a_restore_that_fails_half_way_is_undone(api: Api, api_server: ControlPl
     wait_for("the topic and its Secrets gone", lambda: (not any(
         api.get(f"/api/v1/namespaces/apps/secrets/chat-{s}") for s in ("identity", "member", "encryption"))
         and api.get(topic_path("apps", "chat")) is None) or None, 60)
-    restorer = _restorer_kubeconfig(api_server, tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "swarm_operator", "restore", str(bundle), "-i", str(key),
-                           "--kubeconfig", str(restorer)], capture_output=True, text=True, timeout=120)
+    proc = _restore_as(_user_kubeconfig(api_server, tmp_path, "halfway", HALF_WAY), bundle, key)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith("error: restoring apps/chat failed: 403"), proc.stderr
     assert last.endswith("undone, nothing left"), last
     wait_for("the created topic deleted", lambda: api.get(topic_path("apps", "chat")) is None or None, 30)
     assert [s["metadata"]["name"] for s in api.items("/api/v1/namespaces/apps/secrets")
             if s["metadata"]["name"].startswith("chat-")] == []
+
+    proc = _restore_as(_user_kubeconfig(api_server, tmp_path, "editor", None), bundle, key)
+    assert proc.returncode == 0 and "restored SwarmTopic apps/chat" in proc.stdout, proc.stderr
+    assert secret_data(api, "apps", "chat-identity")["seed"] == seed
+    uid = api.topic("apps", "chat")["metadata"]["uid"]
+    for suffix in ("identity", "member", "encryption"):
+        secret = api.get(f"/api/v1/namespaces/apps/secrets/chat-{suffix}")
+        assert secret is not None and [r["uid"] for r in secret["metadata"]["ownerReferences"]
+                                       if r.get("controller")] == [uid], suffix

@@ -296,8 +296,11 @@ def act(kube: Client, plan: RestorePlan, bundle: Bundle, live: Live, digest: str
         assert live.topic is not None
         topic = live.topic
     held = {n: s["metadata"]["uid"] for n, s in live.secrets.items() if s is not None and n in plan.kept}
+    # The topic controls them, as its own Secrets; without blockOwnerDeletion, which the API server
+    # lets set only who may update swarmtopics/finalizers: a namespace's `edit` role restores.
+    owner = {**owner_reference(topic), "blockOwnerDeletion": False}
     for body in plan.secrets:
-        body["metadata"]["ownerReferences"] = [owner_reference(topic)]
+        body["metadata"]["ownerReferences"] = [owner]
         made = kube.dict(core.create_namespaced_secret(plan.namespace, body))
         undo.add("Secret", made)
         held[made["metadata"]["name"]] = made["metadata"]["uid"]
