@@ -181,7 +181,7 @@ TRIM = ("kubectl patch crd swarmtopics.swarm-operator.dev --subresource=status -
 def _shell(plane: ControlPlane, command: str) -> str:
     from localcluster.controlplane import BIN
 
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "KUBECONFIG": str(plane.kubeconfig)}
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "KUBECONFIG": str(plane.kubeconfig), "HOME": str(plane.state)}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", command], env=env, capture_output=True, text=True,
                           timeout=120, check=True).stdout
 
