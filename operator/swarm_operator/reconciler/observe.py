@@ -18,7 +18,7 @@ from typing import Any
 from .. import names, owned
 from ..hostreport import HostReport, HostReportError
 from ..identity import known_public_key, new_seed
-from ..models import SwarmTopicSpec
+from ..models import HOST_REPLICAS, SwarmTopicSpec
 from ..objects import controlled_by, pod_ready
 from ..planner import Observed
 from ..planner.types import fresh_key
@@ -114,9 +114,9 @@ def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
     fresh = {s: (new_seed() if s == identity else secrets.token_hex(32))
              for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
     annotations = ((obs.secrets.get(identity) or {}).get("metadata") or {}).get("annotations") or {}
+    more = range(1, max(HOST_REPLICAS)) if identity in fresh else range(1, obs.host_count)
     fresh.update({fresh_key(identity, names.identity_seed_key(n)): new_seed()
-                  for n in range(1, obs.host_count)
-                  if identity in fresh or not annotations.get(names.host_public_key_annotation(n))})
+                  for n in more if not annotations.get(names.host_public_key_annotation(n))})
     return fresh
 
 
