@@ -108,6 +108,8 @@ def secrets(obs: Observed) -> Identity:
     creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}")
                     for made, build in builders if obs.secrets.get(made) is None)
     known = known_public_key(topic, obs.configmap, identity)
+    if identity is None and obs.spec.paused:
+        return Identity(writes=creates)  # nothing is made while paused: no key to tell of yet
     if identity is None:
         public_key = public_key_of(obs.fresh[secret])
         rotated = bool(known and known != public_key and obs.statefulset is not None)
