@@ -1,35 +1,44 @@
 'use strict'
-// Host side of writer admission, by policy:
-//   Clients  a peer becomes a writer by a blind-pairing request made with the topic's invite
-//            (derived from the member seed and the base key); the host opens it, appends
-//            add-writer for the writer key inside, and confirms.
-//   HostOnly every candidate holding the invite is opened and denied; nobody else is added.
-//   Open     any peer that asks (`writer-request` on the key-offer channel) is added.
+// Host side of admission: one blind-pairing member on the base's discovery key answers two
+// invites, and only while this host is an active indexer (a writer that is not an indexer, or a
+// removed host, stays silent: its add-writer would be ignored by apply and a confirmed candidate
+// would never become writable; another host answers instead).
+//   client invite (from the member seed), by policy:
+//     Clients  the request is opened and `add-writer` appended for the writer key inside
+//     HostOnly every request is opened and denied; nobody is added
+//     Open     any peer that asks (`writer-request` on the key-offer channel) is added
+//   host invite (from the host-only seed, the `<name>-hosts` Secret): a host asking to be an
+//            indexer for its ordinal: `add-indexer`, or `replace-indexer` when its slot holds an
+//            older key (that host lost its disk)
 // Requests for another invite are ignored: deny() before open() throws inside blind-pairing
-// and kills the process, so an unknown inviteId just returns.
+// and kills the process, so an unknown inviteId just returns. Admission is idempotent: a key
+// already admitted is confirmed without a second entry (apply ignores a duplicate anyway).
 const ReadyResource = require('ready-resource')
 const BlindPairing = require('blind-pairing')
 const { deriveInvite } = require('./membership')
+const { deriveHostInvite, decodeHostRequest, readSlots, slotsCore, slotOf } = require('./host-slots')
 
 class Admission extends ReadyResource {
-  constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, pollMs, log, metrics }) {
+  constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, hostSeed = null, replicas = 1, isIndexer, pollMs, log, metrics }) {
     super()
     this.base = base
     this.swarm = swarm
     this.registry = registry
     this.policy = acceptWriters ? policy : 'HostOnly'
-    this.memberSeed = memberSeed
+    this.replicas = replicas
+    this.isIndexer = isIndexer
     this.pollMs = pollMs
     this.log = log
     this.metrics = metrics
     this.invite = memberSeed ? deriveInvite(base.key, memberSeed) : null
-    this.pairing = null
+    this.hostInvite = hostSeed ? deriveHostInvite(base.key, hostSeed) : null
+    this.pairing = null // shared with the host's own promotion request (lib/indexer-seat.js)
     this.member = null
-    this.pending = new Map() // hex writer key -> Promise (onadd can run twice for one request)
+    this.pending = new Map() // hex key -> Promise (onadd can run twice for one request)
   }
 
   async _open () {
-    if (!this.invite) return
+    if (!this.invite && !this.hostInvite) return
     this.pairing = new BlindPairing(this.swarm, { poll: this.pollMs })
     this.member = this.pairing.addMember({ discoveryKey: this.base.discoveryKey, onadd: (req) => this._onadd(req) })
   }
@@ -39,14 +48,34 @@ class Admission extends ReadyResource {
   }
 
   async _onadd (req) {
-    if (!req.inviteId.equals(this.invite.id)) return // not our invite: no reply at all
+    const client = this.invite && req.inviteId.equals(this.invite.id)
+    const host = this.hostInvite && req.inviteId.equals(this.hostInvite.id)
+    if (!client && !host) return // not our invite: no reply at all
+    if (!this.isIndexer() || this.closing) {
+      this.metrics.pairingSilent.inc()
+      return
+    }
     let userData
-    try { userData = req.open(this.invite.publicKey) } catch { return }
+    try { userData = req.open((client ? this.invite : this.hostInvite).publicKey) } catch { return }
+    if (host) return this._onhost(req, userData)
     if (this.policy === 'HostOnly' || !userData || userData.length !== 32) {
       this.metrics.pairingDenied.inc()
       return req.deny()
     }
     if (await this.admit(userData.toString('hex'), 'invite')) req.confirm({ key: this.base.key })
+  }
+
+  async _onhost (req, userData) {
+    const r = decodeHostRequest(userData)
+    if (!r) {
+      this.metrics.pairingDenied.inc()
+      return req.deny()
+    }
+    if (r.ordinal >= this.replicas) {
+      this.log.warn('host request for an ordinal beyond SWARM_HOST_REPLICAS left unanswered', { ordinal: r.ordinal, replicas: this.replicas })
+      return
+    }
+    if (await this.once(r.key, () => this._promote(r.key, r.ordinal))) req.confirm({ key: this.base.key })
   }
 
   // Open policy: a writer-request from any peer.
@@ -56,15 +85,16 @@ class Admission extends ReadyResource {
   }
 
   admit (key, how, remoteKey = null) {
-    if (!this.pending.has(key)) {
-      const p = this._admit(key, how, remoteKey).finally(() => this.pending.delete(key))
-      this.pending.set(key, p)
-    }
+    return this.once(key, () => this._admit(key, how, remoteKey))
+  }
+
+  once (key, fn) {
+    if (!this.pending.has(key)) this.pending.set(key, fn().finally(() => this.pending.delete(key)))
     return this.pending.get(key)
   }
 
   async _admit (key, how, remoteKey) {
-    if (!this.base.writable || this.closing) return false
+    if (!this.isIndexer() || this.closing) return false
     const info = await this.base.system.get(Buffer.from(key, 'hex'))
     this.registry.add(key)
     if (info && !info.isRemoved) return true // already a writer (a repeated request)
@@ -77,6 +107,31 @@ class Admission extends ReadyResource {
       this.log.warn('adding writer failed', { error: err.message })
       return false
     }
+  }
+
+  // The entry that makes `key` host `ordinal`'s indexer, unless the view already says so.
+  async _promote (key, ordinal) {
+    if (!this.isIndexer() || this.closing) return false
+    await this.base.update()
+    const info = await this.base.system.get(Buffer.from(key, 'hex'))
+    const slots = await readSlots(slotsCore(this.base.view))
+    const current = slots.get(ordinal) || null
+    if (current === key) return true // promoted already (it becomes active with its first ack)
+    const held = slotOf(slots, key)
+    if (held !== null || (info && info.isRemoved)) {
+      this.log.warn('host request refused', { ordinal, writerKey: key, why: held !== null ? `holds slot ${held}` : 'key was removed' })
+      return false
+    }
+    const entry = current ? { type: 'replace-indexer', key, old: current, ordinal } : { type: 'add-indexer', key, ordinal }
+    try {
+      await this.base.append(entry)
+    } catch (err) {
+      this.log.warn('promoting host failed', { ordinal, error: err.message })
+      return false
+    }
+    this.metrics.hostsPromoted.inc()
+    this.log.info('host promoted to indexer', { ordinal, writerKey: key, replaces: current })
+    return true
   }
 }
 
