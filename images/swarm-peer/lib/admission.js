@@ -18,6 +18,8 @@ const BlindPairing = require('blind-pairing')
 const { deriveInvite } = require('./membership')
 const { deriveHostInvite, decodeHostRequest, readSlots, slotsCore, slotOf } = require('./host-slots')
 
+const RECENT_MS = 30000
+
 class Admission extends ReadyResource {
   constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, hostSeed = null, replicas = 1, isIndexer, pollMs, log, metrics }) {
     super()
@@ -35,6 +37,7 @@ class Admission extends ReadyResource {
     this.pairing = null // shared with the host's own promotion request (lib/indexer-seat.js)
     this.member = null
     this.pending = new Map() // hex key -> Promise (onadd can run twice for one request)
+    this.appended = new Map() // hex key -> ms: entries this host appended, until apply shows them
   }
 
   async _open () {
@@ -93,17 +96,32 @@ class Admission extends ReadyResource {
     return this.pending.get(key)
   }
 
+  // Whether this host appended an entry for `key` lately: apply takes from 0.1 to 2 s to show it,
+  // and a request repeated in between (the direct channel, then the DHT poll) must not append again.
+  _recent (key, now = Date.now()) {
+    for (const [k, at] of this.appended) if (now - at > RECENT_MS) this.appended.delete(k)
+    return this.appended.has(key)
+  }
+
+  async _known (key) {
+    if (!this.base.system) return null
+    await this.base.update()
+    return this.base.system.get(Buffer.from(key, 'hex'))
+  }
+
   async _admit (key, how, remoteKey) {
     if (!this.isIndexer() || this.closing) return false
-    const info = await this.base.system.get(Buffer.from(key, 'hex'))
+    const info = await this._known(key)
     this.registry.add(key)
-    if (info && !info.isRemoved) return true // already a writer (a repeated request)
+    if ((info && !info.isRemoved) || this._recent(key)) return true // already a writer (a repeated request)
     try {
+      this.appended.set(key, Date.now())
       await this.base.append({ type: 'add-writer', key })
       this.metrics.writersAdded.inc()
-      this.log.info('writer added', { writerKey: key, how, peer: remoteKey && remoteKey.slice(0, 16) })
+      this.log.info('writer added', { writerKey: key, how, peer: remoteKey && remoteKey.slice(0, 16), writers: this.base.system.members, length: this.base.length })
       return true
     } catch (err) {
+      this.appended.delete(key)
       this.log.warn('adding writer failed', { error: err.message })
       return false
     }
@@ -112,11 +130,10 @@ class Admission extends ReadyResource {
   // The entry that makes `key` host `ordinal`'s indexer, unless the view already says so.
   async _promote (key, ordinal) {
     if (!this.isIndexer() || this.closing) return false
-    await this.base.update()
-    const info = await this.base.system.get(Buffer.from(key, 'hex'))
+    const info = await this._known(key)
     const slots = await readSlots(slotsCore(this.base.view))
     const current = slots.get(ordinal) || null
-    if (current === key) return true // promoted already (it becomes active with its first ack)
+    if (current === key || this._recent(key)) return true // promoted already (active with its first ack)
     const held = slotOf(slots, key)
     if (held !== null || (info && info.isRemoved)) {
       this.log.warn('host request refused', { ordinal, writerKey: key, why: held !== null ? `holds slot ${held}` : 'key was removed' })
@@ -124,8 +141,10 @@ class Admission extends ReadyResource {
     }
     const entry = current ? { type: 'replace-indexer', key, old: current, ordinal } : { type: 'add-indexer', key, ordinal }
     try {
+      this.appended.set(key, Date.now())
       await this.base.append(entry)
     } catch (err) {
+      this.appended.delete(key)
       this.log.warn('promoting host failed', { ordinal, error: err.message })
       return false
     }

@@ -85,6 +85,9 @@ class Host extends ReadyResource {
     this.replicator.attachWakeup(base.wakeupProtocol)
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this._onmessage(info, m))
+    // Hosts find each other: with several, each also looks for the others (a server-only swarm
+    // never dials one; members join as client and server anyway).
+    if (this.multi) this.replicator.join(base.discoveryKey, { server: false, client: true })
     await this._startMembership()
     this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, metrics: this.metrics })
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
