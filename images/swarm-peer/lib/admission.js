@@ -91,8 +91,16 @@ class Admission extends ReadyResource {
     return this.once(key, () => this._admit(key, how, remoteKey))
   }
 
+  // One run per key at a time; a failed read of the base (its apply state being rebuilt: the
+  // system core closed under us) is a request not answered this time, never a crash.
   once (key, fn) {
-    if (!this.pending.has(key)) this.pending.set(key, fn().finally(() => this.pending.delete(key)))
+    if (!this.pending.has(key)) {
+      const run = fn().catch((err) => {
+        this.log.warn('admission failed', { writerKey: key, error: err.message })
+        return false
+      })
+      this.pending.set(key, run.finally(() => this.pending.delete(key)))
+    }
     return this.pending.get(key)
   }
 

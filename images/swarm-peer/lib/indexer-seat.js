@@ -51,7 +51,7 @@ class IndexerSeat extends ReadyResource {
   get me () { return this.base.local.key.toString('hex') }
 
   async tick (now = Date.now()) {
-    if (this.closing) return
+    if (this.closing || !this.base.system) return // (null while autobase rebuilds its apply state)
     const info = await this.base.system.get(this.base.local.key)
     this.slots = await readSlots(slotsCore(this.base.view))
     if (!info || !info.isRemoved) this.removedSince = null

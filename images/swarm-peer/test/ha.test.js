@@ -40,7 +40,7 @@ async function writerRecord (peer, key) {
 }
 
 // Appends from `member` and waits until the entry is below the member's signed length.
-async function confirmedWrite (member, value, ms = 30000) {
+async function confirmedWrite (member, value, ms = 90000) {
   const t0 = Date.now()
   await member.base.append({ type: 'put', key: 'w', value })
   const index = member.base.view.length - 1
@@ -48,7 +48,7 @@ async function confirmedWrite (member, value, ms = 30000) {
   return Date.now() - t0
 }
 
-async function allHave (peers, key, ms = 30000) {
+async function allHave (peers, key, ms = 90000) {
   for (const p of peers) await until(() => viewHas(p, (e) => e.key === key), ms, `${key} on ${p.role} ${p.ordinal ?? ''}`)
 }
 
@@ -62,9 +62,9 @@ test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are prom
   assert.strictEqual(new Set(hosts.map((h) => hex(h.base.key))).size, 1)
   assert.strictEqual(new Set(hosts.map((h) => hex(h.keyPair.publicKey))).size, 3, 'each host has its own identity')
   const want = { 0: keys[0], 1: keys[1], 2: keys[2] }
-  for (const h of hosts) await until(async () => JSON.stringify(await slotsOf(h)) === JSON.stringify(want), 15000, 'slots on every host')
+  for (const h of hosts) await until(async () => JSON.stringify(await slotsOf(h)) === JSON.stringify(want), 60000, 'slots on every host')
   for (const [i, h] of hosts.entries()) {
-    await until(() => h.readiness().ready && h.seat.state === 'indexer', 15000, `host ${i} ready`)
+    await until(() => h.readiness().ready && h.seat.state === 'indexer', 60000, `host ${i} ready`)
     const nonce = crypto.randomBytes(32).toString('hex')
     const r = signed.verify(h.status({ nonce }), hex(h.keyPair.publicKey))
     assert.ok(r, 'the report verifies with the host\'s own key')
@@ -88,7 +88,7 @@ test('apply: membership entries written by a non-indexer are ignored on every pe
   const hosts = await startHosts({ bootstrap, topic, secret })
   const member = await startMember({ bootstrap, topic, host: hosts[0], secret })
   const reader = await startMember({ bootstrap, topic, host: hosts[0], secret: { ...secret, memberSeed: null } })
-  await until(() => member.writable, 30000, 'member writable')
+  await until(() => member.writable, 90000, 'member writable')
   const before = indexerKeys(hosts[0])
   const slotsBefore = await slotsOf(hosts[0])
   const ignoredBefore = await Promise.all(hosts.map((h) => counter(h.metrics.entriesIgnored)))
@@ -124,12 +124,12 @@ test('a host that is a writer but not an indexer leaves pairing requests unanswe
   // Host 1 without the host invite seed: it never asks to be promoted. Host 0 adds it as a plain writer.
   const h1 = await startHost({ bootstrap, topic, secret, replicas: 3, ordinal: 1, baseKey, hostSeed: null })
   assert.strictEqual(await h0.admission.admit(h1.writerKey, 'test'), true)
-  await until(() => h1.base.writable, 15000, 'host 1 writable')
+  await until(() => h1.base.writable, 60000, 'host 1 writable')
   assert.strictEqual(h1.isIndexer(), false)
   await h0.close()
   const appendedBefore = h1.base.local.length
   const m = await startMember({ bootstrap, topic, host: null, baseKey, hostPublicKey, secret })
-  await until(async () => await counter(h1.metrics.pairingSilent) >= 1, 30000, 'host 1 got the request')
+  await until(async () => await counter(h1.metrics.pairingSilent) >= 1, 90000, 'host 1 got the request')
   await sleep(5000)
   assert.strictEqual(m.writable, false)
   assert.ok(!m.joiner.candidate || !m.joiner.candidate.paired, 'the candidate was not paired')
@@ -145,16 +145,16 @@ test('a removed host cannot admit; it starts over with a new key and is promoted
   const old = h2.writerKey
   const { base, admission } = h2
   await h0.base.append({ type: 'remove-writer', key: old })
-  await until(() => !base.writable, 15000, 'host 2 no longer writable')
+  await until(() => !base.writable, 60000, 'host 2 no longer writable')
   assert.strictEqual(await admission.admit(crypto.randomBytes(32).toString('hex'), 'test'), false)
   await assert.rejects(base.append({ type: 'add-writer', key: crypto.randomBytes(32).toString('hex') }))
-  await until(() => h2.startedOver && h2.base && h2.isIndexer() && allIndexers(hosts, 3), 60000, 'host 2 back as an indexer')
+  await until(() => h2.startedOver && h2.base && h2.isIndexer() && allIndexers(hosts, 3), 180000, 'host 2 back as an indexer')
   assert.strictEqual(h2.startedOver.reason, 'removed')
   assert.strictEqual(h2.startedOver.writerKey, old)
   assert.notStrictEqual(h2.writerKey, old)
   assert.strictEqual(h2.mode, 'rejoin')
   for (const h of [h0, h1]) {
-    await until(async () => (await slotsOf(h))[2] === h2.writerKey && (await writerRecord(h, old))?.isRemoved, 15000, 'slot 2 holds the new key, the old one removed')
+    await until(async () => (await slotsOf(h))[2] === h2.writerKey && (await writerRecord(h, old))?.isRemoved, 60000, 'slot 2 holds the new key, the old one removed')
   }
 })
 
@@ -168,17 +168,17 @@ test('every indexer host admits; each candidate is added once, even when two hos
   const hosts = await startHosts({ bootstrap, topic, secret })
   const t0 = Date.now()
   const members = await Promise.all(Array.from({ length: 6 }, () => startMember({ bootstrap, topic, host: hosts[0], secret })))
-  for (const m of members) await until(() => m.writable, 60000, 'member writable')
+  for (const m of members) await until(() => m.writable, 180000, 'member writable')
   const parallelMs = Date.now() - t0
   const perHost = await Promise.all(hosts.map((h) => counter(h.metrics.writersAdded)))
   const reader = await startMember({ bootstrap, topic, host: hosts[0], secret: { ...secret, memberSeed: null } })
   const both = await Promise.all([hosts[1].admission.admit(reader.writerKey, 'test'), hosts[2].admission.admit(reader.writerKey, 'test')])
   assert.deepStrictEqual(both, [true, true])
-  await until(() => reader.writable, 30000, 'reader writable')
+  await until(() => reader.writable, 90000, 'reader writable')
   await sleep(2000)
   const keys = [...members, reader].map((m) => m.writerKey)
   for (const p of [...hosts, ...members, reader]) {
-    await until(async () => { await p.base.update(); return p.base.system && p.base.system.members === 3 + keys.length }, 30000, 'every writer applied')
+    await until(async () => { await p.base.update(); return p.base.system && p.base.system.members === 3 + keys.length }, 90000, 'every writer applied')
     for (const k of keys) {
       const info = await writerRecord(p, k)
       assert.strictEqual(info.isRemoved, false)
@@ -197,7 +197,7 @@ test('with one of three hosts down, members\' entries are confirmed (the confirm
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
   const m = await startMember({ bootstrap, topic, host: hosts[0], secret })
-  await until(() => m.writable, 30000, 'member writable')
+  await until(() => m.writable, 90000, 'member writable')
   await confirmedWrite(m, 0)
   await hosts[2].close()
   const times = []
@@ -210,7 +210,7 @@ test('without the watchdog (confirmWatchdog: false) the same entries stay unconf
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret, confirmWatchdog: false })
   const m = await startMember({ bootstrap, topic, host: hosts[0], secret })
-  await until(() => m.writable, 30000, 'member writable')
+  await until(() => m.writable, 90000, 'member writable')
   await confirmedWrite(m, 0)
   await hosts[2].close()
   await m.base.append({ type: 'put', key: 'w', value: 1 })
@@ -233,7 +233,7 @@ async function loseDisk (hosts, ordinal, { bootstrap, topic, secret }) {
   const t0 = Date.now()
   const fresh = await startHost({ bootstrap, topic, secret, replicas: 3, ordinal, baseKey, dataDir })
   hosts[ordinal] = fresh
-  await until(() => allIndexers(hosts, 3) && hosts.every((h) => !indexerKeys(h).includes(old)), 60000, '3 indexers again, the old key gone')
+  await until(() => allIndexers(hosts, 3) && hosts.every((h) => !indexerKeys(h).includes(old)), 180000, '3 indexers again, the old key gone')
   return { fresh, old, ms: Date.now() - t0 }
 }
 
@@ -244,7 +244,7 @@ for (const ordinal of [1, 0]) {
     const hosts = await startHosts({ bootstrap, topic, secret })
     const baseKey = hex(hosts[0].base.key)
     const m = await startMember({ bootstrap, topic, host: hosts[0], secret })
-    await until(() => m.writable, 30000, 'member writable')
+    await until(() => m.writable, 90000, 'member writable')
     await confirmedWrite(m, 'before')
     const { fresh, old, ms } = await loseDisk(hosts, ordinal, { bootstrap, topic, secret })
     t.diagnostic(`FIGURE host ${ordinal} disk lost: 3/3 indexers ${ms} ms after the new host started (in process)`)
@@ -252,7 +252,7 @@ for (const ordinal of [1, 0]) {
     assert.notStrictEqual(fresh.writerKey, old)
     assert.strictEqual(hex(fresh.base.key), baseKey, 'the same base')
     for (const h of hosts) {
-      await until(async () => (await writerRecord(h, old))?.isRemoved && (await slotsOf(h))[ordinal] === fresh.writerKey, 15000, 'old key removed, the slot holds the new key')
+      await until(async () => (await writerRecord(h, old))?.isRemoved && (await slotsOf(h))[ordinal] === fresh.writerKey, 60000, 'old key removed, the slot holds the new key')
     }
     await allHave([fresh], 'w')
     assert.ok(await viewHas(fresh, (e) => e.value === 'before'), 'the entry written before is on the new host')
@@ -278,20 +278,20 @@ test('an old disk whose key was replaced comes back: the host says so, wipes its
   const newDir = tmpdir() + '/host1-new'
   const replacement = await startHost({ bootstrap, topic, secret, replicas: 3, ordinal: 1, baseKey, dataDir: newDir })
   hosts[1] = replacement
-  await until(() => allIndexers(hosts, 3), 60000, 'replacement promoted')
+  await until(() => allIndexers(hosts, 3), 180000, 'replacement promoted')
   const replacementKey = replacement.writerKey
   await replacement.close()
   // The old disk returns as host 1.
   const back = await startHost({ bootstrap, topic, secret, replicas: 3, ordinal: 1, baseKey, dataDir: oldDir })
   hosts[1] = back
   assert.strictEqual(back.mode, 'reopen')
-  await until(() => back.startedOver !== null, 30000, 'the returning host starts over')
+  await until(() => back.startedOver !== null, 90000, 'the returning host starts over')
   assert.deepStrictEqual({ reason: back.startedOver.reason, writerKey: back.startedOver.writerKey, slotKey: back.startedOver.slotKey }, { reason: 'replaced', writerKey: oldKey, slotKey: replacementKey })
-  await until(() => back.base && back.isIndexer() && allIndexers(hosts, 3), 60000, 'promoted again with a new key')
+  await until(() => back.base && back.isIndexer() && allIndexers(hosts, 3), 180000, 'promoted again with a new key')
   assert.ok(![oldKey, replacementKey].includes(back.writerKey))
   const removed = async (h, key) => { const info = await writerRecord(h, key); return !!info && info.isRemoved }
   for (const h of [hosts[0], hosts[2], back]) {
-    await until(async () => await removed(h, oldKey) && await removed(h, replacementKey) && (await slotsOf(h))[1] === back.writerKey, 15000, 'old and replacement keys removed, slot 1 the new key')
+    await until(async () => await removed(h, oldKey) && await removed(h, replacementKey) && (await slotsOf(h))[1] === back.writerKey, 60000, 'old and replacement keys removed, slot 1 the new key')
     assert.deepStrictEqual(indexerKeys(h), [hosts[0].writerKey, hosts[2].writerKey, back.writerKey].sort())
   }
   const r = signed.verify(back.status(), hex(back.keyPair.publicKey))
@@ -306,10 +306,10 @@ test('a host beyond SWARM_HOST_REPLICAS (scaling down) removes itself from the i
   const dataDir = hosts[2].opts.dataDir
   await hosts[2].close()
   const leaving = await startHost({ bootstrap, topic, secret, replicas: 1, ordinal: 2, baseKey: hex(hosts[0].base.key), dataDir })
-  await until(() => leaving.seat.state === 'retired', 30000, 'retired')
+  await until(() => leaving.seat.state === 'retired', 90000, 'retired')
   for (const h of [hosts[0], hosts[1]]) {
-    await until(() => indexerKeys(h).length === 2 && !indexerKeys(h).includes(key), 30000, 'two indexers left')
-    await until(async () => (await slotsOf(h))[2] === undefined, 15000, 'slot 2 cleared')
+    await until(() => indexerKeys(h).length === 2 && !indexerKeys(h).includes(key), 90000, 'two indexers left')
+    await until(async () => (await slotsOf(h))[2] === undefined, 60000, 'slot 2 cleared')
   }
   assert.strictEqual(leaving.readiness().ready, true, 'a retired host is ready (its pod can go)')
   assert.strictEqual(JSON.parse(leaving.status().payload).seat, 'retired')
@@ -333,13 +333,13 @@ test('a base made before host slots (one host, one view) goes from 1 to 3 hosts:
 
   const h0 = await startHost({ bootstrap, topic, secret, replicas: 3, dataDir, baseKey })
   assert.strictEqual(h0.mode, 'reopen')
-  await until(async () => (await slotsOf(h0))[0] === h0.writerKey, 15000, 'host 0 claimed slot 0')
+  await until(async () => (await slotsOf(h0))[0] === h0.writerKey, 60000, 'host 0 claimed slot 0')
   const others = await Promise.all([1, 2].map((ordinal) => startHost({ bootstrap, topic, secret, replicas: 3, ordinal, baseKey })))
   const hosts = [h0, ...others]
-  await until(() => allIndexers(hosts, 3), 60000, '3 indexers')
+  await until(() => allIndexers(hosts, 3), 180000, '3 indexers')
   assert.strictEqual(hex(h0.base.key), baseKey)
   await allHave(hosts, 'old')
   const m = await startMember({ bootstrap, topic, host: h0, secret })
-  await until(() => m.writable, 30000, 'member writable')
+  await until(() => m.writable, 90000, 'member writable')
   await confirmedWrite(m, 'after-upgrade')
 })

@@ -49,7 +49,7 @@ async function startHosts ({ bootstrap, topic, secret, n = 3, ...rest }) {
   const baseKey = h0.base.key.toString('hex')
   const others = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startHost({ bootstrap, topic, secret, replicas: n, ordinal: i + 1, baseKey, ...rest })))
   const hosts = [h0, ...others]
-  await until(() => allIndexers(hosts, n), 60000, `${n} hosts indexers`)
+  await until(() => allIndexers(hosts, n), 180000, `${n} hosts indexers`)
   return hosts
 }
 
