@@ -175,7 +175,7 @@ async function hostKilled (t) {
   const firstConfirmed = Math.min(...[...t.entries].filter(([, e]) => e.sent > tKill && e.confirmed !== null).map(([, e]) => e.confirmed)) - tKill
   const newMember = await t.startMember()
   await t.writable(newMember)
-  const w = writableLog(newMember)
+  const w = await h.waitFor(async () => writableLog(newMember), 10000, 'the member logs writable', newMember.child)
   const joinMs = Date.parse(w.time) - newMember.startedAt
   t.members.push(newMember)
   await sleep(Math.max(0, DOWN_MS - (Date.now() - tKill)))
@@ -193,7 +193,7 @@ function writableLog (m) {
   for (const line of m.child.stdoutText.split('\n')) {
     if (line.includes('"msg":"writable"')) try { return JSON.parse(line) } catch {}
   }
-  return { time: null, writerSeconds: NaN }
+  return null
 }
 
 async function diskLost (t, ordinal) {
