@@ -18,7 +18,7 @@ const BlindPairing = require('blind-pairing')
 const { deriveInvite } = require('./membership')
 const { deriveHostInvite, decodeHostRequest, readSlots, slotsCore, slotOf } = require('./host-slots')
 
-const RECENT_MS = 30000
+const RECENT_MS = 10000
 
 class Admission extends ReadyResource {
   constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, hostSeed = null, replicas = 1, isIndexer, pollMs, log, metrics }) {
@@ -104,8 +104,10 @@ class Admission extends ReadyResource {
     return this.pending.get(key)
   }
 
-  // Whether this host appended an entry for `key` lately: apply takes from 0.1 to 2 s to show it,
-  // and a request repeated in between (the direct channel, then the DHT poll) must not append again.
+  // Whether this host appended an entry for `key` in the last RECENT_MS: apply took 0.1 to 2 s to
+  // show it (in process, 3 hosts), and a request repeated in between (the direct channel, then
+  // the DHT poll) must not append again. A promotion that apply refused as stale is appended
+  // again after that, when the host asks again.
   _recent (key, now = Date.now()) {
     for (const [k, at] of this.appended) if (now - at > RECENT_MS) this.appended.delete(k)
     return this.appended.has(key)

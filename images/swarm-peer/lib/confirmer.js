@@ -17,21 +17,28 @@ const { slotsCore } = require('./host-slots')
 
 const FREE_NUDGES = 3 // nudges at the base period before the wait starts doubling
 
+const isCore = (c) => !!c && typeof c.length === 'number' && typeof c.signedLength === 'number'
+
 // Entries of a view core not yet signed by a quorum of indexers (0 for a view that is not a core).
 function viewLag (core) {
-  if (!core || typeof core.length !== 'number' || typeof core.signedLength !== 'number') return 0
-  return Math.max(0, core.length - core.signedLength)
+  return isCore(core) ? Math.max(0, core.length - core.signedLength) : 0
 }
 
-// The app's view and the host-slots view: what the null appends are for.
+// The cores the null appends are for: the app's view (a core, or an object of cores) and the
+// host-slots view.
+function viewCores (base) {
+  if (!base || !base.view) return []
+  const app = isCore(base.view) ? [base.view] : Object.values(base.view).filter(isCore)
+  const slots = slotsCore(base.view)
+  return slots ? [...app, slots] : app
+}
+
 function unconfirmed (base) {
-  if (!base || !base.view) return 0
-  return viewLag(base.view) + viewLag(slotsCore(base.view))
+  return viewCores(base).reduce((n, c) => n + viewLag(c), 0)
 }
 
 function signedTotal (base) {
-  const s = (core) => (core && typeof core.signedLength === 'number' ? core.signedLength : 0)
-  return s(base.view) + s(slotsCore(base.view))
+  return viewCores(base).reduce((n, c) => n + c.signedLength, 0)
 }
 
 class Confirmer extends ReadyResource {
@@ -62,7 +69,7 @@ class Confirmer extends ReadyResource {
 
   async tick (now = Date.now()) {
     const lag = unconfirmed(this.base)
-    this.metrics.unconfirmed.set(viewLag(this.base.view))
+    this.metrics.unconfirmed.set(lag)
     if (lag === 0 || !this.base.writable || !this.isIndexer()) {
       this.since = null
       this._progress()

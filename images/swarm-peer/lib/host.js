@@ -15,7 +15,7 @@ const { fromSeed, bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { openHostBase, wipeStore } = require('./host-base')
 const { verifyOfferProof } = require('./membership')
-const { Confirmer, viewLag } = require('./confirmer')
+const { Confirmer, unconfirmed } = require('./confirmer')
 const Replicator = require('./replicator')
 const Announcer = require('./announcer')
 const Admission = require('./admission')
@@ -122,7 +122,7 @@ class Host extends ReadyResource {
       this.metrics.viewLength.set(base.view.length)
       this.metrics.writable.set(base.writable ? 1 : 0)
       this.metrics.indexer.set(activeIndexer(base) ? 1 : 0)
-      this.metrics.unconfirmed.set(viewLag(base.view))
+      this.metrics.unconfirmed.set(unconfirmed(base))
       if (base.system) {
         this.metrics.writers.set(base.system.members)
         this.metrics.indexers.set(base.system.indexers.length)
@@ -275,7 +275,7 @@ class Host extends ReadyResource {
       seat: this.seat ? this.seat.state : (indexer ? 'indexer' : 'none'),
       hostSlots: slots,
       signedLength: b.view.signedLength || 0,
-      unconfirmed: viewLag(b.view),
+      unconfirmed: unconfirmed(b),
       startedOver: this.startedOver
     }
   }

@@ -15,7 +15,7 @@ const { bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { offerProof } = require('./membership')
 const { withTimeout } = require('./swarm')
-const { viewLag } = require('./confirmer')
+const { unconfirmed } = require('./confirmer')
 const Replicator = require('./replicator')
 const Joiner = require('./joiner')
 const OfferInbox = require('./offer-inbox')
@@ -85,7 +85,7 @@ class Member extends ReadyResource {
 
   _onupdate () {
     this.metrics.viewLength.set(this.base.view.length || 0)
-    this.metrics.unconfirmed.set(viewLag(this.base.view))
+    this.metrics.unconfirmed.set(unconfirmed(this.base))
     if (!this.replicated && this.base.length > 0 && this.membersConnected() > 0) {
       this.replicated = true
       const s = (Date.now() - this.replicator.started) / 1000
@@ -151,7 +151,7 @@ class Member extends ReadyResource {
       replicated: this.replicated,
       viewLength: b ? b.view.length : 0,
       signedLength: b ? b.view.signedLength || 0 : 0,
-      unconfirmed: b ? viewLag(b.view) : 0,
+      unconfirmed: b ? unconfirmed(b) : 0,
       writable: this.writable,
       writersPolicy: this.opts.writersPolicy,
       peers: this.replicator ? this.replicator.swarm.connections.size : 0,

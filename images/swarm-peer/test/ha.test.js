@@ -223,6 +223,25 @@ test('without the watchdog (confirmWatchdog: false) the same entries stay unconf
   assert.ok(m.base.view.signedLength <= index, 'not confirmed on the member')
 })
 
+test('with two of three hosts gone (no quorum) the watchdog backs off instead of filling the base with nulls', async (t) => {
+  const topic = topicName('no-quorum')
+  const secret = secrets()
+  const hosts = await startHosts({ bootstrap, topic, secret })
+  const m = await startMember({ bootstrap, topic, host: hosts[0], secret })
+  await until(() => m.writable, 90000, 'member writable')
+  await hosts[1].close()
+  await hosts[2].close()
+  await m.base.append({ type: 'put', key: 'w', value: 'no quorum' })
+  await until(() => hosts[0].base.view.length > hosts[0].base.view.signedLength, 60000, 'the entry waits on host 0')
+  const before = hosts[0].confirmer.nudges
+  await sleep(30000)
+  const nulls = hosts[0].confirmer.nudges - before
+  t.diagnostic(`FIGURE no quorum: ${nulls} watchdog nulls in 30 s on the surviving host (a null every 1-2 s would be 15-30)`)
+  assert.ok(nulls >= 1, 'it tried')
+  assert.ok(nulls <= 8, `backed off: ${nulls}`)
+  assert.ok(hosts[0].base.view.signedLength < hosts[0].base.view.length, 'nothing is confirmed without a majority')
+})
+
 // Host `ordinal` loses its disk: closed, its data directory deleted, started again on an empty
 // one with the recorded base key. Returns the new host and the time to 3/3 indexers.
 async function loseDisk (hosts, ordinal, { bootstrap, topic, secret }) {
