@@ -64,7 +64,7 @@ test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are prom
   const want = { 0: keys[0], 1: keys[1], 2: keys[2] }
   for (const h of hosts) await until(async () => JSON.stringify(await slotsOf(h)) === JSON.stringify(want), 60000, 'slots on every host')
   for (const [i, h] of hosts.entries()) {
-    await until(() => h.readiness().ready && h.seat.state === 'indexer', 60000, `host ${i} ready`)
+    await until(() => h.readiness().ready && h.seat.state === 'indexer' && h.seat.slots.size === 3, 60000, `host ${i} ready, its seat sees 3 slots`)
     const nonce = crypto.randomBytes(32).toString('hex')
     const r = signed.verify(h.status({ nonce }), hex(h.keyPair.publicKey))
     assert.ok(r, 'the report verifies with the host\'s own key')
