@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
 export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 
-.PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale clean
+.PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale release clean
 
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
@@ -47,6 +47,7 @@ $(TOOLS)/.installed: scripts/install-tools.sh
 lint: $(VENV)/.installed
 	ruff check .
 	python -m swarm_operator.crd --check
+	python -m swarm_operator.rbac --check
 	python scripts/chart_readme.py --check
 
 # The whole suite: lint, the Node tests of swarm-peer and of the example app, then pytest (unit, integration on the real
@@ -66,14 +67,25 @@ bench: setup
 bench-scale: setup  # N topics on the real control plane, pods in the node's scale mode (BENCH_ARGS="--topics 10000")
 	python bench/scale.py $(BENCH_ARGS)
 
-# The CRD is generated from the pydantic models; the chart carries an identical copy.
+# The CRD is generated from the pydantic models (the chart carries an identical copy), the chart's
+# RBAC rules from the owned table.
 crd: $(VENV)/.installed
 	python -m swarm_operator.crd > crds/swarmtopics.swarm-operator.dev.yaml
 	cp crds/swarmtopics.swarm-operator.dev.yaml charts/swarm-operator/files/crds/
+	python -m swarm_operator.rbac
 
 # The chart's README is generated from the comments of its values.yaml.
 chart-readme: $(VENV)/.installed
 	python scripts/chart_readme.py
+
+# A release (scripts/release.sh): the images built and pushed under VERSION, the chart packaged with
+# version = appVersion = VERSION and the images pinned by digest, pushed as an OCI artifact; prints
+# the digests. REGISTRY defaults to ghcr.io/swarm-operator (log in first); RELEASE_ARGS e.g.
+# --skip-build (push the images built before).
+release: $(VENV)/.installed $(TOOLS)/.installed
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [REGISTRY=host[:port]/prefix]" \
+	  "[RELEASE_ARGS=--skip-build]" >&2; exit 2; }
+	bash scripts/release.sh $(VERSION) $(if $(REGISTRY),--registry $(REGISTRY)) $(RELEASE_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools $(PEER)/node_modules $(KV_APP)/node_modules

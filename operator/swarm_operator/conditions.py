@@ -1,4 +1,5 @@
-"""metav1.Condition bookkeeping: a transition time moves only when the status flips."""
+"""metav1.Condition bookkeeping (the condition types, in the order status lists them): a transition
+time moves only when the status flips. Reasons are `reasons.R`."""
 
 from __future__ import annotations
 
@@ -7,16 +8,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 HOST_READY = "HostReady"
+HOSTS_READY = "HostsReady"  # several hosts: how many of them are Ready (k/N)
+QUORUM = "Quorum"  # several hosts: a majority of the base's indexers is up
 HOST_WRITABLE = "HostWritable"
 BASE_KEY_RECORDED = "BaseKeyRecorded"
 CLIENTS_READY = "ClientsReady"
 DEGRADED = "Degraded"
 READY = "Ready"
-ORDER = (HOST_READY, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+ORDER = (HOST_READY, HOSTS_READY, QUORUM, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+# Said, but not part of Ready: a topic whose quorum holds is Ready with one host down.
+INFORMATIONAL = (HOSTS_READY,)
 
 
 def now_rfc3339(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A time the API server wrote (RFC 3339, any precision), None for anything else."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ def merge(current: list[dict[str, Any]], desired: list[Cond], generation: int | 
         new = {
             "type": cond.type,
             "status": cond.status_text,
-            "reason": cond.reason,
+            "reason": str(cond.reason),
             "message": cond.message,
             "lastTransitionTime": stamp if changed else old["lastTransitionTime"],
         }
@@ -65,9 +80,3 @@ def find(conditions: list[dict[str, Any]], ctype: str) -> dict[str, Any] | None:
 def is_true(conditions: list[dict[str, Any]], ctype: str) -> bool:
     cond = find(conditions, ctype)
     return bool(cond and cond.get("status") == "True")
-
-
-def transitions(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Conditions whose status or reason changed: each deserves an event."""
-    before = {c["type"]: (c.get("status"), c.get("reason")) for c in old}
-    return [c for c in new if before.get(c["type"]) != (c["status"], c["reason"])]

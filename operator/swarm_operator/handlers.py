@@ -1,5 +1,6 @@
-"""kopf wiring: the operator's lifecycle, its liveness probes, and its configuration in kopf's
-`memo` (`swarm-operator run` puts a `Config` there as `memo.config`).
+"""kopf wiring only: the operator's start-up and clean-up, and its liveness probes. `swarm-operator
+run` gives kopf's `memo` the configuration (`memo.config`, a `config.Config`), the leader election
+(`memo.election`) and the process's `Lifecycle` (`memo.lifecycle`).
 
 kopf runs the process (start-up, clean-up, the liveness endpoint, signals); the watching is the
 operator's own watch-fed caches (`caches.py`), because they carry server-side label selectors,
@@ -8,7 +9,7 @@ handlers kopf adds no finalizers and no progress annotations.
 
 Start-up: the caches list and watch at once (a standby's are warm), then the replica campaigns for
 the leader Lease (`leader.py`) and only the leader reconciles. A leader that loses its Lease stops
-the process (`memo.stop` is kopf's stop flag): it comes back as a standby.
+the process (`memo.lifecycle.stop` is kopf's stop flag): it comes back as a standby.
 """
 
 from __future__ import annotations
@@ -23,50 +24,51 @@ import aiohttp
 import kopf
 
 from . import __version__, metrics
-from .caches import Caches
-from .controller import Controller, announcer
-from .kube import Kube
-from .leader import Election, LeaderElector
-from .reconcile import Context
-from .workqueue import WorkQueue
+from .api.client import Kube
+from .api.leader import Election, LeaderElector
+from .api.workqueue import WorkQueue
+from .config import Config
+from .reconciler.caches import Caches
+from .reconciler.context import Memory, Wiring
+from .reconciler.controller import Controller, announcer
+from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Config:
-    peer_image: str = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
-    reconcile_interval: float = 300.0
-    workers: int = 4
-    namespaces: tuple[str, ...] = ()  # empty: every namespace
-    election: Election | None = None  # None: no leader election (a single replica)
-    stop: threading.Event = field(default_factory=threading.Event)  # kopf's stop flag
+class Lifecycle:
+    """The process's state across kopf's handlers: kopf's stop flag, and whether the leader Lease
+    was lost (the process then exits non-zero and comes back as a standby)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
     lost_lease: bool = False
 
 
 @kopf.on.startup()
 async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Config = memo.config
+    election: Election | None = memo.election
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
     settings.networking.request_timeout = 60
     kube = Kube.from_environment()
-    identity = config.election.identity if config.election else "single"
+    identity = election.identity if election else "single"
     kube.user_agent = f"swarm-operator/{__version__} ({identity})"  # the API server's audit log tells replicas apart
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
-    ctx = Context(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                  report_ttl=config.reconcile_interval * 0.8)
-    controller = Controller(ctx, interval=config.reconcile_interval, workers=config.workers, queue=queue)
-    elector = LeaderElector(kube, config.election) if config.election else None
+    wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
+                    report_ttl=config.report_ttl)
+    controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
+                            workers=config.workers, queue=queue)
+    elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()
-    memo.run = asyncio.create_task(_run(config, controller, caches, elector), name="leader")
+    memo.run = asyncio.create_task(_run(memo.lifecycle, controller, caches, elector), name="leader")
     log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s",
-             config.peer_image, config.reconcile_interval,
-             f"on ({config.election.identity})" if config.election else "off")
+             config.peer_image, config.reconcile_interval, f"on ({election.identity})" if election else "off")
 
 
-async def _run(config: Config, controller: Controller, caches: Caches, elector: LeaderElector | None) -> None:
+async def _run(lifecycle: Lifecycle, controller: Controller, caches: Caches, elector: LeaderElector | None) -> None:
     await caches.synced()
     log.info("caches synced: %s", caches.sizes())
     if elector is not None:
@@ -78,13 +80,13 @@ async def _run(config: Config, controller: Controller, caches: Caches, elector: 
         await campaign  # returns once the lease is lost
         metrics.leader.set(0)
         await controller.stop()
-        config.lost_lease = True
-        config.stop.set()
+        lifecycle.lost_lease = True
+        lifecycle.stop.set()
 
 
 @kopf.on.cleanup()
 async def _stop(memo: kopf.Memo, **_: Any) -> None:
-    memo.config.stop.set()  # kopf waits on the flag in a thread of its loop's executor: let it end
+    memo.lifecycle.stop.set()  # kopf waits on the flag in a thread of its loop's executor: let it end
     run: asyncio.Task[None] | None = memo.get("run")
     if run is not None:
         run.cancel()
@@ -100,8 +102,8 @@ async def _stop(memo: kopf.Memo, **_: Any) -> None:
     if caches is not None:
         await caches.stop()
     if controller is not None:
-        await controller.ctx.http.close()
-        await controller.ctx.kube.close()
+        await controller.wiring.http.close()
+        await controller.wiring.kube.close()
 
 
 @kopf.on.probe(id="reconcilers")

@@ -8,7 +8,7 @@ Per-topic series follow kube-state-metrics: labels `namespace` and `topic`, one 
 (per phase / condition status for the state sets), gone when the topic goes. The controller hands
 over one `TopicSample` per reconcile outcome (`topic_metrics.set`, a dict assignment: O(1)) and
 `topic_metrics.forget` when a topic is deleted; the series, and the per-phase totals, are built at
-scrape time from that table. Cardinality: at most 6 + 3 x conditions + 5 series per topic.
+scrape time from that table. Cardinality: at most 6 + 3 x conditions + 10 series per topic.
 """
 
 from __future__ import annotations
@@ -22,54 +22,36 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .reasons import Phase
+
 DURATION_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )
-PHASES = ("Pending", "Bootstrapping", "RollingOut", "Ready", "Stuck", "Paused")
+PHASES = tuple(str(p) for p in Phase)
 CONDITION_STATUSES = ("True", "False", "Unknown")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-bootstrap_duration = Histogram(
-    "swarm_operator_bootstrap_duration_seconds",
-    "Time from a SwarmTopic first seen to its base key recorded.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-host_announce_duration = Histogram(
-    "swarm_operator_host_announce_duration_seconds",
-    "Announce-flush time of the bootstrap host, as the host reports it.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-client_rollout_duration = Histogram(
-    "swarm_operator_client_rollout_duration_seconds",
-    "Time from the base key recorded to all client replicas ready.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-reconcile_duration = Histogram(
-    "swarm_operator_reconcile_duration_seconds",
-    "Duration of one reconcile of one SwarmTopic.",
-    buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-reconcile_errors = Counter(
-    "swarm_operator_reconcile_errors",  # exposed as swarm_operator_reconcile_errors_total
-    "Reconciles that ended in an error.",
-    registry=REGISTRY,
-)
-base_key_conflicts = Counter(
-    "swarm_operator_base_key_conflicts",  # exposed as swarm_operator_base_key_conflicts_total
-    "Times a host reported a base key other than the recorded one.",
-    registry=REGISTRY,
-)
+
+def _seconds(name: str, text: str) -> Histogram:
+    return Histogram(f"swarm_operator_{name}_seconds", text, buckets=DURATION_BUCKETS, registry=REGISTRY)
+
+
+def _counter(name: str, text: str) -> Counter:
+    """A counter, exposed as `swarm_operator_<name>_total`."""
+    return Counter(f"swarm_operator_{name}", text, registry=REGISTRY)
+
+
+bootstrap_duration = _seconds("bootstrap_duration", "Time from a SwarmTopic first seen to its base key recorded.")
+host_announce_duration = _seconds("host_announce_duration",
+                                  "Announce-flush time of the bootstrap host, as the host reports it.")
+client_rollout_duration = _seconds("client_rollout_duration",
+                                   "Time from the base key recorded to all client replicas ready.")
+reconcile_duration = _seconds("reconcile_duration", "Duration of one reconcile of one SwarmTopic.")
+reconcile_errors = _counter("reconcile_errors", "Reconciles that ended in an error.")
+base_key_conflicts = _counter("base_key_conflicts", "Times a host reported a base key other than the recorded one.")
 # Beyond SPEC section 6, for the chart's alerts (a stuck bootstrap, no ready host).
-announce_timeouts = Counter(
-    "swarm_operator_announce_timeouts",  # exposed as swarm_operator_announce_timeouts_total
-    "Times a bootstrap host was not ready within announceTimeoutSeconds.",
-    registry=REGISTRY,
-)
+announce_timeouts = _counter("announce_timeouts", "Times a bootstrap host was not ready within announceTimeoutSeconds.")
 
 
 leader = Gauge(
@@ -91,10 +73,19 @@ class TopicSample:
     clients_desired: int | None = None
     conditions: tuple[tuple[str, str], ...] = ()  # (type, status) in status order
     reason: str = ""  # why the topic is not Ready ("" when it is)
+    hosts_ready: int = 0
+    hosts_desired: int = 1
+    # Several hosts (None with one): whether a majority of indexers is up, how many indexers the
+    # base has, and the most entries any host holds unconfirmed.
+    quorum: bool | None = None
+    indexers: int | None = None
+    unconfirmed: int | None = None
 
     @classmethod
-    def from_status(cls, status: Mapping[str, Any], *, host_ready: bool, paused: bool) -> TopicSample:
-        """The sample of a topic's `status` (the one the reconcile just wrote)."""
+    def from_status(cls, status: Mapping[str, Any], *, host_ready: bool, paused: bool,
+                    host_stats: Mapping[str, Any] | None = None) -> TopicSample:
+        """The sample of a topic's `status` (the one the reconcile just wrote) and of its hosts'
+        reports (`host_stats`: quorum, indexers, unconfirmed)."""
         phase = str(status.get("phase") or "Pending")
         conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
         groups = [g for g in status.get("clients") or [] if isinstance(g, Mapping)]
@@ -107,7 +98,16 @@ class TopicSample:
             clients_desired=sum(int(g.get("replicas") or 0) for g in groups) if "clients" in status else None,
             conditions=tuple((str(c.get("type")), str(c.get("status"))) for c in conditions),
             reason=not_ready_reason(status),
+            **_hosts(status, host_ready, host_stats or {}),
         )
+
+
+def _hosts(status: Mapping[str, Any], host_ready: bool, stats: Mapping[str, Any]) -> dict[str, Any]:
+    hosts = [h for h in status.get("hosts") or [] if isinstance(h, Mapping)]
+    if not hosts:  # one host
+        return {"hosts_ready": int(host_ready), "hosts_desired": 1}
+    return {"hosts_ready": sum(1 for h in hosts if h.get("ready")), "hosts_desired": len(hosts),
+            "quorum": stats.get("quorum"), "indexers": stats.get("indexers"), "unconfirmed": stats.get("unconfirmed")}
 
 
 def not_ready_reason(status: Mapping[str, Any]) -> str:
@@ -152,7 +152,7 @@ class TopicMetrics(Collector):
         with self._lock:
             samples = sorted(self._samples.items())
         families = _families()
-        phase, seconds, ready, desired, condition, reason, totals, no_host = families
+        phase, seconds, ready, desired, condition, reason, totals, no_host, *hosts = families
         counts = dict.fromkeys(PHASES, 0)
         without_host = 0
         for (ns, name), s in samples:
@@ -170,10 +170,20 @@ class TopicMetrics(Collector):
                     condition.add_metric([ns, name, ctype, value], float(cstatus == value))
             if s.reason:
                 reason.add_metric([ns, name, s.reason], 1.0)
+            _add_hosts(hosts, [ns, name], s)
         for value, count in counts.items():
             totals.add_metric([value], count)
         no_host.add_metric([], without_host)
         yield from families
+
+
+def _add_hosts(families: list[GaugeMetricFamily], labels: list[str], s: TopicSample) -> None:
+    hosts_ready, hosts_desired, quorum, indexers, unconfirmed = families
+    hosts_ready.add_metric(labels, s.hosts_ready)
+    hosts_desired.add_metric(labels, s.hosts_desired)
+    for family, value in ((quorum, s.quorum), (indexers, s.indexers), (unconfirmed, s.unconfirmed)):
+        if value is not None:
+            family.add_metric(labels, float(value))
 
 
 def _families() -> tuple[GaugeMetricFamily, ...]:
@@ -199,6 +209,20 @@ def _families() -> tuple[GaugeMetricFamily, ...]:
         GaugeMetricFamily("swarm_operator_topics", "SwarmTopics by phase.", labels=["phase"]),
         GaugeMetricFamily("swarm_operator_topics_without_ready_host",
                           "Unpaused SwarmTopics whose bootstrap host pod is not Ready."),
+        GaugeMetricFamily("swarm_operator_topic_hosts_ready",
+                          "Host pods of the SwarmTopic that are Ready and verified.", labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_hosts_desired",
+                          "Hosts the SwarmTopic runs (spec.bootstrapHost.replicas, or more while a scale-down is "
+                          "refused).", labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_quorum",
+                          "1 while a majority of the base's indexers is up (several hosts only).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_indexers",
+                          "Indexers of the SwarmTopic's base, as its hosts report (several hosts only).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_unconfirmed_entries",
+                          "Entries a host of the SwarmTopic holds that wait for confirmation (the most of any host; "
+                          "several hosts only).", labels=TOPIC_LABELS),
     )
 
 

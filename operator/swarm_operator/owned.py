@@ -1,15 +1,19 @@
-"""What the operator touches, declared once (kubebuilder's For(...).Owns(...)).
+"""What the operator touches, declared once (kubebuilder's For(...).Owns(...)): the only list of
+kinds. A new child kind is one entry here and one builder in `children/`.
 
 `KINDS` drives
-- the watch-fed caches (`caches.py`): every kind with `watch` set is listed and watched with its
+- observe (`reconciler/observe.py`): the names a topic claims of each child kind (`names`) are read
+  from the caches, and every one of them must be the topic's own (the planner's trust step);
+- the planner's host side: every kind with a `build` is made and kept by content, in table order
+  (a ConfigMap before the StatefulSet that reads it);
+- the watch-fed caches (`reconciler/caches.py`): every kind with `watch` set is listed and watched with its
   server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
   what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
   by the topic label for everything else): the child -> topic mapping;
 - the queue lane of its events (`progress`: a host pod's change jumps the queue);
-- the paths the reconciler writes (`target_path`);
-- the chart's RBAC rules: `rbac_rules()` is what `charts/swarm-operator/templates/_helpers.tpl`
-  grants in every watched namespace and `operator_rbac_rules()` what it grants in the release's
-  own namespace (the leader Lease); a unit test renders the chart and keeps them equal.
+- the REST paths (`Kind.path`);
+- the chart's RBAC rules (`rbac.py` writes them into the chart: the verbs of every kind in every
+  watched namespace, and the leader Lease's in the release's own namespace).
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from . import names
+from .api.paths import resource_path
+from .children import host_service, host_statefulset, swarm_configmap
+from .children.common import Inputs
+from .children.disruption import host_disruption_budget
+from .models import SwarmTopicSpec
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
 CHILDREN = ((names.LABEL_MANAGED_BY, "swarm-operator"), (names.LABEL_TOPIC, ""))
@@ -61,6 +69,16 @@ class Kind:
     progress: bool = False  # its events are progress: the topic goes to the queue's first lane
     trim: Trim | None = None  # what the cache keeps of each object
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
+    names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
+    build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
+
+    def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
+        """The names of this kind that a topic's children take (none for a kind that is no child)."""
+        return self.names(topic_name, spec) if self.names is not None else ()
+
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+        """The REST path of an object or a collection of this kind (`namespace` None: every namespace)."""
+        return resource_path(self.group, self.version, self.resource, namespace, name, subresource)
 
     @property
     def api_version(self) -> str:
@@ -82,15 +100,26 @@ TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}
 # operator never receives their data. `patch` adds the host volume as a second owner of the
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
-              selector=CHILDREN, metadata_only=True)
+              selector=CHILDREN, metadata_only=True,
+              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
+                                  names.hosts_secret(n)))
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
-                 selector=CHILDREN)
+                 selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
-               selector=CHILDREN, trim=_keep_status())
+               selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
-                   watch=True, selector=CHILDREN, trim=_keep_status())
+                   watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
+                   trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
+                                     "currentRevision", "updateRevision"),
+                   build=host_statefulset)
+# Several hosts: a voluntary disruption takes at most one at a time.
+DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
+                         ("get", "list", "watch", "create", "patch"), watch=True, selector=CHILDREN,
+                         trim=_keep_status(), build=host_disruption_budget,
+                         names=lambda n, _: (names.host_disruption_budget(n),))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
-                  watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"))
+                  watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
+                  names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)
@@ -105,19 +134,18 @@ LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "
              operator_namespace=True)
 
 KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
-                           DEPLOYMENT, POD, PVC, EVENT, LEASE)
-BY_KIND = {k.kind: k for k in KINDS if k.owned or k is TOPIC}
+                           DISRUPTION_BUDGET, DEPLOYMENT, POD, PVC, EVENT, LEASE)
+BY_KIND = {k.kind: k for k in KINDS if k.plural == k.resource}  # the kinds themselves, not subresources
 
 
-def target_path(kind: Kind, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
-    """The REST path of an object or a collection of `kind` (`namespace` None: every namespace)."""
-    root = f"/apis/{kind.api_version}" if kind.group else f"/api/{kind.version}"
-    out = f"{root}/namespaces/{quote(namespace)}/{kind.resource}" if namespace else f"{root}/{kind.resource}"
-    if name:
-        out += f"/{quote(name)}"
-    if subresource:
-        out += f"/{subresource}"
-    return out
+def children() -> list[Kind]:
+    """The kinds of a topic's children (each carries the topic's controller ownerReference)."""
+    return [k for k in KINDS if k.names is not None]
+
+
+def built() -> list[Kind]:
+    """The children made and kept by content on every pass, in the order they are written."""
+    return [k for k in KINDS if k.build is not None]
 
 
 def watched() -> list[Kind]:
@@ -137,17 +165,3 @@ def topic_of(kind: Kind, obj: dict[str, Any]) -> str | None:
     if kind is TOPIC:
         return meta.get("name")
     return (meta.get("labels") or {}).get(names.LABEL_TOPIC)
-
-
-def rbac_rules() -> list[dict[str, list[str]]]:
-    """The RBAC rules the operator needs in every watched namespace, one per kind, in order."""
-    return [_rule(k) for k in KINDS if not k.operator_namespace]
-
-
-def operator_rbac_rules() -> list[dict[str, list[str]]]:
-    """The RBAC rules the operator needs in its own namespace (the leader Lease)."""
-    return [_rule(k) for k in KINDS if k.operator_namespace]
-
-
-def _rule(kind: Kind) -> dict[str, list[str]]:
-    return {"apiGroups": [kind.group], "resources": [kind.plural], "verbs": list(kind.verbs)}

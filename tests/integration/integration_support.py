@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from e2e_support import wait_for as e2e_wait_for
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import OPERATOR_NAMESPACE, operator_kubeconfig, shared_control_plane
 
@@ -33,9 +32,17 @@ REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """e2e_support's poller, at the pace of the emulator (a tenth of a second)."""
-    return e2e_wait_for(what, probe, timeout=timeout, interval=0.1)
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll `probe` every `interval` seconds until it returns a truthy value; fail naming `what` and
+    the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {value!r}")
+        time.sleep(interval)
 
 
 class Api:
@@ -185,6 +192,7 @@ def example_topic(name: str = "chat", clients: int = 3, **spec: Any) -> dict[str
     obj["spec"]["topic"] = name
     obj["spec"]["clients"][0]["replicas"] = clients
     obj["spec"]["bootstrapHost"]["announceTimeoutSeconds"] = 30
+    obj["spec"]["bootstrapHost"]["replicas"] = 1  # one fake host; the cases of several hosts ask for them
     obj["spec"].update(spec)
     return obj
 

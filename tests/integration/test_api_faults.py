@@ -1,7 +1,7 @@
 """The operator under API faults, on the real control plane.
 
 The real operator process talks to the API server only through the fault proxy
-(e2e/localcluster/faultproxy.py: 500s, 429s, 409s on writes, lost responses, connection resets,
+(tests/integration/faultproxy.py: 500s, 429s, 409s on writes, lost responses, connection resets,
 410 Gone on watches, cut watches; seeded by FAULT_SEED) and is SIGKILLed and restarted every 1-3 s,
 while six topics bootstrap and half of their hosts flip their reported base key once it is
 recorded. The test's own admin client (not proxied) checks, every 50-100 ms, what must hold at every
@@ -30,9 +30,9 @@ from typing import Any, TypeVar
 
 import yaml
 from fakehost import FakeHost, host_pod_status
+from faultproxy import FaultProxy, FaultRates
 from integration_support import Api, Operator, example_topic, wait_for
 from localcluster.controlplane import ControlPlane
-from localcluster.faultproxy import FaultProxy, FaultRates
 from localcluster.testing import operator_kubeconfig
 from nacl.signing import SigningKey
 

@@ -11,7 +11,7 @@ from integration_support import Api
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from swarm_operator import owned
-from swarm_operator.kube import METADATA_ONLY, Kube
+from swarm_operator.api.client import METADATA_ONLY, Kube
 
 NS = "apps"
 
@@ -23,13 +23,13 @@ def test_secret_reads_carry_metadata_only(api: Api, operator_kubeconfig_path: Pa
         "data": {"seed": base64.b64encode(value.encode()).decode()}})
     configuration = k8s_client.Configuration()
     k8s_config.load_kube_config(config_file=str(operator_kubeconfig_path), client_configuration=configuration)
-    path = owned.target_path(owned.SECRET, NS, "chat-identity")
+    path = owned.SECRET.path(NS, "chat-identity")
 
     async def read() -> tuple[dict, dict | None]:
         kube = Kube(configuration)
         try:
             raw = await kube.request("GET", path, accept=METADATA_ONLY)
-            return raw, await kube.get_metadata(path)
+            return raw, await kube.get(path, metadata_only=True)  # as observe reads a name past the caches
         finally:
             await kube.close()
 

@@ -17,8 +17,8 @@ import yaml
 from integration_support import Api
 from localcluster.controlplane import BIN, REPO, ControlPlane
 from swarm_operator import names
-from swarm_operator.events import event_body
-from swarm_operator.status_view import read_report
+from swarm_operator.cli.topic_status import read_report
+from swarm_operator.reconciler.events import event_body
 
 NS = "apps"
 RECORDED = REPO / "tests" / "unit" / "data" / "status_view" / "chat.json"

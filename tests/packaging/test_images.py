@@ -31,8 +31,9 @@ from localcluster.testing import (
     shared_control_plane,
 )
 from packaging_support import CHART, REPO, tool
-from swarm_operator import manifests, names
-from swarm_operator.cli import DEFAULT_PEER_IMAGE
+from swarm_operator import names
+from swarm_operator.children import pods as manifests
+from swarm_operator.config import DEFAULT_PEER_IMAGE
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("podman") is None,

@@ -24,11 +24,3 @@ def test_conditions_keep_a_stable_order_and_unknown_types() -> None:
                      3, NOW)
     assert [x["type"] for x in merged] == [c.HOST_READY, c.READY, "Custom"]
     assert merged[1]["status"] == "Unknown"
-
-
-def test_transitions_report_status_or_reason_changes_only() -> None:
-    old = c.merge([], [c.Cond(c.READY, False, "WaitingForHost")], 1, NOW)
-    reworded = c.merge(old, [c.Cond(c.READY, False, "WaitingForHost", "new text")], 1, NOW)
-    assert c.transitions(old, reworded) == []
-    changed = c.transitions(old, c.merge(old, [c.Cond(c.READY, True, "Ready")], 1, NOW))
-    assert [x["reason"] for x in changed] == ["Ready"]

@@ -8,11 +8,11 @@ import asyncio
 from typing import Any
 
 from swarm_operator import names, owned
-from swarm_operator.caches import Caches, in_scope
-from swarm_operator.controller import announcer
-from swarm_operator.informer import Informer
-from swarm_operator.manifests import host_statefulset
-from swarm_operator.workqueue import WorkQueue
+from swarm_operator.api.informer import Informer
+from swarm_operator.api.workqueue import WorkQueue
+from swarm_operator.children import Inputs, host_statefulset
+from swarm_operator.reconciler.caches import Caches, in_scope
+from swarm_operator.reconciler.controller import announcer
 
 
 def host_pod(topic: str, namespace: str = "apps", uid: str = "u", version: str = "1") -> dict[str, Any]:
@@ -54,8 +54,7 @@ def pod_informer(kube: Any, seen: list[tuple[str, str]]) -> Informer:
 
 def test_every_child_kind_is_selected_on_the_server_and_secrets_are_metadata_only() -> None:
     kinds = {k.kind: k for k in owned.watched()}
-    assert set(kinds) == {"SwarmTopic", "Secret", "ConfigMap", "Service", "StatefulSet", "Deployment", "Pod",
-                          "PersistentVolumeClaim"}
+    assert set(kinds) == {k.kind for k in owned.children()} | {"SwarmTopic", "Pod", "PersistentVolumeClaim"}
     for kind in kinds.values():
         assert {"list", "watch"} <= set(kind.verbs), kind
         assert kind is owned.TOPIC or owned.label_selector(kind), kind  # children: never the whole cluster
@@ -64,8 +63,8 @@ def test_every_child_kind_is_selected_on_the_server_and_secrets_are_metadata_onl
         "swarm-operator.dev/topic")
     assert owned.SECRET.metadata_only and owned.PVC.metadata_only
     assert [k.kind for k in owned.watched() if k.progress] == ["Pod"]
-    assert owned.target_path(owned.POD, None) == "/api/v1/pods"
-    assert owned.target_path(owned.POD, "apps") == "/api/v1/namespaces/apps/pods"
+    assert owned.POD.path(None) == "/api/v1/pods"
+    assert owned.POD.path("apps") == "/api/v1/namespaces/apps/pods"
 
 
 def test_the_selectors_match_what_the_operator_makes() -> None:
@@ -73,7 +72,7 @@ def test_the_selectors_match_what_the_operator_makes() -> None:
 
     topic = {"metadata": {"name": "chat", "namespace": "apps", "uid": "u1"},
              "spec": {"bootstrapHost": {}, "clients": []}}
-    sts = host_statefulset(topic, SwarmTopicSpec.model_validate(topic["spec"]), "img", "00" * 32)
+    sts = host_statefulset(Inputs(topic, SwarmTopicSpec.model_validate(topic["spec"]), "img", "00" * 32))
     assert in_scope(owned.STATEFULSET, sts)
     assert in_scope(owned.POD, {"metadata": {"labels": sts["spec"]["template"]["metadata"]["labels"]}})
     claim = sts["spec"]["volumeClaimTemplates"][0]

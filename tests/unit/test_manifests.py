@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
-from swarm_operator import manifests, names
-from swarm_operator.events import event_body
+from swarm_operator import children as builders
+from swarm_operator import names
+from swarm_operator.children import Inputs
 from swarm_operator.models import SwarmTopicSpec
+from swarm_operator.reconciler.events import event_body
 from unit_support import make_topic
 
 K8S = "1.35.0"
@@ -17,13 +19,13 @@ KEY = "cd" * 32
 def children(topic):
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     return [
-        manifests.identity_secret(topic, "01" * 32),
-        manifests.member_secret(topic, "02" * 32),
-        manifests.encryption_secret(topic, "03" * 32),
-        manifests.swarm_configmap(topic, spec, PUB, KEY),
-        manifests.host_service(topic),
-        manifests.host_statefulset(topic, spec, "ghcr.io/swarm-operator/swarm-peer:0.1.0", PUB),
-        *[manifests.client_deployment(topic, spec, g, PUB, g.replicas) for g in spec.clients],
+        builders.identity_secret(topic, "01" * 32),
+        builders.member_secret(topic, "02" * 32),
+        builders.encryption_secret(topic, "03" * 32),
+        builders.swarm_configmap(Inputs(topic, spec, "img", PUB, KEY)),
+        builders.host_service(Inputs(topic, spec, "img", PUB)),
+        builders.host_statefulset(Inputs(topic, spec, "ghcr.io/swarm-operator/swarm-peer:0.1.0", PUB)),
+        *[builders.client_deployment(Inputs(topic, spec, "img", PUB), g, g.replicas) for g in spec.clients],
         event_body(topic, "Warning", "InvalidSpec", "spec.clients.0.replicas: too small"),
     ]
 
@@ -46,7 +48,7 @@ def _env(container):
 def test_host_statefulset_follows_the_host_contract() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    sts = manifests.host_statefulset(topic, spec, "img", PUB)
+    sts = builders.host_statefulset(Inputs(topic, spec, "img", PUB))
     pod = sts["spec"]["template"]
     container = pod["spec"]["containers"][0]
     env = _env(container)
@@ -61,7 +63,7 @@ def test_host_statefulset_follows_the_host_contract() -> None:
     # The key reaches the host from the ConfigMap, optional: no restart when it is recorded.
     assert env["SWARM_BASE_KEY"]["valueFrom"]["configMapKeyRef"] == {
         "name": "chat-swarm", "key": "baseKey", "optional": True}
-    assert pod["metadata"]["annotations"][manifests.ANNOTATION_HOST_PUBLIC_KEY] == PUB
+    assert pod["metadata"]["annotations"][builders.ANNOTATION_HOST_PUBLIC_KEY] == PUB
     assert sts["metadata"]["ownerReferences"][0]["uid"] == topic["metadata"]["uid"]
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == names.DATA_VOLUME
 
@@ -70,7 +72,7 @@ def test_retain_on_delete_false_lets_the_volume_go_with_the_topic() -> None:
     topic = make_topic()
     topic["spec"]["bootstrapHost"]["storage"]["retainOnDelete"] = False
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    sts = manifests.host_statefulset(topic, spec, "img", PUB)
+    sts = builders.host_statefulset(Inputs(topic, spec, "img", PUB))
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
 
 
@@ -80,7 +82,7 @@ def test_client_env_overrides_the_template_and_pins_the_host() -> None:
         {"name": "SWARM_BASE_KEY", "value": "ee" * 32})
     topic["spec"]["clients"][0]["template"]["spec"]["initContainers"] = [{"name": "init", "image": "busybox"}]
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    dep = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 5)
     pod_spec = dep["spec"]["template"]["spec"]
     for container in pod_spec["containers"] + pod_spec["initContainers"]:
         env = _env(container)
@@ -98,9 +100,9 @@ def test_client_env_overrides_the_template_and_pins_the_host() -> None:
 def test_spec_hash_is_stable_and_sensitive() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    a = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
-    b = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
-    c = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 6)
+    a = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 5)
+    b = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 5)
+    c = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 6)
     key = names.ANNOTATION_SPEC_HASH
     assert a["metadata"]["annotations"][key] == b["metadata"]["annotations"][key]
     assert a["metadata"]["annotations"][key] != c["metadata"]["annotations"][key]
@@ -109,8 +111,8 @@ def test_spec_hash_is_stable_and_sensitive() -> None:
 def test_configmap_has_the_key_only_once_known() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    assert "baseKey" not in manifests.swarm_configmap(topic, spec, PUB, None)["data"]
-    assert manifests.swarm_configmap(topic, spec, PUB, KEY)["data"]["baseKey"] == KEY
+    assert "baseKey" not in builders.swarm_configmap(Inputs(topic, spec, "img", PUB, None))["data"]
+    assert builders.swarm_configmap(Inputs(topic, spec, "img", PUB, KEY))["data"]["baseKey"] == KEY
 
 
 def _mounts(container):
@@ -124,7 +126,7 @@ def _secret_volumes(pod_spec):
 def test_host_gets_all_three_secrets_as_files_and_the_policy() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    pod_spec = manifests.host_statefulset(topic, spec, "img", PUB)["spec"]["template"]["spec"]
+    pod_spec = builders.host_statefulset(Inputs(topic, spec, "img", PUB))["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
     env = _env(container)
     assert env["SWARM_MEMBER_SEED_FILE"]["value"] == "/var/run/swarm/member/invite-seed"
@@ -144,7 +146,7 @@ def test_clients_get_the_member_secret_per_policy_and_never_the_identity(policy:
     topic = make_topic()
     topic["spec"]["writers"] = {"policy": policy}
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    dep = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 5)
     pod_spec = dep["spec"]["template"]["spec"]
     volumes = _secret_volumes(pod_spec)
     assert "chat-identity" not in volumes.values()
@@ -167,13 +169,14 @@ def test_clients_without_a_security_context_get_the_restricted_profile() -> None
     del template["securityContext"]
     del template["containers"][0]["securityContext"]
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    pod_spec = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)["spec"]["template"]["spec"]
+    pod_spec = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 5)["spec"]["template"][
+        "spec"]
     assert pod_spec["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert pod_spec["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False,
                                                             "capabilities": {"drop": ["ALL"]}}
     # A template that sets its own keeps it.
     kept = SwarmTopicSpec.model_validate(make_topic()["spec"])
-    own = manifests.client_deployment(topic, kept, kept.clients[0], PUB, 5)["spec"]["template"]["spec"]
+    own = builders.client_deployment(Inputs(topic, kept, "img", PUB), kept.clients[0], 5)["spec"]["template"]["spec"]
     assert own["securityContext"]["runAsUser"] == 10001
 
 
@@ -182,12 +185,13 @@ def test_unset_replicas_leave_the_field_to_others() -> None:
     del topic["spec"]["clients"][0]["replicas"]
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     assert spec.clients[0].replicas is None and spec.clients[0].start_replicas() == 1
-    dep = manifests.client_deployment(topic, spec, spec.clients[0], PUB, spec.clients[0].replicas)
+    dep = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], spec.clients[0].replicas)
     assert "replicas" not in dep["spec"]
 
 
 def test_the_writer_idle_time_reaches_the_host_only() -> None:
-    from swarm_operator import manifests as m
+    from swarm_operator.children.deployment import client_env
+    from swarm_operator.children.statefulset import host_env
     from swarm_operator.validation import parse_spec
     from unit_support import make_topic
 
@@ -195,10 +199,10 @@ def test_the_writer_idle_time_reaches_the_host_only() -> None:
     topic["spec"]["writers"] = {"policy": "Clients", "idleSeconds": 120}
     spec = parse_spec(topic)[0]
     assert spec is not None
-    host_env = {e["name"]: e.get("value") for e in m.host_env("chat", spec)}
-    assert host_env["SWARM_WRITER_IDLE_MS"] == "120000"
-    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in m.client_env("chat", spec)}
+    env = {e["name"]: e.get("value") for e in host_env("chat", spec)}
+    assert env["SWARM_WRITER_IDLE_MS"] == "120000"
+    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in client_env("chat", spec)}
     topic["spec"]["writers"] = {"policy": "Clients"}
-    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in m.host_env("chat", parse_spec(topic)[0])}
+    assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in host_env("chat", parse_spec(topic)[0])}
     topic["spec"]["writers"] = {"idleSeconds": 0}
     assert parse_spec(topic)[0] is None

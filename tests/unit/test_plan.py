@@ -8,14 +8,15 @@ from typing import Any
 
 import jsonpatch
 import pytest
+from swarm_operator import children
 from swarm_operator import conditions as c
-from swarm_operator import manifests
+from swarm_operator.children import Inputs
 from swarm_operator.hostreport import HostReport, HostReportError
 from swarm_operator.identity import public_key_of
 from swarm_operator.models import SwarmTopicSpec
-from swarm_operator.plan import Observed, Plan, plan
+from swarm_operator.planner import Observed, Plan, after_refusal, plan
 from swarm_operator.validation import parse_spec
-from unit_support import NOW, UID, make_topic, stamp
+from unit_support import NOW, UID, make_topic, more_seeds, observed_of, put, stamp
 
 PUB = "ab" * 32
 KEY = "cd" * 32
@@ -51,7 +52,7 @@ def observed(topic: dict[str, Any], **kw: Any) -> Observed:
     spec, error = parse_spec(topic)
     topic.setdefault("status", {}).setdefault("hostPublicKey", PUB)
     kw.setdefault("secrets", {name: owned_meta(name) for name in SECRETS})
-    return Observed(topic=topic, spec=spec, spec_error=error, now=NOW, peer_image=IMAGE, **kw)
+    return observed_of(topic=topic, spec=spec, spec_error=error, now=NOW, peer_image=IMAGE, **kw)
 
 
 def live(obj: dict[str, Any], ready: int | None = None, version: str = "7") -> dict[str, Any]:
@@ -75,8 +76,8 @@ def cond(p: Plan, ctype: str) -> dict[str, Any]:
 def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> None:
     topic = make_topic()
     seed = "01" * 32
-    fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32}
-    p = plan(Observed(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+    fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                       secrets=dict.fromkeys(SECRETS), fresh=fresh))
     creates = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
     # The encryption key comes once the host's volume exists (it is made with the volume as its
@@ -90,15 +91,16 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     assert client_writes(p) == []
     assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "WaitingForAnnounce"
     assert p.events == []  # a new topic's first state is no transition
-    second = plan(Observed(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
+    second = plan(observed_of(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
                            peer_image=IMAGE, fresh=fresh, volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
                            secrets={"chat-identity": owned_meta("chat-identity"),
                                     "chat-member": owned_meta("chat-member"), "chat-encryption": None},
-                           statefulset=live(manifests.host_statefulset(topic, parse_spec(topic)[0], IMAGE,
-                                                                       public_key_of(seed))),
-                           service=live(manifests.host_service(topic)), host_pod=pod(ready=False),
-                           configmap=live(manifests.swarm_configmap(topic, parse_spec(topic)[0], public_key_of(seed),
-                                                                    None))))
+                           statefulset=live(children.host_statefulset(Inputs(topic, parse_spec(topic)[0], IMAGE,
+                                                                             public_key_of(seed)))),
+                           service=live(children.host_service(Inputs(topic, parse_spec(topic)[0], IMAGE, PUB))),
+                           host_pod=pod(ready=False),
+                           configmap=live(children.swarm_configmap(Inputs(topic, parse_spec(topic)[0], IMAGE,
+                                                                          public_key_of(seed), None)))))
     [key] = second.writes
     assert (key.op, key.body["metadata"]["name"]) == ("create", "chat-encryption")
     assert [r["kind"] for r in key.body["metadata"]["ownerReferences"]] == ["SwarmTopic", "PersistentVolumeClaim"]
@@ -152,14 +154,14 @@ def test_an_unreachable_host_is_bootstrapping_not_stuck() -> None:
 
 def test_wrong_identity_deletes_only_its_own_secret_by_uid() -> None:
     host = pod(ready=True)
-    host["metadata"]["annotations"] = {manifests.ANNOTATION_HOST_PUBLIC_KEY: PUB}  # made to pin this key
+    host["metadata"]["annotations"] = {children.ANNOTATION_HOST_PUBLIC_KEY: PUB}  # made to pin this key
     p = plan(observed(make_topic(), host_pod=host,
                       report_error=HostReportError("WrongIdentity", "signs as someone else")))
     deletes = [w for w in p.writes if w.op == "delete"]
     assert [(w.target.kind, w.target.name, w.uid) for w in deletes] == [
         ("Secret", "chat-identity", "chat-identity-uid")]
     # A pod of an older template (the StatefulSet is rolling it onto a new identity) is waited for.
-    host["metadata"]["annotations"] = {manifests.ANNOTATION_HOST_PUBLIC_KEY: OTHER}
+    host["metadata"]["annotations"] = {children.ANNOTATION_HOST_PUBLIC_KEY: OTHER}
     p = plan(observed(make_topic(), host_pod=host,
                       report_error=HostReportError("WrongIdentity", "signs as someone else")))
     assert [w for w in p.writes if w.op == "delete"] == []
@@ -223,11 +225,11 @@ def _steady(topic: dict[str, Any], ready: int, **changes: Any) -> Observed:
     group = spec.clients[0]
     kw: dict[str, Any] = {
         "host_pod": pod(ready=True), "report": report(),
-        "configmap": live(manifests.swarm_configmap(topic, spec, PUB, KEY)),
-        "service": live(manifests.host_service(topic)),
-        "statefulset": live(manifests.host_statefulset(topic, spec, IMAGE, PUB)),
-        "deployments": {"chat-kv": live(manifests.client_deployment(topic, spec, group, PUB, group.replicas),
-                                        ready)},
+        "configmap": live(children.swarm_configmap(Inputs(topic, spec, IMAGE, PUB, KEY))),
+        "service": live(children.host_service(Inputs(topic, spec, IMAGE, PUB))),
+        "statefulset": live(children.host_statefulset(Inputs(topic, spec, IMAGE, PUB))),
+        "deployments": {"chat-kv": live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), group,
+                                                                   group.replicas), ready)},
     }
     return observed(topic, **{**kw, **changes})
 
@@ -291,14 +293,9 @@ def test_drift_of_an_owned_field_is_repaired_with_an_event(what: str, edit: Any,
     write = p.writes[0]
     assert write.resource_version == "7" and write.body[0] == {
         "op": "replace", "path": "/metadata/resourceVersion", "value": "7"}
-    children = {"ConfigMap": obs.configmap, "Service": obs.service, "StatefulSet": obs.statefulset,
-                "Deployment": obs.deployments["chat-kv"]}
-    repaired = jsonpatch.apply_patch(children[what], write.body)
-    setattr_map = {"ConfigMap": "configmap", "Service": "service", "StatefulSet": "statefulset"}
-    if what == "Deployment":
-        obs.deployments["chat-kv"] = repaired
-    else:
-        setattr(obs, setattr_map[what], repaired)
+    named = {"ConfigMap": "chat-swarm", "Service": "chat-host", "StatefulSet": "chat-host", "Deployment": "chat-kv"}
+    repaired = jsonpatch.apply_patch(obs.children[what][named[what]], write.body)
+    put(obs, what, named[what], repaired)
     assert plan(obs).writes == [], "the repair did not restore every drifted field"
     if what == "ConfigMap":
         assert repaired["data"]["baseKey"] == KEY  # status.baseKey is the source of truth
@@ -356,7 +353,7 @@ def test_removed_groups_are_deleted_by_uid_and_new_ones_created() -> None:
 def test_clients_that_exist_before_the_key_are_held_at_zero() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    stray = live(manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5))
+    stray = live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5))
     p = plan(observed(topic, host_pod=pod(ready=False), deployments={"chat-kv": stray}))
     assert [(w.op, w.body) for w in client_writes(p)] == [("scale", {"spec": {"replicas": 0}})]
 
@@ -378,11 +375,12 @@ def test_a_same_named_foreign_object_is_never_used_and_blocks_everything(kind: s
     if kind == "Secret":
         obs.secrets["chat-identity"] = {"metadata": {"name": "chat-identity", "uid": "x"}}
     elif kind == "ConfigMap":
-        obs.configmap = _foreign(manifests.swarm_configmap(topic, spec, OTHER, OTHER), uid=None)
+        put(obs, kind, "chat-swarm", _foreign(children.swarm_configmap(Inputs(topic, spec, IMAGE, OTHER, OTHER)),
+                                              uid=None))
     elif kind == "Service":
-        obs.service = _foreign(manifests.host_service(topic))
+        put(obs, kind, "chat-host", _foreign(children.host_service(Inputs(topic, spec, IMAGE, PUB))))
     elif kind == "StatefulSet":
-        obs.statefulset = _foreign(manifests.host_statefulset(topic, spec, IMAGE, PUB))
+        put(obs, kind, "chat-host", _foreign(children.host_statefulset(Inputs(topic, spec, IMAGE, PUB))))
     else:
         obs.deployments["chat-kv"] = _foreign(obs.deployments["chat-kv"])
     p = plan(obs)
@@ -391,8 +389,9 @@ def test_a_same_named_foreign_object_is_never_used_and_blocks_everything(kind: s
     assert ready["reason"] == "NameConflict" and kind in ready["message"]
     assert p.phase == "Stuck" and p.status["reason"] == "NameConflict"
     assert [(e.type, e.reason) for e in p.events] == [("Warning", "NameConflict")]
-    again = plan(_steady(make_topic(status=p.status), ready=5, configmap=obs.configmap, service=obs.service,
-                         statefulset=obs.statefulset, deployments=obs.deployments, secrets=obs.secrets))
+    again = plan(_steady(make_topic(status=p.status), ready=5, configmap=obs.configmap,
+                         service=obs.children["Service"]["chat-host"], statefulset=obs.statefulset,
+                         deployments=obs.deployments, secrets=obs.secrets))
     assert again.events == [] and again.writes == []
 
 
@@ -418,8 +417,8 @@ def test_a_clean_cold_start_posts_at_most_six_events() -> None:
         events += [e.reason for e in p.events]
         status = p.status
     steady = _steady(make_topic(status=status), ready=5)
-    steady.deployments = {"chat-kv": live(manifests.client_deployment(
-        topic, spec, spec.clients[0], PUB, 5), ready=5)}
+    put(steady, "Deployment", "chat-kv",
+        live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5), ready=5))
     p = plan(steady)
     events += [e.reason for e in p.events]
     assert events == ["BaseKeyRecorded"]  # plain progress is shown by the phase, not by events
@@ -448,7 +447,7 @@ def test_open_writers_get_a_warning_once() -> None:
 def test_a_rejected_write_becomes_the_ready_reason_with_one_event() -> None:
     p = plan(observed(make_topic()))
     service = next(w for w in p.writes if w.target.kind == "Service")
-    refused = p.rejected(service, "ApiRejected", "422 Invalid: metadata.name: a DNS-1035 label", NOW)
+    refused = after_refusal(p, service, "ApiRejected", "422 Invalid: metadata.name: a DNS-1035 label", NOW)
     assert refused.writes == p.writes[:p.writes.index(service)]
     ready = c.find(refused.status["conditions"], c.READY)
     assert ready is not None and ready["reason"] == "ApiRejected" and "DNS-1035" in ready["message"]
@@ -504,7 +503,7 @@ def test_a_topic_recreated_over_its_volume_adopts_the_kept_encryption_key() -> N
     kept = {"metadata": {"name": "chat-encryption", "uid": "kept", "resourceVersion": "3", "ownerReferences": [
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "pvc-uid"}]}}
     p = plan(observed(topic, secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
-                      fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+                      fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32, **more_seeds()}, volume=_volume()))
     assert cond(p, c.READY)["reason"] != "NameConflict"
     creates = [w.body["metadata"]["name"] for w in p.writes if w.op == "create" and w.target.kind == "Secret"]
     assert creates == ["chat-identity", "chat-member"]  # the key is not made anew
@@ -515,7 +514,8 @@ def test_a_topic_recreated_over_its_volume_adopts_the_kept_encryption_key() -> N
     for other in ([{"kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "another"}], []):
         kept["metadata"]["ownerReferences"] = other
         p = plan(observed(make_topic(), secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
-                          fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+                          fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32, **more_seeds()},
+                          volume=_volume()))
         assert cond(p, c.READY)["reason"] == "NameConflict" and p.writes == []
 
 
@@ -530,11 +530,11 @@ def test_time_alone_brings_a_topic_back_only_where_time_changes_it() -> None:
 
 
 def test_only_the_clients_ready_counts_moving_is_progress_not_a_transition() -> None:
-    from swarm_operator.summary import progress_only
+    from swarm_operator.planner import progress_only
 
     topic = make_topic(status={"baseKey": KEY, "conditions": []})
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    desired = manifests.client_deployment(topic, spec, spec.clients[0], PUB, 5)
+    desired = children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5)
     one, two, five = (plan(_steady(make_topic(status={"baseKey": KEY, "conditions": []}), ready=5,
                                    deployments={"chat-kv": live(desired, ready=n)})).status for n in (1, 2, 5))
     assert progress_only(one, two)  # 1/5 -> 2/5: may wait to be written with the next count
@@ -546,11 +546,11 @@ def test_the_host_key_is_read_from_the_identity_secrets_own_metadata() -> None:
     """A pass that created the identity Secret and stopped before status recorded its key (a 409
     on the ConfigMap, a crash) loses nothing: the Secret carries its public half."""
     topic = make_topic()
-    made = manifests.identity_secret(topic, "01" * 32)
-    assert made["metadata"]["annotations"][manifests.ANNOTATION_HOST_PUBLIC_KEY] == public_key_of("01" * 32)
+    made = children.identity_secret(topic, "01" * 32)
+    assert made["metadata"]["annotations"][children.ANNOTATION_HOST_PUBLIC_KEY] == public_key_of("01" * 32)
     assert "01" * 32 not in str(made["metadata"])  # the seed is data, never metadata
     identity = {"metadata": {**owned_meta("chat-identity")["metadata"], "annotations": made["metadata"]["annotations"]}}
-    obs = Observed(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+    obs = observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                    secrets={"chat-identity": identity, "chat-member": owned_meta("chat-member"),
                             "chat-encryption": owned_meta("chat-encryption")})
     p = plan(obs)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from swarm_operator import names, owned
-from swarm_operator.caches import Caches
-from swarm_operator.plan import Target, Write
-from swarm_operator.reconcile import Context, _read_past_caches, reread
+from swarm_operator.planner import Target, Write
+from swarm_operator.reconciler.act import reread
+from swarm_operator.reconciler.caches import Caches
+from swarm_operator.reconciler.context import Memory, Wiring
+from swarm_operator.reconciler.observe import read_past_caches
 from unit_support import make_topic
 
 
@@ -25,9 +27,9 @@ class Server:
         return self.objects.get(path)
 
 
-def context(server: Server) -> Context:
+def context(server: Server) -> Wiring:
     caches = Caches(None, ("apps",), lambda *_: None)  # type: ignore[arg-type]
-    return Context(kube=server, http=None, peer_image="img", caches=caches)  # type: ignore[arg-type]
+    return Wiring(kube=server, http=None, peer_image="img", caches=caches)  # type: ignore[arg-type]
 
 
 def create(kind: str, name: str) -> Write:
@@ -35,30 +37,30 @@ def create(kind: str, name: str) -> Write:
 
 
 async def test_a_create_that_meets_an_unlabelled_object_reads_it_by_name_from_then_on() -> None:
-    path = owned.target_path(owned.CONFIGMAP, "apps", "chat-swarm")
+    path = owned.CONFIGMAP.path("apps", "chat-swarm")
     foreign = {"metadata": {"name": "chat-swarm", "namespace": "apps"}, "data": {"baseKey": "ee" * 32}}
     server = Server({path: foreign})
-    ctx = context(server)
+    ctx, memory = context(server), Memory()
     topic = make_topic()
-    await reread(ctx, topic, create("ConfigMap", "chat-swarm"))
-    assert ctx.direct == {("apps", "chat"): {("ConfigMap", "chat-swarm")}}
+    await reread(ctx, memory, topic, create("ConfigMap", "chat-swarm"))
+    assert memory.direct == {("apps", "chat"): {("ConfigMap", "chat-swarm")}}
     assert ctx.caches.get(owned.CONFIGMAP, "apps", "chat-swarm") is None  # no cache holds it
     found: dict[tuple[str, str], Any] = {}
-    await _read_past_caches(ctx, ("apps", "chat"), found)
+    await read_past_caches(ctx, memory, ("apps", "chat"), found)
     assert found == {("ConfigMap", "chat-swarm"): foreign}
     server.objects[path] = None  # deleted by its owner: forgotten, the next create goes ahead
     found = {}
-    await _read_past_caches(ctx, ("apps", "chat"), found)
-    assert found == {} and ctx.direct == {}
+    await read_past_caches(ctx, memory, ("apps", "chat"), found)
+    assert found == {} and memory.direct == {}
 
 
 async def test_a_create_that_meets_its_own_object_puts_it_in_the_cache_as_metadata() -> None:
-    path = owned.target_path(owned.SECRET, "apps", "chat-member")
+    path = owned.SECRET.path("apps", "chat-member")
     mine = {"metadata": {"name": "chat-member", "namespace": "apps", "resourceVersion": "5",
                          "labels": names.common_labels("chat", names.COMPONENT_HOST)}}
     server = Server({path: mine})
-    ctx = context(server)
-    await reread(ctx, make_topic(), create("Secret", "chat-member"))
+    ctx, memory = context(server), Memory()
+    await reread(ctx, memory, make_topic(), create("Secret", "chat-member"))
     assert server.asked == [(path, True)]  # a Secret is read as metadata only
     assert ctx.caches.get(owned.SECRET, "apps", "chat-member") == mine
-    assert ctx.direct == {}
+    assert memory.direct == {}

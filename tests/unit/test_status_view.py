@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from swarm_operator.status_view import (
+from swarm_operator.cli.topic_status import (
     TopicReport,
     duration,
     format_status,

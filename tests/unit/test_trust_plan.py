@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 from nacl.signing import SigningKey
-from swarm_operator import owned
-from swarm_operator.events import EventLimiter
+from swarm_operator import owned, rbac
 from swarm_operator.hashes import bootstrap_topic_hash
 from swarm_operator.hostreport import HostReportError, verify_report
+from swarm_operator.reconciler.events import EventLimiter
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = SigningKey(b"\x01" * 32)
@@ -48,22 +48,26 @@ def _chart_roles() -> list[dict[str, Any]]:
         pytest.fail("helm is missing: run `make setup`")
     text = subprocess.run([str(helm), "template", "swarm", str(REPO / "charts" / "swarm-operator")],
                           check=True, capture_output=True, text=True).stdout
-    return [d for d in yaml.safe_load_all(text) if d and d["kind"] in ("ClusterRole", "Role")]
+    # The operator's roles; those aggregated into admin/edit/view are the namespace users'
+    # (tests/packaging/test_chart.py, tests/integration/test_user_roles.py).
+    return [d for d in yaml.safe_load_all(text) if d and d["kind"] in ("ClusterRole", "Role")
+            and not any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in d["metadata"]["labels"])]
 
 
 def test_the_chart_grants_exactly_the_owned_kinds_table() -> None:
     roles = {d["metadata"]["name"]: d["rules"] for d in _chart_roles()}
-    assert roles["swarm-swarm-operator"] == owned.rbac_rules()  # every watched namespace
-    assert roles["swarm-swarm-operator-leader"] == owned.operator_rbac_rules()  # the release's: the Lease
+    assert roles["swarm-swarm-operator"] == rbac.rbac_rules()  # every watched namespace
+    assert roles["swarm-swarm-operator-leader"] == rbac.operator_rbac_rules()  # the release's: the Lease
     assert set(roles) == {"swarm-swarm-operator", "swarm-swarm-operator-leader", "swarm-swarm-operator-cluster"}
 
 
 def test_the_table_drives_watches_and_paths() -> None:
     assert [k.plural for k in owned.watched()] == [
-        "swarmtopics", "secrets", "configmaps", "services", "statefulsets", "deployments", "pods",
+        "swarmtopics", "secrets", "configmaps", "services", "statefulsets", "poddisruptionbudgets", "deployments",
+        "pods",
         "persistentvolumeclaims"]
-    assert owned.target_path(owned.SECRET, "apps", "chat-identity") == "/api/v1/namespaces/apps/secrets/chat-identity"
-    assert owned.target_path(owned.TOPIC, "apps", "chat", "status") == \
+    assert owned.SECRET.path("apps", "chat-identity") == "/api/v1/namespaces/apps/secrets/chat-identity"
+    assert owned.TOPIC.path("apps", "chat", "status") == \
         "/apis/swarm-operator.dev/v1alpha1/namespaces/apps/swarmtopics/chat/status"
     assert owned.topic_of(owned.CONFIGMAP, {"metadata": {"labels": {"swarm-operator.dev/topic": "chat"}}}) == "chat"
     assert owned.topic_of(owned.TOPIC, {"metadata": {"name": "chat"}}) == "chat"
@@ -98,8 +102,11 @@ def test_drift_ignores_canonical_forms_and_extra_fields_but_not_changes() -> Non
 def test_the_planner_does_no_io() -> None:
     import ast
 
-    for module in ("plan", "steps", "summary", "drift", "manifests"):
-        tree = ast.parse((REPO / "operator" / "swarm_operator" / f"{module}.py").read_text())
+    package = REPO / "operator" / "swarm_operator"
+    pure = [*(package / "planner").glob("*.py"), *(package / "children").glob("*.py"), package / "drift.py"]
+    for module in pure:
+        tree = ast.parse(module.read_text())
         imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
             a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        assert not imported & {"kube", "aiohttp", "hostclient", "reconcile", "apipolicy"}, (module, imported)
+        assert not {m.rsplit(".", 1)[-1] for m in imported} & {"api", "client", "aiohttp", "hostclient", "reconciler",
+                                                               "errors"}, (module, imported)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from swarm_operator.workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
+from swarm_operator.api.workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
 
 
 async def test_a_key_is_queued_once_and_rerun_when_added_while_active() -> None:

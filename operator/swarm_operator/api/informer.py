@@ -1,0 +1,224 @@
+"""A watch-fed cache of one kind of object (client-go's informer), below the domain logic.
+
+List, then watch from the list's resourceVersion, with a server-side label selector; keep every
+object in a store by (namespace, name) and an index by the topic each belongs to (a caller's
+function says which). A watch the server ends (its timeout) resumes from the last version seen
+(bookmarks keep it fresh); an ERROR event, a 410 Gone or a broken stream lists again, and only the
+objects that changed or went away meanwhile are announced (a relist of thousands of unchanged
+objects must not flood the work queue).
+
+`on_change(namespace, topic)` is called for every object that is new, changed (another
+resourceVersion) or gone. A caller's own write is put into the store with the server's answer
+(`put`): the watch event of that same version then changes nothing and announces nothing, so the
+operator is not woken by its own writes.
+
+`metadata_only` asks the server for PartialObjectMetadata (Secrets: the operator checks their
+owners and never receives their data). `trim` keeps what the caller needs of each object;
+`metadata.managedFields` is always dropped. The store is the operator's memory at 10,000 topics,
+so each object is kept as compressed JSON (a tenth of the dicts it parses into) and parsed when
+read: a reconcile reads a handful. kubectl's last-applied-configuration annotation (a second copy
+of the object) is dropped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from .client import METADATA_LIST, METADATA_ONLY, Kube
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]  # (namespace, name)
+OnChange = Callable[[str, str], None]  # (namespace, topic)
+TopicOf = Callable[[dict[str, Any]], str | None]
+Trim = Callable[[dict[str, Any]], dict[str, Any]]
+WATCH_SECONDS = 300
+RELIST_DELAY = 2.0
+PAGE = 500  # objects per list page (client-go's informers list in pages of 500 too)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _version(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _pack(obj: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))  # type: ignore[no-any-return]
+
+
+class Informer:
+    """One collection (`path`: every namespace or one), its store and its topic index."""
+
+    def __init__(self, kube: Kube, path: str, *, topic_of: TopicOf, on_change: OnChange, selector: str = "",
+                 metadata_only: bool = False, trim: Trim | None = None, name: str = "") -> None:
+        self.kube, self.path, self.selector = kube, path, selector
+        self.topic_of, self.on_change, self.trim = topic_of, on_change, trim
+        # A list answers PartialObjectMetadataList, a watch's events PartialObjectMetadata.
+        self.accept, self.list_accept = (METADATA_ONLY, METADATA_LIST) if metadata_only else ("application/json",) * 2
+        self.name = name or path
+        self.synced = asyncio.Event()
+        self._objects: dict[Key, tuple[str | None, bytes]] = {}  # (resourceVersion, packed object)
+        self._topics: dict[Key, str | None] = {}  # object -> its topic
+        self._index: dict[Key, set[str]] = {}  # (namespace, topic) -> names
+        self._task: asyncio.Task[None] | None = None
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        stored = self._objects.get((namespace, name))
+        return None if stored is None else _unpack(stored[1])
+
+    def of_topic(self, namespace: str, topic: str) -> list[dict[str, Any]]:
+        return [_unpack(self._objects[(namespace, n)][1]) for n in sorted(self._index.get((namespace, topic), ()))]
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # --- writing the store ---------------------------------------------------------------
+    def put(self, obj: dict[str, Any]) -> None:
+        """A write's answer from the server: stored without announcing it (the caller knows)."""
+        self._store(self._clean(obj))
+
+    def _clean(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = self.trim(obj) if self.trim is not None else dict(obj)
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+        if LAST_APPLIED in (meta.get("annotations") or {}):  # kubectl apply's copy of the whole object
+            meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
+        obj["metadata"] = meta
+        return obj
+
+    def _store(self, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        topic = self.topic_of(obj)
+        self._unindex(key)
+        self._objects[key] = (_version(obj), _pack(obj))
+        self._topics[key] = topic
+        if topic is not None:
+            self._index.setdefault((key[0], topic), set()).add(key[1])
+
+    def _unindex(self, key: Key) -> str | None:
+        topic = self._topics.pop(key, None)
+        if topic is not None:
+            names = self._index.get((key[0], topic))
+            if names is not None:
+                names.discard(key[1])
+                if not names:
+                    del self._index[(key[0], topic)]
+        return topic
+
+    def _changed(self, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        stored = self._objects.get(key)
+        if stored is not None and stored[0] == _version(obj):
+            return  # already known (the caller's own write, or an unchanged relist)
+        before = self._topics.get(key)
+        obj = self._clean(obj)
+        self._store(obj)
+        self._announce(key[0], before, self._topics.get(key))
+
+    def _deleted(self, key: Key) -> None:
+        if key not in self._objects:
+            return
+        del self._objects[key]
+        self._announce(key[0], self._unindex(key), None)
+
+    def _announce(self, namespace: str, *topics: str | None) -> None:
+        for topic in dict.fromkeys(topics):
+            if topic is not None:
+                self.on_change(namespace, topic)
+
+    # --- list and watch ------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"informer-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                version: str | None = await self._list()
+                self.synced.set()
+                while version is not None:
+                    version = await self._follow(version)  # None: list again
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.warning("watch of %s: %s; listing again shortly", self.name, exc)
+                await asyncio.sleep(RELIST_DELAY)
+
+    def _params(self) -> dict[str, str]:
+        return {"labelSelector": self.selector} if self.selector else {}
+
+    async def _list(self) -> str:
+        """List, a page at a time (a whole list of 10,000 objects parsed at once would be the
+        operator's largest allocation); announce only what is new, changed or gone since the store
+        last saw it. The version to watch from is the first page's (the list's snapshot)."""
+        listed: set[Key] = set()
+        params = {**self._params(), "limit": str(PAGE)}
+        version: str | None = None
+        while True:
+            page = await self.kube.request("GET", self.path, params=params, accept=self.list_accept)
+            version = version or str(page["metadata"]["resourceVersion"])
+            for obj in page.get("items") or []:
+                listed.add(_key(obj))
+                self._changed(obj)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            params = {**self._params(), "limit": str(PAGE), "continue": token}
+        for key in set(self._objects) - listed:
+            self._deleted(key)
+        return version
+
+    async def _follow(self, version: str) -> str | None:
+        """One watch from `version`: the last version seen when the server ends it, None to list
+        again (an ERROR event such as 410 Gone)."""
+        async for event in self._watch(version):
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                log.info("watch of %s: %s; listing again", self.name, obj.get("message") or obj)
+                return None
+            version = _version(obj) or version
+            if kind in ("ADDED", "MODIFIED"):
+                self._changed(obj)
+            elif kind == "DELETED":
+                self._deleted(_key(obj))
+        return version
+
+    async def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
+        session = await self.kube.watch_session()
+        params = {**self._params(), "watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(WATCH_SECONDS)}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_SECONDS + 30)
+        async with session.get(self.kube.base + self.path, params=params, headers=self.kube.headers(self.accept),
+                               timeout=timeout) as rsp:
+            if rsp.status == 410:
+                yield {"type": "ERROR", "object": {"message": "410 Gone"}}
+                return
+            if rsp.status >= 400:
+                raise ApiError.of(rsp.status, rsp.reason or "", await rsp.text())
+            buffer = b""
+            async for chunk in rsp.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)

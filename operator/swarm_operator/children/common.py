@@ -1,0 +1,97 @@
+"""What every child of a SwarmTopic shares: its metadata (labels, the controller ownerReference),
+the spec-hash annotation, and what the builders are given (`Inputs`). Pure functions over dicts.
+
+Every child carries a controller ownerReference to the SwarmTopic (garbage collection does the
+cleanup, so no finalizer is needed; the reconciler trusts a child only with it), the common
+labels, and a spec-hash annotation of what the operator last applied (a spec change); drift
+from someone else's edit is found by comparing content (`drift.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .. import names
+from ..models import SwarmTopicSpec
+
+ANNOTATION_HOST_PUBLIC_KEY = names.ANNOTATION_HOST_PUBLIC_KEY
+
+
+def owner_reference(topic: dict[str, Any]) -> dict[str, Any]:
+    meta = topic["metadata"]
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(topic: dict[str, Any], name: str, component: str) -> dict[str, Any]:
+    """A child's metadata: its name in the topic's namespace, the common labels, the controller
+    ownerReference to the topic."""
+    return {
+        "name": name,
+        "namespace": topic["metadata"]["namespace"],
+        "labels": names.common_labels(topic["metadata"]["name"], component),
+        "annotations": {},
+        "ownerReferences": [owner_reference(topic)],
+    }
+
+
+def spec_hash(obj: dict[str, Any]) -> str:
+    """A digest of what the operator wants for a child (its annotation excluded)."""
+    clean = copy.deepcopy(obj)
+    clean["metadata"].get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
+    return digest(clean)
+
+
+def digest(obj: Any) -> str:
+    """A short digest of a JSON value."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[names.ANNOTATION_SPEC_HASH] = spec_hash(obj)
+    return obj
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` wins; dicts merge recursively, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a topic's children are made from (every builder of `owned.KINDS` takes this)."""
+
+    topic: dict[str, Any]
+    spec: SwarmTopicSpec
+    peer_image: str
+    host_public_key: str  # host 0's, the one the clients pin
+    base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
+    host_replicas: int = 1  # the hosts the StatefulSet runs now (host 0 alone until the key is recorded)
+    host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
+    hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
+    partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
+
+    @property
+    def name(self) -> str:
+        return str(self.topic["metadata"]["name"])
+
+    @property
+    def several_hosts(self) -> bool:
+        """The topic's hosts are several indexers."""
+        return self.hosts > 1

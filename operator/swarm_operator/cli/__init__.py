@@ -1,0 +1,189 @@
+"""swarm-operator: run the operator, print its CRD, or show one SwarmTopic's status.
+
+Also `python -m swarm_operator`, and `kubectl swarm status` (the kubectl-swarm plugin runs
+`swarm-operator status`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+from .. import __version__
+from ..config import Config
+
+DEFAULTS = Config()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swarm-operator", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands")
+    run = sub.add_parser("run", help="run the operator against the current cluster")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true",
+                       help="watch SwarmTopics in every namespace (the default without --namespace)")
+    scope.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
+                       help="watch only this namespace (repeatable)")
+    run.add_argument("--peer-image", default=os.environ.get("SWARM_OPERATOR_PEER_IMAGE", DEFAULTS.peer_image),
+                     help="default swarm-peer image of bootstrap hosts (env SWARM_OPERATOR_PEER_IMAGE; "
+                     "default %(default)s)")
+    run.add_argument("--reconcile-interval", type=float, default=DEFAULTS.reconcile_interval, metavar="SECONDS",
+                     help="re-check every topic from the caches (and read its host's report) at least "
+                     "this often, changes or not; jittered by 10%% (default %(default)g)")
+    run.add_argument("--workers", type=int, default=DEFAULTS.workers,
+                     help="topics reconciled in parallel (default %(default)s)")
+    run.add_argument("--max-rolling-topics", type=int, default=DEFAULTS.max_rolling_topics, metavar="N",
+                     help="the upgrade brake: at most N topics roll their hosts onto a new template at once, one "
+                     "host at a time each, in the order of their namespace/name; 0 = no limit (default %(default)s)")
+    election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
+    election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
+                          help="reconcile without a Lease (only one replica may run)")
+    election.add_argument("--leader-election-namespace", default=None, metavar="NS",
+                          help="the Lease's namespace (default: $POD_NAMESPACE, else the service "
+                          "account's, else default)")
+    election.add_argument("--leader-election-name", default=DEFAULTS.lease_name, metavar="NAME",
+                          help="the Lease's name (default %(default)s)")
+    election.add_argument("--leader-identity", default=None, metavar="ID",
+                          help="this replica's identity (default: $POD_NAME, else host name + random)")
+    run.add_argument("--metrics-port", type=int, default=DEFAULTS.metrics_port,
+                     help="Prometheus /metrics port, 0 = off (default %(default)s)")
+    run.add_argument("--liveness-port", type=int, default=DEFAULTS.liveness_port,
+                     help="kopf liveness /healthz port, 0 = off (default %(default)s)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    crd = sub.add_parser("crd", help="print the SwarmTopic CRD generated from the models")
+    crd.add_argument("--check", action="store_true", help="exit 1 when crds/ is out of date")
+    add_status_parser(sub)
+    return parser
+
+
+def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser(
+        "status", help="one SwarmTopic's bootstrap timeline, conditions, events and next steps",
+        description="Print one SwarmTopic's bootstrap timeline (created, host scheduled, announce "
+        "flushed, key recorded, clients ready), its conditions, its last events and what to do "
+        "next for each condition that is not as it should be.")
+    status.add_argument("topic", metavar="[NAMESPACE/]NAME",
+                        help="the SwarmTopic; without NAMESPACE/, -n or the kubeconfig context's")
+    status.add_argument("-n", "--namespace", help="the SwarmTopic's namespace")
+    status.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    status.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
+    status.add_argument("--events", type=int, default=10, metavar="N", help="last N events (default 10)")
+
+
+def status(args: argparse.Namespace) -> int:
+    import sys
+
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    from .topic_status import NotFound, default_namespace, format_status, read_report
+
+    namespace, _, name = args.topic.rpartition("/")
+    if namespace and args.namespace and namespace != args.namespace:
+        print(f"error: {args.topic} and -n {args.namespace} disagree", file=sys.stderr)
+        return 2
+    namespace = namespace or args.namespace or default_namespace(args.kubeconfig, args.context)
+    try:
+        report = read_report(namespace, name, args.kubeconfig, args.context)
+    except NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConfigException as exc:
+        print(f"error: no usable kubeconfig: {exc}", file=sys.stderr)
+        return 1
+    except (ApiException, HTTPError, OSError) as exc:
+        print(f"error: reading {namespace}/{name}: {exc}", file=sys.stderr)
+        return 1
+    print(format_status(report, events=args.events), end="")
+    return 0
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The configuration `run` was given."""
+    return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
+                  max_rolling_topics=args.max_rolling_topics,
+                  namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
+                  leader_election=args.leader_election, lease_name=args.leader_election_name,
+                  lease_namespace=args.leader_election_namespace, identity=args.leader_identity)
+
+
+def election(config: Config) -> Any:
+    """The leader election of `run`, or None when it is off."""
+    from pathlib import Path
+
+    from .. import owned
+    from ..api.leader import Election
+
+    if not config.leader_election:
+        return None
+    namespace = config.lease_namespace or os.environ.get("POD_NAMESPACE")
+    if not namespace:
+        account = Path(SERVICE_ACCOUNT_NAMESPACE)
+        namespace = account.read_text().strip() if account.exists() else "default"
+    return Election(path=owned.LEASE.path(namespace, config.lease_name), identity=replica_identity(config))
+
+
+def replica_identity(config: Config) -> str:
+    """This replica's name: the Lease holder, and kopf's identity. Given to kopf so it never asks
+    the passwd database: a container may run as a UID the image does not list (OpenShift's
+    arbitrary UIDs, a chart `runAsUser` override), and kopf's own guess then crashes."""
+    import secrets
+    import socket
+
+    return config.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}_{secrets.token_hex(4)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+    from prometheus_client import start_http_server
+
+    from .. import handlers
+    from ..metrics import REGISTRY
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_of(args)
+    chosen = election(config)
+    identity = chosen.identity if chosen else replica_identity(config)
+    lifecycle = handlers.Lifecycle()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, registry=REGISTRY)
+    liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
+    kopf.run(
+        standalone=True,  # no kopf peering: the operator's own Lease elects the leader (leader.py)
+        clusterwide=not config.namespaces,
+        namespaces=list(config.namespaces),
+        liveness_endpoint=liveness,
+        identity=identity,  # not kopf's guess from the passwd database (see replica_identity)
+        memo=kopf.Memo(config=config, election=chosen, lifecycle=lifecycle),
+        stop_flag=lifecycle.stop,
+    )
+    return 1 if lifecycle.lost_lease else 0
+
+
+def kubectl_plugin(argv: list[str] | None = None) -> int:
+    """`kubectl swarm ...` (the executable `kubectl-swarm` on PATH): the user-facing subcommands."""
+    parser = argparse.ArgumentParser(prog="kubectl swarm", description="SwarmTopics from kubectl.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    add_status_parser(sub)
+    return status(parser.parse_args(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "crd":
+        from ..crd import main as crd_main
+
+        return crd_main(["--check"] if args.check else [])
+    if args.command == "status":
+        return status(args)
+    return run(args)

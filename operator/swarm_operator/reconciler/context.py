@@ -1,0 +1,63 @@
+"""What a reconcile works with: the process's wiring (`Wiring`: the API client, the host-report
+session, the caches, the configured peer image) and the per-topic memories a pass keeps between
+passes (`Memory`: losing them on a restart costs reads, nothing else)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from ..api.client import Kube
+from ..hostreport import HostReport
+from .caches import Caches
+from .events import EventLimiter
+from .rolls import Rolls
+
+Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
+ReportKey = tuple[str, str, int]  # (namespace, name, host ordinal)
+# A status whose only change is the clients' ready counts is written at most this often per topic
+# (counts that move together are written together); a transition is written at once.
+PROGRESS_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class Wiring:
+    kube: Kube
+    http: aiohttp.ClientSession  # the hosts' status ports
+    caches: Caches
+    peer_image: str
+    report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
+
+
+@dataclass(frozen=True)
+class ReportMemo:
+    """The last report read from a host pod, and what the host was then (`observe.host_of`)."""
+
+    host: tuple[Any, ...]
+    at: float  # time.monotonic()
+    report: HostReport
+
+
+@dataclass
+class Memory:
+    rollout_measured: set[str] = field(default_factory=set)  # topic uids whose rollout was measured
+    events: EventLimiter = field(default_factory=EventLimiter)
+    reports: dict[ReportKey, ReportMemo] = field(default_factory=dict)
+    direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
+    held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
+    rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
+
+    def forget(self, key: Key) -> None:
+        self.rolls.forget(key)
+        for report in [k for k in self.reports if k[:2] == key]:
+            del self.reports[report]
+        self.direct.pop(key, None)
+        self.held.pop(key, None)
+
+    def hold(self, key: Key) -> float:
+        """Seconds a progress-only status may still wait to be written (0: write it now)."""
+        since = self.held.setdefault(key, time.monotonic())
+        return max(0.0, PROGRESS_WAIT - (time.monotonic() - since))
