@@ -276,7 +276,8 @@ class Host extends ReadyResource {
       hostSlots: slots,
       signedLength: b.view.signedLength || 0,
       unconfirmed: unconfirmed(b),
-      startedOver: this.startedOver
+      startedOver: this.startedOver !== null,
+      startOver: this.startedOver
     }
   }
 }

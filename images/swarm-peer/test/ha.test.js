@@ -78,7 +78,8 @@ test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are prom
     assert.strictEqual(r.writerKey, keys[i])
     assert.deepStrictEqual(r.indexerKeys.sort(), [...keys].sort())
     assert.deepStrictEqual(r.hostSlots, [0, 1, 2].map((o) => ({ ordinal: o, key: keys[o] })))
-    assert.strictEqual(r.startedOver, null)
+    assert.strictEqual(r.startedOver, false)
+    assert.strictEqual(r.startOver, null)
   }
 })
 
@@ -316,7 +317,8 @@ test('an old disk whose key was replaced comes back: the host says so, wipes its
     assert.deepStrictEqual(indexerKeys(h), [hosts[0].writerKey, hosts[2].writerKey, back.writerKey].sort())
   }
   const r = signed.verify(back.status(), hex(back.keyPair.publicKey))
-  assert.strictEqual(r.startedOver.reason, 'replaced')
+  assert.strictEqual(r.startedOver, true)
+  assert.strictEqual(r.startOver.reason, 'replaced')
 })
 
 test('a host beyond SWARM_HOST_REPLICAS (scaling down) removes itself from the indexers and reports retired', async () => {
