@@ -13,6 +13,7 @@
 //    it, and the base keys seen in every report (must be one).
 // Every wait has a deadline; all child processes are stopped at the end. BENCH_RUNS=1 for a quick look.
 const fs = require('fs')
+const os = require('os')
 const path = require('path')
 const crypto = require('crypto')
 const h = require('../test/helpers')
@@ -238,7 +239,9 @@ async function run (boot, i) {
 async function main () {
   const t0 = Date.now()
   const boot = await h.startBootstrap()
-  console.log(`loopback testnet: dht-bootstrap at ${boot.address}; ${RUNS} runs, each peer its own process, host down ${DOWN_MS / 1000} s`)
+  const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  console.log(`loopback testnet: dht-bootstrap at ${boot.address}; ${RUNS} runs, each peer its own process, host down ${DOWN_MS / 1000} s; ` +
+    `${os.cpus().length} CPUs, load average ${load()} (the figures are upper bounds on a busy machine)`)
   const rs = []
   try {
     for (let i = 0; i < RUNS; i++) rs.push(await run(boot, i))
@@ -252,7 +255,7 @@ async function main () {
     `new member writable with one host down ${m((r) => r.killed.joinMs)} s from process start, ${m((r) => r.killed.writerMs)} s from its writer request; ` +
     `disk lost -> 3/3 indexers: host 1 ${m((r) => r.lost1.healMs)} s, host 0 ${m((r) => r.lost0.healMs)} s`)
   console.log(`all runs: acknowledged entries missing after a fault ${lost}; base-key changes ${rs.reduce((n, r) => n + r.baseKeys - 1, 0)}`)
-  console.log(`bench done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  console.log(`bench done in ${((Date.now() - t0) / 1000).toFixed(1)} s; load average ${load()}`)
   process.exit(0)
 }
 
