@@ -9,7 +9,7 @@ removed again by `cleanup` at the kubelet's next start or stop when empty), remo
 read-only when readOnlyRootFilesystem asks, then execs the command under `setpriv` with the
 securityContext's user, groups, no-new-privs and capability bounding set. The machine's own
 root file system stands in for the image: images named `*swarm-peer*` run the repository's
-images/swarm-peer/bin/swarm-peer.js with node, `*autokv*` examples/kv-app/index.js,
+images/swarm-peer/program/bin/swarm-peer.js with node, `*autokv*` examples/kv-app/index.js,
 `*swarm-operator*` the venv's swarm-operator (each with its Dockerfile's ENTRYPOINT/CMD/USER);
 any other image needs a command of the pod.
 """
@@ -32,7 +32,7 @@ from .runtime import ContainerConfig, ContainerState, ImageInfo, Sandbox, Sandbo
 
 REPO = Path(__file__).resolve().parents[2]
 KV_APP = REPO / "examples" / "kv-app"
-PEER_BIN = Path(os.environ.get("SWARM_PEER_BIN", REPO / "images" / "swarm-peer" / "bin" / "swarm-peer.js"))
+PEER_BIN = Path(os.environ.get("SWARM_PEER_BIN", REPO / "images" / "swarm-peer" / "program" / "bin" / "swarm-peer.js"))
 
 
 def _operator_bin() -> str:
@@ -59,7 +59,7 @@ def local_image(image: str) -> tuple[list[str], list[str], str, str] | None:
 
 def _alias(command: list[str]) -> list[str]:
     """Commands naming the images' own binaries (their Dockerfiles' paths) map to local equivalents."""
-    if command[0] in ("swarm-peer", "/usr/local/bin/swarm-peer", "/app/bin/swarm-peer.js"):
+    if command[0] in ("swarm-peer", "/usr/local/bin/swarm-peer", "/app/program/bin/swarm-peer.js"):
         return [shutil.which("node") or "node", str(PEER_BIN), *command[1:]]
     if command[0] in ("swarm-operator", "/usr/local/bin/swarm-operator"):
         return [_operator_bin(), *command[1:]]
