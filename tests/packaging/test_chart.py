@@ -395,3 +395,32 @@ def test_network_policy_admits_only_the_operator_ports() -> None:
     metrics_rule = next(r for r in scoped["spec"]["ingress"] if r["ports"][0]["port"] == "metrics")
     assert metrics_rule["from"] == [monitoring]
     assert not by_kind(render(sets=("networkPolicy.enabled=false",)), "NetworkPolicy")
+
+
+def _operator_network(docs: list[dict[str, Any]]) -> Any:
+    """The topics' NetworkPolicy side of the operator these values install, read by the operator's own
+    command line from its container's arguments."""
+    from swarm_operator.cli import build_parser, config_of
+
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return deployment, config_of(build_parser().parse_args(container["args"])).topic_network
+
+
+def test_the_topics_network_policy_is_on_and_lets_the_operator_pods_in() -> None:
+    """The chart's default: each topic gets a NetworkPolicy whose status-port rule selects exactly the
+    operator pods this release runs (their namespace and the Deployment's selector labels)."""
+    deployment, network = _operator_network(render())
+    assert network.enabled and network.operator_namespace == "swarm-operator"
+    assert dict(network.operator_labels) == deployment["spec"]["selector"]["matchLabels"]
+    assert dict(network.operator_labels).items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert network.peers("status_from") == []
+    assert network.peers("dht_peers") == [{"namespaceSelector": {}, "podSelector": {
+        "matchLabels": {"app.kubernetes.io/component": "dht-bootstrap"}}}]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    _, off = _operator_network(render(sets=["topicNetworkPolicy.enabled=false"], set_json=[
+        f"topicNetworkPolicy.statusFrom={json.dumps([monitoring])}", "topicNetworkPolicy.dhtPeers=[]"]))
+    assert not off.enabled and off.peers("status_from") == [monitoring] and off.peers("dht_peers") == []
+    bad = run(tool("helm"), "template", "x", str(CHART), "--set-json", 'topicNetworkPolicy.statusFrom=[{"pods": {}}]',
+              check=False)
+    assert bad.returncode != 0 and "statusFrom" in bad.stderr

@@ -91,7 +91,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     obs.fresh = _fresh(obs, spec)
     identity = obs.secrets.get(names.identity_secret(name))
     if identity is not None and controlled_by(identity, topic):
-        keys = _public_keys(topic, obs.configmap, identity, max(obs.host_count, *(n + 1 for n in obs.host_pods)))
+        keys = _public_keys(topic, obs.configmap, identity, max([obs.host_count, *(n + 1 for n in obs.host_pods)]))
         hosts = [(n, pod, keys[n]) for n, pod in sorted(obs.host_pods.items()) if n in keys and _running(pod, n)]
         answers = await asyncio.gather(*(_report(wiring, memory, (ns, name, n), pod, key, spec.topic_of(name))
                                          for n, pod, key in hosts))
