@@ -102,7 +102,7 @@ class BootstrapHost(_Model):
     )
     image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
                        description="Image of the host, a reference as in a container spec (e.g. "
-                       '"ghcr.io/swarm-operator/swarm-peer:0.1.0"), optionally pinned by "@sha256:" and 64 hex '
+                       '"ghcr.io/swarm-operator/swarm-peer:0.2.0"), optionally pinned by "@sha256:" and 64 hex '
                        "digits; empty = the operator's swarm-peer image (the chart's peerImage).")
     announceTimeoutSeconds: int = Field(
         300, ge=1, le=86400,

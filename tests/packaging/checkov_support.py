@@ -18,7 +18,7 @@ import yaml
 from packaging_support import HERE, REPO, render, tool
 from swarm_operator import children, names, owned
 from swarm_operator.cli import build_parser, config_of
-from swarm_operator.config import TopicNetwork
+from swarm_operator.config import DEFAULT_PEER_IMAGE, TopicNetwork
 from swarm_operator.identity import new_seed, public_key_of
 from swarm_operator.models import SwarmTopicSpec
 
@@ -29,7 +29,7 @@ ALL_FEATURES = HERE / "all-features-values.yaml"
 OPERATOR_DIGEST = "sha256:" + "1f" * 32
 PEER_DIGEST = "sha256:" + "2e" * 32
 RELEASED = (f"image.digest={OPERATOR_DIGEST}", f"peerImage.digest={PEER_DIGEST}")
-RELEASED_PEER_IMAGE = f"ghcr.io/swarm-operator/swarm-peer:0.1.0@{PEER_DIGEST}"
+RELEASED_PEER_IMAGE = f"{DEFAULT_PEER_IMAGE}@{PEER_DIGEST}"
 
 
 @dataclass(frozen=True)
