@@ -55,6 +55,7 @@ class Config:
     lease_name: str = "swarm-operator"  # the leader Lease, in the operator's own namespace
     lease_namespace: str | None = None  # None: $POD_NAMESPACE, else the ServiceAccount's, else default
     identity: str | None = None  # this replica's name; None: $POD_NAME, else host name + random
+    backup_check: bool = False  # CredentialsBackedUp on every topic with a key (planner/backupcheck.py)
     topic_network: TopicNetwork = field(default_factory=TopicNetwork)  # the topics' NetworkPolicies
 
     @property

@@ -57,7 +57,8 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                    report_ttl=config.report_ttl, network=config.topic_network)
+                    report_ttl=config.report_ttl, backup_check=config.backup_check,
+                    network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers, queue=queue)
     elector = LeaderElector(kube, election) if election else None

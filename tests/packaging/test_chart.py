@@ -286,7 +286,7 @@ def test_operator_deployment_defaults() -> None:
     for arg in (f"--peer-image=ghcr.io/swarm-operator/swarm-peer:{__version__}", "--metrics-port=9090",
                 "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces"):
         assert arg in container["args"], arg
-    assert "--no-leader-election" not in container["args"]
+    assert "--no-leader-election" not in container["args"] and "--backup-check" not in container["args"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     service = by_kind(docs, "Service")[0]
@@ -298,6 +298,11 @@ def test_operator_deployment_defaults() -> None:
         assert labels.get("app.kubernetes.io/instance") == "swarm", doc["kind"]
         assert labels.get("app.kubernetes.io/managed-by") == "Helm", doc["kind"]
         assert labels.get("helm.sh/chart") == f"swarm-operator-{__version__}", doc["kind"]
+
+
+def test_the_backup_check_is_an_operator_flag() -> None:
+    (deployment,) = by_kind(render(ALL), "Deployment")
+    assert "--backup-check" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_monitoring_objects() -> None:

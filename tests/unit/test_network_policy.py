@@ -18,7 +18,7 @@ from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.planner import plan
 from swarm_operator.validation import parse_spec
 from test_plan import IMAGE, PUB, SECRETS, live, observed
-from unit_support import NOW, make_topic, observed_of
+from unit_support import NOW, make_topic, more_seeds, observed_of
 
 K8S = "1.35.0"
 OPERATOR = TopicNetwork(enabled=True, operator_namespace="swarm-operator",
@@ -145,7 +145,7 @@ def test_the_policy_is_made_before_the_host_and_deleted_once_switched_off() -> N
     topic = make_topic()
     spec = parse_spec(topic)[0]
     assert spec is not None
-    fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32}
+    fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
     first = plan(_with_network(observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE,
                                            secrets=dict.fromkeys(SECRETS), fresh=fresh), OPERATOR))
     creates = [(w.target.kind, w.body["metadata"]["name"]) for w in first.writes if w.op == "create"]

@@ -76,6 +76,11 @@ def put(obs: Any, kind: str, name: str, obj: dict[str, Any] | None) -> None:
     obs.set_child(owned.BY_KIND[kind], name, obj)
 
 
+def more_seeds(secret: str = "chat-identity") -> dict[str, str]:
+    """`Observed.fresh` seeds of hosts 1 to 4, which a new identity Secret carries."""
+    return {f"{secret}/seed-{n}": f"{n}{n}" * 32 for n in range(1, 5)}
+
+
 QOS_RESOURCES = ("cpu", "memory")
 
 

@@ -31,6 +31,7 @@ class Wiring:
     caches: Caches
     peer_image: str
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
+    backup_check: bool = False  # `run --backup-check`
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topics' NetworkPolicies
 
 
