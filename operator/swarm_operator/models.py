@@ -303,7 +303,7 @@ class Condition(_Model):
     """metav1.Condition."""
 
     type: str = Field(..., description="HostReady, HostsReady, Quorum, HostWritable, BaseKeyRecorded, ClientsReady, "
-                      "Degraded or Ready (the summary).")
+                      "Degraded, CredentialsBackedUp or Ready (the summary).")
     status: str = Field(..., json_schema_extra={"enum": ["True", "False", "Unknown"]},
                         description='"True", "False" or "Unknown".')
     reason: str = Field(..., description='Why, in one CamelCase word (e.g. "AnnounceFlushed", "AnnounceTimeout").')
@@ -366,6 +366,7 @@ class SwarmTopicStatus(_Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="The API of this status: HostReady, HostsReady and Quorum (several "
-        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded and the summary Ready, one of each type.",
+        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded, CredentialsBackedUp (with the operator's "
+        "--backup-check) and the summary Ready, one of each type.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
