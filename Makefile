@@ -26,10 +26,12 @@ cluster-setup: $(TOOLS)/.installed
 test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
 
-$(VENV)/.installed: pyproject.toml
+# The product (editable, with its test tooling) and the local cluster's own package (e2e/pyproject.toml,
+# the `localcluster` command): two projects, so the product's wheel never carries the test node.
+$(VENV)/.installed: pyproject.toml e2e/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test]' -e ./e2e
 	touch $@
 
 $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
