@@ -40,6 +40,13 @@ rules:
 """
 
 
+HOSTPATH_CLASS = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "local-hostpath", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+}
+
+
 @dataclass(frozen=True)
 class Endpoints:
     etcd_client: int
@@ -51,11 +58,16 @@ class ControlPlane:
     """Start with `start()`, stop with `stop()`; `kubeconfig` is the admin's (system:masters)."""
 
     def __init__(self, state_dir: Path, extra_server_ips: list[str] | None = None,
-                 node_name: str = "swarm-node", controller_qps: int | None = None) -> None:
+                 node_name: str = "swarm-node", controller_qps: int | None = None,
+                 hostpath_provisioner: bool = False) -> None:
         """`controller_qps` lifts the controller-manager's and the scheduler's client rate limits
         (20 and 50 requests per second by default), as large clusters do, for the scale benchmark:
-        there the control plane's own throttle must not be what is measured."""
+        there the control plane's own throttle must not be what is measured. `hostpath_provisioner`
+        turns on the controller-manager's HostPath provisioner behind a default StorageClass
+        `local-hostpath` (PVs bound at once, for pods no node runs: the scale benchmark's; with the
+        real node the local-path provisioner serves the default class instead)."""
         self.controller_qps = controller_qps
+        self.hostpath_provisioner = hostpath_provisioner
         self.state = state_dir
         self.logs = state_dir / "logs"
         self.pki = Pki(state_dir / "pki")
@@ -134,6 +146,7 @@ class ControlPlane:
             "--controllers=*", "--leader-elect=false", "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}", f"--authentication-kubeconfig={kubeconfig_path}",
             f"--authorization-kubeconfig={kubeconfig_path}",
+            *(["--enable-hostpath-provisioner=true"] if self.hostpath_provisioner else []),
             f"--cluster-signing-cert-file={self.pki.ca_crt}",
             f"--cluster-signing-key-file={self.pki.ca_key}", "--profiling=false", "--v=1",
             *self._throughput(),
@@ -175,6 +188,8 @@ class ControlPlane:
                    timeout, apiserver)
         self._start(self._controller_manager(kcs["controller-manager"]))
         self._start(self._scheduler(kcs["scheduler"]))
+        if self.hostpath_provisioner:
+            self.apply_object("/apis/storage.k8s.io/v1/storageclasses", HOSTPATH_CLASS)
         wait_until("the default ServiceAccount and kube-root-ca.crt",
                    self._namespace_ready, timeout, self.components[2])
 

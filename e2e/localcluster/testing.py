@@ -37,13 +37,14 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return proc.stdout
 
 
-def shared_control_plane(controller_qps: int | None = None) -> ControlPlane:
+def shared_control_plane(controller_qps: int | None = None, hostpath_provisioner: bool = False) -> ControlPlane:
     """The session's control plane, started on first use and stopped when the process exits."""
     global _shared
     if _shared is None:
         given = os.environ.get("SWARM_CLUSTER_STATE")
         state = Path(given or tempfile.mkdtemp(prefix="swarm-cluster-"))
-        plane = ControlPlane(state, extra_server_ips=[NODE_IP, PODMAN_GATEWAY], controller_qps=controller_qps)
+        plane = ControlPlane(state, extra_server_ips=[NODE_IP, PODMAN_GATEWAY], controller_qps=controller_qps,
+                             hostpath_provisioner=hostpath_provisioner)
         plane.start()
         atexit.register(_stop, plane, remove=not given and not os.environ.get("SWARM_KEEP_STATE"))
         helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",

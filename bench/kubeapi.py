@@ -1,6 +1,7 @@
-"""A small asyncio client of the real API server for the kubelet, configured from a kubeconfig.
+"""A small asyncio client of the API server for the scale benchmark, configured from a kubeconfig.
 
-Only what a kubelet needs: JSON GET/POST/PATCH/DELETE and a watch stream. Client certificates,
+JSON GET/POST/PATCH/DELETE and a watch stream (aiohttp; the benchmark's own watches must not share
+a rate limit or a connection pool with the operator under test). Client certificates,
 CA and bearer tokens may be given as files or inline `-data`, as kubeconfigs allow.
 """
 
