@@ -19,6 +19,7 @@ import base64
 import ctypes
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -77,11 +78,17 @@ def _identity_secret(pod: dict[str, Any]) -> str | None:
                  if v.get("name") == "identity" and v.get("secret")), None)
 
 
+def _netns_dir_mounted() -> bool:
+    with open("/proc/self/mountinfo") as mounts:
+        return any(line.split()[4] == "/run/netns" for line in mounts)
+
+
 class NetNamespace:
     """The namespace, veth pair and routes that make kwok's CIDR reach a socket of this process."""
 
     def __init__(self, cidr: str) -> None:
         self.cidr = cidr
+        self.mounted_before = _netns_dir_mounted()  # `ip netns add` mounts /run/netns the first time
 
     def create(self) -> None:
         self.remove()  # what a killed run left
@@ -98,6 +105,9 @@ class NetNamespace:
     def remove(self) -> None:
         subprocess.run(["ip", "link", "del", VETH[0]], capture_output=True)  # the route goes with it
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        if not self.mounted_before and _netns_dir_mounted() and not os.listdir("/run/netns"):
+            subprocess.run(["umount", "/run/netns"], capture_output=True)
+            os.rmdir("/run/netns")
 
     def listen(self, port: int) -> socket.socket:
         """A TCP socket bound to 0.0.0.0:`port` inside the namespace (made on a thread that joins it)."""

@@ -31,6 +31,19 @@ DHT_NAMESPACE = "default"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
               "pod-security.kubernetes.io/enforce-version": "latest"}
 
+
+def restricted(pod_spec: dict[str, Any], uid: int = 10001) -> dict[str, Any]:
+    """`pod_spec` made compliant with the restricted Pod Security Standard (for a test's own pods
+    in the e2e namespaces, which enforce it): non-root `uid`, RuntimeDefault seccomp, no privilege
+    escalation, every capability dropped."""
+    pod_spec.setdefault("securityContext", {}).update(
+        {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+         "seccompProfile": {"type": "RuntimeDefault"}})
+    for container in pod_spec.get("containers", []):
+        container.setdefault("securityContext", {}).update(
+            {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    return pod_spec
+
 T = TypeVar("T")
 
 
@@ -261,8 +274,14 @@ def shared_local_cluster() -> LocalCluster:
     global _shared_local
     if _shared_local is None:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-node-")))
-        atexit.register(cluster.close)  # before start(): a failed start tears its node down too
-        cluster.start()
+        try:
+            cluster.start()
+        except BaseException:
+            cluster.close()
+            raise
+        # After start(): atexit runs last-registered first, so the node is torn down (its pods
+        # deleted through the API) before the session's control plane stops.
+        atexit.register(cluster.close)
         _shared_local = cluster
     return _shared_local
 

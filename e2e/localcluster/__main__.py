@@ -44,13 +44,16 @@ def up(no_operator: bool) -> int:
         print(f"Kubernetes {plane.version()}; node {node['name']} (kubelet {node['kubelet']}, "
               f"{node['containerRuntime']}); images from the registry on {nodes.registry.address}; "
               "the private DHT of examples/dht.yaml is Ready. Ctrl-C stops everything.", file=sys.stderr, flush=True)
+        print(f"start-up (s since the node's start): {json.dumps(nodes.timings)}", file=sys.stderr, flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, whatever arrives meanwhile
         if nodes is not None:
-            nodes.stop()
+            stopping = time.monotonic()
+            done = nodes.stop()
+            print(f"stopped in {time.monotonic() - stopping:.1f} s: {'; '.join(done)}", file=sys.stderr, flush=True)
     return 0
 
 

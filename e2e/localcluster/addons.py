@@ -9,6 +9,7 @@ module proxy) and pulled from the local registry like every other image.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def _local_path_config() -> dict[str, object]:
     helper = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "helper-pod"},
               "spec": {"containers": [{"name": "helper-pod", "image": HELPER_IMAGE}]}}
     return {
-        "config.json": yaml.safe_dump({"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES",
+        "config.json": json.dumps({"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES",
                                                         "paths": [str(LOCAL_PATH_DIR)]}]}),
         "setup": '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
         "teardown": '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
@@ -92,7 +93,7 @@ def _local_path_config() -> dict[str, object]:
 
 
 def local_path() -> list[dict[str, object]]:
-    ns, name, sa = "local-path-storage", "local-path-provisioner", "local-path-provisioner"
+    ns, name, sa = "local-path-storage", "local-path-provisioner", "local-path-provisioner-service-account"
     image = f"localhost/swarm-node/local-path-provisioner:{versions()['LOCAL_PATH_VERSION']}"
     rbac = "rbac.authorization.k8s.io/v1"
     return [

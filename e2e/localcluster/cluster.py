@@ -16,10 +16,9 @@ from pathlib import Path
 from . import addons, images
 from .controlplane import ControlPlane
 from .node import Node
+from .node_config import CACHE
 from .registry import Registry
 
-CACHE = Path(os.environ.get("SWARM_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-             / "swarm-operator")
 REGISTRY_PORT = int(os.environ.get("SWARM_REGISTRY_PORT", "5000"))
 
 

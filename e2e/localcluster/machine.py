@@ -70,11 +70,15 @@ def node_processes() -> list[str]:
     return sorted(found)
 
 
+PODMAN_STORE = "/var/lib/containers/storage"  # podman mounts its store once and keeps it: not the node's
+
+
 def mounts() -> list[str]:
     points = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
-        points.append(f"{fields[4]} ({fields[fields.index('-') + 1]})")
+        if not fields[4].startswith(PODMAN_STORE):
+            points.append(f"{fields[4]} ({fields[fields.index('-') + 1]})")
     return sorted(points)
 
 
@@ -131,8 +135,11 @@ def cgroups() -> list[str]:
             depth = len(Path(dirpath).parts) - base
             if depth >= CGROUP_DEPTH:
                 dirnames.clear()
-            if depth:
-                found.append(str(Path(dirpath).relative_to(CGROUP_ROOT)))
+            name = str(Path(dirpath).relative_to(CGROUP_ROOT))
+            if "process_api" in name:  # the machine's own agent makes one per command it runs
+                dirnames.clear()
+            elif depth:
+                found.append(name)
     return sorted(found)
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ class Node:
         try:
             if self.kubelet_alive():
                 self._drain()
+        except (OSError, urllib.error.URLError) as exc:  # no API server any more: the teardown still runs
+            print(f"localcluster: could not drain the node through the API ({exc})", flush=True)
         finally:
+            self._remove_containers()
             for component in reversed(self.components):
                 component.stop(grace=15)
             self.components.clear()
@@ -152,7 +156,8 @@ class Node:
     # -- draining ------------------------------------------------------------------------------
 
     def _drain(self, timeout: float = 60.0) -> None:
-        """Delete every pod bound to this node (grace 0) and wait until containerd runs no task."""
+        """Delete every pod bound to this node (grace 0) and wait until containerd runs no task (the
+        kubelet stopped every sandbox, so CNI DEL released the pods' addresses)."""
         cordon = {"spec": {"unschedulable": True}}  # so no controller's replacement lands here meanwhile
         self.plane.request("PATCH", f"/api/v1/nodes/{self.layout.name}", cordon, "application/merge-patch+json")
         pods: dict[str, Any] = self.plane.get(f"/api/v1/pods?fieldSelector=spec.nodeName%3D{self.layout.name}")
@@ -161,11 +166,21 @@ class Node:
             self.plane.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", grace=0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            tasks = self.ctr("-n", "k8s.io", "tasks", "ls", "-q").stdout.split()
-            sandboxes = self.ctr("-n", "k8s.io", "containers", "ls", "-q").stdout.split()
-            if not tasks and not sandboxes:
+            tasks = self.ctr("-n", "k8s.io", "tasks", "ls").stdout.splitlines()[1:]
+            if not any("RUNNING" in line.split() for line in tasks):
                 return
             time.sleep(0.5)
+
+    def _remove_containers(self) -> None:
+        """containerd keeps its images between sessions, never its containers (sandboxes included)."""
+        if not any(c.name == "containerd" and c.alive() for c in self.components):
+            return
+        for task in self.ctr("-n", "k8s.io", "tasks", "ls", "-q").stdout.split():
+            self.ctr("-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", task)
+            self.ctr("-n", "k8s.io", "tasks", "rm", "-f", task)
+        containers = self.ctr("-n", "k8s.io", "containers", "ls", "-q").stdout.split()
+        if containers:
+            self.ctr("-n", "k8s.io", "containers", "rm", *containers)
 
     def describe(self) -> dict[str, str]:
         """kubelet and containerd versions as the Node reports them (e.g. for the demo's summary)."""

@@ -7,13 +7,20 @@ machine kind (shared notes, real-node-facts.md) are marked MANDATORY.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .controlplane import REPO
 
-NODE_ROOT = Path("/var/lib/swarm-node")  # containerd, kubelet and CNI state: one node per machine
+NODE_ROOT = Path("/var/lib/swarm-node")  # kubelet and CNI state, configs: one node per machine
+CACHE = Path(os.environ.get("SWARM_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "swarm-operator")
+# containerd's root (content store, unpacked snapshots, metadata) is a cache like podman's store:
+# kept between sessions, so a node pulls only images that changed (a cold pull of the peer image
+# costs ~20 s). Containers never outlive a session: `Node.stop` removes them.
+CONTAINERD_ROOT = CACHE / "containerd"
 NODE_RUN = Path("/run/swarm-node")  # sockets
 BRIDGE = "cni-swarm0"
 POD_SUBNET = "10.244.0.0/24"
@@ -51,11 +58,8 @@ class NodeLayout:
     run: Path = NODE_RUN
     registry: str = "127.0.0.1:5000"
     max_pods: int = 110
+    containerd_root: Path = CONTAINERD_ROOT
     extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def containerd_root(self) -> Path:
-        return self.root / "containerd"
 
     @property
     def containerd_state(self) -> Path:
@@ -107,12 +111,16 @@ state = "{layout.containerd_state}"
 {cri_runtime}
   # MANDATORY here: no CAP_SYS_RESOURCE, so a sandbox's oom_score_adj below containerd's own fails in runc.
   restrict_oom_score_adj = true
+  # The pods' network namespaces under containerd's state dir (ours), not in /run/netns (shared
+  # with podman and `ip netns`): a teardown then finds and unmounts every one of them.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     {runc}
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
         BinaryName = "{RUNC}"
+        Root = "{layout.run / 'runc'}"
         SystemdCgroup = false
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["{CNI_BIN}"]

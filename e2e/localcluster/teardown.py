@@ -24,8 +24,11 @@ from . import machine
 from .node_config import BRIDGE, CNI_NETWORK, NodeLayout
 
 RECORD = "before.json"
-# Directories the kubelet makes outside its root dir; removed only when they did not exist before.
-KUBELET_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet")
+# Directories the kubelet and containerd make outside the node's own (the kubelet's pod logs, its
+# device-plugin socket dir; containerd's default state dir); removed only when they did not exist before.
+MADE_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet", "/run/containerd")
+CNI_RESULTS = Path("/var/lib/cni/results")
+NETNS_DIR = "/run/netns"  # containerd mounts it (shared) for the pods' network namespaces
 
 
 def remember(layout: NodeLayout) -> None:
@@ -36,7 +39,8 @@ def remember(layout: NodeLayout) -> None:
     if record.exists():
         return
     state = {"sysctls": machine.sysctls(), "nft": _nft_structure(),
-             "dirs": [d for d in KUBELET_DIRS if os.path.exists(d)]}
+             "dirs": [d for d in MADE_DIRS if os.path.exists(d)], "netns_mounted": _netns_mounted(),
+             "cni_results": sorted(p.name for p in CNI_RESULTS.glob("*"))}
     record.write_text(json.dumps(state, indent=1))
 
 
@@ -57,12 +61,18 @@ def teardown(layout: NodeLayout, kube_proxy: Path | None = None) -> list[str]:
     done += _remove_cgroups()
     if record is not None:
         done += _restore_sysctls(record["sysctls"])
-        for directory in KUBELET_DIRS:
+        for directory in MADE_DIRS:
             if directory not in record["dirs"] and os.path.exists(directory):
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"rm {directory}")
-    for leftover in Path("/var/lib/cni/results").glob(f"{CNI_NETWORK}-*"):
-        leftover.unlink(missing_ok=True)
+        if not record.get("netns_mounted", True) and _netns_mounted() and not os.listdir(NETNS_DIR):
+            subprocess.run(["umount", NETNS_DIR], capture_output=True)
+            done.append(f"umount {NETNS_DIR}")
+    # containerd's CNI library caches each ADD's result there (its loopback and our network); a DEL
+    # removes it, a killed node leaves it.
+    for leftover in [*CNI_RESULTS.glob(f"{CNI_NETWORK}-*"), *CNI_RESULTS.glob("cni-loopback-*")]:
+        if record is None or leftover.name not in record.get("cni_results", []):
+            leftover.unlink(missing_ok=True)
     for directory in (layout.run, layout.root):
         if directory.exists():
             shutil.rmtree(directory, ignore_errors=True)
@@ -105,16 +115,33 @@ def _zombie(pid: str) -> bool:
 
 # -- mounts and network ------------------------------------------------------------------------
 
+def _netns_mounted() -> bool:
+    return any(line.split()[4] == NETNS_DIR for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def _mount_points() -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+
+
 def _unmount(layout: NodeLayout) -> list[str]:
-    prefixes = (str(layout.root) + "/", str(layout.run) + "/", "/run/netns/cni-")
-    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    ours = sorted({p for p in points if p.startswith(prefixes) or p in (str(layout.root), str(layout.run))},
-                  key=len, reverse=True)
-    for point in ours:
-        subprocess.run(["umount", "-l", point], capture_output=True)
-    for ns in Path("/run/netns").glob("cni-*") if Path("/run/netns").is_dir() else []:
-        ns.unlink(missing_ok=True)
-    return [f"unmounted {len(ours)}"] if ours else []
+    """Everything mounted under the node's directories and its pods' network namespaces (a netns
+    file may be mounted more than once: /run/netns is a shared mount), deepest first."""
+    prefixes = (str(layout.root) + "/", str(layout.run) + "/", NETNS_DIR + "/cni-")
+    tops = (str(layout.root), str(layout.run))
+    count = 0
+    for _ in range(5):
+        ours = sorted({p for p in _mount_points() if p.startswith(prefixes) or p in tops}, key=len, reverse=True)
+        if not ours:
+            break
+        for point in ours:
+            subprocess.run(["umount", "-l", point], capture_output=True)
+            count += 1
+    for ns in Path(NETNS_DIR).glob("cni-*") if Path(NETNS_DIR).is_dir() else []:
+        try:
+            ns.unlink()
+        except OSError as exc:
+            print(f"localcluster: teardown: {ns}: {exc}", flush=True)
+    return [f"unmounted {count}"] if count else []
 
 
 def _remove_links() -> list[str]:

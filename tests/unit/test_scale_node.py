@@ -46,3 +46,5 @@ def test_any_address_of_the_cidr_reaches_the_one_socket_and_is_told_apart() -> N
         net.remove()
     assert not Path("/run/netns/swarm-kwok").exists()
     assert not Path("/sys/class/net/swarm-kwok0").exists()
+    if not net.mounted_before:
+        assert "/run/netns " not in Path("/proc/self/mountinfo").read_text(), "the netns directory stays mounted"
