@@ -5,7 +5,7 @@ before the node's first change).
 
 Order (shared notes, real-node-facts.md section 7): kube-proxy's own cleanup; the node's processes
 (kubelet, kube-proxy, containerd, its shims, every process in a kubepods cgroup); mounts under the
-node's directories and its network namespaces; the bridge; the firewall chains and tables the node
+node's directories (the pods' network namespaces among them); the bridge; the firewall chains and tables the node
 added; the kubepods cgroups; the kernel settings; the node's directories.
 """
 
@@ -28,7 +28,6 @@ RECORD = "before.json"
 # device-plugin socket dir; containerd's default state dir); removed only when they did not exist before.
 MADE_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet", "/run/containerd")
 CNI_RESULTS = Path("/var/lib/cni/results")
-NETNS_DIR = "/run/netns"  # containerd mounts it (shared) for the pods' network namespaces
 
 
 def remember(layout: NodeLayout) -> None:
@@ -39,7 +38,7 @@ def remember(layout: NodeLayout) -> None:
     if record.exists():
         return
     state = {"sysctls": machine.sysctls(), "nft": _nft_structure(),
-             "dirs": [d for d in MADE_DIRS if os.path.exists(d)], "netns_mounted": _netns_mounted(),
+             "dirs": [d for d in MADE_DIRS if os.path.exists(d)],
              "cni_results": sorted(p.name for p in CNI_RESULTS.glob("*"))}
     record.write_text(json.dumps(state, indent=1))
 
@@ -65,9 +64,6 @@ def teardown(layout: NodeLayout, kube_proxy: Path | None = None) -> list[str]:
             if directory not in record["dirs"] and os.path.exists(directory):
                 shutil.rmtree(directory, ignore_errors=True)
                 done.append(f"rm {directory}")
-        if not record.get("netns_mounted", True) and _netns_mounted() and not os.listdir(NETNS_DIR):
-            subprocess.run(["umount", NETNS_DIR], capture_output=True)
-            done.append(f"umount {NETNS_DIR}")
     # containerd's CNI library caches each ADD's result there (its loopback and our network); a DEL
     # removes it, a killed node leaves it.
     for leftover in [*CNI_RESULTS.glob(f"{CNI_NETWORK}-*"), *CNI_RESULTS.glob("cni-loopback-*")]:
@@ -115,18 +111,15 @@ def _zombie(pid: str) -> bool:
 
 # -- mounts and network ------------------------------------------------------------------------
 
-def _netns_mounted() -> bool:
-    return any(line.split()[4] == NETNS_DIR for line in Path("/proc/self/mountinfo").read_text().splitlines())
-
-
 def _mount_points() -> list[str]:
     return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
 
 
 def _unmount(layout: NodeLayout) -> list[str]:
-    """Everything mounted under the node's directories and its pods' network namespaces (a netns
-    file may be mounted more than once: /run/netns is a shared mount), deepest first."""
-    prefixes = (str(layout.root) + "/", str(layout.run) + "/", NETNS_DIR + "/cni-")
+    """Everything mounted under the node's directories (the pods' network namespaces, volumes and
+    root filesystems among them; containerd keeps the namespaces under its state dir), deepest
+    first, again while any is left (a lazy unmount can uncover another)."""
+    prefixes = (str(layout.root) + "/", str(layout.run) + "/")
     tops = (str(layout.root), str(layout.run))
     count = 0
     for _ in range(5):
@@ -136,11 +129,6 @@ def _unmount(layout: NodeLayout) -> list[str]:
         for point in ours:
             subprocess.run(["umount", "-l", point], capture_output=True)
             count += 1
-    for ns in Path(NETNS_DIR).glob("cni-*") if Path(NETNS_DIR).is_dir() else []:
-        try:
-            ns.unlink()
-        except OSError as exc:
-            print(f"localcluster: teardown: {ns}: {exc}", flush=True)
     return [f"unmounted {count}"] if count else []
 
 
