@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 
-def up(no_operator: bool) -> int:
+def up(no_operator: bool, network_policy: bool = False) -> int:
     from .cluster import NodeCluster
     from .testing import ensure_dht, set_operator_replicas, shared_control_plane
 
@@ -35,7 +35,7 @@ def up(no_operator: bool) -> int:
     nodes = None
     try:
         plane = shared_control_plane()
-        nodes = NodeCluster(plane, state)
+        nodes = NodeCluster(plane, state, network_policy=network_policy)
         nodes.start()
         set_operator_replicas(plane, 0 if no_operator else 2)
         ensure_dht(plane)
@@ -94,13 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start the local cluster until Ctrl-C")
     start.add_argument("--no-operator", action="store_true", help="leave the operator at 0 replicas")
+    start.add_argument("--network-policy", action="store_true",
+                       help="enforce NetworkPolicies (kube-router's network-policy controller)")
     commands.add_parser("down", help="stop a running cluster and remove what a killed run left")
     snap = commands.add_parser("check", help="compare the machine with a saved snapshot")
     snap.add_argument("snapshot", type=Path)
     snap.add_argument("--save", action="store_true", help="write the snapshot instead")
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(args.no_operator)
+        return up(args.no_operator, args.network_policy)
     if args.command == "down":
         return down()
     return check(args.snapshot, args.save)

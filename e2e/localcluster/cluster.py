@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import addons, images
 from .controlplane import ControlPlane
+from .netpol import PolicyController
 from .node import Node
 from .node_config import CACHE
 from .registry import Registry
@@ -23,11 +24,15 @@ REGISTRY_PORT = int(os.environ.get("SWARM_REGISTRY_PORT", "5000"))
 
 
 class NodeCluster:
-    def __init__(self, plane: ControlPlane, state_dir: Path, max_pods: int = 110) -> None:
+    """`network_policy` adds kube-router's network-policy controller (NetworkPolicies enforced)."""
+
+    def __init__(self, plane: ControlPlane, state_dir: Path, max_pods: int = 110,
+                 network_policy: bool = False) -> None:
         self.plane = plane
         self.state = state_dir
         self.registry = Registry(CACHE / "registry", port=REGISTRY_PORT)
         self.node = Node(plane, self.registry.address, state_dir / "logs", max_pods=max_pods)
+        self.policy = PolicyController(plane, self.node.layout, state_dir / "logs") if network_policy else None
         self.timings: dict[str, float] = {}
 
     def start(self) -> None:
@@ -44,6 +49,9 @@ class NodeCluster:
             if pushed:
                 raise pushed[0]
             self.timings["images pushed"] = round(time.monotonic() - started, 2)
+            if self.policy is not None:
+                self.policy.start()
+                self.timings["network policy controller"] = round(time.monotonic() - started, 2)
             addons.install(self.plane.kubeconfig)
             addons.wait_ready(self.plane.kubeconfig)
             self.timings["add-ons Ready"] = round(time.monotonic() - started, 2)
@@ -59,6 +67,8 @@ class NodeCluster:
 
     def stop(self) -> list[str]:
         try:
+            if self.policy is not None:
+                self.policy.stop()
             return self.node.stop()
         finally:
             self.registry.stop()

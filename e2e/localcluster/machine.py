@@ -16,7 +16,7 @@ from typing import Any
 # Processes of the node's programs (by executable name), whatever their arguments.
 NODE_PROGRAMS = frozenset({
     "kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "coredns", "kwok",
-    "kube-router", "local-path-provisioner", "docker-registry", "catatonit", "conntrack",
+    "kube-router", "local-path-provisioner", "docker-registry", "catatonit", "conntrack", "ipset",
 })
 # Kernel settings the node's components are known to change (facts note, section 6), and their kin.
 SYSCTLS = (
@@ -120,7 +120,7 @@ def nft_objects() -> list[str]:
 
 def firewall() -> dict[str, list[str]]:
     return {"nft": nft_objects(), "iptables": _rules(_run("iptables-save")),
-            "ip6tables": _rules(_run("ip6tables-save"))}
+            "ip6tables": _rules(_run("ip6tables-save")), "ipsets": sorted(_run("ipset", "list", "-n").split())}
 
 
 def cgroups() -> list[str]:

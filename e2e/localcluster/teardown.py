@@ -55,6 +55,7 @@ def teardown(layout: NodeLayout, kube_proxy: Path | None = None) -> list[str]:
     done += _unmount(layout)
     done += _remove_links()
     done += _remove_chains()
+    done += _remove_ipsets()
     if record is not None:
         done += _remove_new_nft_structure(record["nft"])
     done += _remove_cgroups()
@@ -177,6 +178,14 @@ def _remove_chains() -> list[str]:
             subprocess.run(["nft", "delete", "table", family, "kube-proxy"], capture_output=True)
             removed += 1
     return [f"removed {removed} firewall chains/tables"] if removed else []
+
+
+def _remove_ipsets() -> list[str]:
+    """kube-router's ipsets (its chains are KUBE-* and go above)."""
+    names = [n for n in _run("ipset", "list", "-n").split() if n.startswith(("KUBE-", "kube-router"))]
+    for name in names:
+        subprocess.run(["ipset", "destroy", name], capture_output=True)
+    return [f"ipset destroy {len(names)} sets"] if names else []
 
 
 def _nft_structure() -> list[str]:
