@@ -5,12 +5,11 @@ filters the pods' traffic with iptables chains (`KUBE-ROUTER-*`, `KUBE-POD-FW-*`
 and ipsets; bridged traffic reaches iptables through br_netfilter (built into this kernel).
 
 Off by default (`NodeCluster(..., network_policy=True)`, `localcluster up --network-policy`); the
-node's teardown removes its chains (KUBE-*) and ipsets.
+node's teardown removes its chains (KUBE-ROUTER-*, KUBE-POD-FW-*, ...) and ipsets.
 """
 
 from __future__ import annotations
 
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +46,9 @@ class PolicyController:
             return rsp.status == 200
 
     def stop(self) -> None:
+        # Not `kube-router --cleanup-config`: v2.1.0's crashes here (a nil pointer in its service
+        # proxy's clean-up, with no IPVS in this kernel) and leaves its KUBE-ROUTER-* chains; the
+        # node's teardown removes those chains and the ipsets.
         if self.component is not None:
             self.component.stop()
             self.component = None
-            subprocess.run([str(BIN / "kube-router"), "--cleanup-config"], capture_output=True, timeout=60)

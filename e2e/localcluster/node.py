@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -57,7 +58,7 @@ class Node:
         started = time.monotonic()
         done = teardown(self.layout, BIN / "kube-proxy")
         if done:
-            print(f"localcluster: removed a previous node's leftovers: {'; '.join(done)}", flush=True)
+            print(f"localcluster: removed a previous node's leftovers: {'; '.join(done)}", file=sys.stderr, flush=True)
         remember(self.layout)
         self._bridge()
         files = write_all(self.layout, self.plane.pki.ca_crt, self.plane.proxy_kubeconfig())
@@ -75,7 +76,7 @@ class Node:
             if self.kubelet_alive():
                 self._drain()
         except (OSError, urllib.error.URLError) as exc:  # no API server any more: the teardown still runs
-            print(f"localcluster: could not drain the node through the API ({exc})", flush=True)
+            print(f"localcluster: could not drain the node through the API ({exc})", file=sys.stderr, flush=True)
         finally:
             self._remove_containers()
             for component in reversed(self.components):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -159,20 +160,21 @@ def _run(*argv: str) -> str:
 
 def _remove_chains() -> list[str]:
     """The KUBE-* chains kube-proxy's cleanup leaves (the kubelet's KUBE-FIREWALL, KUBE-KUBELET-CANARY,
-    KUBE-IPTABLES-HINT ...) and the rules that jump to them, in every table, v4 and v6."""
+    KUBE-IPTABLES-HINT ...; kube-router's KUBE-ROUTER-*) and the rules that jump to them, in every
+    table, v4 and v6."""
     removed = 0
     for tool in ("iptables", "ip6tables"):
         for table in ("filter", "nat", "mangle", "raw"):
             rules = _run(tool, "-t", table, "-S").splitlines()
             for rule in rules:
-                if rule.startswith("-A ") and re.search(r"-j KUBE-|-A KUBE-", rule) and not rule.startswith("-A KUBE-"):
-                    subprocess.run([tool, "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+                if rule.startswith("-A ") and not rule.startswith("-A KUBE-") and re.search(r"-j KUBE-", rule):
+                    subprocess.run([tool, "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True)
             chains = [r.split()[1] for r in rules if r.startswith("-N KUBE-")]
             for chain in chains:
                 subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
             for chain in chains:
-                subprocess.run([tool, "-t", table, "-X", chain], capture_output=True)
-                removed += 1
+                gone = subprocess.run([tool, "-t", table, "-X", chain], capture_output=True).returncode == 0
+                removed += gone
     for family in ("ip", "ip6"):
         if f"table {family} kube-proxy" in _run("nft", "list", "tables"):
             subprocess.run(["nft", "delete", "table", family, "kube-proxy"], capture_output=True)

@@ -66,10 +66,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> object:
                             stdout=subprocess.PIPE, stderr=log.open("w"), text=True, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line.startswith("KUBECONFIG="), f"localcluster up said {line!r}:\n{Path(log).read_text()[-3000:]}"
-    yield line.strip().split("=", 1)[1]
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(240) == 0, Path(log).read_text()[-3000:]
+    try:
+        assert line.startswith("KUBECONFIG="), f"localcluster up said {line!r}:\n{Path(log).read_text()[-3000:]}"
+        yield line.strip().split("=", 1)[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(240) == 0, Path(log).read_text()[-3000:]
+    left = [line for line in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines()
+            if "KUBE-" in line]
+    assert not left, f"the policy controller's rules outlived the cluster: {left[:5]}"
 
 
 def test_a_policy_selecting_a_pod_lets_only_the_allowed_peers_in(cluster: str) -> None:

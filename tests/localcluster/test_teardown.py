@@ -32,7 +32,10 @@ def _up(log: Path) -> subprocess.Popen[str]:
                             stderr=log.open("w"), text=True, start_new_session=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # KUBECONFIG=... once everything is Ready
-    assert line.startswith("KUBECONFIG="), f"localcluster up said {line!r}:\n{log.read_text()[-3000:]}"
+    if not line.startswith("KUBECONFIG="):
+        proc.send_signal(signal.SIGTERM)  # whatever it started goes
+        proc.wait(240)
+        raise AssertionError(f"localcluster up said {line!r}:\n{log.read_text()[-3000:]}")
     return proc
 
 
