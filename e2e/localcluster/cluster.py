@@ -34,21 +34,24 @@ class NodeCluster:
         self.node = Node(plane, self.registry.address, state_dir / "logs", max_pods=max_pods)
         self.policy = PolicyController(plane, self.node.layout, state_dir / "logs") if network_policy else None
         self.timings: dict[str, float] = {}
+        self.pushed: list[str] = []
 
     def start(self) -> None:
         started = time.monotonic()
         self.state.mkdir(parents=True, exist_ok=True)
         self.registry.start()
-        pushed: list[BaseException] = []
-        pusher = threading.Thread(target=self._push, args=(pushed,), daemon=True)
+        errors: list[BaseException] = []
+        pusher = threading.Thread(target=self._push, args=(errors,), daemon=True)
         pusher.start()  # the node comes up meanwhile; its pods pull once the images are there
         try:
             self.node.start()
             self.timings.update({f"node: {k}": v for k, v in self.node.timings.items()})
             pusher.join()
-            if pushed:
-                raise pushed[0]
+            if errors:
+                raise errors[0]
             self.timings["images pushed"] = round(time.monotonic() - started, 2)
+            self.node.pull(self.pushed)  # the node's cached tags move to what was just pushed
+            self.timings["images pulled"] = round(time.monotonic() - started, 2)
             if self.policy is not None:
                 self.policy.start()
                 self.timings["network policy controller"] = round(time.monotonic() - started, 2)
@@ -61,7 +64,7 @@ class NodeCluster:
 
     def _push(self, errors: list[BaseException]) -> None:
         try:
-            images.push(self.registry.address, log=self.state / "pushed.txt")
+            self.pushed = list(images.push(self.registry.address, log=self.state / "pushed.txt"))
         except BaseException as exc:  # handed to start()
             errors.append(exc)
 

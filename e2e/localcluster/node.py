@@ -134,9 +134,9 @@ class Node:
         proc = self._start("containerd", [str(BIN / "containerd"), "--config", str(config)], env=env)
         wait_until("containerd", lambda: self.ctr("version").returncode == 0, 30, proc)
 
-    def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def ctr(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(BIN / "ctr"), "--address", str(self.layout.containerd_socket), *args],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=timeout)
 
     def _kubelet(self, config: Path) -> None:
         proc = self._start("kubelet", [
@@ -171,6 +171,17 @@ class Node:
             if not any("RUNNING" in line.split() for line in tasks):
                 return
             time.sleep(0.5)
+
+    def pull(self, refs: list[str]) -> None:
+        """Pull `refs` through the node's registry mirrors, as the kubelet would. containerd keeps
+        its images between sessions, so without this a tag it already has (`IfNotPresent`) would
+        keep pointing at the digest of an earlier build; a pull moves it to the registry's current
+        digest, downloading only the layers that changed."""
+        for ref in refs:
+            proc = self.ctr("-n", "k8s.io", "images", "pull", "--hosts-dir", str(self.layout.mirrors_dir), ref,
+                            timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the node could not pull {ref}: {proc.stderr.strip()[-1000:]}")
 
     def _remove_containers(self) -> None:
         """containerd keeps its images between sessions, never its containers (sandboxes included)."""
