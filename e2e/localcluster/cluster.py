@@ -50,8 +50,8 @@ class NodeCluster:
             if errors:
                 raise errors[0]
             self.timings["images pushed"] = round(time.monotonic() - started, 2)
-            self.node.pull(self.pushed)  # the node's cached tags move to what was just pushed
-            self.timings["images pulled"] = round(time.monotonic() - started, 2)
+            served = {ref: self.registry.digest(*images.registry_path(ref).rsplit(":", 1)) for ref in self.pushed}
+            self.node.forget_stale(served)  # the node's cached tags follow what was just pushed
             if self.policy is not None:
                 self.policy.start()
                 self.timings["network policy controller"] = round(time.monotonic() - started, 2)

@@ -172,16 +172,22 @@ class Node:
                 return
             time.sleep(0.5)
 
-    def pull(self, refs: list[str]) -> None:
-        """Pull `refs` through the node's registry mirrors, as the kubelet would. containerd keeps
-        its images between sessions, so without this a tag it already has (`IfNotPresent`) would
-        keep pointing at the digest of an earlier build; a pull moves it to the registry's current
-        digest, downloading only the layers that changed."""
-        for ref in refs:
-            proc = self.ctr("-n", "k8s.io", "images", "pull", "--hosts-dir", str(self.layout.mirrors_dir), ref,
-                            timeout=600)
-            if proc.returncode != 0:
-                raise RuntimeError(f"the node could not pull {ref}: {proc.stderr.strip()[-1000:]}")
+    def forget_stale(self, served: dict[str, str | None]) -> list[str]:
+        """Drop containerd's records of the images in `served` (ref -> the registry's manifest
+        digest) that do not match the registry: containerd keeps its images between sessions, so
+        under `IfNotPresent` a tag it already has would keep the digest of an earlier build. The
+        kubelet then pulls them again as on any node (only changed layers are downloaded), and the
+        pod's imageID names the registry's digest. Returns the refs dropped."""
+        records = {}
+        for line in self.ctr("-n", "k8s.io", "images", "ls").stdout.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 3:
+                records[fields[0]] = fields[2]
+        stale = [ref for ref, digest in served.items() if ref in records and (
+            records[ref] != digest or f"{ref.rsplit(':', 1)[0]}@{digest}" not in records)]
+        for ref in stale:
+            self.ctr("-n", "k8s.io", "images", "rm", ref)
+        return stale
 
     def _remove_containers(self) -> None:
         """containerd keeps its images between sessions, never its containers (sandboxes included)."""
