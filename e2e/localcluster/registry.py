@@ -45,6 +45,12 @@ health:
 """
 
 
+MANIFESTS = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json"])
+
+
 class RegistryError(RuntimeError):
     pass
 
@@ -116,17 +122,17 @@ class Registry:
     def digest(self, repository: str, reference: str) -> str | None:
         """The manifest digest the registry serves for `repository:reference` (None if absent):
         the `sha256:...` a node records in a pod's `imageID` after pulling it."""
-        accept = ", ".join([
-            "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json"])
         try:
-            headers, _ = self._get(f"/v2/{repository}/manifests/{reference}", method="HEAD", accept=accept)
+            headers, _ = self._get(f"/v2/{repository}/manifests/{reference}", method="HEAD", accept=MANIFESTS)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
             raise
         return headers.get("Docker-Content-Digest")
+
+    def manifest(self, repository: str, reference: str) -> dict[str, Any]:
+        """The manifest (JSON) the registry serves for `repository:reference`."""
+        return dict(json.loads(self._get(f"/v2/{repository}/manifests/{reference}", accept=MANIFESTS)[1]))
 
     def _get(self, path: str, method: str = "GET", accept: str | None = None) -> tuple[Any, bytes]:
         request = urllib.request.Request(self.url + path, method=method,

@@ -36,14 +36,7 @@ from e2e_support import (
     wait_for,
     wait_ready,
 )
-from packaging_support import (
-    Prometheus,
-    alert_rules,
-    dashboard_targets,
-    http_get,
-    run,
-    tool,
-)
+from prometheus_support import Prometheus, alert_rules, dashboard_targets, http_get, tool
 
 NS = "default"
 HELD = "held"  # paused from the start: phase Paused, not Ready
@@ -112,7 +105,8 @@ def _try(url: str) -> bool:
 
 
 def promtool_check_metrics(text: str) -> subprocess.CompletedProcess[str]:
-    return run(tool("promtool"), "check", "metrics", input=text, check=False)
+    return subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_operator_metrics_pass_promtool(observed_run: dict[str, Any]) -> None:
