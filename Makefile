@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Each does its own set-up on a fresh
 # machine and is idempotent: the Python venv, the npm packages, helm/kubectl, the Kubernetes
-# control plane built from source (cached by version outside the work tree), podman and the
-# container images (cached by the hash of their build context). Long steps print progress.
+# control plane and the node built from source (cached by version outside the work tree), podman
+# and the container images (cached by the hash of their build context). Long steps print progress.
 SHELL := /bin/bash
 VENV ?= .venv
 # The member library (npm package @swarm-operator/member) and, in its program/, the reference peer
@@ -20,10 +20,13 @@ export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER_PROGRAM)/bin/swarm-peer.js
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
 
-# The local cluster: control plane binaries, podman, images. Each script skips what is cached.
+# The local cluster: control plane binaries, podman, the real node (Debian packages, kubelet,
+# kube-proxy, containerd, CoreDNS, kwok, ... built from source; its own images), the project's
+# images. Each script skips what is cached.
 cluster-setup: $(TOOLS)/.installed
 	bash scripts/build-control-plane.sh
 	bash scripts/setup-podman.sh
+	bash scripts/build-node.sh
 	bash scripts/build-images.sh
 
 # What the tests need beyond the demo: promtool and Prometheus, age (Debian's packages).
@@ -31,10 +34,12 @@ test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
 	bash scripts/install-age.sh
 
-$(VENV)/.installed: pyproject.toml
+# The product (editable, with its test tooling) and the local cluster's own package (e2e/pyproject.toml,
+# the `localcluster` command): two projects, so the product's wheel never carries the test node.
+$(VENV)/.installed: pyproject.toml e2e/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,backup]'
+	$(VENV)/bin/pip install -q -e '.[test,backup]' -e ./e2e
 	touch $@
 
 # The library's packages, then the program's (prom-client, and the library itself as "file:..").
@@ -45,7 +50,7 @@ $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json 
 	touch $@
 
 # The library as `npm publish` would upload it (scripts/pack-member.sh), which the example app
-# installs in place of the registry's copy (its package.json asks for @swarm-operator/member ^0.1.0).
+# installs in place of the registry's copy (its package.json asks for @swarm-operator/member).
 $(MEMBER_TARBALL): $(PEER)/package.json $(PEER)/index.js $(PEER)/index.d.ts $(PEER)/README.md $(wildcard $(PEER)/lib/*.js) \
 		scripts/pack-member.sh
 	bash scripts/pack-member.sh $(KV_APP)
@@ -64,8 +69,9 @@ lint: $(VENV)/.installed
 	python -m swarm_operator.rbac --check
 	python scripts/chart_readme.py --check
 
-# The whole suite: lint, the Node tests of the library, of the reference peer and of the example app, then pytest (unit, integration on the real
-# API server, packaging, the local cluster's node, e2e on the local cluster). pytest exits
+# The whole suite: lint, the Node tests of the member library, of the reference peer and of the
+# example app, then pytest (unit, integration on the real API server, packaging, the local
+# cluster's node, e2e on the local cluster). pytest exits
 # non-zero when it collects no test, so an empty run fails loudly.
 test: lint test-setup
 	cd $(PEER) && npm test
@@ -79,7 +85,7 @@ demo: setup
 bench: setup
 	python bench/cold_start.py $(BENCH_ARGS)
 
-bench-scale: setup  # N topics on the real control plane, pods in the node's scale mode (BENCH_ARGS="--topics 10000")
+bench-scale: setup  # N topics on the real control plane, their pods on kwok's nodes (BENCH_ARGS="--topics 10000")
 	python bench/scale.py $(BENCH_ARGS)
 
 # The CRD is generated from the pydantic models (the chart carries an identical copy), the chart's

@@ -39,7 +39,7 @@ IMAGES=(
   "ghcr.io/swarm-operator/swarm-operator:$VERSION|images/operator/Dockerfile|."
   "ghcr.io/swarm-operator/swarm-peer:$VERSION|images/swarm-peer/Dockerfile|images/swarm-peer"
   # The example app builds from its own directory, with the member library's `npm pack` in it.
-  "localhost/autokv:0.1.0|examples/kv-app/Dockerfile|examples/kv-app||bash scripts/pack-member.sh examples/kv-app"
+  "localhost/autokv:$VERSION|examples/kv-app/Dockerfile|examples/kv-app||bash scripts/pack-member.sh examples/kv-app"
 )
 
 log() { printf '>> [%4ss] %s\n' "$SECONDS" "$*"; }

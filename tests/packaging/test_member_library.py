@@ -108,7 +108,8 @@ def test_the_example_app_installs_the_tarball_and_passes_its_tests(packed: Path,
     npm_install(app, "--no-save", f"./{TARBALL}")
     installed = app / "node_modules" / "@swarm-operator" / "member"
     assert installed.is_dir() and not installed.is_symlink()
-    assert json.loads((app / "package.json").read_text())["dependencies"]["@swarm-operator/member"] == "^0.1.0"
+    version = json.loads((LIBRARY / "package.json").read_text())["version"]
+    assert json.loads((app / "package.json").read_text())["dependencies"]["@swarm-operator/member"] == f"^{version}"
     proc = sh(NPM, "test", cwd=app, timeout=400, check=False)
     assert proc.returncode == 0 and "# fail 0" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
 
