@@ -92,6 +92,7 @@ def test_the_tarball_holds_the_library_only(packed: Path) -> None:
     deps = manifest["dependencies"]
     assert "prom-client" not in deps and all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in deps.values()), deps
     assert set(manifest["devDependencies"]) == {"typescript", "@types/node"}
+    print(f"\nFIGURE {packed.name}: {packed.stat().st_size} bytes, {len(names)} files")
 
 
 # -- the example app ---------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def _context_files(context: Path) -> list[str]:
 def _run_steps(dockerfile: Path) -> list[str]:
     """The RUN lines of a Dockerfile, continuations joined."""
     text = dockerfile.read_text().replace("\\\n", " ")
-    return [line[4:].strip() for line in text.splitlines() if line.startswith("RUN ")]
+    return [" ".join(line[4:].split()) for line in text.splitlines() if line.startswith("RUN ")]
 
 
 def test_the_example_image_context_is_its_own_directory(packed: Path, tmp_path: Path) -> None:
@@ -153,6 +154,33 @@ def test_the_example_image_context_is_its_own_directory(packed: Path, tmp_path: 
     proc = sh(NODE, "index.js", cwd=image, check=False, env={"SWARM_TOPIC": ""})
     assert proc.returncode == 1 and proc.stderr.strip() == \
         "autokv: configuration error: SWARM_TOPIC is required but missing or empty", proc.stderr
+
+
+def test_the_peer_image_context_holds_the_library_and_the_program(tmp_path: Path) -> None:
+    """The swarm-peer image (images/swarm-peer/Dockerfile, context images/swarm-peer) without a
+    container engine: the context its .dockerignore sends, every COPY source in it, its two
+    `npm ci --omit=dev` steps (/app the library, /app/program the program on it as "file:.."); the
+    program then runs, and nothing of the tests or of TypeScript is installed."""
+    context = _context_files(LIBRARY)
+    assert "program/bin/swarm-peer.js" in context and "lib/member.js" in context
+    assert not [f for f in context if f.startswith(("test/", "program/test/", "bench/")) or "node_modules" in f]
+    dockerfile = (LIBRARY / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert any(f == source or f.startswith(source.rstrip("/") + "/") for f in context), source
+    npm_ci = "npm ci --omit=dev --no-audit --no-fund && npm cache clean --force"
+    assert _run_steps(LIBRARY / "Dockerfile").count(npm_ci) == 2
+    app = tmp_path / "app"
+    copy_files(LIBRARY, context, app)  # each COPY keeps the context's layout under /app
+    for directory in (app, app / "program"):
+        sh(NPM, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error", cwd=directory)
+    assert (app / "program" / "node_modules" / "prom-client").is_dir()
+    assert not (app / "node_modules" / "prom-client").exists() and not (app / "node_modules" / "typescript").exists()
+    usage = sh(NODE, "program/bin/swarm-peer.js", "--help", cwd=app).stdout
+    assert usage.startswith("usage: swarm-peer host|client|dht-bootstrap")
+    proc = sh(NODE, "program/bin/swarm-peer.js", "client", cwd=app, check=False, env={"SWARM_TOPIC": ""})
+    assert proc.returncode == 1 and "configuration error: SWARM_TOPIC is required" in proc.stderr, proc.stderr
 
 
 # -- TypeScript --------------------------------------------------------------------------------
@@ -208,6 +236,7 @@ def ten_lines() -> str:
     section = doc.split("## 1.", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```js\n(.*?)```", section, re.S)[:1]
     assert "require('@swarm-operator/member')" in code
+    assert len(code.strip().splitlines()) <= 10, "the docs promise ten lines"
     return code
 
 
@@ -288,13 +317,17 @@ def test_the_ten_lines_of_your_app_run_a_member(packed: Path, tmp_path: Path, pr
     wait_for("the host", lambda: http_json(host_status, "/readyz")[0] == 200, host)
     report = json.loads(http_json(host_status, "/status")[1]["payload"])
 
+    started = time.monotonic()
     member = processes([NODE, "app.js"], {**shared, "SWARM_BASE_KEY": report["baseKey"],
                                           "SWARM_HOST_PUBLIC_KEY": http_json(host_status, "/status")[1]["publicKey"],
                                           "SWARM_REQUIRE_BOOTSTRAP": "true", "SWARM_STATUS_PORT": str(app_status)},
                        app, "app")
     wait_for("the member's /readyz", lambda: http_json(app_status, "/readyz")[0] == 200, member)
+    ready = time.monotonic() - started
     status = wait_for("the member a writer", lambda: (s := http_json(app_status, "/status")[1]) and s["writable"]
                       and s, member, timeout=60)
+    print(f"\nFIGURE the ten lines of docs/your-app.md: /readyz 200 after {ready:.2f} s, a writer after "
+          f"{time.monotonic() - started:.2f} s (process start included)")
     assert status["baseKey"] == report["baseKey"] and status["replicated"] is True
     member.send_signal(signal.SIGTERM)
     assert member.wait(timeout=25) == 0
