@@ -76,6 +76,8 @@ class Observed:
     report_errors: dict[int, HostReportError] = field(default_factory=dict)
     # The upgrade brake: whether this topic holds (or may take) a roll slot this pass.
     may_roll: bool = True
+    # Indexer keys seen replaced on an earlier pass (their disks are gone): lost for good.
+    lost_keys: frozenset[str] = frozenset()
     # `run --backup-check`: the CredentialsBackedUp condition (backupcheck.py).
     backup_check: bool = False
 

@@ -52,9 +52,11 @@ class Memory:
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
     rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
+    lost_keys: dict[Key, frozenset[str]] = field(default_factory=dict)  # indexer keys seen replaced
 
     def forget(self, key: Key) -> None:
         self.rolls.forget(key)
+        self.lost_keys.pop(key, None)
         for report in [k for k in self.reports if k[:2] == key]:
             del self.reports[report]
         self.direct.pop(key, None)

@@ -75,6 +75,8 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
         if memory.events.allow(topic["metadata"]["uid"], event.reason, event.about):
             await post_event(wiring.kube, topic, event.type, event.reason, event.message)
     memory.rolls.settle((namespace, name), the_plan.roll)
+    if the_plan.host_stats.get("lost"):
+        memory.lost_keys[(namespace, name)] = frozenset(the_plan.host_stats["lost"])
     _measure(memory, topic, obs.report, the_plan)
     if refused is not None:
         raise refused
