@@ -92,6 +92,9 @@ def _suffixed(suffix: str) -> Callable[[str], str]:
 identity_secret = _suffixed("identity")
 member_secret = _suffixed("member")
 encryption_secret = _suffixed("encryption")
+# Every suffix a topic's Secrets take (the HA hosts' own Secret `<name>-hosts` included): a pod
+# template naming a Secret with one of them is refused, whoever's it is (podpolicy.py).
+TOPIC_SECRET_SUFFIXES = ("identity", "member", "encryption", "hosts")
 swarm_configmap = _suffixed("swarm")
 host_service = host_statefulset = _suffixed("host")
 

@@ -16,7 +16,7 @@ FLOORS = [
     {"reconciler"},
     {"planner"},
     {"owned", "rbac"},
-    {"children", "validation", "crd", "metrics", "identity", "hostreport"},
+    {"children", "validation", "podpolicy", "crd", "metrics", "identity", "hostreport"},
     {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "__init__"},
     {"api"},
 ]

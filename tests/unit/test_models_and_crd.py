@@ -87,16 +87,16 @@ def test_example_topic_is_a_valid_spec() -> None:
      "spec.clients.0.template"),
     (lambda s: s.update(writers={"policy": "Everyone"}), "spec.writers.policy"),
     (lambda s: s["clients"][0]["template"]["spec"].update(
-        volumes=[{"name": "innocent", "secret": {"secretName": "chat-identity"}}]), "spec.clients.0.template"),
+        volumes=[{"name": "innocent", "secret": {"secretName": "chat-identity"}}]), "spec.clients[kv].template"),
     (lambda s: s["clients"][0]["template"]["spec"].update(volumes=[{"name": "p", "projected": {"sources": [
-        {"secret": {"name": "chat-identity"}}]}}]), "spec.clients.0.template"),
+        {"secret": {"name": "chat-identity"}}]}}]), "spec.clients[kv].template"),
     (lambda s: s["bootstrapHost"].update(template={"spec": {"initContainers": [
         {"name": "steal", "image": "busybox", "volumeMounts": [{"name": "identity", "mountPath": "/x"}]}]}}),
      "spec.bootstrapHost.template"),
     (lambda s: s["clients"][0]["template"]["spec"]["containers"][0].update(env=[{"name": "SEED", "valueFrom": {
-        "secretKeyRef": {"name": "chat-identity", "key": "seed"}}}]), "spec.clients.0.template"),
+        "secretKeyRef": {"name": "chat-identity", "key": "seed"}}}]), "spec.clients[kv].template"),
     (lambda s: s["clients"][0]["template"]["spec"]["containers"][0].update(envFrom=[
-        {"secretRef": {"name": "chat-identity"}}]), "spec.clients.0.template"),
+        {"secretRef": {"name": "chat-identity"}}]), "spec.clients[kv].template"),
     (lambda s: s["bootstrapHost"].update(template={"spec": {"containers": [
         {"name": "sidecar", "image": "busybox", "envFrom": [{"secretRef": {"name": "chat-identity"}}]}]}}),
      "spec.bootstrapHost.template"),

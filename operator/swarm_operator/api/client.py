@@ -132,6 +132,16 @@ class Kube:
         return await self.request("PATCH", url_path, body, MERGE_PATCH,
                                   params={"fieldManager": FIELD_MANAGER})
 
+    async def whoami(self) -> str | None:
+        """The user the API server takes this client for (a SelfSubjectReview: every authenticated
+        user may ask it), or None when it cannot say."""
+        try:
+            review = await self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        except ApiError:
+            return None
+        return ((review.get("status") or {}).get("userInfo") or {}).get("username")
+
     async def delete(self, url_path: str, uid: str | None = None) -> None:
         """Delete; with `uid`, only that very object (a replaced one answers 409)."""
         options: dict[str, Any] = {"propagationPolicy": "Background"}

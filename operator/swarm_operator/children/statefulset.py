@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import names
 from ..models import SwarmTopicSpec
+from ..podpolicy import restricted_defaults
 from . import pods
 from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, metadata, with_spec_hash
 from .service import host_selector
@@ -73,6 +74,7 @@ def host_statefulset(inputs: Inputs) -> dict[str, Any]:
         },
     }
     template = deep_merge(host.template, ours)
+    restricted_defaults(template["spec"])  # the template's initContainers
     claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
                                   "resources": {"requests": {"storage": host.storage.size}}}
     if host.storage.storageClassName:

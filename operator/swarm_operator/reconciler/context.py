@@ -12,6 +12,7 @@ import aiohttp
 
 from ..api.client import Kube
 from ..hostreport import HostReport
+from ..podpolicy import TopicRules
 from .caches import Caches
 from .events import EventLimiter
 
@@ -28,6 +29,7 @@ class Wiring:
     caches: Caches
     peer_image: str
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
+    rules: TopicRules = field(default_factory=TopicRules)  # where topics may be, what their pod templates may do
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     if topic is None or topic["metadata"].get("deletionTimestamp"):
         memory.forget((namespace, name))
         return None
-    spec, error = parse_spec(topic)
+    spec, error = parse_spec(topic, wiring.rules)
     if spec is None:
         obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=wiring.peer_image)
     else:
