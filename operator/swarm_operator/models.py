@@ -226,6 +226,9 @@ class SwarmTopicStatus(_Model):
     bootstrapSeconds: float | None = None
     clientsReady: str | None = Field(None, description='"ready/desired" client replicas, for kubectl get.')
     clients: list[ClientStatus] = Field(default_factory=list)
+    childUIDs: dict[str, str] | None = Field(
+        None, description='The uid of each child the operator made and controls, by "Kind/name": a child that '
+        "lost only its ownerReference is adopted again, a stranger of the same name never.")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -27,12 +27,12 @@ from datetime import datetime
 from .. import conditions as c
 from .. import owned
 from ..reasons import R
-from . import basekey, clients, host, status, trust
-from .status import describe_change, progress_only
+from . import adopt, basekey, clients, host, status, trust
+from .status import describe_change, progress_only, quiet_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, write
 
 __all__ = ["Decision", "Event", "Observed", "Plan", "Target", "Write", "after_refusal", "describe_change", "plan",
-           "progress_only"]
+           "progress_only", "quiet_only"]
 
 CONFLICT_RECHECK = 30.0  # seconds between looks at a name held by a foreign object
 
@@ -71,17 +71,18 @@ def plan(obs: Observed) -> Plan:
             "read from, written to or deleted); delete or rename it, or rename the SwarmTopic"
         # A foreign object's removal may reach no watch of this topic (another topic's label, or none).
         return _finish(obs, [Decision(recheck=CONFLICT_RECHECK)], [c.Cond(c.READY, False, R.NAME_CONFLICT, message)])
+    adopted = adopt.children(obs)
     identity = trust.secrets(obs)
     owners = trust.encryption_owners(obs)
     fields = Decision(fields=trust.identity_fields(obs, identity.public_key))
     if identity.public_key is None:  # the identity Secret is being replaced: nothing else this pass
         pending = c.Cond(c.HOST_READY, False, R.IDENTITY_PENDING, "the host identity is being created")
-        return _finish(obs, [identity, owners, fields], [pending])
+        return _finish(obs, [adopted, identity, owners, fields], [pending])
     side = host.children(obs, identity.public_key)
     ready = host.readiness(obs, identity.public_key)
     key = basekey.record(obs, identity.public_key, ready)
     made = clients.deployments(obs, identity.public_key, key.recorded)
-    return _finish(obs, [identity, owners, fields, side, ready, key, made], [], record=key.recorded_now,
+    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made], [], record=key.recorded_now,
                    recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
                    host_ready=ready.report is not None)
 

@@ -11,6 +11,7 @@ from ..hashes import bootstrap_topic_hash, topic_hash
 from ..identity import known_public_key, public_key_of
 from ..objects import controlled_by, controller_of
 from ..reasons import R
+from . import adopt
 from .types import Decision, Event, Observed, write
 
 
@@ -29,7 +30,7 @@ def foreign_children(obs: Observed) -> list[str]:
     """Same-named objects the operator would use but does not control, named for the user, in the
     owned table's order."""
     found = [(kind.kind, obj) for kind in owned.children() for obj in obs.of(kind).values()
-             if not (kind is owned.SECRET and left_with_the_volume(obs, obj))]
+             if not (kind is owned.SECRET and left_with_the_volume(obs, obj)) and not adopt.adoptable(obs, kind, obj)]
     return [f"{kind} {obj['metadata']['name']} ({controller_of(obj)})" for kind, obj in found
             if not controlled_by(obj, obs.topic)]
 

@@ -69,6 +69,9 @@ class Observed:
     volume: Obj | None = None  # the host's PersistentVolumeClaim (metadata)
     report: HostReport | None = None
     report_error: HostReportError | None = None
+    # The uids of the children the operator made, "Kind/name" -> uid, as it remembers them (the
+    # status' childUIDs and what it made or saw since).
+    known_uids: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

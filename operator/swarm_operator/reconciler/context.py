@@ -48,11 +48,15 @@ class Memory:
     reports: dict[Key, ReportMemo] = field(default_factory=dict)
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
+    # The uid of each child made or seen controlled, "Kind/name" -> uid (status.childUIDs keeps
+    # them across restarts, written along with the next status write).
+    uids: dict[Key, dict[str, str]] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         self.reports.pop(key, None)
         self.direct.pop(key, None)
         self.held.pop(key, None)
+        self.uids.pop(key, None)
 
     def hold(self, key: Key) -> float:
         """Seconds a progress-only status may still wait to be written (0: write it now)."""

@@ -72,6 +72,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
             obs.set_child(owned.DEPLOYMENT, dep["metadata"]["name"], dep)
     for (kind_name, child), obj in found.items():
         obs.set_child(owned.BY_KIND[kind_name], child, obj)
+    obs.known_uids = {**((topic.get("status") or {}).get("childUIDs") or {}), **memory.uids.get((ns, name), {})}
     obs.fresh = {s: (new_seed() if s == names.identity_secret(name) else secrets.token_hex(32))
                  for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
     identity = obs.secrets.get(names.identity_secret(name))

@@ -66,6 +66,7 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
         obs = await observe(wiring, memory, topic, spec)
     planned = time.monotonic()
     the_plan, refused = await act(wiring, memory, topic, plan(obs))  # 409s propagate: the caller retries
+    memory.uids.setdefault((namespace, name), {}).update(the_plan.status.get("childUIDs") or {})
     if the_plan.recorded_now:
         log.info("%s/%s: base key recorded: observed in %.1f ms, written in %.1f ms", namespace, name,
                  1000 * (planned - started), 1000 * (time.monotonic() - planned))
