@@ -35,6 +35,11 @@ ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 # reads a Secret's data, finds it) and on both pod templates (a new identity rolls the host onto
 # the new seed and the clients onto the new pinned key).
 ANNOTATION_HOST_PUBLIC_KEY = f"{GROUP}/host-public-key"
+# A random id the operator gives each member seed it makes, on the member Secret's metadata and on
+# the pod templates that mount it: a replaced seed rolls the host and the clients onto it (the old
+# seed admits no writer once the host restarted). An id, not a digest of the seed.
+ANNOTATION_SEED_ID = f"{GROUP}/seed-id"
+ANNOTATION_MEMBER_SEED_ID = f"{GROUP}/member-seed-id"
 
 # Container and port names.
 HOST_CONTAINER = "swarm-peer"

@@ -26,6 +26,7 @@ from . import names
 from .api.paths import resource_path
 from .children import host_service, host_statefulset, swarm_configmap
 from .children.common import Inputs
+from .managed import with_record_writers
 from .models import SwarmTopicSpec
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
@@ -70,6 +71,10 @@ class Kind:
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
     build: Callable[[Inputs], dict[str, Any]] | None = None  # made and kept by content on every pass
+    # Its names are read past the caches when absent from them, before anything is created: a
+    # same-named object without the operator's labels (no cache sees it) is a NameConflict before
+    # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
+    checked_first: bool = False
 
     def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
         """The names of this kind that a topic's children take (none for a kind that is no child)."""
@@ -88,8 +93,9 @@ class Kind:
         return self.plural.split("/")[0]
 
 
+# The topic's cache keeps who wrote its record (managed.py), not its managedFields.
 TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("get", "list", "watch"), owned=False,
-             watch=True)
+             watch=True, trim=with_record_writers)
 TOPIC_STATUS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/status", ("patch",), owned=False)
 # blockOwnerDeletion on the children's ownerReferences needs `update` on the owner's finalizers
 # under the OwnerReferencesPermissionEnforcement admission plugin.
@@ -99,19 +105,21 @@ TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}
 # operator never receives their data. `patch` adds the host volume as a second owner of the
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
-              selector=CHILDREN, metadata_only=True,
+              selector=CHILDREN, metadata_only=True, checked_first=True,
               names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n)))
 # `delete` on the ConfigMap, Service and StatefulSet is never requested: the API server's
 # OwnerReferencesPermissionEnforcement asks it of whoever changes an existing object's
 # ownerReferences, which the operator does only to adopt again a child that lost them
 # (planner/adopt.py).
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch", "delete"),
-                 watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
+                 watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap,
+                 checked_first=True)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
-               selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
+               selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service,
+               checked_first=True)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch", "delete"),
                    watch=True, selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_statefulset(n),),
-                   build=host_statefulset)
+                   build=host_statefulset, checked_first=True)
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))

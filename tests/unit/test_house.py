@@ -17,7 +17,7 @@ FLOORS = [
     {"planner"},
     {"owned", "rbac"},
     {"children", "validation", "podpolicy", "crd", "metrics", "identity", "hostreport"},
-    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "__init__"},
+    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "managed", "__init__"},
     {"api"},
 ]
 

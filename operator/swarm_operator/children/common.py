@@ -77,6 +77,7 @@ class Inputs:
     peer_image: str
     host_public_key: str
     base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
+    member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
 
     @property
     def name(self) -> str:

@@ -56,6 +56,8 @@ def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) 
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**meta.get("labels", {}), **labels}
     meta["annotations"] = {**meta.get("annotations", {}), ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}
+    if inputs.member_seed_id and pods.clients_are_members(inputs.spec):
+        meta["annotations"][names.ANNOTATION_MEMBER_SEED_ID] = inputs.member_seed_id
     _client_pod_spec(name, inputs.spec, template.setdefault("spec", {}))
     meta_out = metadata(inputs.topic, names.client_deployment(name, group.name), names.COMPONENT_CLIENT)
     meta_out["labels"][names.LABEL_CLIENT] = group.name

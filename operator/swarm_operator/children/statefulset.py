@@ -61,8 +61,11 @@ def host_statefulset(inputs: Inputs) -> dict[str, Any]:
     name, spec = inputs.name, inputs.spec
     host = spec.bootstrapHost
     labels = names.common_labels(name, names.COMPONENT_HOST)
+    annotations = {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}
+    if inputs.member_seed_id:
+        annotations[names.ANNOTATION_MEMBER_SEED_ID] = inputs.member_seed_id
     ours: dict[str, Any] = {
-        "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}},
+        "metadata": {"labels": labels, "annotations": annotations},
         "spec": {
             "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,

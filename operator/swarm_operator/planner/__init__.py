@@ -25,9 +25,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from .. import conditions as c
-from .. import owned
+from .. import names, owned
+from ..identity import untrusted_host_key
 from ..reasons import R
-from . import adopt, basekey, clients, host, status, trust
+from . import adopt, basekey, clients, host, record, status, trust
 from .status import describe_change, progress_only, quiet_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, write
 
@@ -37,7 +38,7 @@ __all__ = ["Decision", "Event", "Observed", "Plan", "Target", "Write", "after_re
 CONFLICT_RECHECK = 30.0  # seconds between looks at a name held by a foreign object
 
 
-def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], record: bool = False,
+def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], record: bool = False, hold: bool = False,
             **flags: object) -> Plan:
     """The plan of these decisions: their writes in order (the key's record, carrying the final
     status, before the writes of the step that recorded it), the status, the events."""
@@ -53,7 +54,7 @@ def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], recor
                                 f"record base key {decision.recorded}",
                                 resource_version=obs.topic["metadata"].get("resourceVersion")))
         writes += decision.writes
-    if obs.spec is not None and obs.spec.paused:  # observe and report, write no child
+    if (obs.spec is not None and obs.spec.paused) or hold:  # observe and report, write no child
         writes = [w for w in writes if w.op == "record-status"]
     events = [e for d in decisions for e in d.events]
     events += status.open_writers(obs, fields) + status.state_events(old, new)
@@ -71,6 +72,9 @@ def plan(obs: Observed) -> Plan:
             "read from, written to or deleted); delete or rename it, or rename the SwarmTopic"
         # A foreign object's removal may reach no watch of this topic (another topic's label, or none).
         return _finish(obs, [Decision(recheck=CONFLICT_RECHECK)], [c.Cond(c.READY, False, R.NAME_CONFLICT, message)])
+    untrusted = untrusted_host_key(obs.topic, obs.secrets.get(names.identity_secret(obs.name)))
+    if untrusted is not None:  # no host key to verify anything with: write nothing, say why
+        return _finish(obs, [], [c.Cond(c.DEGRADED, True, R.UNTRUSTED_RECORD, untrusted)])
     adopted = adopt.children(obs)
     identity = trust.secrets(obs)
     owners = trust.encryption_owners(obs)
@@ -81,8 +85,10 @@ def plan(obs: Observed) -> Plan:
     side = host.children(obs, identity.public_key)
     ready = host.readiness(obs, identity.public_key)
     key = basekey.record(obs, identity.public_key, ready)
-    made = clients.deployments(obs, identity.public_key, key.recorded)
+    given = record.given(obs)  # a recorded key, as far as it is trusted (clients never start on an adopted one)
+    made = clients.deployments(obs, identity.public_key, given.key if obs.recorded_key else key.recorded)
     return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made], [], record=key.recorded_now,
+                   hold=given.hold,
                    recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
                    host_ready=ready.report is not None)
 

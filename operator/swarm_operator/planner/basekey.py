@@ -11,6 +11,7 @@ from .. import owned
 from ..children import configmap
 from ..conditions import parse_time
 from ..reasons import R
+from . import record as record_check
 from .host import Readiness, inputs
 from .types import Decision, Observed, Write, write
 
@@ -32,10 +33,14 @@ def record(obs: Observed, public_key: str, ready: Readiness) -> Key:
     writes: tuple[Write, ...] = ()
     if recorded:
         conds.append(c.Cond(c.BASE_KEY_RECORDED, True, R.RECORDED, f"base key {recorded}"))
-        if report is not None and report.base_key != recorded:
+        given = record_check.given(obs)
+        if given.untrusted is not None:
+            degraded = given.untrusted
+        elif report is not None and report.base_key != recorded:
             degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
-                              f"the host reports base key {report.base_key}, the recorded key is "
-                              f"{recorded}; the recorded key is kept and the clients stay on it")
+                              f"the host reports base key {report.base_key}, status.baseKey is {recorded}: the "
+                              f"record is kept, never overwritten, and the clients stay on the key they have "
+                              f"({given.key or 'none yet'})")
     elif report is not None and adopted and report.base_key != adopted:
         degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
                           f"the host reports base key {report.base_key}, spec.baseKey is {adopted}; nothing recorded")

@@ -13,6 +13,7 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
+from . import record, trust
 from .ensure import keep, merged
 from .types import Decision, Obj, Observed, write
 
@@ -20,9 +21,10 @@ REPORT_RETRY = 5.0  # seconds before a Ready host whose report failed is asked a
 
 
 def inputs(obs: Observed, public_key: str) -> Inputs:
-    """What the children are made from: the key only once recorded or adopted."""
+    """What the children are made from: the key only once recorded (and trusted: record.py) or adopted."""
     assert obs.spec is not None
-    return Inputs(obs.topic, obs.spec, obs.peer_image, public_key, obs.recorded_key or obs.spec.adopted_base_key())
+    return Inputs(obs.topic, obs.spec, obs.peer_image, public_key, record.given(obs).key,
+                  member_seed_id=trust.member_seed_id(obs))
 
 
 def children(obs: Observed, public_key: str) -> Decision:

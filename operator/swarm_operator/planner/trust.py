@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import children, names, owned
+from .. import conditions as c
 from ..hashes import bootstrap_topic_hash, topic_hash
 from ..identity import known_public_key, public_key_of
 from ..objects import controlled_by, controller_of
 from ..reasons import R
 from . import adopt
-from .types import Decision, Event, Observed, write
+from .types import Decision, Event, Observed, Write, write
 
 
 def left_with_the_volume(obs: Observed, secret: dict[str, Any] | None) -> bool:
@@ -42,36 +43,97 @@ class Identity(Decision):
     public_key: str | None = None
 
 
+def base_exists(obs: Observed) -> bool:
+    """A base may exist whose data the encryption key opens: a key is recorded, or the host's volume
+    exists (the host created a base on it, or it was kept from an earlier topic of this name)."""
+    return bool(obs.recorded_key) or obs.volume is not None
+
+
+def key_lost(obs: Observed) -> c.Cond | None:
+    """The encryption Secret is gone while a base exists: a new key could not read the base, so none
+    is made (`EncryptionKeyLost`, the topic `Stuck` until the Secret is restored)."""
+    secret = names.encryption_secret(obs.name)
+    if obs.secrets.get(secret) is not None or not base_exists(obs):
+        return None
+    base = f"base {obs.recorded_key}" if obs.recorded_key else f"base on the host's volume {names.host_pvc(obs.name)}"
+    return c.Cond(c.READY, False, R.ENCRYPTION_KEY_LOST,
+                  f"Secret {secret} is gone and the {base} is encrypted with the key it held: no new key is made "
+                  "(it could not read the base). Restore the Secret from the topic's backup (swarm-operator "
+                  "restore; docs/operations.md); with no base recorded yet, deleting the volume starts over")
+
+
+def member_seed_id(obs: Observed) -> str:
+    """The id of the topic's member seed: the Secret's, or the fresh one of a seed being made."""
+    member = obs.secrets.get(names.member_secret(obs.name))
+    return children.seed_id_of(member) if member is not None else obs.fresh_seed_id
+
+
+def _creates(obs: Observed) -> tuple[Write, ...]:
+    """The Secrets to make, all in the first pass (before the StatefulSet that mounts them): the
+    identity, the member seed and, unless its base exists, the encryption key (with retainOnDelete
+    the host's volume becomes its second owner once the volume exists: `encryption_owners`)."""
+    assert obs.spec is not None
+    topic, name = obs.topic, obs.name
+    owners = children.encryption_owners(topic, obs.spec, obs.volume)
+    builders: list[tuple[str, Any]] = [
+        (names.identity_secret(name), children.identity_secret),
+        (names.member_secret(name), lambda t, v: children.member_secret(t, v, obs.fresh_seed_id))]
+    if key_lost(obs) is None:
+        builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
+    # The value is in the body only: `what` is logged, the body never is.
+    return tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[secret]), f"create Secret {secret}")
+                 for secret, build in builders if obs.secrets.get(secret) is None)
+
+
+def _replaced(obs: Observed) -> tuple[Event, ...]:
+    """The member seed made again while the host runs on the old one: the host and the clients roll."""
+    if obs.secrets.get(names.member_secret(obs.name)) is not None or obs.statefulset is None:
+        return ()
+    return (Event("Warning", R.MEMBER_SEED_REPLACED, f"Secret {names.member_secret(obs.name)} was missing and is made "
+                  "again with a new member seed: the host and the clients roll onto it, and the old seed admits no "
+                  "writer once the host has restarted"),)
+
+
+def _pin(obs: Observed, identity: dict[str, Any], known: str) -> tuple[tuple[Write, ...], tuple[Event, ...]]:
+    """The identity Secret's annotation put back to the recorded host key when someone moved it
+    (the record is pinned in status: an edit of the Secret's metadata moves nothing)."""
+    meta = identity["metadata"]
+    annotated = (meta.get("annotations") or {}).get(names.ANNOTATION_HOST_PUBLIC_KEY)
+    if not (obs.topic.get("status") or {}).get("hostPublicKey") or annotated == known:
+        return (), ()
+    version = meta.get("resourceVersion")
+    body = {"metadata": {"resourceVersion": version, "annotations": {names.ANNOTATION_HOST_PUBLIC_KEY: known}}}
+    patch = write("patch", owned.SECRET, obs.topic, meta["name"], body,
+                  f"put the recorded host key back on Secret {meta['name']}", resource_version=version)
+    event = Event("Warning", R.DRIFT_REPAIRED, f"Secret {meta['name']}: metadata.annotations"
+                  f"[{names.ANNOTATION_HOST_PUBLIC_KEY}] differed from the recorded host key {known}; restored "
+                  "(the record is status.hostPublicKey)", f"Secret/{meta['name']}")
+    return (patch,), (event,)
+
+
 def secrets(obs: Observed) -> Identity:
     """Create the Secrets that are missing (once); the host's public key, when known."""
     assert obs.spec is not None
     topic, name = obs.topic, obs.name
-    owners = children.encryption_owners(topic, obs.spec, obs.volume)
-    builders: list[tuple[str, Any]] = [(names.identity_secret(name), children.identity_secret),
-                                       (names.member_secret(name), children.member_secret)]
-    # With retainOnDelete the key is made with both its owners once the volume exists (the host
-    # pod cannot start before its volume is bound anyway): one write, never a second one.
-    if not obs.spec.bootstrapHost.storage.retainOnDelete or obs.volume is not None:
-        builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
-    # The value is in the body only: `what` is logged, the body never is.
-    creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[secret]),
-                          f"create Secret {secret}")
-                    for secret, build in builders if obs.secrets.get(secret) is None)
+    creates, events = _creates(obs), _replaced(obs)
+    lost = key_lost(obs)
+    conditions = (lost,) if lost is not None else ()
     identity = obs.secrets.get(names.identity_secret(name))
     known = known_public_key(topic, obs.configmap, identity)
     if identity is None:
         public_key = public_key_of(obs.fresh[names.identity_secret(name)])
-        rotated = bool(known and known != public_key and obs.statefulset is not None)
-        events = (Event("Warning", R.IDENTITY_ROTATED, "the identity Secret was missing and is re-created; the "
-                        "host rolls onto the new key and the clients re-pin it"),) if rotated else ()
-        return Identity(writes=creates, events=events, public_key=public_key)
+        if known and known != public_key and obs.statefulset is not None:
+            events += (Event("Warning", R.IDENTITY_ROTATED, "the identity Secret was missing and is re-created; the "
+                             "host rolls onto the new key and the clients re-pin it"),)
+        return Identity(writes=creates, events=events, conditions=conditions, public_key=public_key)
     if known:
-        return Identity(writes=creates, public_key=known)
+        repair, told = _pin(obs, identity, known)
+        return Identity(writes=(*creates, *repair), events=(*events, *told), conditions=conditions, public_key=known)
     # Its own Secret of an older operator (no key on it), whose key was never recorded: replace it.
     delete = write("delete", owned.SECRET, topic, identity["metadata"]["name"], None,
                    f"delete Secret {identity['metadata']['name']} (its key was never recorded)",
                    uid=identity["metadata"].get("uid"))
-    return Identity(writes=(*creates, delete), public_key=None)
+    return Identity(writes=(*creates, delete), events=events, conditions=conditions, public_key=None)
 
 
 def _owners(refs: list[dict[str, Any]]) -> set[tuple[Any, ...]]:

@@ -63,8 +63,10 @@ class Observed:
     now: datetime
     peer_image: str
     children: dict[str, dict[str, Obj]] = field(default_factory=dict)
-    # Fresh random values (hex) for Secrets that do not exist yet, by Secret name.
+    # Fresh random values (hex) for Secrets that do not exist yet, by Secret name, and the fresh
+    # id of a member seed being made.
     fresh: dict[str, str] = field(default_factory=dict)
+    fresh_seed_id: str = ""
     host_pod: Obj | None = None
     volume: Obj | None = None  # the host's PersistentVolumeClaim (metadata)
     report: HostReport | None = None

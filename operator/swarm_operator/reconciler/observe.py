@@ -9,6 +9,7 @@ yet (the planner has no randomness of its own).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from datetime import UTC, datetime
@@ -42,15 +43,21 @@ def claims(topic: dict[str, Any], spec: SwarmTopicSpec) -> list[tuple[owned.Kind
 
 async def read_past_caches(wiring: Wiring, memory: Memory, key: Key,
                            found: dict[tuple[str, str], dict[str, Any] | None]) -> None:
-    """Same-named objects no cache sees, read directly; forgotten once gone."""
-    pending = memory.direct.get(key) or set()
-    for kind_name, name in sorted(pending):
-        kind = owned.BY_KIND[kind_name]
-        obj = await wiring.kube.get(kind.path(key[0], name), metadata_only=kind.metadata_only)
+    """Same-named objects no cache sees, read directly (those met before, and every name of a kind
+    `checked_first` that no cache holds: before anything is created); kept on the topic's direct
+    reads while they exist, forgotten once gone."""
+    pending = memory.direct.setdefault(key, set())
+    absent = {(k, n) for (k, n), obj in found.items() if obj is None and owned.BY_KIND[k].checked_first}
+    asked = sorted(pending | absent)
+    answers = await asyncio.gather(*(wiring.kube.get(owned.BY_KIND[k].path(key[0], n),
+                                                     metadata_only=owned.BY_KIND[k].metadata_only) for k, n in asked))
+    for (kind_name, name), obj in zip(asked, answers, strict=True):
         if obj is None:
             pending.discard((kind_name, name))
         else:
-            found[(kind_name, name)] = {"metadata": obj.get("metadata") or {}} if kind.metadata_only else obj
+            pending.add((kind_name, name))
+            metadata_only = owned.BY_KIND[kind_name].metadata_only
+            found[(kind_name, name)] = {"metadata": obj.get("metadata") or {}} if metadata_only else obj
     if not pending:
         memory.direct.pop(key, None)
 
@@ -75,6 +82,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     obs.known_uids = {**((topic.get("status") or {}).get("childUIDs") or {}), **memory.uids.get((ns, name), {})}
     obs.fresh = {s: (new_seed() if s == names.identity_secret(name) else secrets.token_hex(32))
                  for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
+    obs.fresh_seed_id = secrets.token_hex(8)
     identity = obs.secrets.get(names.identity_secret(name))
     public_key = known_public_key(topic, obs.configmap, identity)
     if pod_ready(obs.host_pod) and identity is not None and controlled_by(identity, topic) and public_key:

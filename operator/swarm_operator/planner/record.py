@@ -1,0 +1,58 @@
+"""The record checked, not only kept: the base key the children are given is `status.baseKey` only
+while it is the operator's record (its field manager, `managed.py`) or the host signs it, and only
+while the host does not sign another. Otherwise the children stay on the key they have (the one
+the host signed when they were given it) and the topic says why (`UntrustedRecord`, or
+`BaseKeyConflict` from the base key step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import conditions as c
+from .. import names
+from ..hostreport import HostReport
+from ..managed import foreign_writers
+from ..objects import controlled_by, pod_ready
+from ..reasons import R
+from .types import Observed
+
+
+@dataclass(frozen=True)
+class Given:
+    key: str | None  # the base key the children are given (None: none yet)
+    hold: bool = False  # a key is recorded but none can be given: the children are left as they are
+    untrusted: c.Cond | None = None  # why status.baseKey is not the operator's record
+
+
+def current_report(obs: Observed) -> HostReport | None:
+    """The verified report of a Ready host, if any."""
+    return obs.report if pod_ready(obs.host_pod) else None
+
+
+def children_key(obs: Observed) -> str | None:
+    """The base key the children have now: the operator's ConfigMap's."""
+    configmap = obs.configmap
+    if configmap is None or not controlled_by(configmap, obs.topic):
+        return None
+    return (configmap.get("data") or {}).get(names.CM_BASE_KEY) or None
+
+
+def given(obs: Observed) -> Given:
+    assert obs.spec is not None
+    recorded, report = obs.recorded_key, current_report(obs)
+    if not recorded:
+        return Given(obs.spec.adopted_base_key())
+    writers = foreign_writers(obs.topic, "baseKey")
+    vouched = report is not None and report.base_key == recorded
+    conflict = report is not None and report.base_key != recorded
+    if (writers is None or vouched) and not conflict:
+        return Given(recorded)
+    kept = children_key(obs)
+    why = None
+    if writers is not None and not vouched:
+        signed = f"the host signs {report.base_key}" if report is not None else "no verified host report vouches for it"
+        why = c.Cond(c.DEGRADED, True, R.UNTRUSTED_RECORD,
+                     f"status.baseKey {recorded} was written by {', '.join(repr(w) for w in writers)}, not by the "
+                     f"operator, and {signed}: it is not given to the children, which stay on "
+                     f"{kept or 'what they have'}")
+    return Given(kept, hold=kept is None, untrusted=why)
