@@ -75,6 +75,9 @@ class Kind:
     # same-named object without the operator's labels (no cache sees it) is a NameConflict before
     # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
     checked_first: bool = False
+    # Verbs of `verbs` the operator never requests: the API server's OwnerReferencesPermissionEnforcement
+    # asks them of it (an RBAC check, in no audit log as a request of its own).
+    asked_by_admission: tuple[str, ...] = ()
 
     def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
         """The names of this kind that a topic's children take (none for a kind that is no child)."""
@@ -94,13 +97,13 @@ class Kind:
 
 
 # The topic's cache keeps who wrote its record (managed.py), not its managedFields.
-TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("get", "list", "watch"), owned=False,
+TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("list", "watch"), owned=False,
              watch=True, trim=with_record_writers)
 TOPIC_STATUS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/status", ("patch",), owned=False)
 # blockOwnerDeletion on the children's ownerReferences needs `update` on the owner's finalizers
 # under the OwnerReferencesPermissionEnforcement admission plugin.
 TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/finalizers", ("update",),
-                        owned=False)
+                        owned=False, asked_by_admission=("update",))
 # Secrets: watched and read as metadata only (PartialObjectMetadata) to check their owners; the
 # operator never receives their data. `patch` adds the host volume as a second owner of the
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
@@ -113,13 +116,13 @@ SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", 
 # (planner/adopt.py).
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch", "delete"),
                  watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap,
-                 checked_first=True)
+                 checked_first=True, asked_by_admission=("delete",))
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service,
-               checked_first=True)
+               checked_first=True, asked_by_admission=("delete",))
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch", "delete"),
                    watch=True, selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_statefulset(n),),
-                   build=host_statefulset, checked_first=True)
+                   build=host_statefulset, checked_first=True, asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))

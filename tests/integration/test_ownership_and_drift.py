@@ -43,11 +43,19 @@ def events_of(api: Api, name: str, reason: str | None = None) -> list[dict[str, 
 
 
 def put(api: Api, path: str, edit: Any) -> None:
-    """Read, change and write back an object, as `kubectl edit` does."""
-    obj = api.get(path)
-    assert obj is not None, path
-    edit(obj)
-    api.call("PUT", path, obj)
+    """Read, change and write back an object, as `kubectl edit` does (again on a 409: a controller,
+    the Deployment's own, wrote it meanwhile)."""
+    for _ in range(5):
+        obj = api.get(path)
+        assert obj is not None, path
+        edit(obj)
+        try:
+            api.call("PUT", path, obj)
+            return
+        except AssertionError as exc:
+            if " 409 " not in str(exc):
+                raise
+    raise AssertionError(f"PUT {path}: a 409 five times")
 
 
 def env_of(deployment: dict[str, Any]) -> dict[str, Any]:

@@ -78,15 +78,19 @@ async def _perform(kube: Kube, topic: dict[str, Any], write: Write) -> dict[str,
 
 async def reread(wiring: Wiring, memory: Memory, topic: dict[str, Any], write: Write) -> None:
     """After a 409: read the object again. One the caches hold goes into them; one they cannot
-    see (none of the operator's labels) is read directly by this topic's passes from now on."""
+    see (none of the operator's labels) is read directly by this topic's passes from now on. The
+    topic itself is not read: its watch brings the newer version within moments (the retry that
+    comes sooner meets another 409), and the operator holds no `get` on SwarmTopics."""
     kind = owned.BY_KIND[write.target.kind]
+    if kind is owned.TOPIC:
+        return
     name = write.target.name or (write.body or {}).get("metadata", {}).get("name")
     if not name:
         return
     obj = await wiring.kube.get(kind.path(write.target.namespace, name), metadata_only=kind.metadata_only)
     if obj is None:
         return
-    if kind is owned.TOPIC or in_scope(kind, obj):
+    if in_scope(kind, obj):
         wiring.caches.put(kind, obj)
     else:
         memory.direct.setdefault((write.target.namespace, topic["metadata"]["name"]), set()).add((kind.kind, name))
