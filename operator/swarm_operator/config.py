@@ -16,6 +16,7 @@ class Config:
     peer_image: str = DEFAULT_PEER_IMAGE  # the host image of topics that name none
     reconcile_interval: float = 300.0  # seconds between re-checks of every topic from the caches
     workers: int = 4  # topics reconciled at once
+    max_rolling_topics: int = 5  # topics whose hosts roll onto a new template at once (the upgrade brake)
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: every namespace
     metrics_port: int = 9090  # Prometheus /metrics; 0: off
     liveness_port: int = 8081  # kopf's /healthz; 0: off

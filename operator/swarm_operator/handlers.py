@@ -30,8 +30,9 @@ from .api.workqueue import WorkQueue
 from .config import Config
 from .podpolicy import TopicRules
 from .reconciler.caches import Caches
-from .reconciler.context import Wiring
+from .reconciler.context import Memory, Wiring
 from .reconciler.controller import Controller, announcer
+from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
 SERVICE_ACCOUNT_USER = "system:serviceaccount:"
@@ -63,7 +64,8 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl, rules=rules)
-    controller = Controller(wiring, interval=config.reconcile_interval, workers=config.workers, queue=queue)
+    controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
+                            workers=config.workers, queue=queue)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()

@@ -26,6 +26,7 @@ from . import names
 from .api.paths import resource_path
 from .children import host_service, host_statefulset, swarm_configmap
 from .children.common import Inputs
+from .children.disruption import host_disruption_budget
 from .managed import with_record_writers
 from .models import SwarmTopicSpec
 
@@ -70,13 +71,13 @@ class Kind:
     trim: Trim | None = None  # what the cache keeps of each object
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
-    build: Callable[[Inputs], dict[str, Any]] | None = None  # made and kept by content on every pass
+    build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
     # Its names are read past the caches when absent from them, before anything is created: a
     # same-named object without the operator's labels (no cache sees it) is a NameConflict before
     # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
     checked_first: bool = False
-    # Verbs of `verbs` the operator never requests: the API server's OwnerReferencesPermissionEnforcement
-    # asks them of it (an RBAC check, in no audit log as a request of its own).
+    # Verbs of `verbs` the API server's OwnerReferencesPermissionEnforcement asks of the operator (an
+    # RBAC check, in no audit log as a request of its own): a run need not request them.
     asked_by_admission: tuple[str, ...] = ()
 
     def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
@@ -109,11 +110,13 @@ TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
               selector=CHILDREN, metadata_only=True, checked_first=True,
-              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n)))
-# `delete` on the ConfigMap, Service and StatefulSet is never requested: the API server's
+              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
+                                  names.hosts_secret(n)))
+# `delete` on the ConfigMap and Service is never requested: the API server's
 # OwnerReferencesPermissionEnforcement asks it of whoever changes an existing object's
 # ownerReferences, which the operator does only to adopt again a child that lost them
-# (planner/adopt.py).
+# (planner/adopt.py). On the StatefulSet it is asked for that too, and requested when one host
+# becomes several (the StatefulSet is remade, its pods orphaned and kept).
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch", "delete"),
                  watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap,
                  checked_first=True, asked_by_admission=("delete",))
@@ -121,8 +124,16 @@ SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service,
                checked_first=True, asked_by_admission=("delete",))
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch", "delete"),
-                   watch=True, selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_statefulset(n),),
+                   watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
+                   trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
+                                     "currentRevision", "updateRevision"),
                    build=host_statefulset, checked_first=True, asked_by_admission=("delete",))
+# Several hosts: a voluntary disruption takes at most one at a time.
+DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
+                         ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
+                         trim=_keep_status(), build=host_disruption_budget,
+                         names=lambda n, _: (names.host_disruption_budget(n),), checked_first=True,
+                         asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))
@@ -140,7 +151,7 @@ LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "
              operator_namespace=True)
 
 KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
-                           DEPLOYMENT, POD, PVC, EVENT, LEASE)
+                           DISRUPTION_BUDGET, DEPLOYMENT, POD, PVC, EVENT, LEASE)
 BY_KIND = {k.kind: k for k in KINDS if k.plural == k.resource}  # the kinds themselves, not subresources
 
 

@@ -44,7 +44,7 @@ SAFE_SYSCTLS = frozenset({
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 # The host's Secret volumes: only the operator's host container mounts them.
-HOST_SECRET_VOLUMES = (names.IDENTITY_VOLUME, names.MEMBER_VOLUME, names.ENCRYPTION_VOLUME)
+HOST_SECRET_VOLUMES = (names.IDENTITY_VOLUME, names.MEMBER_VOLUME, names.ENCRYPTION_VOLUME, names.HOSTS_VOLUME)
 MAX_SHOWN = 4  # violations named in one message
 
 

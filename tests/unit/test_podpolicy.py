@@ -57,7 +57,7 @@ def test_an_exempt_namespace_is_not_held_to_the_profile(case: dict[str, Any]) ->
 
 def test_secret_rules_hold_in_an_exempt_namespace_too() -> None:
     rules = TopicRules(exempt_namespaces=frozenset({"trusted"}))
-    assert len(SECRETS) == 7
+    assert len(SECRETS) == 8
     for case in SECRETS:
         spec, error = parse_spec(case_topic(case, namespace="trusted"), rules)
         assert spec is None and error is not None and case["field"] in error, error

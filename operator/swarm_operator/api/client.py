@@ -149,9 +149,10 @@ class Kube:
             return None
         return ((review.get("status") or {}).get("userInfo") or {}).get("username")
 
-    async def delete(self, url_path: str, uid: str | None = None) -> None:
-        """Delete; with `uid`, only that very object (a replaced one answers 409)."""
-        options: dict[str, Any] = {"propagationPolicy": "Background"}
+    async def delete(self, url_path: str, uid: str | None = None, propagation: str = "Background") -> None:
+        """Delete; with `uid`, only that very object (a replaced one answers 409). `propagation`
+        "Orphan" leaves its dependents (a StatefulSet's pods) in place."""
+        options: dict[str, Any] = {"propagationPolicy": propagation}
         if uid:
             options["preconditions"] = {"uid": uid}
         try:

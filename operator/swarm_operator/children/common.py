@@ -49,7 +49,12 @@ def spec_hash(obj: dict[str, Any]) -> str:
     """A digest of what the operator wants for a child (its annotation excluded)."""
     clean = copy.deepcopy(obj)
     clean["metadata"].get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
-    return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(clean)
+
+
+def digest(obj: Any) -> str:
+    """A short digest of a JSON value."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
@@ -75,10 +80,19 @@ class Inputs:
     topic: dict[str, Any]
     spec: SwarmTopicSpec
     peer_image: str
-    host_public_key: str
+    host_public_key: str  # host 0's, the one the clients pin
     base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
+    host_replicas: int = 1  # the hosts the StatefulSet runs now (host 0 alone until the key is recorded)
+    host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
+    hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
+    partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
     member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @property
+    def several_hosts(self) -> bool:
+        """The topic's hosts are several indexers."""
+        return self.hosts > 1

@@ -24,9 +24,10 @@ class Given:
     untrusted: c.Cond | None = None  # why status.baseKey is not the operator's record
 
 
-def current_report(obs: Observed) -> HostReport | None:
-    """The verified report of a Ready host, if any."""
-    return obs.report if pod_ready(obs.host_pod) else None
+def signed_keys(obs: Observed) -> list[tuple[int, HostReport]]:
+    """The verified reports the hosts sign now: host 0's while its pod is Ready, every other
+    host's (several hosts)."""
+    return [(n, r) for n, r in sorted(obs.reports.items()) if n > 0 or pod_ready(obs.host_pod)]
 
 
 def children_key(obs: Observed) -> str | None:
@@ -39,18 +40,19 @@ def children_key(obs: Observed) -> str | None:
 
 def given(obs: Observed) -> Given:
     assert obs.spec is not None
-    recorded, report = obs.recorded_key, current_report(obs)
+    recorded, reports = obs.recorded_key, signed_keys(obs)
     if not recorded:
         return Given(obs.spec.adopted_base_key())
     writers = foreign_writers(obs.topic, "baseKey")
-    vouched = report is not None and report.base_key == recorded
-    conflict = report is not None and report.base_key != recorded
+    vouched = any(r.base_key == recorded for _, r in reports)
+    conflict = any(r.base_key != recorded for _, r in reports)
     if (writers is None or vouched) and not conflict:
         return Given(recorded)
     kept = children_key(obs)
     why = None
     if writers is not None and not vouched:
-        signed = f"the host signs {report.base_key}" if report is not None else "no verified host report vouches for it"
+        other = next((f"host {n} signs {r.base_key}" for n, r in reports if r.base_key != recorded), None)
+        signed = other or "no verified host report vouches for it"
         why = c.Cond(c.DEGRADED, True, R.UNTRUSTED_RECORD,
                      f"status.baseKey {recorded} was written by {', '.join(repr(w) for w in writers)}, not by the "
                      f"operator, and {signed}: it is not given to the children, which stay on "

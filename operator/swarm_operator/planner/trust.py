@@ -10,10 +10,13 @@ from .. import children, names, owned
 from .. import conditions as c
 from ..hashes import bootstrap_topic_hash, topic_hash
 from ..identity import known_public_key, public_key_of
+from ..models import HOST_REPLICAS
 from ..objects import controlled_by, controller_of
 from ..reasons import R
 from . import adopt
-from .types import Decision, Event, Observed, Write, write
+from .types import Decision, Event, Observed, Write, fresh_key, write
+
+MAX_HOSTS = max(HOST_REPLICAS)
 
 
 def left_with_the_volume(obs: Observed, secret: dict[str, Any] | None) -> bool:
@@ -38,9 +41,53 @@ def foreign_children(obs: Observed) -> list[str]:
 
 @dataclass(frozen=True)
 class Identity(Decision):
-    """The Secrets' creation, and the host's public key (None: its Secret is being replaced)."""
+    """The Secrets' creation, and the hosts' public keys by ordinal (None: the identity Secret is
+    being replaced)."""
 
-    public_key: str | None = None
+    public_keys: tuple[str, ...] | None = None
+
+    @property
+    def public_key(self) -> str | None:
+        """Host 0's: the clients pin it, the key is recorded from its report."""
+        return self.public_keys[0] if self.public_keys else None
+
+
+def _annotated(identity: dict[str, Any] | None, topic: dict[str, Any], ordinal: int) -> str | None:
+    """Host `ordinal`'s public key, as the operator's own identity Secret carries it."""
+    if identity is None or not controlled_by(identity, topic):
+        return None
+    key = (identity["metadata"].get("annotations") or {}).get(names.host_public_key_annotation(ordinal))
+    return str(key) if key else None
+
+
+def _more_hosts(obs: Observed, secret: str, identity: dict[str, Any] | None) -> tuple[dict[int, str], list[str]]:
+    """Seeds for the hosts beyond 0 that the identity Secret lacks (a new Secret gets one for every
+    host a topic can have, so scaling up never changes it; one made by an older operator gets those
+    of the hosts it runs), and the public keys of the hosts the topic has."""
+    assert obs.spec is not None
+    missing: dict[int, str] = {}
+    keys: list[str] = []
+    for n in range(1, MAX_HOSTS if identity is None else obs.host_count):
+        known = _annotated(identity, obs.topic, n)
+        if known is None:
+            missing[n] = obs.fresh[fresh_key(secret, names.identity_seed_key(n))]
+            known = public_key_of(missing[n])
+        if n < obs.host_count:
+            keys.append(known)
+    return missing, keys
+
+
+def _added_seeds(obs: Observed, identity: dict[str, Any], more: dict[int, str]) -> tuple[Write, ...]:
+    """A merge patch giving the identity Secret the seeds of more hosts (a topic scaled up): the
+    Secret is never read, its other keys stay."""
+    if not more:
+        return ()
+    version = identity["metadata"].get("resourceVersion")
+    patch = children.identity_seeds(more)
+    patch["metadata"]["resourceVersion"] = version
+    what = f"add the seeds of hosts {', '.join(map(str, sorted(more)))} to Secret {identity['metadata']['name']}"
+    return (write("patch", owned.SECRET, obs.topic, identity["metadata"]["name"], patch, what,
+                  resource_version=version),)
 
 
 def base_exists(obs: Observed) -> bool:
@@ -68,25 +115,28 @@ def member_seed_id(obs: Observed) -> str:
     return children.seed_id_of(member) if member is not None else obs.fresh_seed_id
 
 
-def _creates(obs: Observed) -> tuple[Write, ...]:
+def _creates(obs: Observed, more: dict[int, str]) -> tuple[Write, ...]:
     """The Secrets to make, all in the first pass (before the StatefulSet that mounts them): the
-    identity, the member seed and, unless its base exists, the encryption key (with retainOnDelete
-    the host's volume becomes its second owner once the volume exists: `encryption_owners`)."""
+    identity (with `more` hosts' seeds), the member seed, the hosts' credential with several hosts
+    and, unless its base exists, the encryption key (with retainOnDelete the host's volume becomes
+    its second owner once the volume exists: `encryption_owners`)."""
     assert obs.spec is not None
     topic, name = obs.topic, obs.name
     owners = children.encryption_owners(topic, obs.spec, obs.volume)
     builders: list[tuple[str, Any]] = [
-        (names.identity_secret(name), children.identity_secret),
+        (names.identity_secret(name), lambda t, v: children.identity_secret(t, v, more)),
         (names.member_secret(name), lambda t, v: children.member_secret(t, v, obs.fresh_seed_id))]
     if key_lost(obs) is None:
         builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
+    if obs.host_count > 1:
+        builders.append((names.hosts_secret(name), children.hosts_secret))
     # The value is in the body only: `what` is logged, the body never is.
-    return tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[secret]), f"create Secret {secret}")
-                 for secret, build in builders if obs.secrets.get(secret) is None)
+    return tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}")
+                 for made, build in builders if obs.secrets.get(made) is None)
 
 
 def _replaced(obs: Observed) -> tuple[Event, ...]:
-    """The member seed made again while the host runs on the old one: the host and the clients roll."""
+    """The member seed made again while the hosts run on the old one: the hosts and the clients roll."""
     if obs.secrets.get(names.member_secret(obs.name)) is not None or obs.statefulset is None:
         return ()
     return (Event("Warning", R.MEMBER_SEED_REPLACED, f"Secret {names.member_secret(obs.name)} was missing and is made "
@@ -112,28 +162,30 @@ def _pin(obs: Observed, identity: dict[str, Any], known: str) -> tuple[tuple[Wri
 
 
 def secrets(obs: Observed) -> Identity:
-    """Create the Secrets that are missing (once); the host's public key, when known."""
+    """Create the Secrets that are missing (once); the hosts' public keys, when known."""
     assert obs.spec is not None
-    topic, name = obs.topic, obs.name
-    creates, events = _creates(obs), _replaced(obs)
+    topic, secret = obs.topic, names.identity_secret(obs.name)
+    identity = obs.secrets.get(secret)
+    more, more_keys = _more_hosts(obs, secret, identity)
+    creates, events = _creates(obs, more), _replaced(obs)
     lost = key_lost(obs)
     conditions = (lost,) if lost is not None else ()
-    identity = obs.secrets.get(names.identity_secret(name))
     known = known_public_key(topic, obs.configmap, identity)
     if identity is None:
-        public_key = public_key_of(obs.fresh[names.identity_secret(name)])
+        public_key = public_key_of(obs.fresh[secret])
         if known and known != public_key and obs.statefulset is not None:
             events += (Event("Warning", R.IDENTITY_ROTATED, "the identity Secret was missing and is re-created; the "
                              "host rolls onto the new key and the clients re-pin it"),)
-        return Identity(writes=creates, events=events, conditions=conditions, public_key=public_key)
+        return Identity(writes=creates, events=events, conditions=conditions, public_keys=(public_key, *more_keys))
     if known:
         repair, told = _pin(obs, identity, known)
-        return Identity(writes=(*creates, *repair), events=(*events, *told), conditions=conditions, public_key=known)
+        return Identity(writes=(*creates, *_added_seeds(obs, identity, more), *repair), events=(*events, *told),
+                        conditions=conditions, public_keys=(known, *more_keys))
     # Its own Secret of an older operator (no key on it), whose key was never recorded: replace it.
     delete = write("delete", owned.SECRET, topic, identity["metadata"]["name"], None,
                    f"delete Secret {identity['metadata']['name']} (its key was never recorded)",
                    uid=identity["metadata"].get("uid"))
-    return Identity(writes=(*creates, delete), events=events, conditions=conditions, public_key=None)
+    return Identity(writes=(*creates, delete), events=events, conditions=conditions, public_keys=None)
 
 
 def _owners(refs: list[dict[str, Any]]) -> set[tuple[Any, ...]]:

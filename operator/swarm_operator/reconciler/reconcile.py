@@ -33,6 +33,7 @@ class Outcome:
     host_ready: bool
     paused: bool
     status: dict[str, Any] = field(default_factory=dict)
+    host_stats: dict[str, Any] = field(default_factory=dict)  # several hosts: quorum, indexers, unconfirmed
     recheck: float | None = None  # seconds until time alone may change the outcome
 
 
@@ -73,8 +74,9 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     for event in the_plan.events:
         if memory.events.allow(topic["metadata"]["uid"], event.reason, event.about):
             await post_event(wiring.kube, topic, event.type, event.reason, event.message)
+    memory.rolls.settle((namespace, name), the_plan.roll)
     _measure(memory, topic, obs.report, the_plan)
     if refused is not None:
         raise refused
     return Outcome(host_ready=the_plan.host_ready, paused=bool(spec and spec.paused), status=the_plan.status,
-                   recheck=the_plan.recheck)
+                   host_stats=the_plan.host_stats, recheck=the_plan.recheck)
