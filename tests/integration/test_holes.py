@@ -94,8 +94,8 @@ def test_an_untouched_topic_shows_no_drift(api: Api, operator: Operator) -> None
     api.create(api.topic_path(NS), {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic",
                                     "metadata": {"name": "bare", "namespace": NS}, "spec": {}})
     with FakeHost(seed_of(api, "bare"), "bare", KEY) as host:
-        ready_with_host(api, "bare", host)
-        wait_condition(api, "bare", "Ready", "True", timeout=30)
+        ready_with_host(api, "bare", host)  # host 0 (spec: {} is three hosts: the others need no stand-in here)
+        wait_for("every child made", lambda: api.get(cm_path("bare")) and api.get(svc_path("bare")), 10)
         time.sleep(3.0)  # ten re-checks
     assert events_of(api, "bare", "DriftRepaired") == []
 

@@ -78,7 +78,7 @@ def test_a_replaced_member_seed_rolls_the_host_and_the_clients_with_an_event(api
                  lambda: template_annotations(api.get(sts_path("chat"))).get(SEED_ID) == new_id, 10)
         wait_for("the clients rolled onto it",
                  lambda: template_annotations(api.get(dep_path("chat-kv"))).get(SEED_ID) == new_id, 10)
-    [event] = events_of(api, "chat", "MemberSeedReplaced")
+    [event] = wait_for("the event (posted after the writes)", lambda: events_of(api, "chat", "MemberSeedReplaced"), 10)
     assert event["type"] == "Warning" and "old seed admits no writer" in event["message"]
 
 

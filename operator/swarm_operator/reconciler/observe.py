@@ -55,13 +55,28 @@ def claims(topic: dict[str, Any], spec: SwarmTopicSpec) -> list[tuple[owned.Kind
     return [(kind, n) for kind in owned.children() for n in kind.claimed(name, spec)]
 
 
+def checked_first(caches: Any, topic: dict[str, Any], spec: SwarmTopicSpec) -> set[tuple[str, str]]:
+    """The names checked before anything is created: every name of a kind `checked_first` that the
+    topic's children take, the hosts' Secret and disruption budget only with several hosts (with
+    one they are never made, and would be read on every pass)."""
+    name, ns = topic["metadata"]["name"], topic["metadata"]["namespace"]
+    running = int(((caches.get(owned.STATEFULSET, ns, names.host_statefulset(name)) or {}).get("spec") or {}).get(
+        "replicas") or 0)
+    several = max(spec.bootstrapHost.replicas, running) > 1
+    only_several = {(owned.SECRET.kind, names.hosts_secret(name)),
+                    (owned.DISRUPTION_BUDGET.kind, names.host_disruption_budget(name))}
+    return {(kind.kind, n) for kind, n in claims(topic, spec)
+            if kind.checked_first and (several or (kind.kind, n) not in only_several)}
+
+
 async def read_past_caches(wiring: Wiring, memory: Memory, key: Key,
-                           found: dict[tuple[str, str], dict[str, Any] | None]) -> None:
-    """Same-named objects no cache sees, read directly (those met before, and every name of a kind
-    `checked_first` that no cache holds: before anything is created); kept on the topic's direct
-    reads while they exist, forgotten once gone."""
+                           found: dict[tuple[str, str], dict[str, Any] | None],
+                           checked: set[tuple[str, str]] | None = None) -> None:
+    """Same-named objects no cache sees, read directly (those met before, and every `checked` name
+    that no cache holds: before anything is created); kept on the topic's direct reads while they
+    exist, forgotten once gone."""
     pending = memory.direct.setdefault(key, set())
-    absent = {(k, n) for (k, n), obj in found.items() if obj is None and owned.BY_KIND[k].checked_first}
+    absent = {(k, n) for (k, n), obj in found.items() if obj is None and (k, n) in (checked or set())}
     asked = sorted(pending | absent)
     answers = await asyncio.gather(*(wiring.kube.get(owned.BY_KIND[k].path(key[0], n),
                                                      metadata_only=owned.BY_KIND[k].metadata_only) for k, n in asked))
@@ -82,7 +97,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     name, ns = meta["name"], meta["namespace"]
     caches = wiring.caches
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
-    await read_past_caches(wiring, memory, (ns, name), found)
+    await read_past_caches(wiring, memory, (ns, name), found, checked_first(caches, topic, spec))
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
                    may_roll=memory.rolls.may_roll((ns, name)),
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
