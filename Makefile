@@ -22,14 +22,15 @@ cluster-setup: $(TOOLS)/.installed
 	bash scripts/setup-podman.sh
 	bash scripts/build-images.sh
 
-# What the tests need beyond the demo: promtool and Prometheus (Debian's package).
+# What the tests need beyond the demo: promtool and Prometheus, age (Debian's packages).
 test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
+	bash scripts/install-age.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,backup]'
 	touch $@
 
 $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json

@@ -143,7 +143,7 @@ def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
     timeline = watcher.begin(name, clients)
     # Convergence is polled straight from the API server every 50 ms, as the floor polls its
     # peers: a kubectl process per poll would load the two cores and slow what it measures.
-    topic_url = f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics/{name}"
+    topic_url = f"/apis/swarm-operator.dev/v1beta1/namespaces/{ns}/swarmtopics/{name}"
     pods_url = (f"/api/v1/namespaces/{ns}/pods?labelSelector=swarm-operator.dev/topic%3D{name},"
                 "app.kubernetes.io/component%3Dclient")
     started = time.monotonic()

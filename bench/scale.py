@@ -41,7 +41,7 @@ from localcluster.kubelet_api import Api, ApiError, load_kubeconfig  # noqa: E40
 from localcluster.kubelet_scale import ANNOTATION, MODE  # noqa: E402
 from localcluster.testing import OPERATOR_NAMESPACE, OPERATOR_USER, operator_kubeconfig, shared_control_plane  # noqa: E402
 
-GROUP_PATH = "/apis/swarm-operator.dev/v1alpha1"
+GROUP_PATH = "/apis/swarm-operator.dev/v1beta1"
 HOST_PODS = "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator"
 CLIENT_DEPLOYMENTS = "app.kubernetes.io/component=client,app.kubernetes.io/managed-by=swarm-operator"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -55,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
     scale = {"metadata": {"annotations": {ANNOTATION: MODE}}}
     return {
-        "apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic",
+        "apiVersion": "swarm-operator.dev/v1beta1", "kind": "SwarmTopic",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "topic": name,

@@ -30,6 +30,7 @@ class Config:
     service_account: str | None = None
     allow_operator_namespace: bool = False  # SwarmTopics in the operator's own namespace
     pod_security_exempt: tuple[str, ...] = ()  # namespaces not held to the restricted Pod Security profile
+    backup_check: bool = False  # CredentialsBackedUp on every topic with a key (planner/backupcheck.py)
 
     @property
     def report_ttl(self) -> float:

@@ -63,7 +63,7 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                    report_ttl=config.report_ttl, rules=rules)
+                    report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers, queue=queue)
     elector = LeaderElector(kube, election) if election else None

@@ -1,4 +1,5 @@
-"""The SwarmTopic API (v1alpha1) as pydantic models: the single source of the CRD's schema.
+"""The SwarmTopic API (v1beta1, and v1alpha1 with the same schema) as pydantic models: the single
+source of the CRD's schema.
 
 `crds/swarmtopics.swarm-operator.dev.yaml` is generated from these models (`make crd`), and the
 operator validates every spec it reads with them again, because a CRD applied without its schema

@@ -12,8 +12,8 @@ from typing import Any
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import kubectl
 
-GROUP_PATH = "/openapi/v3/apis/swarm-operator.dev/v1alpha1"
-SCHEMA = "dev.swarm-operator.v1alpha1.SwarmTopic"
+GROUP_PATH = "/openapi/v3/apis/swarm-operator.dev/v1beta1"  # the storage (and preferred) version
+SCHEMA = "dev.swarm-operator.v1beta1.SwarmTopic"
 
 
 def served_fields(schemas: dict[str, Any], node: dict[str, Any], path: str = "") -> Iterator[tuple[str, str]]:

@@ -287,7 +287,7 @@ def test_operator_deployment_defaults() -> None:
     for arg in ("--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0", "--metrics-port=9090",
                 "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces"):
         assert arg in container["args"], arg
-    assert "--no-leader-election" not in container["args"]
+    assert "--no-leader-election" not in container["args"] and "--backup-check" not in container["args"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     service = by_kind(docs, "Service")[0]
@@ -299,6 +299,11 @@ def test_operator_deployment_defaults() -> None:
         assert labels.get("app.kubernetes.io/instance") == "swarm", doc["kind"]
         assert labels.get("app.kubernetes.io/managed-by") == "Helm", doc["kind"]
         assert labels.get("helm.sh/chart") == "swarm-operator-0.1.0", doc["kind"]
+
+
+def test_the_backup_check_is_an_operator_flag() -> None:
+    (deployment,) = by_kind(render(ALL), "Deployment")
+    assert "--backup-check" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_monitoring_objects() -> None:

@@ -254,3 +254,15 @@ def test_one_host_to_three_on_a_live_topic_remakes_the_statefulset_and_adds_seed
     again = plan(obs)
     sts = next(w.body for w in again.writes if w.target.kind == "StatefulSet")
     assert sts["spec"]["replicas"] == 1 and sts["spec"]["podManagementPolicy"] == "Parallel"
+
+
+def test_a_paused_topic_without_its_identity_tells_no_invented_key() -> None:
+    """A topic made paused (a restore puts its Secrets in afterwards) writes nothing and says no host
+    key: a fresh seed's key, drawn anew on every pass, would be a new status on every pass."""
+    topic = topic3()
+    topic["spec"]["paused"] = True
+    fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
+             "chat-hosts": "06" * 32, **{fresh_key("chat-identity", f"seed-{n}"): f"0{n}" * 32 for n in range(1, 5)}}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         fresh=fresh))
+    assert p.writes == [] and p.phase == "Paused" and "hostPublicKey" not in p.status

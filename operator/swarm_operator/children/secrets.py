@@ -73,11 +73,13 @@ def hosts_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:
     return _secret(topic, names.hosts_secret(topic["metadata"]["name"]), names.HOST_SEED_KEY, invite_seed_hex)
 
 
-def member_secret(topic: dict[str, Any], invite_seed_hex: str, seed_id: str) -> dict[str, Any]:
+def member_secret(topic: dict[str, Any], invite_seed_hex: str, seed_id: str | None = None) -> dict[str, Any]:
     """The membership credential: the host and, unless HostOnly, the client pods. Its seed id (not
-    derived from the seed) goes on the pod templates that mount it."""
+    derived from the seed; without one, the Secret's uid stands for it) goes on the pod templates
+    that mount it."""
     secret = _secret(topic, names.member_secret(topic["metadata"]["name"]), names.MEMBER_SEED_KEY, invite_seed_hex)
-    secret["metadata"]["annotations"][names.ANNOTATION_SEED_ID] = seed_id
+    if seed_id:
+        secret["metadata"]["annotations"][names.ANNOTATION_SEED_ID] = seed_id
     return secret
 
 

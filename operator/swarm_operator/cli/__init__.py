@@ -1,7 +1,7 @@
-"""swarm-operator: run the operator, print its CRD, or show one SwarmTopic's status.
+"""swarm-operator: run the operator, print its CRD, show one SwarmTopic's status, back it up, restore it.
 
-Also `python -m swarm_operator`, and `kubectl swarm status` (the kubectl-swarm plugin runs
-`swarm-operator status`).
+Also `python -m swarm_operator`, and `kubectl swarm status|backup|restore` (the kubectl-swarm plugin
+runs the same commands).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Config
+from . import backup
 
 DEFAULTS = Config()
 
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-rolling-topics", type=int, default=DEFAULTS.max_rolling_topics, metavar="N",
                      help="the upgrade brake: at most N topics roll their hosts onto a new template at once, one "
                      "host at a time each, in the order of their namespace/name; 0 = no limit (default %(default)s)")
+    run.add_argument("--backup-check", action="store_true",
+                     default=os.environ.get("SWARM_OPERATOR_BACKUP_CHECK", "").lower() in ("1", "true", "yes"),
+                     help="a Warning condition (CredentialsBackedUp=False) and event on every topic whose "
+                     "credentials are not in a backup made by `swarm-operator backup` "
+                     "(env SWARM_OPERATOR_BACKUP_CHECK)")
     election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
                           help="reconcile without a Lease (only one replica may run)")
@@ -68,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     crd = sub.add_parser("crd", help="print the SwarmTopic CRD generated from the models")
     crd.add_argument("--check", action="store_true", help="exit 1 when crds/ is out of date")
     add_status_parser(sub)
+    backup.add_parsers(sub)
     return parser
 
 
@@ -126,7 +133,7 @@ def config_of(args: argparse.Namespace) -> Config:
                   lease_namespace=args.leader_election_namespace, identity=args.leader_identity,
                   operator_namespace=args.operator_namespace, service_account=args.service_account,
                   allow_operator_namespace=args.allow_operator_namespace,
-                  pod_security_exempt=tuple(args.pod_security_exempt))
+                  pod_security_exempt=tuple(args.pod_security_exempt), backup_check=args.backup_check)
 
 
 def election(config: Config) -> Any:
@@ -189,7 +196,9 @@ def kubectl_plugin(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     add_status_parser(sub)
-    return status(parser.parse_args(argv))
+    backup.add_parsers(sub)
+    args = parser.parse_args(argv)
+    return backup.main(args) if args.command in ("backup", "restore") else status(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,4 +209,6 @@ def main(argv: list[str] | None = None) -> int:
         return crd_main(["--check"] if args.check else [])
     if args.command == "status":
         return status(args)
+    if args.command in ("backup", "restore"):
+        return backup.main(args)
     return run(args)

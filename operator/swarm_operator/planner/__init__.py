@@ -28,7 +28,7 @@ from .. import conditions as c
 from .. import names, owned
 from ..identity import untrusted_host_key
 from ..reasons import R
-from . import adopt, basekey, clients, host, record, status, trust
+from . import adopt, backupcheck, basekey, clients, host, record, status, trust
 from .status import describe_change, progress_only, quiet_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, write
 
@@ -89,9 +89,11 @@ def plan(obs: Observed) -> Plan:
     given = record.given(obs)  # a recorded key, as far as it is trusted (clients never start on an adopted one)
     made = clients.deployments(obs, keys, given.key if obs.recorded_key else key.recorded)
     refused = host.scale_down_refused(obs)
-    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made], [refused] if refused else [],
-                   record=key.recorded_now, hold=given.hold, recorded_now=key.recorded_now,
-                   conflict_now=key.conflict_now, timeout_now=ready.timeout_now, roll=side.roll,
+    backup = backupcheck.check(obs)
+    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made, backup],
+                   [refused] if refused else [], record=key.recorded_now, hold=given.hold,
+                   recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
+                   roll=side.roll,
                    host_ready=any(x.type == c.HOST_READY and x.status is True for x in ready.conditions),
                    host_stats=ready.host_stats)
 

@@ -171,6 +171,8 @@ def secrets(obs: Observed) -> Identity:
     lost = key_lost(obs)
     conditions = (lost,) if lost is not None else ()
     known = known_public_key(topic, obs.configmap, identity)
+    if identity is None and obs.spec.paused:
+        return Identity(writes=creates)  # nothing is made while paused: no key to tell of yet
     if identity is None:
         public_key = public_key_of(obs.fresh[secret])
         if known and known != public_key and obs.statefulset is not None:

@@ -78,6 +78,8 @@ class Observed:
     # The uids of the children the operator made, "Kind/name" -> uid, as it remembers them (the
     # status' childUIDs and what it made or saw since).
     known_uids: dict[str, str] = field(default_factory=dict)
+    # `run --backup-check`: the CredentialsBackedUp condition (backupcheck.py).
+    backup_check: bool = False
 
     @property
     def name(self) -> str:

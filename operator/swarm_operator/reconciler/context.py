@@ -32,6 +32,7 @@ class Wiring:
     peer_image: str
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
     rules: TopicRules = field(default_factory=TopicRules)  # where topics may be, what their pod templates may do
+    backup_check: bool = False  # `run --backup-check`
 
 
 @dataclass(frozen=True)
