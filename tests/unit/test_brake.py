@@ -112,3 +112,12 @@ def test_a_statefulset_of_an_older_operator_is_braked_too() -> None:
     assert obs.statefulset is not None
     del obs.statefulset["metadata"]["annotations"][names.ANNOTATION_TEMPLATE_HASH]
     assert _partition(_sts_write(plan(obs))) == 3
+
+
+def test_a_host_pod_being_replaced_holds_the_partition_and_breaks_nothing() -> None:
+    """The StatefulSet controller deletes a host's pod to update it: for a moment it is absent
+    (a planner crash with a KeyError before, every pass, until the pod was back)."""
+    pods = _pods(("r1", "r1", "r2"))
+    del pods[2]
+    p = plan(_world(NEW, NEW, pods, "r2", "r1", partition=2))
+    assert [w for w in p.writes if w.target.kind == "StatefulSet"] == [] and p.roll == "rolling"
