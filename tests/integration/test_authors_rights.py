@@ -19,6 +19,7 @@ from fakehost import FakeHost
 from integration_support import Api, Operator, accepted, example_topic, wait_for
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import CHART, OPERATOR_NAMESPACE, OPERATOR_SA, RELEASE, helm
+from swarm_operator import names
 from test_operator import KEY, seed_of, start_host, warning_events
 
 NS = "apps"
@@ -32,7 +33,7 @@ def case_topic(name: str, case: dict[str, Any], namespace: str = NS) -> dict[str
     pod["containers"][0].update(copy.deepcopy(case.get("client_container", {})))
     if "host_template" in case:
         spec["bootstrapHost"] = {"template": copy.deepcopy(case["host_template"])}
-    return {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic",
+    return {"apiVersion": names.API_VERSION, "kind": "SwarmTopic",
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fakehost import FakeHost
 from integration_support import Api, Operator, example_topic, wait_for
+from swarm_operator import names
 from test_operator import KEY, NS, condition, seed_of, start_host, wait_condition
 from test_ownership_and_drift import cm_path, dep_path, events_of
 
@@ -91,7 +92,7 @@ def test_spec_base_key_cannot_name_another_base_once_a_key_is_recorded(api: Api,
 
 
 def test_an_untouched_topic_shows_no_drift(api: Api, operator: Operator) -> None:
-    api.create(api.topic_path(NS), {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic",
+    api.create(api.topic_path(NS), {"apiVersion": names.API_VERSION, "kind": "SwarmTopic",
                                     "metadata": {"name": "bare", "namespace": NS}, "spec": {}})
     with FakeHost(seed_of(api, "bare"), "bare", KEY) as host:
         ready_with_host(api, "bare", host)  # host 0 (spec: {} is three hosts: the others need no stand-in here)

@@ -56,9 +56,9 @@ def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], recor
         writes += decision.writes
     if (obs.spec is not None and obs.spec.paused) or hold:  # observe and report, write no child
         writes = [w for w in writes if w.op == "record-status"]
-    events = [e for d in decisions for e in d.events]
-    events += status.open_writers(obs, fields) + status.state_events(old, new)
-    return Plan(writes=writes, status=new, events=events, old_status=old,
+    actions = [e for d in decisions for e in d.events] + status.open_writers(obs, fields)
+    events = actions + status.state_events(old, new)
+    return Plan(writes=writes, status=new, events=events, action_events=actions, old_status=old,
                 recheck=earliest(*(d.recheck for d in decisions)),
                 rollout_seconds=status.rollout_seconds(old, new, obs.now), **flags)  # type: ignore[arg-type]
 

@@ -176,6 +176,9 @@ class Plan:
     writes: list[Write] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)  # the whole desired status
     events: list[Event] = field(default_factory=list)
+    # The events of single actions (not of the state): said even when a later write of the pass
+    # meets a 409, since the next pass may no longer see what they tell (a Secret made again).
+    action_events: list[Event] = field(default_factory=list)
     old_status: dict[str, Any] = field(default_factory=dict)
     recorded_now: bool = False
     conflict_now: bool = False
