@@ -63,24 +63,26 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                    report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check)
+                    report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
+                    network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers, queue=queue)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()
     memo.run = asyncio.create_task(_run(memo.lifecycle, controller, caches, elector), name="leader")
-    log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s; the operator is %s/%s, "
-             "topics there %s, restricted Pod Security except in %s", config.peer_image, config.reconcile_interval,
-             f"on ({election.identity})" if election else "off", rules.operator_namespace,
-             rules.operator_service_account, "allowed" if rules.allow_operator_namespace else "refused",
+    log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s, topics' "
+             "NetworkPolicy %s; the operator is %s/%s, topics there %s, restricted Pod Security except in %s",
+             config.peer_image, config.reconcile_interval, f"on ({election.identity})" if election else "off",
+             _network_summary(config), rules.operator_namespace, rules.operator_service_account,
+             "allowed" if rules.allow_operator_namespace else "refused",
              sorted(rules.exempt_namespaces) or "no namespace")
 
 
 async def topic_rules(kube: Kube, config: Config) -> TopicRules:
     """Whose rights a topic's pods may not take: the operator's namespace and ServiceAccount as
     configured, else as the API server knows the operator (its ServiceAccount's user name)."""
-    namespace, account = config.operator_namespace, config.service_account
+    namespace, account = config.topic_network.operator_namespace, config.service_account
     if namespace is None or account is None:
         user = await kube.whoami() or ""
         if user.startswith(SERVICE_ACCOUNT_USER):
@@ -92,6 +94,13 @@ async def topic_rules(kube: Kube, config: Config) -> TopicRules:
     return TopicRules(operator_namespace=namespace, operator_service_account=account,
                       allow_operator_namespace=config.allow_operator_namespace,
                       exempt_namespaces=frozenset(config.pod_security_exempt))
+
+
+def _network_summary(config: Config) -> str:
+    net = config.topic_network
+    readers = f"status port from the operator's pods in {net.operator_namespace}" if net.operator_namespace \
+        else "status port from no operator pod (operator namespace unknown)"
+    return f"{'on' if net.enabled else 'off'} by default ({readers})"
 
 
 async def _run(lifecycle: Lifecycle, controller: Controller, caches: Caches, elector: LeaderElector | None) -> None:

@@ -139,6 +139,7 @@ hosts_secret = _suffixed("hosts")
 TOPIC_SECRET_SUFFIXES = ("identity", "member", "encryption", "hosts")
 swarm_configmap = _suffixed("swarm")
 host_service = host_statefulset = host_disruption_budget = _suffixed("host")
+network_policy = _suffixed("peers")  # the NetworkPolicy over the topic's pods
 
 
 def host_pod(topic_name: str, ordinal: int = 0) -> str:

@@ -19,6 +19,7 @@ from localcluster.controlplane import REPO
 from localcluster.netns import Network
 from localcluster.runtime import LABEL_POD_UID, instance_id
 from localcluster.runtime_podman import podman_env
+from swarm_operator.config import DEFAULT_PEER_IMAGE
 
 HTTP_SERVER = """
 const fs = require('fs'); const http = require('http');
@@ -335,7 +336,7 @@ def test_kubectl_logs_reach_the_container_output(kube: Kube, where: Where) -> No
     assert kube.kubectl("logs", "-n", where.ns, "talker", "--tail=1") == "hello from talker\n"
 
 
-PEER_IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
+PEER_IMAGE = DEFAULT_PEER_IMAGE  # the tag examples/dht.yaml names: this version's
 
 
 def test_the_example_dht_runs_from_the_swarm_peer_image(kube: Kube, where: Where) -> None:

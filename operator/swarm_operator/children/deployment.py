@@ -46,6 +46,8 @@ def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, 
             pod_spec[key] = [pods.with_env(c, env, mounts) for c in pod_spec[key]]
     pod_spec["volumes"] = pods.replace_named(pod_spec.get("volumes", []), volumes)
     restricted_defaults(pod_spec)
+    # The peers never call the API server: no token unless the template asks for one.
+    pod_spec.setdefault("automountServiceAccountToken", False)
 
 
 def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) -> dict[str, Any]:

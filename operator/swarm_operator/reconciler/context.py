@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from ..api.client import Kube
+from ..config import TopicNetwork
 from ..hostreport import HostReport
 from ..podpolicy import TopicRules
 from .caches import Caches
@@ -33,6 +34,7 @@ class Wiring:
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
     rules: TopicRules = field(default_factory=TopicRules)  # where topics may be, what their pod templates may do
     backup_check: bool = False  # `run --backup-check`
+    network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topics' NetworkPolicies
 
 
 @dataclass(frozen=True)
