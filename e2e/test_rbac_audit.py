@@ -28,6 +28,7 @@ RARE = {
     ("", "secrets", "delete"): "the host signs with a key the operator never made: its identity Secret is replaced",
     ("apps", "deployments", "delete"): "a client group removed from the spec",
     ("apps", "deployments", "get"): "a same-named Deployment without the operator's labels, read after its create",
+    ("networking.k8s.io", "networkpolicies", "get"): "a same-named NetworkPolicy without the labels, read likewise",
 }
 
 

@@ -40,9 +40,25 @@ def _several_hosts(api: Api) -> None:
     wait_for("the budget repaired", lambda: (api.get(budget) or {})["spec"]["maxUnavailable"] == 1, 10)
 
 
+def _network_policies(api: Api) -> None:
+    """A topic's NetworkPolicy made and an edit of it repaired; a same-named policy without the
+    operator's labels met by the create, then read."""
+    api.create(api.topic_path(NS), example_topic("guard", clients=0, networkPolicy={"enabled": True}))
+    policy = f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/guard-peers"
+    wait_for("the topic's NetworkPolicy", lambda: api.get(policy), 30)
+    api.merge(policy, {"spec": {"policyTypes": ["Ingress"]}})
+    wait_for("the policy repaired", lambda: (api.get(policy) or {})["spec"]["policyTypes"] == ["Ingress", "Egress"], 10)
+    api.create(f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "lock-peers"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    api.create(api.topic_path(NS), example_topic("lock", clients=0, networkPolicy={"enabled": True}))
+    wait_condition(api, "lock", "Ready", "False", "NameConflict")
+
+
 def _every_path(api: Api) -> None:
     """Bootstrap, then each kind of write the operator makes (and the reads a conflict costs)."""
     _several_hosts(api)
+    _network_policies(api)
     api.create(api.topic_path(NS), example_topic("audit", clients=2))
     with FakeHost(seed_of(api, "audit"), "audit", KEY) as host:
         start_host(api, "audit", host, ready=True)
