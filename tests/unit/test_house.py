@@ -16,8 +16,8 @@ FLOORS = [
     {"reconciler"},
     {"planner"},
     {"owned", "rbac"},
-    {"children", "validation", "crd", "metrics", "identity", "hostreport"},
-    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "__init__"},
+    {"children", "validation", "podpolicy", "crd", "metrics", "identity", "hostreport"},
+    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "managed", "__init__"},
     {"api"},
 ]
 
