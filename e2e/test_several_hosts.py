@@ -108,10 +108,13 @@ def hosts_ready(cluster: Cluster, name: str, ns: str, count: int) -> bool:
     return sum(1 for h in hosts if h.get("ready") and h.get("indexer")) == count
 
 
-def lose_disk(cluster: Cluster, name: str, ns: str, ordinal: int) -> None:
-    """Delete a host's volume and then its pod: the StatefulSet makes both again, empty."""
-    cluster.kubectl("delete", "pvc", f"data-{name}-host-{ordinal}", "-n", ns, "--wait=false")
-    cluster.kubectl("delete", "pod", f"{name}-host-{ordinal}", "-n", ns, "--wait=false")
+def lose_disks(cluster: Cluster, name: str, ns: str, *ordinals: int) -> None:
+    """Delete hosts' volumes and then, at once and with no grace (their nodes are gone), their pods:
+    the StatefulSet makes both again, empty."""
+    for ordinal in ordinals:
+        cluster.kubectl("delete", "pvc", f"data-{name}-host-{ordinal}", "-n", ns, "--wait=false")
+    cluster.kubectl("delete", "pod", *(f"{name}-host-{o}" for o in ordinals), "-n", ns, "--wait=false",
+                    "--grace-period=0", "--force")
 
 
 def host_writer_key(cluster: Cluster, name: str, ns: str, ordinal: int) -> str | None:
@@ -170,7 +173,7 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
         for ordinal in (1, 0):
             old = host_writer_key(cluster, name, ns, ordinal)
             lost = time.monotonic()
-            lose_disk(cluster, name, ns, ordinal)
+            lose_disks(cluster, name, ns, ordinal)
             wait_for(f"host {ordinal} on a new key", lambda o=ordinal, k=old: (
                 (w := host_writer_key(cluster, name, ns, o)) is not None and w != k), timeout=180)
             wait_for(f"3/3 indexers after host {ordinal}'s disk", lambda: hosts_ready(cluster, name, ns, 3),
@@ -183,8 +186,7 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
     print("several hosts:", json.dumps(figures))
     assert set(missing.values()) == {0}, missing
     # 4. Two disks lost for good: the quorum cannot come back, and nothing is made anew.
-    lose_disk(cluster, name, ns, 1)
-    lose_disk(cluster, name, ns, 2)
+    lose_disks(cluster, name, ns, 1, 2)  # together: neither is there to promote the other
     def quorum() -> dict[str, Any] | None:
         topic = cluster.topic(name, ns) or {}
         print("  quorum:", condition(topic, "Quorum"), (topic.get("status") or {}).get("hosts"))
