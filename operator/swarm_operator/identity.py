@@ -56,3 +56,21 @@ def known_public_key(topic: dict[str, Any], configmap: dict[str, Any] | None,
         return str(annotated)
     owned_cm = configmap if configmap is not None and controlled_by(configmap, topic) else None
     return ((owned_cm or {}).get("data") or {}).get(names.CM_HOST_PUBLIC_KEY)
+
+
+def known_host_key(topic: dict[str, Any], identity: dict[str, Any] | None, ordinal: int) -> str | None:
+    """Host `ordinal`'s public key (1 and up; host 0's is `known_public_key`), pinned like host 0's:
+    as the operator recorded it in `status.hosts`; before that, as its own identity Secret's
+    metadata says. None when `status.hosts` was last written by anyone but the operator and the
+    Secret does not carry the key it shows (no key is trusted as that host's)."""
+    annotated = None
+    if identity is not None and controlled_by(identity, topic):
+        annotations = identity["metadata"].get("annotations") or {}
+        annotated = annotations.get(names.host_public_key_annotation(ordinal)) or None
+    recorded = next((h.get("publicKey") for h in (topic.get("status") or {}).get("hosts") or []
+                     if isinstance(h, dict) and h.get("ordinal") == ordinal and h.get("publicKey")), None)
+    if not recorded:
+        return annotated
+    if foreign_writers(topic, "hosts") is not None and recorded != annotated:
+        return None
+    return str(recorded)

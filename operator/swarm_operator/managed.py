@@ -13,7 +13,7 @@ from typing import Any
 
 from .names import FIELD_MANAGER
 
-RECORD_FIELDS = ("baseKey", "hostPublicKey")
+RECORD_FIELDS = ("baseKey", "hostPublicKey", "hosts")
 RECORD_WRITERS = "recordWriters"  # the cached topic's summary: field -> the managers that wrote it
 
 

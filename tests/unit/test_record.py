@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from swarm_operator import conditions as c
-from swarm_operator import owned
-from swarm_operator.identity import known_public_key, untrusted_host_key
+from swarm_operator import names, owned
+from swarm_operator.identity import known_host_key, known_public_key, untrusted_host_key
 from swarm_operator.managed import foreign_writers, with_record_writers
 from swarm_operator.planner import plan
 from test_plan import KEY, OTHER, PUB, cond, observed, owned_meta, pod, report
@@ -28,7 +28,8 @@ def topic_written_by(*entries: tuple[str, tuple[str, ...]], status: dict[str, An
 
 def test_the_cache_keeps_who_wrote_the_record() -> None:
     topic = topic_written_by(("kubectl-edit", ("baseKey",)), ("swarm-operator", ("hostPublicKey", "phase")))
-    assert topic["recordWriters"] == {"baseKey": ["kubectl-edit"], "hostPublicKey": ["swarm-operator"]}
+    assert topic["recordWriters"] == {"baseKey": ["kubectl-edit"], "hostPublicKey": ["swarm-operator"],
+                                     "hosts": []}
     assert foreign_writers(topic, "baseKey") == ["kubectl-edit"]
     assert foreign_writers(topic, "hostPublicKey") is None
     reset = topic_written_by()  # managedFields reset: nobody owns the record
@@ -89,3 +90,22 @@ def test_a_moved_annotation_is_put_back_with_an_event() -> None:
     [patch] = [w for w in p.writes if w.target.kind == "Secret"]
     assert patch.body["metadata"]["annotations"] == {"swarm-operator.dev/host-public-key": PUB}
     assert [e.reason for e in p.events] == ["DriftRepaired"] and p.status["hostPublicKey"] == PUB
+
+
+def test_a_later_hosts_key_is_pinned_as_recorded_in_status() -> None:
+    """Host 1's key, once the operator recorded it in status.hosts, is what its report is checked
+    against: an identity Secret whose annotation was changed since (an insider) does not move it; a
+    status.hosts written by anyone but the operator is trusted only where the Secret carries it."""
+    hosts = [{"ordinal": 1, "publicKey": PUB}]
+    identity = owned_meta("t-identity")
+    identity["metadata"]["annotations"] = {names.host_public_key_annotation(1): "changed"}
+    mine = topic_written_by(("swarm-operator", ("hosts",)), status={"hosts": hosts})
+    assert known_host_key(mine, identity, 1) == PUB
+    theirs = topic_written_by(("kubectl-edit", ("hosts",)), status={"hosts": hosts})
+    assert known_host_key(theirs, identity, 1) is None
+    identity["metadata"]["annotations"] = {names.host_public_key_annotation(1): PUB}
+    assert known_host_key(theirs, identity, 1) == PUB
+    identity["metadata"]["annotations"] = {names.host_public_key_annotation(1): "changed"}
+    assert known_host_key(make_topic(), identity, 1) == "changed"  # nothing recorded yet
+    assert known_host_key(make_topic(), {"metadata": {"name": "t-identity", "annotations": {
+        names.host_public_key_annotation(1): "x"}}}, 1) is None  # a Secret not the operator's

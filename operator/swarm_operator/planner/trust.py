@@ -9,7 +9,7 @@ from typing import Any
 from .. import children, names, owned
 from .. import conditions as c
 from ..hashes import bootstrap_topic_hash, topic_hash
-from ..identity import known_public_key, public_key_of
+from ..identity import known_host_key, known_public_key, public_key_of
 from ..models import HOST_REPLICAS
 from ..objects import controlled_by, controller_of
 from ..reasons import R
@@ -68,12 +68,12 @@ def _more_hosts(obs: Observed, secret: str, identity: dict[str, Any] | None) -> 
     missing: dict[int, str] = {}
     keys: list[str] = []
     for n in range(1, MAX_HOSTS if identity is None else obs.host_count):
-        known = _annotated(identity, obs.topic, n)
-        if known is None:
+        annotated = _annotated(identity, obs.topic, n)
+        if annotated is None:
             missing[n] = obs.fresh[fresh_key(secret, names.identity_seed_key(n))]
-            known = public_key_of(missing[n])
-        if n < obs.host_count:
-            keys.append(known)
+            annotated = public_key_of(missing[n])
+        if n < obs.host_count:  # as recorded in status.hosts (pinned), else as the Secret says
+            keys.append(known_host_key(obs.topic, identity, n) or annotated)
     return missing, keys
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import names, owned
 from ..hostreport import HostReport, HostReportError
-from ..identity import known_public_key, new_seed
+from ..identity import known_host_key, known_public_key, new_seed
 from ..models import HOST_REPLICAS, SwarmTopicSpec
 from ..objects import controlled_by, pod_ready
 from ..planner import Observed
@@ -145,10 +145,8 @@ def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
 
 def _public_keys(topic: dict[str, Any], configmap: dict[str, Any] | None, identity: dict[str, Any],
                  hosts: int) -> dict[int, str]:
-    """Each host's public key, as its identity Secret's metadata (or, for host 0, the record) says."""
-    annotations = identity["metadata"].get("annotations") or {}
-    keys = {n: str(annotations[names.host_public_key_annotation(n)])
-            for n in range(1, hosts) if annotations.get(names.host_public_key_annotation(n))}
+    """Each host's public key, pinned as recorded in status (else as its identity Secret says)."""
+    keys = {n: key for n in range(1, hosts) if (key := known_host_key(topic, identity, n))}
     zero = known_public_key(topic, configmap, identity)
     return {0: zero, **keys} if zero else keys
 
