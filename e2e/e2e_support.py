@@ -315,12 +315,17 @@ def example_topic() -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / "topic.yaml").read_text())
 
 
-def topic_manifest(name: str, namespace: str, clients: int = 3,
-                   announce_timeout: int | None = None, **spec: Any) -> dict[str, Any]:
-    """examples/topic.yaml renamed into `namespace`, with `clients` replicas in its first group."""
+def topic_manifest(name: str, namespace: str, clients: int = 3, announce_timeout: int | None = None,
+                   hosts: int | None = 1, **spec: Any) -> dict[str, Any]:
+    """examples/topic.yaml renamed into `namespace`, with `clients` replicas in its first group and
+    `hosts` bootstrap hosts: one unless a case is about several (e2e/test_several_hosts.py; the
+    demo runs the product's default of three): two cores carry the suite's topics side by side.
+    None leaves the replicas to the product's default."""
     obj = copy.deepcopy(example_topic())
     obj["metadata"] = {"name": name, "namespace": namespace}
     obj["spec"]["clients"][0]["replicas"] = clients
+    if hosts is not None:
+        obj["spec"].setdefault("bootstrapHost", {})["replicas"] = hosts
     if announce_timeout is not None:
         obj["spec"].setdefault("bootstrapHost", {})["announceTimeoutSeconds"] = announce_timeout
     obj["spec"].update(spec)

@@ -75,16 +75,11 @@ def host_ip(cluster: Cluster, name: str, ns: str) -> str:
     return str(pod["status"]["podIP"])
 
 
-def one_host(manifest: dict[str, Any]) -> dict[str, Any]:
-    manifest["spec"].setdefault("bootstrapHost", {})["replicas"] = 1  # two topics share two cores
-    return manifest
-
-
 def test_another_topic_cannot_reach_the_host_s_status_port(enforcing: Cluster, ns: str) -> None:
     cluster = enforcing
-    cluster.apply(one_host(topic_manifest("guarded", ns, clients=1, networkPolicy={"enabled": True})))
+    cluster.apply(topic_manifest("guarded", ns, clients=1, networkPolicy={"enabled": True}))
     # The other topic has no policy of its own: a block can only be the guarded topic's ingress rule.
-    cluster.apply(one_host(topic_manifest("other", ns, clients=1, networkPolicy={"enabled": False})))
+    cluster.apply(topic_manifest("other", ns, clients=1, networkPolicy={"enabled": False}))
     wait_ready(cluster, "guarded", ns, timeout=300)  # DHT, replication and the operator's reads, under the policy
     wait_ready(cluster, "other", ns, timeout=300)
     assert cluster.get_json("networkpolicy", "guarded-peers", ns) is not None
