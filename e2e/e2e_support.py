@@ -183,7 +183,10 @@ class LocalCluster(Cluster):
         from localcluster.testing import shared_control_plane
         self.plane = shared_control_plane()
         self.kubeconfig = str(self.plane.kubeconfig)
-        self.nodes = NodeCluster(self.plane, self.state_dir)
+        # E2E_LOCAL_NETWORK_POLICY=1: the node enforces NetworkPolicies (kube-router's controller), for
+        # e2e/test_network_policy.py; off by default (every case would pay for the controller).
+        policy = os.environ.get("E2E_LOCAL_NETWORK_POLICY", "").lower() in ("1", "true", "yes")
+        self.nodes = NodeCluster(self.plane, self.state_dir, network_policy=policy)
         self.nodes.start()
         self.set_operator_replicas(2)  # the chart's default: a leader and a standby
 

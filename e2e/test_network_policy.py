@@ -5,8 +5,9 @@ peers find each other on the DHT and replicate through it). Switched off, the ot
 in: the block was the policy's.
 
 Runs on a cluster whose network plugin enforces NetworkPolicies: the local cluster's real node with
-its policy controller (kube-router: `localcluster.cluster.NodeCluster(network_policy=True)`), or any
-cluster with E2E_NETWORK_POLICY=1. Needs `kubectl exec` (the probe runs inside the other topic's pod).
+its policy controller (kube-router: `E2E_LOCAL_NETWORK_POLICY=1 pytest e2e/test_network_policy.py`
+starts the local cluster with it), or any cluster with E2E_NETWORK_POLICY=1. Needs `kubectl exec`
+(the probe runs inside the other topic's pod).
 Elsewhere it is skipped, saying why."""
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def enforces_network_policies(cluster: Cluster) -> bool:
 def enforcing(cluster: Cluster) -> Cluster:
     if not enforces_network_policies(cluster):
         pytest.skip("the cluster enforces no NetworkPolicies: the local cluster's node without its policy "
-                    "controller (NodeCluster(network_policy=True)), or another cluster without E2E_NETWORK_POLICY=1")
+                    "controller (run E2E_LOCAL_NETWORK_POLICY=1 pytest e2e/test_network_policy.py), or another "
+                    "cluster without E2E_NETWORK_POLICY=1")
     return cluster
 
 
