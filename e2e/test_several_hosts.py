@@ -185,7 +185,12 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
     print("several hosts:", json.dumps(figures))
     assert set(missing.values()) == {0}, missing
     # 4. Two disks lost for good: the quorum cannot come back, and nothing is made anew.
+    olds = {o: host_writer_key(cluster, name, ns, o) for o in (1, 2)}
     lose_disks(cluster, name, ns, 1, 2)  # together: neither is there to promote the other
+    for o, k in olds.items():  # the disks are really new (the StatefulSet waits for a PVC being deleted)
+        wait_for(f"host {o} on a new key", lambda o=o, k=k: (
+            (w := host_writer_key(cluster, name, ns, o)) is not None and w != k), timeout=180)
+
     def quorum() -> dict[str, Any] | None:
         topic = cluster.topic(name, ns) or {}
         print("  quorum:", condition(topic, "Quorum"), (topic.get("status") or {}).get("hosts"))

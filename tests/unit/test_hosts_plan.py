@@ -218,6 +218,28 @@ def test_two_disks_lost_for_good_is_quorum_lost_and_nothing_is_made_anew() -> No
     assert cond(one, c.QUORUM)["reason"] == "QuorumHeld" and one.phase == "Ready"
 
 
+def test_two_disks_lost_with_the_seats_already_naming_the_new_keys_is_quorum_lost() -> None:
+    # Seen on the real node: host 0 adds both new keys at once; the seats (and autobase's optimistic
+    # view) name them at once, but no majority of the old indexers confirms it, so the consensus
+    # (what the reports say since) still names the old keys, and the new hosts are no indexers.
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    fresh1, fresh2 = "b1" * 32, "b2" * 32
+    seats = {0: WRITERS[0], 1: fresh1, 2: fresh2}
+    reports = {0: report(0, slots=seats), 1: report(1, writer=fresh1, slots=seats),
+               2: report(2, writer=fresh2, slots=seats)}
+    p = plan(world(topic3(status=status), pods={0: host_pod(0, True), 1: host_pod(1, False),
+                                                 2: host_pod(2, False)}, reports=reports))
+    lost = cond(p, c.QUORUM)
+    assert lost["reason"] == "QuorumLost" and "hosts 1, 2 lost their disks" in lost["message"], lost
+    assert p.phase == "Stuck" and p.status["baseKey"] == KEY
+    assert [w for w in p.writes if w.op in ("create", "delete", "orphan")] == []
+    # While a host has not answered yet, nobody is called lost on that ground: down, not lost.
+    down = plan(world(topic3(status=status), pods={0: host_pod(0, True), 1: host_pod(1, False),
+                                                    2: host_pod(2, False, running=False)},
+                      reports={0: report(0, slots=seats), 1: report(1, writer=fresh1, slots=seats)}))
+    assert cond(down, c.QUORUM)["reason"] == "QuorumDown"
+
+
 def test_fewer_hosts_are_refused_and_the_running_ones_kept() -> None:
     topic = topic3(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
     obs = world(topic)
