@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -328,9 +329,11 @@ async def quiet_figures(api: Api, plane: ControlPlane, op: OperatorProcess, seen
 
 def run_size(state: Path, args: argparse.Namespace, n: int, first: bool) -> tuple[Phase, Phase]:
     pods = n * (args.clients + 1) + args.singles * (args.clients + 1)
-    print(f"\n== {n} topics: the floor", flush=True)
-    with cluster(state / f"floor-{n}", args, pods) as (plane, node):
-        floor = asyncio.run(floor_phase(plane, node, args, n))
+    floor = Phase("floor", n, float("nan"), {}, Counter(), notes=["floor not run (--operator-only)"])
+    if not args.operator_only:
+        print(f"\n== {n} topics: the floor", flush=True)
+        with cluster(state / f"floor-{n}", args, pods) as (plane, node):
+            floor = asyncio.run(floor_phase(plane, node, args, n))
     print(f"== {n} topics: the operator", flush=True)
     with cluster(state / f"operator-{n}", args, pods) as (plane, node):
         op = asyncio.run(operator_phase(plane, node, args, n, state / f"operator-{n}", first))
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--operator-args", default="", help="more arguments for `swarm-operator run`")
     parser.add_argument("--operator-source", default=None, help="run the operator package under this directory "
                         "(e.g. an older checkout's operator/), for a before/after comparison")
+    parser.add_argument("--operator-only", action="store_true", help="skip the floor (profiling runs)")
     parser.add_argument("--profile", type=Path, default=None, help="run the operator under cProfile, dump here")
     parser.add_argument("--idle-minutes", type=float, default=3.0)
     parser.add_argument("--singles", type=int, default=20, help="topics created one at a time after the idle period")

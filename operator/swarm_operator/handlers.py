@@ -26,11 +26,11 @@ import kopf
 from . import __version__, metrics
 from .api.client import Kube
 from .api.leader import Election, LeaderElector
-from .api.workqueue import WorkQueue
+from .api.throttle import Throttle
 from .config import Config
 from .reconciler.caches import Caches
 from .reconciler.context import Wiring
-from .reconciler.controller import Controller, announcer
+from .reconciler.controller import Controller
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,14 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     election: Election | None = memo.election
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
     settings.networking.request_timeout = 60
-    kube = Kube.from_environment()
+    kube = Kube.from_environment(Throttle(config.api_qps, config.api_burst))
     identity = election.identity if election else "single"
     kube.user_agent = f"swarm-operator/{__version__} ({identity})"  # the API server's audit log tells replicas apart
-    queue: WorkQueue[tuple[str, str]] = WorkQueue()
-    caches = Caches(kube, config.namespaces, announcer(queue))
+    # The caches announce changes to the controller, which is made from them (a late-bound name).
+    caches = Caches(kube, config.namespaces, lambda ns, name, progress: controller.announce(ns, name, progress))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl)
-    controller = Controller(wiring, interval=config.reconcile_interval, workers=config.workers, queue=queue)
+    controller = Controller(wiring, interval=config.reconcile_interval, workers=config.workers)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()

@@ -70,6 +70,9 @@ class Kind:
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
     build: Callable[[Inputs], dict[str, Any]] | None = None  # made and kept by content on every pass
+    # Its objects name the topic's other children (volumes, a Service): written only once the writes
+    # before it in a pass were answered (a same-named foreign object found first), never with them.
+    refers: bool = False
 
     def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
         """The names of this kind that a topic's children take (none for a kind that is no child)."""
@@ -107,10 +110,10 @@ SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
                    watch=True, selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_statefulset(n),),
-                   build=host_statefulset)
+                   build=host_statefulset, refers=True)
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
-                  names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))
+                  names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)

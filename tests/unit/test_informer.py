@@ -12,7 +12,7 @@ from swarm_operator.api.informer import Informer
 from swarm_operator.api.workqueue import WorkQueue
 from swarm_operator.children import Inputs, host_statefulset
 from swarm_operator.reconciler.caches import Caches, in_scope
-from swarm_operator.reconciler.controller import announcer
+from swarm_operator.reconciler.controller import Controller
 
 
 def host_pod(topic: str, namespace: str = "apps", uid: str = "u", version: str = "1") -> dict[str, Any]:
@@ -144,8 +144,9 @@ async def test_an_error_event_lists_again() -> None:
 
 
 async def test_a_host_pod_change_puts_its_topic_ahead_of_a_burst() -> None:
-    queue: WorkQueue[tuple[str, str]] = WorkQueue()
-    caches = Caches(None, (), announcer(queue))  # type: ignore[arg-type]
+    controller = Controller(None)  # type: ignore[arg-type]
+    queue: WorkQueue[tuple[str, str]] = controller.queue
+    caches = Caches(None, (), controller.announce)  # type: ignore[arg-type]
     for n in range(100):
         caches._informers[("SwarmTopic", None)]._changed(
             {"metadata": {"name": f"new-{n}", "namespace": "apps", "resourceVersion": "1"}})

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .. import names
@@ -46,10 +47,13 @@ def metadata(topic: dict[str, Any], name: str, component: str) -> dict[str, Any]
 
 
 def spec_hash(obj: dict[str, Any]) -> str:
-    """A digest of what the operator wants for a child (its annotation excluded)."""
-    clean = copy.deepcopy(obj)
-    clean["metadata"].get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
-    return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:16]
+    """A digest of what the operator wants for a child (its annotation excluded), without copying it."""
+    meta = obj["metadata"]
+    annotations = meta.get("annotations")
+    if annotations and names.ANNOTATION_SPEC_HASH in annotations:
+        rest = {k: v for k, v in annotations.items() if k != names.ANNOTATION_SPEC_HASH}
+        obj = {**obj, "metadata": {**meta, "annotations": rest}}
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
@@ -58,14 +62,19 @@ def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` wins; dicts merge recursively, everything else is replaced."""
+    """`override` wins; dicts merge recursively, everything else is replaced. Neither is changed:
+    the result holds copies."""
     out = copy.deepcopy(base)
+    _merge_into(out, override)
+    return out
+
+
+def _merge_into(out: dict[str, Any], override: dict[str, Any]) -> None:
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+            _merge_into(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
-    return out
 
 
 @dataclass(frozen=True)
@@ -81,3 +90,12 @@ class Inputs:
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @cached_property
+    def key(self) -> tuple[str, str, str, str | None]:
+        """What the children are made from, hashable: a digest of the topic's identity and spec,
+        the peer image, the host's key, the base key (a builder's output depends on nothing else)."""
+        meta = self.topic["metadata"]
+        text = json.dumps([meta.get("uid"), meta.get("name"), meta.get("namespace"), self.topic.get("spec")],
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest(), self.peer_image, self.host_public_key, self.base_key

@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="re-check every topic from the caches (and read its host's report) at least "
                      "this often, changes or not; jittered by 10%% (default %(default)g)")
     run.add_argument("--workers", type=int, default=DEFAULTS.workers,
-                     help="topics reconciled in parallel (default %(default)s)")
+                     help="at most this many topics reconciled at once; fewer while the API server's "
+                     "answers slow down (default %(default)s)")
+    run.add_argument("--api-qps", type=float, default=DEFAULTS.api_qps, metavar="N",
+                     help="client-side limit of API requests per second, whatever the server's priority and "
+                     "fairness would allow; 0: none (default %(default)g)")
+    run.add_argument("--api-burst", type=int, default=DEFAULTS.api_burst, metavar="N",
+                     help="requests that may start at once above --api-qps (default %(default)s)")
     election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
                           help="reconcile without a Lease (only one replica may run)")
@@ -106,6 +112,7 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 def config_of(args: argparse.Namespace) -> Config:
     """The configuration `run` was given."""
     return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
+                  api_qps=args.api_qps, api_burst=args.api_burst,
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
                   leader_election=args.leader_election, lease_name=args.leader_election_name,
                   lease_namespace=args.leader_election_namespace, identity=args.leader_identity)

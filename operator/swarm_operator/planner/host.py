@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from .. import conditions as c
 from .. import names, owned
@@ -13,6 +14,7 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
+from .desired import Want
 from .ensure import keep, merged
 from .types import Decision, Obj, Observed, write
 
@@ -29,13 +31,16 @@ def children(obs: Observed, public_key: str) -> Decision:
     """Every kind with a builder, in the owned table's order. The ConfigMap is made before the host
     (whose optional SWARM_BASE_KEY reads it: a same-named ConfigMap that is not the operator's must
     be found, by the create's 409, before a host could read a key from it); the key goes in once
-    recorded or adopted."""
+    recorded or adopted. The writes of kinds that refer to nothing (`owned.Kind.refers`) go out
+    together with the Secrets before them; the StatefulSet only once they were all answered."""
+    assert obs.spec is not None
     made = inputs(obs, public_key)
     kept = []
     for kind in owned.built():
         assert kind.build is not None
-        desired = kind.build(made)
-        kept.append(keep(desired, obs.child(kind, desired["metadata"]["name"]), obs.topic))
+        name = kind.claimed(obs.name, obs.spec)[0]
+        want = Want(kind, name, (kind.kind, made.key), partial(kind.build, made))
+        kept.append(keep(want, obs.child(kind, name), obs.topic, joins=not kind.refers))
     return merged(kept)
 
 

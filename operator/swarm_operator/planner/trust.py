@@ -53,8 +53,10 @@ def secrets(obs: Observed) -> Identity:
     if not obs.spec.bootstrapHost.storage.retainOnDelete or obs.volume is not None:
         builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
     # The value is in the body only: `what` is logged, the body never is.
+    # Nothing they need exists before them: they go out together (with the host side's ConfigMap
+    # and Service), before the StatefulSet that mounts them.
     creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[secret]),
-                          f"create Secret {secret}")
+                          f"create Secret {secret}", joins=True)
                     for secret, build in builders if obs.secrets.get(secret) is None)
     identity = obs.secrets.get(names.identity_secret(name))
     known = known_public_key(topic, obs.configmap, identity)
@@ -93,7 +95,7 @@ def encryption_owners(obs: Observed) -> Decision:
     body = {"metadata": {"resourceVersion": version, "ownerReferences": desired}}
     what = f"adopt Secret {meta['name']} (kept with the host volume)" if left_with_the_volume(obs, secret) else \
         f"set the owners of Secret {meta['name']} (the topic, and the host volume when retained)"
-    return Decision(writes=(write("patch", owned.SECRET, obs.topic, meta["name"], body, what,
+    return Decision(writes=(write("patch", owned.SECRET, obs.topic, meta["name"], body, what, joins=True,
                                   resource_version=version),))
 
 

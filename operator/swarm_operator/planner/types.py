@@ -33,6 +33,9 @@ class Write:
 
     `uid`: the object's uid, a precondition of deletes (never delete what was not checked);
     `resource_version`: a precondition of applies and of the key's record.
+    `joins`: it may be sent together with the writes before it (it neither refers to them nor
+    needs them checked first): the reconciler sends such a run of writes at once, and a write
+    that does not join only after every write before it was answered.
     """
 
     op: str
@@ -41,6 +44,7 @@ class Write:
     what: str
     uid: str | None = None
     resource_version: str | None = None
+    joins: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,19 @@ def target(kind: owned.Kind, topic: Obj, name: str | None = None) -> Target:
 
 
 def write(op: str, kind: owned.Kind, topic: Obj, name: str | None, body: Any, what: str,
-          **pre: str | None) -> Write:
-    return Write(op, target(kind, topic, name), body, what, **pre)
+          joins: bool = False, **pre: str | None) -> Write:
+    return Write(op, target(kind, topic, name), body, what, joins=joins, **pre)
+
+
+def waves(writes: list[Write]) -> list[list[Write]]:
+    """The writes in the order they go out: each run of writes that join the one before it, at once."""
+    out: list[list[Write]] = []
+    for w in writes:
+        if w.joins and out:
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
 
 
 def earliest(*values: float | None) -> float | None:
