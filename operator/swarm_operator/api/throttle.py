@@ -57,7 +57,7 @@ class RateLimit:
         if self.qps <= 0:
             return 0.0
         self._refill()
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - 1e-9:  # (float sums of refills)
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self.qps

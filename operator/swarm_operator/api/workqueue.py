@@ -25,6 +25,7 @@ class WorkQueue(Generic[K]):
         self._dirty: dict[K, int] = {}  # added while active -> the best lane asked for
         self._timers: dict[K, tuple[asyncio.TimerHandle, int]] = {}
         self._takers: deque[tuple[int, asyncio.Future[None]]] = deque()  # (worst lane taken, woken when one came)
+        self._count = [0] * lanes  # waiting keys per lane
 
     @property
     def lanes(self) -> int:
@@ -39,7 +40,10 @@ class WorkQueue(Generic[K]):
             return
         lane = self._pending.get(key)
         if lane is None or priority < lane:  # new, or moving up (the old entry is skipped when met)
+            if lane is not None:
+                self._count[lane] -= 1
             self._pending[key] = priority
+            self._count[priority] += 1
             self._lanes[priority].append(key)
             self._wake(priority)
 
@@ -50,6 +54,17 @@ class WorkQueue(Generic[K]):
                 del self._takers[i]
                 future.set_result(None)
                 return
+
+    def _pass_on(self) -> None:
+        """Wake as many waiting takers as there are waiting keys they may take (a woken taker may
+        have taken another key than the one that woke it)."""
+        left = list(self._count)
+        for worst, future in list(self._takers):
+            lane = next((n for n in range(min(worst, self.lanes - 1) + 1) if left[n] > 0), None)
+            if lane is not None and not future.done():
+                left[lane] -= 1
+                self._takers.remove((worst, future))
+                future.set_result(None)
 
     def add_after(self, key: K, delay: float, priority: int = RECHECK) -> None:
         loop = asyncio.get_running_loop()
@@ -77,6 +92,7 @@ class WorkQueue(Generic[K]):
                 key = keys.popleft()
                 if self._pending.get(key) == lane:  # else: a stale entry of a key that moved up
                     del self._pending[key]
+                    self._count[lane] -= 1
                     self._active.add(key)
                     return key, lane
         return None
@@ -87,6 +103,8 @@ class WorkQueue(Generic[K]):
         while True:
             found = self._take(worst)
             if found is not None:
+                if self._takers:
+                    self._pass_on()
                 return found
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._takers.append((worst, future))
@@ -94,10 +112,7 @@ class WorkQueue(Generic[K]):
                 await future
             except asyncio.CancelledError:
                 if future.done() and not future.cancelled():  # woken, then cancelled: wake another
-                    for lane, keys in enumerate(self._lanes):
-                        if keys:
-                            self._wake(lane)
-                            break
+                    self._pass_on()
                 raise
 
     async def get(self) -> K:
