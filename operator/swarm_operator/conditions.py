@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 HOST_READY = "HostReady"
+HOSTS_READY = "HostsReady"  # several hosts: how many of them are Ready (k/N)
+QUORUM = "Quorum"  # several hosts: a majority of the base's indexers is up
 HOST_WRITABLE = "HostWritable"
 BASE_KEY_RECORDED = "BaseKeyRecorded"
 CLIENTS_READY = "ClientsReady"
 DEGRADED = "Degraded"
 READY = "Ready"
-ORDER = (HOST_READY, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+ORDER = (HOST_READY, HOSTS_READY, QUORUM, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
+# Said, but not part of Ready: a topic whose quorum holds is Ready with one host down.
+INFORMATIONAL = (HOSTS_READY,)
 
 
 def now_rfc3339(now: datetime | None = None) -> str:

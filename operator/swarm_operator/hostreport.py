@@ -41,6 +41,35 @@ class HostReport:
     writable: bool | None = None  # absent in hosts that predate the trust contract
     writers_policy: str | None = None
     writers: int | None = None  # writers the host sees in the base's system core; 0: it has none of it
+    # Several hosts (absent from a host of one): which host this is and how it sees the indexers.
+    ordinal: int | None = None
+    indexer: bool | None = None  # this host is one of the base's active indexers
+    indexer_keys: tuple[str, ...] = ()  # the base's indexers (writer keys), as this host sees them
+    host_slots: tuple[tuple[int, str], ...] = ()  # (ordinal, writer key) of each host's seat, from the view
+    signed_length: int | None = None  # the view's confirmed length (which host sees the latest state)
+    unconfirmed: int | None = None  # entries this host holds that wait for confirmation
+    started_over: bool | None = None  # it found its key replaced, wiped its store and joined again
+
+
+def _hex_keys(values: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in values if isinstance(v, str) and HEX64.match(v)) if isinstance(values, list) else ()
+
+
+def _seat(payload: dict[str, object]) -> dict[str, object]:
+    """The several-hosts part of a report (each field optional; malformed ones are left out)."""
+    slots = payload.get("hostSlots")
+    ints = {k: payload[k] for k in ("ordinal", "signedLength", "unconfirmed")
+            if isinstance(payload.get(k), int) and not isinstance(payload.get(k), bool)}
+    return {
+        "ordinal": ints.get("ordinal"), "signed_length": ints.get("signedLength"),
+        "unconfirmed": ints.get("unconfirmed"),
+        "indexer": payload["indexer"] if isinstance(payload.get("indexer"), bool) else None,
+        "started_over": payload["startedOver"] if isinstance(payload.get("startedOver"), bool) else None,
+        "indexer_keys": _hex_keys(payload.get("indexerKeys")),
+        "host_slots": tuple((int(x["ordinal"]), str(x["key"])) for x in slots if isinstance(x, dict)
+                            and isinstance(x.get("ordinal"), int) and isinstance(x.get("key"), str)
+                            and HEX64.match(x["key"])) if isinstance(slots, list) else (),
+    }
 
 
 def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
@@ -84,6 +113,7 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
             writable=payload["writable"] if isinstance(payload.get("writable"), bool) else None,
             writers_policy=str(payload["writersPolicy"]) if "writersPolicy" in payload else None,
             writers=int(payload["writers"]) if isinstance(payload.get("writers"), int) else None,
+            **_seat(payload),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HostReportError(R.MALFORMED_REPORT, f"host status payload is malformed: {exc}") from exc

@@ -8,7 +8,7 @@ Per-topic series follow kube-state-metrics: labels `namespace` and `topic`, one 
 (per phase / condition status for the state sets), gone when the topic goes. The controller hands
 over one `TopicSample` per reconcile outcome (`topic_metrics.set`, a dict assignment: O(1)) and
 `topic_metrics.forget` when a topic is deleted; the series, and the per-phase totals, are built at
-scrape time from that table. Cardinality: at most 6 + 3 x conditions + 5 series per topic.
+scrape time from that table. Cardinality: at most 6 + 3 x conditions + 10 series per topic.
 """
 
 from __future__ import annotations
@@ -73,10 +73,19 @@ class TopicSample:
     clients_desired: int | None = None
     conditions: tuple[tuple[str, str], ...] = ()  # (type, status) in status order
     reason: str = ""  # why the topic is not Ready ("" when it is)
+    hosts_ready: int = 0
+    hosts_desired: int = 1
+    # Several hosts (None with one): whether a majority of indexers is up, how many indexers the
+    # base has, and the most entries any host holds unconfirmed.
+    quorum: bool | None = None
+    indexers: int | None = None
+    unconfirmed: int | None = None
 
     @classmethod
-    def from_status(cls, status: Mapping[str, Any], *, host_ready: bool, paused: bool) -> TopicSample:
-        """The sample of a topic's `status` (the one the reconcile just wrote)."""
+    def from_status(cls, status: Mapping[str, Any], *, host_ready: bool, paused: bool,
+                    host_stats: Mapping[str, Any] | None = None) -> TopicSample:
+        """The sample of a topic's `status` (the one the reconcile just wrote) and of its hosts'
+        reports (`host_stats`: quorum, indexers, unconfirmed)."""
         phase = str(status.get("phase") or "Pending")
         conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
         groups = [g for g in status.get("clients") or [] if isinstance(g, Mapping)]
@@ -89,7 +98,16 @@ class TopicSample:
             clients_desired=sum(int(g.get("replicas") or 0) for g in groups) if "clients" in status else None,
             conditions=tuple((str(c.get("type")), str(c.get("status"))) for c in conditions),
             reason=not_ready_reason(status),
+            **_hosts(status, host_ready, host_stats or {}),
         )
+
+
+def _hosts(status: Mapping[str, Any], host_ready: bool, stats: Mapping[str, Any]) -> dict[str, Any]:
+    hosts = [h for h in status.get("hosts") or [] if isinstance(h, Mapping)]
+    if not hosts:  # one host
+        return {"hosts_ready": int(host_ready), "hosts_desired": 1}
+    return {"hosts_ready": sum(1 for h in hosts if h.get("ready")), "hosts_desired": len(hosts),
+            "quorum": stats.get("quorum"), "indexers": stats.get("indexers"), "unconfirmed": stats.get("unconfirmed")}
 
 
 def not_ready_reason(status: Mapping[str, Any]) -> str:
@@ -134,7 +152,7 @@ class TopicMetrics(Collector):
         with self._lock:
             samples = sorted(self._samples.items())
         families = _families()
-        phase, seconds, ready, desired, condition, reason, totals, no_host = families
+        phase, seconds, ready, desired, condition, reason, totals, no_host, *hosts = families
         counts = dict.fromkeys(PHASES, 0)
         without_host = 0
         for (ns, name), s in samples:
@@ -152,10 +170,20 @@ class TopicMetrics(Collector):
                     condition.add_metric([ns, name, ctype, value], float(cstatus == value))
             if s.reason:
                 reason.add_metric([ns, name, s.reason], 1.0)
+            _add_hosts(hosts, [ns, name], s)
         for value, count in counts.items():
             totals.add_metric([value], count)
         no_host.add_metric([], without_host)
         yield from families
+
+
+def _add_hosts(families: list[GaugeMetricFamily], labels: list[str], s: TopicSample) -> None:
+    hosts_ready, hosts_desired, quorum, indexers, unconfirmed = families
+    hosts_ready.add_metric(labels, s.hosts_ready)
+    hosts_desired.add_metric(labels, s.hosts_desired)
+    for family, value in ((quorum, s.quorum), (indexers, s.indexers), (unconfirmed, s.unconfirmed)):
+        if value is not None:
+            family.add_metric(labels, float(value))
 
 
 def _families() -> tuple[GaugeMetricFamily, ...]:
@@ -181,6 +209,20 @@ def _families() -> tuple[GaugeMetricFamily, ...]:
         GaugeMetricFamily("swarm_operator_topics", "SwarmTopics by phase.", labels=["phase"]),
         GaugeMetricFamily("swarm_operator_topics_without_ready_host",
                           "Unpaused SwarmTopics whose bootstrap host pod is not Ready."),
+        GaugeMetricFamily("swarm_operator_topic_hosts_ready",
+                          "Host pods of the SwarmTopic that are Ready and verified.", labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_hosts_desired",
+                          "Hosts the SwarmTopic runs (spec.bootstrapHost.replicas, or more while a scale-down is "
+                          "refused).", labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_quorum",
+                          "1 while a majority of the base's indexers is up (several hosts only).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_indexers",
+                          "Indexers of the SwarmTopic's base, as its hosts report (several hosts only).",
+                          labels=TOPIC_LABELS),
+        GaugeMetricFamily("swarm_operator_topic_unconfirmed_entries",
+                          "Entries a host of the SwarmTopic holds that wait for confirmation (the most of any host; "
+                          "several hosts only).", labels=TOPIC_LABELS),
     )
 
 

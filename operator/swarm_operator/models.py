@@ -79,7 +79,18 @@ class Dht(_Model):
         return value
 
 
+HOST_REPLICAS = (1, 3, 5)
+REPLICAS_MESSAGE = "must be 1, 3 or 5: an odd number of indexer hosts, so a majority survives the loss of any one"
+
+
 class BootstrapHost(_Model):
+    replicas: int = Field(
+        3, description="How many hosts serve the topic's base as its indexers (1, 3 or 5). Host 0 creates the base; "
+        "the others join it and are promoted by the running indexers. With 3, the topic keeps confirming writes and "
+        "admitting members through the loss of any one host, and a host that lost its disk heals itself; 1 has no "
+        "such margin. Scaling up a live topic works; scaling down is refused (ScaleDownRefused).",
+        json_schema_extra={"x-kubernetes-validations": [{"rule": "self in [1, 3, 5]", "message": REPLICAS_MESSAGE}]},
+    )
     image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
                        description="Image of the host; empty = the operator's swarm-peer image.")
     announceTimeoutSeconds: int = Field(
@@ -97,6 +108,14 @@ class BootstrapHost(_Model):
         description="PodTemplateSpec overrides of the host pod (labels, annotations, tolerations, ...).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+
+
+    @field_validator("replicas")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value not in HOST_REPLICAS:
+            raise ValueError(REPLICAS_MESSAGE)
+        return value
 
 
 class ClientGroup(_Model):
@@ -208,6 +227,18 @@ class ClientStatus(_Model):
     readyReplicas: int = 0
 
 
+class HostStatus(_Model):
+    """One host of the topic, as the operator last saw it."""
+
+    ordinal: int = Field(..., description="The host's ordinal: its pod is <name>-host-<ordinal>; host 0 created "
+                         "the base.")
+    publicKey: str | None = Field(None, pattern=HEX64, description="The host's ed25519 identity (64 hex), which signs "
+                                  "its reports.")
+    ready: bool = Field(False, description="Its pod is Ready and its signed report verifies.")
+    indexer: bool | None = Field(None, description="It is one of the base's active indexers (absent until it "
+                                 "reports).")
+
+
 class SwarmTopicStatus(_Model):
     observedGeneration: int | None = None
     phase: str | None = Field(
@@ -226,6 +257,10 @@ class SwarmTopicStatus(_Model):
     bootstrapSeconds: float | None = None
     clientsReady: str | None = Field(None, description='"ready/desired" client replicas, for kubectl get.')
     clients: list[ClientStatus] = Field(default_factory=list)
+    hosts: list[HostStatus] = Field(
+        default_factory=list, description="Several hosts: each one, by ordinal (absent with one host).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["ordinal"]},
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

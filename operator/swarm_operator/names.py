@@ -53,6 +53,11 @@ ENCRYPTION_MOUNT_PATH = "/var/run/swarm/encryption"
 IDENTITY_SEED_KEY = "seed"  # `<name>-identity`: 32-byte ed25519 seed of the host, hex
 MEMBER_SEED_KEY = "invite-seed"  # `<name>-member`: 32 random bytes, hex: the membership credential
 ENCRYPTION_KEY_KEY = "key"  # `<name>-encryption`: 32 random bytes, hex: the Autobase encryption key
+HOST_SEED_KEY = "invite-seed"  # `<name>-hosts` (several hosts only): the hosts' own credential, host pods only
+HOSTS_VOLUME = "swarm-hosts"
+HOSTS_MOUNT_PATH = "/var/run/swarm/hosts"
+# The label the StatefulSet controller puts on each pod: its ordinal (the host's SWARM_HOST_ORDINAL).
+LABEL_POD_INDEX = "apps.kubernetes.io/pod-index"
 
 # spec.writers.policy values.
 POLICY_CLIENTS = "Clients"
@@ -79,6 +84,9 @@ ENV_MEMBER_SEED_FILE = "SWARM_MEMBER_SEED_FILE"
 ENV_ENCRYPTION_KEY_FILE = "SWARM_ENCRYPTION_KEY_FILE"
 ENV_WRITERS_POLICY = "SWARM_WRITERS_POLICY"
 ENV_WRITER_IDLE_MS = "SWARM_WRITER_IDLE_MS"
+ENV_HOST_ORDINAL = "SWARM_HOST_ORDINAL"
+ENV_HOST_REPLICAS = "SWARM_HOST_REPLICAS"
+ENV_HOST_SEED_FILE = "SWARM_HOST_SEED_FILE"
 
 
 def _suffixed(suffix: str) -> Callable[[str], str]:
@@ -92,18 +100,30 @@ def _suffixed(suffix: str) -> Callable[[str], str]:
 identity_secret = _suffixed("identity")
 member_secret = _suffixed("member")
 encryption_secret = _suffixed("encryption")
+hosts_secret = _suffixed("hosts")
 swarm_configmap = _suffixed("swarm")
-host_service = host_statefulset = _suffixed("host")
+host_service = host_statefulset = host_disruption_budget = _suffixed("host")
 
 
-def host_pod(topic_name: str) -> str:
-    """StatefulSet pods are named `<statefulset>-<ordinal>`; the host has exactly one."""
-    return f"{host_statefulset(topic_name)}-0"
+def host_pod(topic_name: str, ordinal: int = 0) -> str:
+    """StatefulSet pods are named `<statefulset>-<ordinal>`; host 0 creates the base."""
+    return f"{host_statefulset(topic_name)}-{ordinal}"
 
 
-def host_pvc(topic_name: str) -> str:
+def host_pvc(topic_name: str, ordinal: int = 0) -> str:
     """PVCs of a volumeClaimTemplate are named `<template>-<statefulset>-<ordinal>`."""
-    return f"{DATA_VOLUME}-{host_pod(topic_name)}"
+    return f"{DATA_VOLUME}-{host_pod(topic_name, ordinal)}"
+
+
+def identity_seed_key(ordinal: int) -> str:
+    """The key of host `ordinal`'s seed in the identity Secret: `seed` for host 0 (as with one host),
+    `seed-<n>` for host n."""
+    return IDENTITY_SEED_KEY if ordinal == 0 else f"{IDENTITY_SEED_KEY}-{ordinal}"
+
+
+def host_public_key_annotation(ordinal: int) -> str:
+    """The identity Secret's annotation holding host `ordinal`'s public key."""
+    return ANNOTATION_HOST_PUBLIC_KEY if ordinal == 0 else f"{ANNOTATION_HOST_PUBLIC_KEY}-{ordinal}"
 
 
 def client_deployment(topic_name: str, client_name: str) -> str:

@@ -26,6 +26,7 @@ from . import names
 from .api.paths import resource_path
 from .children import host_service, host_statefulset, swarm_configmap
 from .children.common import Inputs
+from .children.disruption import host_disruption_budget
 from .models import SwarmTopicSpec
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
@@ -69,7 +70,7 @@ class Kind:
     trim: Trim | None = None  # what the cache keeps of each object
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
-    build: Callable[[Inputs], dict[str, Any]] | None = None  # made and kept by content on every pass
+    build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
     # Its objects name the topic's other children (volumes, a Service): written only once the writes
     # before it in a pass were answered (a same-named foreign object found first), never with them.
     refers: bool = False
@@ -103,14 +104,22 @@ TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
               selector=CHILDREN, metadata_only=True,
-              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n)))
+              names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
+                                  names.hosts_secret(n)))
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
                  selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
-                   watch=True, selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_statefulset(n),),
+                   watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
+                   trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
+                                     "currentRevision", "updateRevision"),
                    build=host_statefulset, refers=True)
+# Several hosts: a voluntary disruption takes at most one at a time.
+DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
+                         ("get", "list", "watch", "create", "patch"), watch=True, selector=CHILDREN,
+                         trim=_keep_status(), build=host_disruption_budget,
+                         names=lambda n, _: (names.host_disruption_budget(n),))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
@@ -128,7 +137,7 @@ LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "
              operator_namespace=True)
 
 KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
-                           DEPLOYMENT, POD, PVC, EVENT, LEASE)
+                           DISRUPTION_BUDGET, DEPLOYMENT, POD, PVC, EVENT, LEASE)
 BY_KIND = {k.kind: k for k in KINDS if k.plural == k.resource}  # the kinds themselves, not subresources
 
 

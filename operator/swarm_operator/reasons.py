@@ -45,6 +45,13 @@ class R(enum.StrEnum):
     WRONG_TOPIC = "WrongTopic"
     MALFORMED_REPORT = "MalformedReport"
     STALE_REPORT = "StaleReport"
+    # HostsReady and Quorum (several hosts)
+    ALL_HOSTS_READY = "AllHostsReady"
+    HOSTS_NOT_READY = "HostsNotReady"
+    QUORUM_HELD = "QuorumHeld"
+    QUORUM_DOWN = "QuorumDown"
+    QUORUM_LOST = "QuorumLost"
+    SCALE_DOWN_REFUSED = "ScaleDownRefused"
     # HostWritable
     WRITABLE = "Writable"
     HOST_NOT_WRITABLE = "HostNotWritable"
@@ -114,6 +121,19 @@ REASONS: dict[R, About] = {
                               f"({_CONTRACT})"),
     R.STALE_REPORT: About(True, "Warning", "nothing if it clears: the host answered without the operator's nonce "
                           "(an old image or a replayed report); if it persists, check the host image"),
+    R.ALL_HOSTS_READY: About(),
+    R.HOSTS_NOT_READY: About(advice="a host is down: kubectl get pods -n {ns} -l {topic_label}={name},"
+                             "app.kubernetes.io/component=bootstrap-host; while a majority of indexers is up the "
+                             "topic serves; a host that lost its disk heals itself (docs/operations.md)"),
+    R.QUORUM_HELD: About(),
+    R.QUORUM_DOWN: About(True, "Warning", "fewer than a majority of the base's indexer hosts are up: nothing is "
+                         "confirmed and no member is admitted until one comes back: kubectl describe pod -n {ns} -l "
+                         "{topic_label}={name},app.kubernetes.io/component=bootstrap-host"),
+    R.QUORUM_LOST: About(True, "Warning", "a majority of the base's indexers lost their disks for good: the base "
+                         "can never confirm again; see docs/operations.md (quorum lost): restore a host volume "
+                         "from a backup, or move the data to a new topic"),
+    R.SCALE_DOWN_REFUSED: About(True, "Warning", "set spec.bootstrapHost.replicas back to the running count: "
+                                "fewer indexer hosts are refused (docs/operations.md)"),
     R.WRITABLE: About(),
     R.HOST_NOT_WRITABLE: About(True, "Warning", "the host lost its disk or was never admitted to the base: see "
                                "docs/operations.md (host disk loss); kubectl logs {host} -n {ns}"),

@@ -35,6 +35,7 @@ class FakeHost:
         self.requests = 0
         self.writable: bool | None = None  # the payload's `writable`, when set
         self.echo_nonce = True  # False: an old host that signs no nonce
+        self.seat: dict[str, Any] = {}  # several hosts: ordinal, indexer, indexerKeys, hostSlots, ...
         self.replay: bytes | None = None  # a recorded signed body served as is (a replay)
         self.last_body: bytes | None = None
         self.port = DEFAULT_STATUS_PORT
@@ -50,6 +51,7 @@ class FakeHost:
         }
         if self.writable is not None:
             body["writable"] = self.writable
+        body.update(self.seat)
         if nonce is not None and self.echo_nonce:
             body["nonce"] = nonce
         return json.dumps(body)

@@ -192,6 +192,7 @@ def example_topic(name: str = "chat", clients: int = 3, **spec: Any) -> dict[str
     obj["spec"]["topic"] = name
     obj["spec"]["clients"][0]["replicas"] = clients
     obj["spec"]["bootstrapHost"]["announceTimeoutSeconds"] = 30
+    obj["spec"]["bootstrapHost"]["replicas"] = 1  # one fake host; the cases of several hosts ask for them
     obj["spec"].update(spec)
     return obj
 

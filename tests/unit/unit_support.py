@@ -22,6 +22,8 @@ def stamp(dt: datetime) -> str:
 def make_topic(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None,
                age: float = 5.0) -> dict[str, Any]:
     example = yaml.safe_load(EXAMPLE.read_text())
+    # One host, as before several could be: the tests of several hosts ask for them.
+    example["spec"].setdefault("bootstrapHost", {}).setdefault("replicas", 1)
     obj = {
         "apiVersion": example["apiVersion"],
         "kind": example["kind"],
@@ -43,12 +45,18 @@ def topic() -> dict[str, Any]:
 
 def observed_of(*, secrets: dict[str, Any] | None = None, configmap: dict[str, Any] | None = None,
                 service: dict[str, Any] | None = None, statefulset: dict[str, Any] | None = None,
-                deployments: dict[str, Any] | None = None, **kw: Any) -> Any:
-    """A planner `Observed` with the topic's children given by kind (None: absent)."""
+                deployments: dict[str, Any] | None = None, host_pod: dict[str, Any] | None = None,
+                volume: dict[str, Any] | None = None, report: Any = None, report_error: Any = None, **kw: Any) -> Any:
+    """A planner `Observed` with the topic's children given by kind (None: absent), and host 0's pod,
+    volume, report or report error."""
     from swarm_operator import names, owned
     from swarm_operator.planner import Observed
 
     obs = Observed(**kw)
+    for field, value in (("host_pods", host_pod), ("volumes", volume), ("reports", report),
+                         ("report_errors", report_error)):
+        if value is not None:
+            getattr(obs, field)[0] = value
     name = obs.name
     for kind, child, obj in ((owned.CONFIGMAP, names.swarm_configmap(name), configmap),
                              (owned.SERVICE, names.host_service(name), service),

@@ -180,9 +180,10 @@ class Kube:
         return await self.request("PATCH", url_path, body, MERGE_PATCH,
                                   params={"fieldManager": FIELD_MANAGER})
 
-    async def delete(self, url_path: str, uid: str | None = None) -> None:
-        """Delete; with `uid`, only that very object (a replaced one answers 409)."""
-        options: dict[str, Any] = {"propagationPolicy": "Background"}
+    async def delete(self, url_path: str, uid: str | None = None, propagation: str = "Background") -> None:
+        """Delete; with `uid`, only that very object (a replaced one answers 409). `propagation`
+        "Orphan" leaves its dependents (a StatefulSet's pods) in place."""
+        options: dict[str, Any] = {"propagationPolicy": propagation}
         if uid:
             options["preconditions"] = {"uid": uid}
         try:

@@ -7,9 +7,17 @@ from __future__ import annotations
 from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs
 from .configmap import swarm_configmap
 from .deployment import client_deployment
-from .secrets import encryption_owners, encryption_secret, identity_secret, member_secret
+from .secrets import (
+    encryption_owners,
+    encryption_secret,
+    hosts_secret,
+    identity_secret,
+    identity_seeds,
+    member_secret,
+)
 from .service import host_service
 from .statefulset import host_statefulset
 
 __all__ = ["ANNOTATION_HOST_PUBLIC_KEY", "Inputs", "client_deployment", "encryption_owners", "encryption_secret",
-           "host_service", "host_statefulset", "identity_secret", "member_secret", "swarm_configmap"]
+           "host_service", "host_statefulset", "hosts_secret", "identity_secret",
+           "identity_seeds", "member_secret", "swarm_configmap"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -84,18 +84,27 @@ class Inputs:
     topic: dict[str, Any]
     spec: SwarmTopicSpec
     peer_image: str
-    host_public_key: str
+    host_public_key: str  # host 0's, the one the clients pin
     base_key: str | None = None  # recorded (or adopted through spec.baseKey); None: not yet
+    host_replicas: int = 1  # the hosts the StatefulSet runs now (host 0 alone until the key is recorded)
+    host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
+    hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
 
+    @property
+    def several_hosts(self) -> bool:
+        """The topic's hosts are several indexers."""
+        return self.hosts > 1
+
     @cached_property
-    def key(self) -> tuple[str, str, str, str | None]:
-        """What the children are made from, hashable: a digest of the topic's identity and spec,
-        the peer image, the host's key, the base key (a builder's output depends on nothing else)."""
+    def key(self) -> tuple[Any, ...]:
+        """What the children are made from, hashable: a digest of the topic's identity and spec, and
+        every other field (a builder's output depends on nothing else)."""
         meta = self.topic["metadata"]
         text = json.dumps([meta.get("uid"), meta.get("name"), meta.get("namespace"), self.topic.get("spec")],
                           sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest(), self.peer_image, self.host_public_key, self.base_key
+        rest = tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("topic", "spec"))
+        return hashlib.sha256(text.encode()).hexdigest(), *rest

@@ -7,7 +7,12 @@ mounted as files only, never read back for their values (the operator sees their
   the writer policy is HostOnly);
 - `<name>-encryption`, key `key`: the Autobase encryption key (the host and every client); with
   `retainOnDelete` the host's volume is its second owner, so it outlives the topic with the volume
-  its base is stored on.
+  its base is stored on;
+- `<name>-hosts`, key `invite-seed` (several hosts only): the hosts' own credential, with which a
+  host proves itself to the running indexers to be promoted; host pods only, never clients.
+
+With several hosts the identity Secret holds one seed per host: `seed` (host 0) and `seed-<n>`,
+each public half on its own annotation (`names.host_public_key_annotation`).
 """
 
 from __future__ import annotations
@@ -41,12 +46,29 @@ def encryption_owners(topic: dict[str, Any], spec: SwarmTopicSpec, volume: dict[
     return owners
 
 
-def identity_secret(topic: dict[str, Any], seed_hex: str) -> dict[str, Any]:
-    """The host's ed25519 seed: mounted into the host pod only. Its public half is written on the
-    Secret's metadata, where the operator (which never reads Secret data) finds it."""
+def identity_secret(topic: dict[str, Any], seed_hex: str, more: dict[int, str] | None = None) -> dict[str, Any]:
+    """The hosts' ed25519 seeds (host 0's, and `more` by ordinal): mounted into host pods only. Each
+    public half is written on the Secret's metadata, where the operator (which never reads Secret
+    data) finds it."""
     secret = _secret(topic, names.identity_secret(topic["metadata"]["name"]), names.IDENTITY_SEED_KEY, seed_hex)
     secret["metadata"]["annotations"][ANNOTATION_HOST_PUBLIC_KEY] = public_key_of(seed_hex)
+    extra = identity_seeds(more or {})
+    secret["stringData"].update(extra["stringData"])
+    secret["metadata"]["annotations"].update(extra["metadata"]["annotations"])
     return secret
+
+
+def identity_seeds(seeds: dict[int, str]) -> dict[str, Any]:
+    """A merge patch adding these hosts' seeds (by ordinal) and their public halves to the identity
+    Secret: made without reading the Secret."""
+    return {"metadata": {"annotations": {names.host_public_key_annotation(n): public_key_of(seed)
+                                         for n, seed in sorted(seeds.items())}},
+            "stringData": {names.identity_seed_key(n): seed for n, seed in sorted(seeds.items())}}
+
+
+def hosts_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:
+    """The hosts' own credential (several hosts): host pods only."""
+    return _secret(topic, names.hosts_secret(topic["metadata"]["name"]), names.HOST_SEED_KEY, invite_seed_hex)
 
 
 def member_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:

@@ -11,7 +11,19 @@ from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, metadata, wi
 from .service import host_selector
 
 
-def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
+def _several_env(hosts: int) -> list[dict[str, Any]]:
+    """Several hosts: which one this is (its pod's ordinal), how many, and their own credential."""
+    if hosts == 1:
+        return []
+    return [
+        {"name": names.ENV_HOST_ORDINAL,
+         "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{names.LABEL_POD_INDEX}']"}}},
+        pods.env_value(names.ENV_HOST_REPLICAS, str(hosts)),
+        pods.env_value(names.ENV_HOST_SEED_FILE, f"{names.HOSTS_MOUNT_PATH}/{names.HOST_SEED_KEY}"),
+    ]
+
+
+def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
     return [
         pods.env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
@@ -28,10 +40,11 @@ def host_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
         # Unset until recorded (or adopted), then present at every later start: a host that lost
         # its disk rejoins the recorded base. From the ConfigMap, so recording does not restart it.
         pods.env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
+        *_several_env(hosts),
     ]
 
 
-def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> dict[str, Any]:
+def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, hosts: int) -> dict[str, Any]:
     host = spec.bootstrapHost
     return {
         "name": names.HOST_CONTAINER,
@@ -39,12 +52,13 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> d
         "args": ["host"],
         "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
                    "protocol": "TCP"}],
-        "env": host_env(topic_name, spec),
+        "env": host_env(topic_name, spec, hosts),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
             pods.mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
             pods.mount(names.MEMBER_VOLUME, names.MEMBER_MOUNT_PATH),
             pods.mount(names.ENCRYPTION_VOLUME, names.ENCRYPTION_MOUNT_PATH),
+            *([pods.mount(names.HOSTS_VOLUME, names.HOSTS_MOUNT_PATH)] if hosts > 1 else []),
         ],
         # Ready means the announce has flushed (SPEC section 4), not merely "process up".
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
@@ -56,45 +70,72 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str) -> d
     }
 
 
-def host_statefulset(inputs: Inputs) -> dict[str, Any]:
+def _spread(name: str) -> dict[str, Any]:
+    """Several hosts: apart on different nodes where the cluster has them (preferred, never required:
+    a one-node cluster still runs them all)."""
+    selector = {"matchLabels": host_selector(name)}
+    return {
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}],
+    }
+
+
+def _template(inputs: Inputs) -> dict[str, Any]:
     name, spec = inputs.name, inputs.spec
-    host = spec.bootstrapHost
     labels = names.common_labels(name, names.COMPONENT_HOST)
+    keys = {names.host_public_key_annotation(n): key for n, key in enumerate(inputs.host_public_keys[1:], 1)}
+    volumes = [pods.secret_volume(names.IDENTITY_VOLUME, names.identity_secret(name)),
+               pods.secret_volume(names.MEMBER_VOLUME, names.member_secret(name)),
+               pods.secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))]
+    if inputs.several_hosts:
+        volumes.append(pods.secret_volume(names.HOSTS_VOLUME, names.hosts_secret(name)))
     ours: dict[str, Any] = {
-        "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}},
+        "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key, **keys}},
         "spec": {
             "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,
             "terminationGracePeriodSeconds": 30,
-            "containers": [_host_container(name, spec, inputs.peer_image)],
-            "volumes": [pods.secret_volume(names.IDENTITY_VOLUME, names.identity_secret(name)),
-                        pods.secret_volume(names.MEMBER_VOLUME, names.member_secret(name)),
-                        pods.secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))],
+            "containers": [_host_container(name, spec, inputs.peer_image, inputs.hosts)],
+            "volumes": volumes,
         },
     }
-    template = deep_merge(host.template, ours)
+    base = spec.bootstrapHost.template
+    if inputs.several_hosts:  # the user's own affinity or spread, if any, wins
+        base = deep_merge({"spec": _spread(name)}, base)
+    return deep_merge(base, ours)
+
+
+def host_statefulset(inputs: Inputs) -> dict[str, Any]:
+    name, host = inputs.name, inputs.spec.bootstrapHost
     claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
                                   "resources": {"requests": {"storage": host.storage.size}}}
     if host.storage.storageClassName:
         claim_spec["storageClassName"] = host.storage.storageClassName
+    spec: dict[str, Any] = {
+        "replicas": inputs.host_replicas,
+        "serviceName": names.host_service(name),
+        "selector": {"matchLabels": host_selector(name)},
+        "persistentVolumeClaimRetentionPolicy": {
+            "whenDeleted": "Retain" if host.storage.retainOnDelete else "Delete",
+            "whenScaled": "Retain",
+        },
+        "template": _template(inputs),
+        "volumeClaimTemplates": [{
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": names.DATA_VOLUME, "labels": host_selector(name)},
+            "spec": claim_spec,
+        }],
+    }
+    if inputs.several_hosts:
+        # Each host is (re)made at once, whatever the others' state: one host down must never keep
+        # another from coming back (OrderedReady would wait for its predecessors).
+        spec["podManagementPolicy"] = "Parallel"
     return with_spec_hash({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": metadata(inputs.topic, names.host_statefulset(name), names.COMPONENT_HOST),
-        "spec": {
-            "replicas": 1,
-            "serviceName": names.host_service(name),
-            "selector": {"matchLabels": host_selector(name)},
-            "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Retain" if host.storage.retainOnDelete else "Delete",
-                "whenScaled": "Retain",
-            },
-            "template": template,
-            "volumeClaimTemplates": [{
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": names.DATA_VOLUME, "labels": host_selector(name)},
-                "spec": claim_spec,
-            }],
-        },
+        "spec": spec,
     })

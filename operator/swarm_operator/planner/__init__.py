@@ -74,16 +74,20 @@ def plan(obs: Observed) -> Plan:
     identity = trust.secrets(obs)
     owners = trust.encryption_owners(obs)
     fields = Decision(fields=trust.identity_fields(obs, identity.public_key))
-    if identity.public_key is None:  # the identity Secret is being replaced: nothing else this pass
+    keys = identity.public_keys
+    if keys is None:  # the identity Secret is being replaced: nothing else this pass
         pending = c.Cond(c.HOST_READY, False, R.IDENTITY_PENDING, "the host identity is being created")
         return _finish(obs, [identity, owners, fields], [pending])
-    side = host.children(obs, identity.public_key)
-    ready = host.readiness(obs, identity.public_key)
-    key = basekey.record(obs, identity.public_key, ready)
-    made = clients.deployments(obs, identity.public_key, key.recorded)
-    return _finish(obs, [identity, owners, fields, side, ready, key, made], [], record=key.recorded_now,
-                   recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
-                   host_ready=ready.report is not None)
+    side = host.children(obs, keys)
+    ready = host.readiness(obs, keys)
+    key = basekey.record(obs, keys, ready)
+    made = clients.deployments(obs, keys, key.recorded)
+    refused = host.scale_down_refused(obs)
+    return _finish(obs, [identity, owners, fields, side, ready, key, made], [refused] if refused else [],
+                   record=key.recorded_now, recorded_now=key.recorded_now, conflict_now=key.conflict_now,
+                   timeout_now=ready.timeout_now,
+                   host_ready=any(x.type == c.HOST_READY and x.status is True for x in ready.conditions),
+                   host_stats=ready.host_stats)
 
 
 def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now: datetime,

@@ -11,8 +11,8 @@ from .. import owned
 from ..children import configmap
 from ..conditions import parse_time
 from ..reasons import R
-from .host import Readiness, inputs
-from .types import Decision, Observed, Write, write
+from .host import inputs, rolled
+from .types import Decision, Observed, Readiness, Write, write
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,28 @@ class Key(Decision):
     conflict_now: bool = False  # a conflict just began
 
 
-def record(obs: Observed, public_key: str, ready: Readiness) -> Key:
+def _other_key(obs: Observed, ready: Readiness, key: str) -> str | None:
+    """What a host reports that is not `key`: host 0's verified report of a Ready pod, or any other
+    host's report (several hosts)."""
+    reports = [(0, ready.report)] if ready.report is not None else []
+    reports += sorted((n, r) for n, r in obs.reports.items() if n > 0)
+    return next((f"host {n} reports base key {r.base_key}" if n else f"the host reports base key {r.base_key}"
+                 for n, r in reports if r is not None and r.base_key != key), None)
+
+
+def _scale_after_key(obs: Observed, public_keys: tuple[str, ...], recorded: str) -> tuple[Write, ...]:
+    """Several hosts: the others start once the key is in the ConfigMap (they join the base by it)."""
+    assert obs.spec is not None
+    replicas = obs.spec.bootstrapHost.replicas
+    if replicas == 1 or not rolled(obs.statefulset):
+        return ()  # one host; or host 0 still rolls: the host side scales once it is done
+    assert obs.statefulset is not None
+    name = obs.statefulset["metadata"]["name"]
+    return (write("scale", owned.STATEFULSET, obs.topic, name, {"spec": {"replicas": replicas}},
+                  f"scale StatefulSet {name} to {replicas} hosts (the key is in the ConfigMap)"),)
+
+
+def record(obs: Observed, public_keys: tuple[str, ...], ready: Readiness) -> Key:
     """Record the key once, then give it to the ConfigMap (the writes after the status' record)."""
     assert obs.spec is not None
     recorded, adopted, report = obs.recorded_key, obs.spec.adopted_base_key(), ready.report
@@ -32,10 +53,10 @@ def record(obs: Observed, public_key: str, ready: Readiness) -> Key:
     writes: tuple[Write, ...] = ()
     if recorded:
         conds.append(c.Cond(c.BASE_KEY_RECORDED, True, R.RECORDED, f"base key {recorded}"))
-        if report is not None and report.base_key != recorded:
+        if (other := _other_key(obs, ready, recorded)) is not None:
             degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
-                              f"the host reports base key {report.base_key}, the recorded key is "
-                              f"{recorded}; the recorded key is kept and the clients stay on it")
+                              f"{other}, the recorded key is {recorded}; the recorded key is kept and the clients "
+                              "stay on it")
     elif report is not None and adopted and report.base_key != adopted:
         degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
                           f"the host reports base key {report.base_key}, spec.baseKey is {adopted}; nothing recorded")
@@ -47,9 +68,10 @@ def record(obs: Observed, public_key: str, ready: Readiness) -> Key:
                   "announcedAt": report.announced_at,
                   "bootstrapSeconds": round(max(0.0, (obs.now - started).total_seconds()), 3)}
         conds.append(c.Cond(c.BASE_KEY_RECORDED, True, R.RECORDED, f"base key {recorded}"))
-        cm = configmap.swarm_configmap(replace(inputs(obs, public_key), base_key=recorded))
+        cm = configmap.swarm_configmap(replace(inputs(obs, public_keys), base_key=recorded))
         writes = (write("apply", owned.CONFIGMAP, obs.topic, cm["metadata"]["name"], cm,
-                        f"write base key to ConfigMap {cm['metadata']['name']}"),)
+                        f"write base key to ConfigMap {cm['metadata']['name']}"),
+                  *_scale_after_key(obs, public_keys, recorded))
     else:
         conds.append(c.Cond(c.BASE_KEY_RECORDED, False, R.WAITING_FOR_HOST,
                             "the base key is recorded once the host is Ready and its report verifies"))

@@ -24,13 +24,13 @@ def _held_at_zero(obs: Observed) -> list[Write]:
             for dname, live in sorted(obs.deployments.items()) if (live.get("spec") or {}).get("replicas", 0) > 0]
 
 
-def deployments(obs: Observed, public_key: str, recorded: str | None) -> Decision:
+def deployments(obs: Observed, public_keys: tuple[str, ...], recorded: str | None) -> Decision:
     """The client Deployments and the ClientsReady condition (with the `clients` status fields)."""
     assert obs.spec is not None
     if not recorded:
         status = [{"name": g.name, "replicas": g.start_replicas(), "readyReplicas": 0} for g in obs.spec.clients]
         return Decision(writes=tuple(_held_at_zero(obs)), **_condition(None, status))
-    made = inputs(obs, public_key)
+    made = inputs(obs, public_keys)
     writes: list[Write] = []
     events: list[Event] = []
     status = []

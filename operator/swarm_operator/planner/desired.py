@@ -53,11 +53,12 @@ class Want:
     kind: owned.Kind
     name: str
     key: Hashable
-    build: Callable[[], Obj]
+    build: Callable[[], Obj | None]  # None: not wanted (with one host, no PodDisruptionBudget)
 
-    def built(self) -> Obj:
+    def built(self) -> Obj | None:
         desired = self.build()
-        _HASHES.remember(self.key, desired["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH])
+        if desired is not None:
+            _HASHES.remember(self.key, desired["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH])
         return desired
 
 

@@ -55,14 +55,16 @@ def _write(desired: Obj, live: Obj | None, topic: Obj, create_body: Obj | None,
 
 
 def keep(want: Want, live: Obj | None, topic: Obj, create: Callable[[Obj], Obj] | None = None,
-         joins: bool = False) -> Kept:
+         joins: bool = False, desired: Obj | None = None) -> Kept:
     """Create what `want` builds, or write it again when the operator's wish or a field it sets
     changed (`create`: the body of a create, from the built object; `joins`: the write may go out
     together with the writes before it, `types.Write`). Built only when `live` is not known to
-    hold it already (`desired.py`)."""
-    if unchanged(want, live):
-        return Kept()
-    desired = want.built()
+    hold it already (`desired.py`), unless the caller built it (`desired`)."""
+    if desired is None:
+        if unchanged(want, live):
+            return Kept()
+        desired = want.built()
+        assert desired is not None, f"{want.kind.kind} {want.name} is always wanted"
     found, diffs = _write(desired, live, topic, create(desired) if create is not None and live is None else None, joins)
     if found is None and live is not None:
         verified(want.kind, desired, live)

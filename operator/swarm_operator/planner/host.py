@@ -1,9 +1,11 @@
 """The host side: the children made and kept by content (`owned.built()`: the ConfigMap, the
-Service, the StatefulSet), and the host's readiness: a Ready pod whose fresh report verifies."""
+Service, the StatefulSet, with several hosts their PodDisruptionBudget), and the hosts' readiness:
+a Ready pod whose fresh report verifies. Host 0 creates the base and its report records the key;
+with several hosts (`spec.bootstrapHost.replicas` 3 or 5) the others start once the key is
+recorded, and the topic serves while a majority of the base's indexers is up (`quorum.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -14,40 +16,102 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
-from .desired import Want
+from .desired import Want, unchanged
 from .ensure import keep, merged
-from .types import Decision, Obj, Observed, write
+from .quorum import several_hosts
+from .types import Decision, Obj, Observed, Readiness, write
 
 REPORT_RETRY = 5.0  # seconds before a Ready host whose report failed is asked again
 
 
-def inputs(obs: Observed, public_key: str) -> Inputs:
+def rolled(statefulset: Obj | None) -> bool:
+    """The StatefulSet's pods all run its current template (nothing left to roll)."""
+    if statefulset is None:
+        return False
+    status, meta = statefulset.get("status") or {}, statefulset["metadata"]
+    return (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0) \
+        and status.get("currentRevision") == status.get("updateRevision") \
+        and status.get("updatedReplicas", 0) == status.get("replicas", 0)
+
+
+def may_add_hosts(obs: Observed) -> bool:
+    """Hosts beyond 0 may start: the key is in the ConfigMap (they join the base by it), and the
+    StatefulSet's pods run its current template (a host 0 of an older operator, which cannot promote
+    anyone, is rolled first)."""
+    assert obs.spec is not None
+    key = obs.recorded_key or obs.spec.adopted_base_key()
+    in_configmap = bool(key) and ((obs.configmap or {}).get("data") or {}).get(names.CM_BASE_KEY) == key
+    return in_configmap and rolled(obs.statefulset)
+
+
+def host_replicas(obs: Observed) -> int:
+    """The hosts the StatefulSet runs: host 0 alone until more may start (`may_add_hosts`), then
+    spec.bootstrapHost.replicas; never fewer than run now (`scale_down_refused`)."""
+    assert obs.spec is not None
+    wanted = obs.spec.bootstrapHost.replicas
+    running = int(((obs.statefulset or {}).get("spec") or {}).get("replicas") or 0)
+    return max(wanted if wanted == 1 or may_add_hosts(obs) else 1, running)
+
+
+def scale_down_refused(obs: Observed) -> c.Cond | None:
+    """Fewer hosts than run now would take indexers away before they leave the base: refused."""
+    assert obs.spec is not None
+    running = int(((obs.statefulset or {}).get("spec") or {}).get("replicas") or 0)
+    wanted = obs.spec.bootstrapHost.replicas
+    if running <= wanted:
+        return None
+    return c.Cond(c.READY, False, R.SCALE_DOWN_REFUSED,
+                  f"spec.bootstrapHost.replicas is {wanted} but {running} hosts run: removing indexer hosts is "
+                  f"refused (their indexers would leave the base with their pods); the {running} hosts keep "
+                  "running: set it back to {running}")
+
+
+def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     """What the children are made from: the key only once recorded or adopted."""
     assert obs.spec is not None
-    return Inputs(obs.topic, obs.spec, obs.peer_image, public_key, obs.recorded_key or obs.spec.adopted_base_key())
+    return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], obs.recorded_key or obs.spec.adopted_base_key(),
+                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count)
 
 
-def children(obs: Observed, public_key: str) -> Decision:
+def children(obs: Observed, public_keys: tuple[str, ...]) -> Decision:
     """Every kind with a builder, in the owned table's order. The ConfigMap is made before the host
     (whose optional SWARM_BASE_KEY reads it: a same-named ConfigMap that is not the operator's must
     be found, by the create's 409, before a host could read a key from it); the key goes in once
     recorded or adopted. The writes of kinds that refer to nothing (`owned.Kind.refers`) go out
-    together with the Secrets before them; the StatefulSet only once they were all answered."""
+    together with the Secrets before them; the StatefulSet only once they were all answered. A child
+    already found as wished is not built again (`desired.py`)."""
     assert obs.spec is not None
-    made = inputs(obs, public_key)
+    made = inputs(obs, public_keys)
     kept = []
     for kind in owned.built():
         assert kind.build is not None
         name = kind.claimed(obs.name, obs.spec)[0]
         want = Want(kind, name, (kind.kind, made.key), partial(kind.build, made))
-        kept.append(keep(want, obs.child(kind, name), obs.topic, joins=not kind.refers))
+        live = obs.child(kind, name)
+        if unchanged(want, live):
+            continue
+        desired = want.built()
+        if desired is None:
+            continue
+        if kind is owned.STATEFULSET and live is not None and _policy(live) != _policy(desired):
+            kept.append(_remade(obs, live, desired))
+            break  # nothing after the StatefulSet until it is back
+        kept.append(keep(want, live, obs.topic, joins=not kind.refers, desired=desired))
     return merged(kept)
 
 
-@dataclass(frozen=True)
-class Readiness(Decision):
-    report: HostReport | None = None  # the verified report of a Ready host (None: not ready)
-    timeout_now: bool = False  # the announce timeout was just reached
+def _policy(statefulset: Obj) -> str:
+    return str((statefulset.get("spec") or {}).get("podManagementPolicy") or "OrderedReady")
+
+
+def _remade(obs: Observed, live: Obj, desired: Obj) -> Decision:
+    """A StatefulSet whose pod management must change (one host to several: each host is made
+    whatever the others' state): the field cannot change in place, so the StatefulSet goes, its pods
+    and volumes left running (orphaned), and the next pass makes it again, which adopts them."""
+    name = live["metadata"]["name"]
+    return Decision(writes=(write("orphan", owned.STATEFULSET, obs.topic, name, None,
+                                  f"delete StatefulSet {name}, keeping its pods and volumes, to make it again with "
+                                  f"podManagementPolicy {_policy(desired)}", uid=live["metadata"].get("uid")),))
 
 
 def _current_host(obs: Observed, public_key: str) -> bool:
@@ -94,8 +158,17 @@ def _waiting(obs: Observed) -> Readiness:
     return Readiness(conditions=(cond,), recheck=timeout - waited + 1.0)
 
 
-def readiness(obs: Observed, public_key: str) -> Readiness:
-    """HostReady (and HostWritable when the report says): a Ready pod and a fresh verified report."""
+def readiness(obs: Observed, public_keys: tuple[str, ...]) -> Readiness:
+    """HostReady, and HostWritable (one host) or HostsReady and Quorum (several)."""
+    zero = host_zero(obs, public_keys[0])
+    if obs.host_count == 1:
+        return zero  # one host: as it always was
+    return several_hosts(obs, public_keys, zero)
+
+
+def host_zero(obs: Observed, public_key: str) -> Readiness:
+    """Host 0's HostReady (and HostWritable when the report says): a Ready pod and a fresh verified
+    report."""
     assert obs.spec is not None
     host_ready = pod_ready(obs.host_pod)
     report = obs.report if host_ready else None

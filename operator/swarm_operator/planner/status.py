@@ -36,7 +36,8 @@ def _ready(conds: list[c.Cond], ready_total: str) -> c.Cond:
         return given
     degraded = [x for x in conds if x.type == c.DEGRADED and x.status is True]
     rank = {t: i for i, t in enumerate(c.ORDER)}
-    failing = degraded + sorted((x for x in conds if x.type not in (c.DEGRADED, c.READY) and x.status is not True),
+    failing = degraded + sorted((x for x in conds if x.type not in (c.DEGRADED, c.READY, *c.INFORMATIONAL)
+                                 and x.status is not True),
                                 key=lambda x: rank.get(x.type, len(c.ORDER)))
     if failing:
         return c.Cond(c.READY, False, failing[0].reason, failing[0].message)

@@ -11,7 +11,7 @@ from ..hashes import bootstrap_topic_hash, topic_hash
 from ..identity import known_public_key, public_key_of
 from ..objects import controlled_by, controller_of
 from ..reasons import R
-from .types import Decision, Event, Observed, write
+from .types import Decision, Event, Observed, Write, fresh_key, write
 
 
 def left_with_the_volume(obs: Observed, secret: dict[str, Any] | None) -> bool:
@@ -36,43 +36,88 @@ def foreign_children(obs: Observed) -> list[str]:
 
 @dataclass(frozen=True)
 class Identity(Decision):
-    """The Secrets' creation, and the host's public key (None: its Secret is being replaced)."""
+    """The Secrets' creation, and the hosts' public keys by ordinal (None: the identity Secret is
+    being replaced)."""
 
-    public_key: str | None = None
+    public_keys: tuple[str, ...] | None = None
+
+    @property
+    def public_key(self) -> str | None:
+        """Host 0's: the clients pin it, the key is recorded from its report."""
+        return self.public_keys[0] if self.public_keys else None
+
+
+def _annotated(identity: dict[str, Any] | None, topic: dict[str, Any], ordinal: int) -> str | None:
+    """Host `ordinal`'s public key, as the operator's own identity Secret carries it."""
+    if identity is None or not controlled_by(identity, topic):
+        return None
+    key = (identity["metadata"].get("annotations") or {}).get(names.host_public_key_annotation(ordinal))
+    return str(key) if key else None
+
+
+def _more_hosts(obs: Observed, secret: str, identity: dict[str, Any] | None) -> tuple[dict[int, str], list[str]]:
+    """Seeds for the hosts beyond 0 that the identity Secret lacks, and every host's public key."""
+    assert obs.spec is not None
+    missing: dict[int, str] = {}
+    keys: list[str] = []
+    for n in range(1, obs.host_count):
+        known = _annotated(identity, obs.topic, n)
+        if known is None:
+            missing[n] = obs.fresh[fresh_key(secret, names.identity_seed_key(n))]
+            known = public_key_of(missing[n])
+        keys.append(known)
+    return missing, keys
+
+
+def _added_seeds(obs: Observed, identity: dict[str, Any], more: dict[int, str]) -> tuple[Write, ...]:
+    """A merge patch giving the identity Secret the seeds of more hosts (a topic scaled up): the
+    Secret is never read, its other keys stay."""
+    if not more:
+        return ()
+    version = identity["metadata"].get("resourceVersion")
+    patch = children.identity_seeds(more)
+    patch["metadata"]["resourceVersion"] = version
+    what = f"add the seeds of hosts {', '.join(map(str, sorted(more)))} to Secret {identity['metadata']['name']}"
+    return (write("patch", owned.SECRET, obs.topic, identity["metadata"]["name"], patch, what,
+                  resource_version=version),)
 
 
 def secrets(obs: Observed) -> Identity:
-    """Create the Secrets that are missing (once); the host's public key, when known."""
+    """Create the Secrets that are missing (once); the hosts' public keys, when known."""
     assert obs.spec is not None
     topic, name = obs.topic, obs.name
     owners = children.encryption_owners(topic, obs.spec, obs.volume)
-    builders: list[tuple[str, Any]] = [(names.identity_secret(name), children.identity_secret),
+    secret = names.identity_secret(name)
+    identity = obs.secrets.get(secret)
+    more, more_keys = _more_hosts(obs, secret, identity)
+    builders: list[tuple[str, Any]] = [(secret, lambda t, v: children.identity_secret(t, v, more)),
                                        (names.member_secret(name), children.member_secret)]
     # With retainOnDelete the key is made with both its owners once the volume exists (the host
     # pod cannot start before its volume is bound anyway): one write, never a second one.
     if not obs.spec.bootstrapHost.storage.retainOnDelete or obs.volume is not None:
         builders.append((names.encryption_secret(name), lambda t, v: children.encryption_secret(t, v, owners)))
+    if obs.host_count > 1:
+        builders.append((names.hosts_secret(name), children.hosts_secret))
     # The value is in the body only: `what` is logged, the body never is.
     # Nothing they need exists before them: they go out together (with the host side's ConfigMap
     # and Service), before the StatefulSet that mounts them.
-    creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[secret]),
-                          f"create Secret {secret}", joins=True)
-                    for secret, build in builders if obs.secrets.get(secret) is None)
-    identity = obs.secrets.get(names.identity_secret(name))
+    creates = tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}",
+                          joins=True)
+                    for made, build in builders if obs.secrets.get(made) is None)
     known = known_public_key(topic, obs.configmap, identity)
     if identity is None:
-        public_key = public_key_of(obs.fresh[names.identity_secret(name)])
+        public_key = public_key_of(obs.fresh[secret])
         rotated = bool(known and known != public_key and obs.statefulset is not None)
         events = (Event("Warning", R.IDENTITY_ROTATED, "the identity Secret was missing and is re-created; the "
                         "host rolls onto the new key and the clients re-pin it"),) if rotated else ()
-        return Identity(writes=creates, events=events, public_key=public_key)
+        return Identity(writes=creates, events=events, public_keys=(public_key, *more_keys))
     if known:
-        return Identity(writes=creates, public_key=known)
+        return Identity(writes=(*creates, *_added_seeds(obs, identity, more)), public_keys=(known, *more_keys))
     # Its own Secret of an older operator (no key on it), whose key was never recorded: replace it.
     delete = write("delete", owned.SECRET, topic, identity["metadata"]["name"], None,
                    f"delete Secret {identity['metadata']['name']} (its key was never recorded)",
                    uid=identity["metadata"].get("uid"))
-    return Identity(writes=(*creates, delete), public_key=None)
+    return Identity(writes=(*creates, delete), public_keys=None)
 
 
 def _owners(refs: list[dict[str, Any]]) -> set[tuple[Any, ...]]:

@@ -29,7 +29,7 @@ class Target:
 @dataclass(frozen=True)
 class Write:
     """One API call. `op`: create | apply (server-side) | repair (RFC 6902, for drift) | scale |
-    patch (a merge patch of metadata) | delete | record-status.
+    patch (a merge patch) | delete | orphan (a delete leaving the object's dependents) | record-status.
 
     `uid`: the object's uid, a precondition of deletes (never delete what was not checked);
     `resource_version`: a precondition of applies and of the key's record.
@@ -67,16 +67,36 @@ class Observed:
     now: datetime
     peer_image: str
     children: dict[str, dict[str, Obj]] = field(default_factory=dict)
-    # Fresh random values (hex) for Secrets that do not exist yet, by Secret name.
+    # Fresh random values (hex) for what does not exist yet: by Secret name, and by
+    # `fresh_key(secret, key)` for a key a Secret lacks (a host's seed).
     fresh: dict[str, str] = field(default_factory=dict)
-    host_pod: Obj | None = None
-    volume: Obj | None = None  # the host's PersistentVolumeClaim (metadata)
-    report: HostReport | None = None
-    report_error: HostReportError | None = None
+    # The hosts, by ordinal: their pods, their volumes (PersistentVolumeClaims, metadata), the
+    # verified reports of the Ready ones, and why a Ready one's report could not be trusted.
+    host_pods: dict[int, Obj] = field(default_factory=dict)
+    volumes: dict[int, Obj] = field(default_factory=dict)
+    reports: dict[int, HostReport] = field(default_factory=dict)
+    report_errors: dict[int, HostReportError] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    # Host 0: the one that creates the base and whose report records its key.
+    @property
+    def host_pod(self) -> Obj | None:
+        return self.host_pods.get(0)
+
+    @property
+    def volume(self) -> Obj | None:
+        return self.volumes.get(0)
+
+    @property
+    def report(self) -> HostReport | None:
+        return self.reports.get(0)
+
+    @property
+    def report_error(self) -> HostReportError | None:
+        return self.report_errors.get(0)
 
     def of(self, kind: owned.Kind) -> dict[str, Obj]:
         """The topic's objects of a child kind, by name (a live dict: what is put in it stays)."""
@@ -113,6 +133,12 @@ class Observed:
         return self.child(owned.STATEFULSET, names.host_statefulset(self.name))
 
     @property
+    def host_count(self) -> int:
+        """The hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused."""
+        running = int(((self.statefulset or {}).get("spec") or {}).get("replicas") or 0)
+        return max(self.spec.bootstrapHost.replicas if self.spec else 1, running)
+
+    @property
     def recorded_key(self) -> str | None:
         """The base key recorded in status, if any."""
         return (self.topic.get("status") or {}).get("baseKey") or None
@@ -130,6 +156,17 @@ class Decision:
     recheck: float | None = None
 
 
+@dataclass(frozen=True)
+class Readiness(Decision):
+    """The hosts' readiness: host 0's verified report when it is Ready (the key is recorded from
+    it), whether the announce timeout was just reached, and with several hosts what the metrics
+    say of them (`quorum`, `indexers`, `unconfirmed`)."""
+
+    report: HostReport | None = None
+    timeout_now: bool = False
+    host_stats: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Plan:
     writes: list[Write] = field(default_factory=list)
@@ -141,6 +178,7 @@ class Plan:
     timeout_now: bool = False
     rollout_seconds: float | None = None  # set when the clients just became ready
     host_ready: bool = False
+    host_stats: dict[str, Any] = field(default_factory=dict)  # several hosts: quorum, indexers, unconfirmed
     recheck: float | None = None  # seconds until time alone may change this plan (no event will tell)
 
     @property
@@ -166,6 +204,11 @@ def waves(writes: list[Write]) -> list[list[Write]]:
         else:
             out.append([w])
     return out
+
+
+def fresh_key(secret: str, key: str) -> str:
+    """The `Observed.fresh` entry of a key a Secret lacks."""
+    return f"{secret}/{key}"
 
 
 def earliest(*values: float | None) -> float | None:

@@ -66,9 +66,9 @@ async def _perform(kube: Kube, topic: dict[str, Any], write: Write) -> dict[str,
         return await kube.json_patch(path, write.body)
     if write.op in ("scale", "patch"):
         return await kube.merge_patch(path, write.body)
-    if write.op == "delete":
+    if write.op in ("delete", "orphan"):
         try:
-            await kube.delete(path, write.uid)
+            await kube.delete(path, write.uid, "Orphan" if write.op == "orphan" else "Background")
         except (ApiNotFound, ApiConflict):  # gone already; or replaced (the uid precondition): not ours
             pass
         return None

@@ -16,6 +16,7 @@ from .caches import Caches
 from .events import EventLimiter
 
 Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
+ReportKey = tuple[str, str, int]  # (namespace, name, host ordinal)
 # A status whose only change is the clients' ready counts is written at most this often per topic
 # (counts that move together are written together); a transition is written at once.
 PROGRESS_WAIT = 1.0
@@ -43,12 +44,13 @@ class ReportMemo:
 class Memory:
     rollout_measured: set[str] = field(default_factory=set)  # topic uids whose rollout was measured
     events: EventLimiter = field(default_factory=EventLimiter)
-    reports: dict[Key, ReportMemo] = field(default_factory=dict)
+    reports: dict[ReportKey, ReportMemo] = field(default_factory=dict)
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
 
     def forget(self, key: Key) -> None:
-        self.reports.pop(key, None)
+        for report in [k for k in self.reports if k[:2] == key]:
+            del self.reports[report]
         self.direct.pop(key, None)
         self.held.pop(key, None)
 

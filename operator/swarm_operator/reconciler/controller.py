@@ -157,7 +157,8 @@ class Controller:
             delay = min(delay, max(0.5, outcome.recheck))
         self._later(key, delay, Cause.TIMER)
         metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
-            outcome.status, host_ready=outcome.host_ready, paused=outcome.paused))
+            outcome.status, host_ready=outcome.host_ready, paused=outcome.paused,
+            host_stats=outcome.host_stats))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         metrics.reconcile_errors.inc()

@@ -9,6 +9,7 @@ yet (the planner has no randomness of its own).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from datetime import UTC, datetime
@@ -20,8 +21,11 @@ from ..identity import known_public_key, new_seed
 from ..models import SwarmTopicSpec
 from ..objects import controlled_by, pod_ready
 from ..planner import Observed
-from .context import Key, Memory, ReportMemo, Wiring
+from ..planner.types import fresh_key
+from .context import Key, Memory, ReportKey, ReportMemo, Wiring
 from .hostclient import read_host_report
+
+NOT_READY_TTL = 5.0  # seconds a report of a host that is not Ready is used before it is read again
 
 
 def host_of(pod: dict[str, Any]) -> tuple[Any, ...]:
@@ -32,6 +36,17 @@ def host_of(pod: dict[str, Any]) -> tuple[Any, ...]:
                  None)
     restarts = tuple(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
     return pod["metadata"].get("uid"), status.get("podIP"), ready, restarts
+
+
+def _by_ordinal(objs: list[dict[str, Any]], zero: str) -> dict[int, dict[str, Any]]:
+    """The hosts' pods (or volumes), by ordinal: named like host 0's (`zero`) but for the number."""
+    stem = zero[:-1]
+    out: dict[int, dict[str, Any]] = {}
+    for obj in objs:
+        suffix = obj["metadata"]["name"].removeprefix(stem)
+        if obj["metadata"]["name"].startswith(stem) and suffix.isdigit():
+            out[int(suffix)] = obj
+    return out
 
 
 def claims(topic: dict[str, Any], spec: SwarmTopicSpec) -> list[tuple[owned.Kind, str]]:
@@ -63,8 +78,8 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
     await read_past_caches(wiring, memory, (ns, name), found)
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
-                   host_pod=caches.get(owned.POD, ns, names.host_pod(name)),
-                   volume=caches.get(owned.PVC, ns, names.host_pvc(name)))
+                   host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
+                   volumes=_by_ordinal(caches.of_topic(owned.PVC, ns, name), names.host_pvc(name, 0)))
     # Its own Deployments of groups no longer in the spec (to delete), then whatever holds the names
     # the spec claims.
     for dep in caches.of_topic(owned.DEPLOYMENT, ns, name):
@@ -72,25 +87,66 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
             obs.set_child(owned.DEPLOYMENT, dep["metadata"]["name"], dep)
     for (kind_name, child), obj in found.items():
         obs.set_child(owned.BY_KIND[kind_name], child, obj)
-    obs.fresh = {s: (new_seed() if s == names.identity_secret(name) else secrets.token_hex(32))
-                 for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
+    obs.fresh = _fresh(obs, spec)
     identity = obs.secrets.get(names.identity_secret(name))
-    public_key = known_public_key(topic, obs.configmap, identity)
-    if pod_ready(obs.host_pod) and identity is not None and controlled_by(identity, topic) and public_key:
-        assert obs.host_pod is not None
-        obs.report, obs.report_error = await _report(wiring, memory, (ns, name), obs.host_pod, public_key,
-                                                     spec.topic_of(name))
-    else:
-        memory.reports.pop((ns, name), None)
+    if identity is not None and controlled_by(identity, topic):
+        keys = _public_keys(topic, obs.configmap, identity, max(obs.host_count, *(n + 1 for n in obs.host_pods)))
+        hosts = [(n, pod, keys[n]) for n, pod in sorted(obs.host_pods.items()) if n in keys and _running(pod, n)]
+        answers = await asyncio.gather(*(_report(wiring, memory, (ns, name, n), pod, key, spec.topic_of(name))
+                                         for n, pod, key in hosts))
+        for (n, pod, _), (report, error) in zip(hosts, answers, strict=True):
+            if report is not None:
+                obs.reports[n] = report
+            elif error is not None and pod_ready(pod):
+                obs.report_errors[n] = error
+    for memo in [k for k in memory.reports if k[:2] == (ns, name) and k[2] not in obs.reports]:
+        memory.reports.pop(memo, None)
     return obs
 
 
-async def _report(wiring: Wiring, memory: Memory, key: Key, pod: dict[str, Any], public_key: str,
+def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
+    """Random values for the Secrets the topic lacks, and for the seeds of hosts its identity Secret
+    lacks (the planner has no randomness of its own)."""
+    name = obs.name
+    identity = names.identity_secret(name)
+    fresh = {s: (new_seed() if s == identity else secrets.token_hex(32))
+             for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
+    annotations = ((obs.secrets.get(identity) or {}).get("metadata") or {}).get("annotations") or {}
+    fresh.update({fresh_key(identity, names.identity_seed_key(n)): new_seed()
+                  for n in range(1, obs.host_count)
+                  if identity in fresh or not annotations.get(names.host_public_key_annotation(n))})
+    return fresh
+
+
+def _public_keys(topic: dict[str, Any], configmap: dict[str, Any] | None, identity: dict[str, Any],
+                 hosts: int) -> dict[int, str]:
+    """Each host's public key, as its identity Secret's metadata (or, for host 0, the record) says."""
+    annotations = identity["metadata"].get("annotations") or {}
+    keys = {n: str(annotations[names.host_public_key_annotation(n)])
+            for n in range(1, hosts) if annotations.get(names.host_public_key_annotation(n))}
+    zero = known_public_key(topic, configmap, identity)
+    return {0: zero, **keys} if zero else keys
+
+
+def _running(pod: dict[str, Any], ordinal: int) -> bool:
+    """A host whose report is read: host 0 once Ready (its announce has flushed: the key is recorded
+    from it); another once running with an address (a host that cannot become an indexer, having
+    lost its disk with the quorum, is never Ready, and its report is what tells the loss)."""
+    if ordinal == 0 or pod_ready(pod):
+        return pod_ready(pod)
+    status = pod.get("status") or {}
+    return not pod["metadata"].get("deletionTimestamp") and status.get("phase") == "Running" \
+        and bool(status.get("podIP"))
+
+
+async def _report(wiring: Wiring, memory: Memory, key: ReportKey, pod: dict[str, Any], public_key: str,
                   topic: str) -> tuple[HostReport | None, HostReportError | None]:
-    """The host's verified report: read again when the host changed or the last one is old."""
+    """The host's verified report: read again when the host changed or the last one is old (a host
+    that is not Ready: after a few seconds, as its report changes without its pod)."""
     pod_id = host_of(pod)
     memo = memory.reports.get(key)
-    if memo is not None and memo.host == pod_id and time.monotonic() - memo.at < wiring.report_ttl:
+    ttl = wiring.report_ttl if pod_ready(pod) else NOT_READY_TTL
+    if memo is not None and memo.host == pod_id and time.monotonic() - memo.at < ttl:
         return memo.report, None
     try:
         report = await read_host_report(wiring.http, pod, public_key, topic)

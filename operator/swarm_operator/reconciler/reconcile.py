@@ -33,6 +33,7 @@ class Outcome:
     host_ready: bool
     paused: bool
     status: dict[str, Any] = field(default_factory=dict)
+    host_stats: dict[str, Any] = field(default_factory=dict)  # several hosts: quorum, indexers, unconfirmed
     recheck: float | None = None  # seconds until time alone may change the outcome
 
 
@@ -76,4 +77,4 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     if refused is not None:
         raise refused
     return Outcome(host_ready=the_plan.host_ready, paused=bool(spec and spec.paused), status=the_plan.status,
-                   recheck=the_plan.recheck)
+                   host_stats=the_plan.host_stats, recheck=the_plan.recheck)

@@ -1,0 +1,94 @@
+"""Several hosts (`spec.bootstrapHost.replicas` 3 or 5): how many are Ready (`HostsReady`, said but
+not part of Ready), whether a majority of the base's indexers is up (`Quorum`), and `status.hosts`.
+
+The indexers are the base's, as the hosts report them (the most confirmed report's list). A
+majority of them up keeps the topic confirming writes and admitting members. An indexer key is
+lost for good when the host of its seat runs on another key (its disk was replaced): once lost
+keys leave no majority, nothing can confirm again (`QuorumLost`, Stuck); otherwise fewer than a
+majority up is `QuorumDown`, which clears when the hosts come back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .. import conditions as c
+from ..hostreport import HostReport
+from ..objects import pod_ready
+from ..reasons import R
+from .types import Observed, Readiness
+
+RECHECK = 10.0  # seconds between looks while hosts are missing (their reports change without an event)
+
+
+def _ready_reports(obs: Observed) -> dict[int, HostReport]:
+    return {n: r for n, r in obs.reports.items() if pod_ready(obs.host_pods.get(n))}
+
+
+def _hosts(obs: Observed, public_keys: tuple[str, ...], ready: dict[int, HostReport]) -> list[dict[str, Any]]:
+    """`status.hosts`: each host's ordinal, public key, Ready, and whether it is an indexer."""
+    assert obs.spec is not None
+    count = max(obs.host_count, len(public_keys), *(n + 1 for n in obs.host_pods))
+    out = []
+    for n in range(count):
+        report = obs.reports.get(n)
+        entry: dict[str, Any] = {"ordinal": n, "ready": n in ready}
+        if n < len(public_keys):
+            entry["publicKey"] = public_keys[n]
+        if report is not None and report.indexer is not None:
+            entry["indexer"] = report.indexer
+        out.append(entry)
+    return out
+
+
+def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[str, Any]]:
+    """The Quorum condition, and what the metrics say of it."""
+    if not obs.reports:
+        return c.Cond(c.QUORUM, False, R.QUORUM_DOWN, "no host reports: nothing is confirmed and no member is "
+                      "admitted until a majority of the indexer hosts is back"), {"quorum": False}
+    latest = max(obs.reports.values(), key=lambda r: r.signed_length or 0)
+    indexers = set(latest.indexer_keys)
+    need = len(indexers) // 2 + 1
+    up = {r.writer_key for r in ready.values() if r.indexer and r.writer_key in indexers}
+    seat_of = {key: n for n, key in latest.host_slots}
+    lost = sorted(key for key in indexers if key in seat_of and seat_of[key] in obs.reports
+                  and obs.reports[seat_of[key]].writer_key != key)
+    stats = {"quorum": len(up) >= need, "indexers": len(indexers),
+             "unconfirmed": max((r.unconfirmed or 0) for r in obs.reports.values())}
+    if indexers and len(indexers) - len(lost) < need:
+        hosts = ", ".join(str(seat_of[k]) for k in lost)
+        return c.Cond(c.QUORUM, False, R.QUORUM_LOST,
+                      f"hosts {hosts} lost their disks: {len(lost)} of the base's {len(indexers)} indexers are gone "
+                      f"for good and {need} are needed, so nothing can be confirmed again; nothing is re-created on a "
+                      "new base: see docs/operations.md (quorum lost)"), {**stats, "quorum": False}
+    if len(up) >= need:
+        return c.Cond(c.QUORUM, True, R.QUORUM_HELD, f"{len(up)} of {len(indexers)} indexers up"), stats
+    return c.Cond(c.QUORUM, False, R.QUORUM_DOWN,
+                  f"{len(up)} of {len(indexers)} indexers up, {need} needed: writes wait for confirmation and no "
+                  "member is admitted until a host comes back"), stats
+
+
+def several_hosts(obs: Observed, public_keys: tuple[str, ...], zero: Readiness) -> Readiness:
+    """Host 0's readiness (`zero`, which records the key) widened to every host."""
+    assert obs.spec is not None
+    wanted = obs.host_count
+    ready = _ready_reports(obs)
+    conds = [x for x in zero.conditions if x.type != c.HOST_WRITABLE]
+    if obs.recorded_key and ready:
+        conds = [x for x in conds if x.type != c.HOST_READY]
+        conds.insert(0, c.Cond(c.HOST_READY, True, R.ANNOUNCE_FLUSHED, f"{len(ready)} of {wanted} hosts announced"))
+    failing = [f"host {n}: {e.reason}" for n, e in sorted(obs.report_errors.items())]
+    if len(ready) >= wanted:
+        conds.append(c.Cond(c.HOSTS_READY, True, R.ALL_HOSTS_READY, f"{len(ready)}/{wanted} hosts ready"))
+    else:
+        conds.append(c.Cond(c.HOSTS_READY, False, R.HOSTS_NOT_READY, "; ".join(
+            [f"{len(ready)}/{wanted} hosts ready", *failing])))
+    stats: dict[str, Any] = {}
+    if obs.recorded_key:
+        cond, stats = quorum(obs, ready)
+        conds.append(cond)
+    recheck = zero.recheck if len(ready) >= wanted and stats.get("quorum", True) else \
+        min(RECHECK, zero.recheck or RECHECK)
+    fields = {**zero.fields, "hosts": _hosts(obs, public_keys, ready)}
+    return replace(zero, conditions=tuple(conds), fields=fields, recheck=recheck, host_stats=stats)

@@ -1,0 +1,246 @@
+"""Several hosts (spec.bootstrapHost.replicas 3), branch by branch on the pure planner: host 0 alone
+until its key is recorded and in the ConfigMap, then the others; each host its own identity and the
+hosts' own credential; HostsReady and Quorum; a lost majority is QuorumLost and nothing is made
+anew; fewer hosts are refused; one host to several on a live topic."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+from swarm_operator import children, names, owned
+from swarm_operator import conditions as c
+from swarm_operator.children import Inputs
+from swarm_operator.children.disruption import host_disruption_budget
+from swarm_operator.hostreport import HostReport
+from swarm_operator.identity import public_key_of
+from swarm_operator.planner import Observed, Plan, plan
+from swarm_operator.planner.types import fresh_key
+from swarm_operator.validation import parse_spec
+from unit_support import NOW, UID, make_topic, observed_of, stamp
+
+KEY = "cd" * 32
+IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
+SEEDS = {0: "01" * 32, 1: "02" * 32, 2: "03" * 32}
+PUBS = tuple(public_key_of(SEEDS[n]) for n in range(3))
+WRITERS = {0: "a0" * 32, 1: "a1" * 32, 2: "a2" * 32}
+
+
+def topic3(status: dict[str, Any] | None = None) -> dict[str, Any]:
+    topic = make_topic(status=status)
+    topic["spec"]["bootstrapHost"]["replicas"] = 3
+    return topic
+
+
+def owned_meta(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "uid": f"{name}-uid", "resourceVersion": "3", "annotations": annotations or {},
+                         "ownerReferences": [{"apiVersion": "swarm-operator.dev/v1beta1", "kind": "SwarmTopic",
+                                              "name": "chat", "uid": UID, "controller": True}]}}
+
+
+def identity(ordinals: int = 3) -> dict[str, Any]:
+    return owned_meta("chat-identity", {names.host_public_key_annotation(n): PUBS[n] for n in range(ordinals)})
+
+
+def secrets(ordinals: int = 3) -> dict[str, Any]:
+    return {"chat-identity": identity(ordinals), "chat-member": owned_meta("chat-member"),
+            "chat-encryption": owned_meta("chat-encryption"), "chat-hosts": owned_meta("chat-hosts")}
+
+
+def host_pod(n: int, ready: bool, running: bool = True) -> dict[str, Any]:
+    return {"metadata": {"name": f"chat-host-{n}", "creationTimestamp": stamp(NOW - timedelta(seconds=10)),
+                         "annotations": {names.ANNOTATION_HOST_PUBLIC_KEY: PUBS[0]}},
+            "spec": {"containers": [{"name": "swarm-peer", "ports": [{"name": "status", "containerPort": 8080}]}]},
+            "status": {"podIP": f"10.0.0.{n + 5}", "phase": "Running" if running else "Pending",
+                       "startTime": stamp(NOW - timedelta(seconds=9)),
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def report(n: int, indexers: tuple[int, ...] = (0, 1, 2), writer: str | None = None,
+           slots: dict[int, str] | None = None, signed: int = 10) -> HostReport:
+    return HostReport(topic="chat", bootstrap_topic_hash="00" * 32, base_key=KEY, writer_key=writer or WRITERS[n],
+                      discovery_key="22" * 32, announced_at="2026-11-24T11:59:58.000Z", announce_seconds=0.2,
+                      peers=2, writable=True, ordinal=n, indexer=(writer or WRITERS[n]) in
+                      {WRITERS[i] for i in indexers}, indexer_keys=tuple(WRITERS[i] for i in indexers),
+                      host_slots=tuple(sorted((slots or WRITERS).items())), signed_length=signed, unconfirmed=0)
+
+
+def live(obj: dict[str, Any] | None, **status: Any) -> dict[str, Any]:
+    assert obj is not None
+    out = copy.deepcopy(obj)
+    out["metadata"].update(uid=f"{obj['metadata']['name']}-uid", resourceVersion="7", generation=1)
+    if status:
+        out["status"] = status
+    return out
+
+
+def rolled_sts(topic: dict[str, Any], replicas: int, key: str | None = KEY) -> dict[str, Any]:
+    spec = parse_spec(topic)[0]
+    assert spec is not None
+    sts = children.host_statefulset(Inputs(topic, spec, IMAGE, PUBS[0], key, replicas, PUBS, hosts=3))
+    return live(sts, observedGeneration=1, replicas=replicas, updatedReplicas=replicas, currentRevision="r1",
+                updateRevision="r1", readyReplicas=replicas)
+
+
+def world(topic: dict[str, Any], *, sts_replicas: int = 3, key_in_cm: bool = True, pods: dict[int, Any] | None = None,
+          reports: dict[int, HostReport] | None = None, **kw: Any) -> Observed:
+    spec = parse_spec(topic)[0]
+    assert spec is not None
+    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY if key_in_cm else None, sts_replicas, PUBS, hosts=3)
+    obs = observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE, secrets=secrets(),
+                      configmap=live(children.swarm_configmap(made)), service=live(children.host_service(made)),
+                      statefulset=rolled_sts(topic, sts_replicas, KEY if key_in_cm else None),
+                      deployments={"chat-kv": live(children.client_deployment(made, spec.clients[0], 5),
+                                                   readyReplicas=5)}, **kw)
+    obs.set_child(owned.DISRUPTION_BUDGET, "chat-host",
+                  live(host_disruption_budget(made)))
+    obs.host_pods.update(pods if pods is not None else {n: host_pod(n, True) for n in range(3)})
+    obs.reports.update(reports if reports is not None else {n: report(n) for n in range(3)})
+    return obs
+
+
+def cond(p: Plan, ctype: str) -> dict[str, Any]:
+    found = c.find(p.status["conditions"], ctype)
+    assert found is not None, ctype
+    return found
+
+
+def test_a_new_topic_of_three_hosts_starts_host_0_alone_with_every_identity_and_the_hosts_credential() -> None:
+    topic = topic3()
+    fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
+             "chat-hosts": "06" * 32, fresh_key("chat-identity", "seed-1"): SEEDS[1],
+             fresh_key("chat-identity", "seed-2"): SEEDS[2]}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         fresh=fresh))
+    made = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
+    assert made == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-hosts"),
+                    ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host"),
+                    ("PodDisruptionBudget", "chat-host")]
+    ident = p.writes[0].body
+    assert ident["stringData"] == {"seed": SEEDS[0], "seed-1": SEEDS[1], "seed-2": SEEDS[2]}
+    assert [ident["metadata"]["annotations"][names.host_public_key_annotation(n)] for n in range(3)] == list(PUBS)
+    sts = next(w.body for w in p.writes if w.target.kind == "StatefulSet")
+    assert sts["spec"]["replicas"] == 1 and sts["spec"]["podManagementPolicy"] == "Parallel"
+    pod_spec = sts["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod_spec["containers"][0]["env"]}
+    assert env["SWARM_HOST_REPLICAS"]["value"] == "3"
+    assert env["SWARM_HOST_ORDINAL"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert {"name": "swarm-hosts", "secret": {"secretName": "chat-hosts", "defaultMode": 0o440}} in pod_spec["volumes"]
+    assert pod_spec["affinity"]["podAntiAffinity"] and pod_spec["topologySpreadConstraints"]
+    pdb = next(w.body for w in p.writes if w.target.kind == "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert all(w.target.kind != "Deployment" for w in p.writes)
+    assert all(v not in w.what for w in p.writes for v in fresh.values())
+
+
+def test_the_hosts_credential_never_reaches_a_client() -> None:
+    topic = topic3()
+    spec = parse_spec(topic)[0]
+    assert spec is not None
+    dep = children.client_deployment(Inputs(topic, spec, IMAGE, PUBS[0], KEY, 3, PUBS, hosts=3), spec.clients[0], 5)
+    assert "chat-hosts" not in str(dep) and "SWARM_HOST_SEED_FILE" not in str(dep)
+
+
+def test_the_key_is_recorded_from_host_0_then_the_others_start_after_the_configmap_has_it() -> None:
+    topic = topic3(status={"hostPublicKey": PUBS[0]})
+    obs = world(topic, sts_replicas=1, key_in_cm=False, pods={0: host_pod(0, True)}, reports={0: report(0, (0,))})
+    obs.set_child(owned.DEPLOYMENT, "chat-kv", None)
+    p = plan(obs)
+    assert [(w.op, w.target.kind) for w in p.writes][:3] == [
+        ("record-status", "SwarmTopic"), ("apply", "ConfigMap"), ("scale", "StatefulSet")]
+    assert p.writes[2].body == {"spec": {"replicas": 3}}
+    assert p.recorded_now and p.status["baseKey"] == KEY
+    # The next pass: the ConfigMap has the key, the StatefulSet runs 3: nothing to write for it.
+    again = plan(world(topic3(status=p.status), pods={0: host_pod(0, True)}, reports={0: report(0, (0,))}))
+    assert [w for w in again.writes if w.target.kind == "StatefulSet"] == []
+
+
+def test_three_indexers_up_is_ready_and_one_host_down_still_is() -> None:
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    p = plan(world(topic3(status=status)))
+    assert cond(p, c.HOSTS_READY)["status"] == "True" and cond(p, c.QUORUM)["reason"] == "QuorumHeld"
+    assert cond(p, c.READY)["status"] == "True" and p.phase == "Ready"
+    assert [(h["ordinal"], h["publicKey"], h["ready"], h["indexer"]) for h in p.status["hosts"]] == [
+        (n, PUBS[n], True, True) for n in range(3)]
+    assert p.host_stats == {"quorum": True, "indexers": 3, "unconfirmed": 0}
+    down = plan(world(topic3(status=p.status), pods={0: host_pod(0, True), 1: host_pod(1, False),
+                                                      2: host_pod(2, True)}, reports={0: report(0), 2: report(2)}))
+    assert cond(down, c.HOSTS_READY)["status"] == "False" and "2/3" in cond(down, c.HOSTS_READY)["message"]
+    assert cond(down, c.QUORUM)["status"] == "True" and down.phase == "Ready"
+    assert down.recheck is not None and down.recheck <= 10  # a host's report changes without its pod
+    # Host 0 (the creator) down: the others serve.
+    zero = plan(world(topic3(status=p.status), pods={1: host_pod(1, True), 2: host_pod(2, True)},
+                      reports={1: report(1), 2: report(2)}))
+    assert cond(zero, c.HOST_READY)["status"] == "True" and zero.phase == "Ready"
+
+
+def test_two_hosts_down_is_quorum_down_and_clears_when_they_return() -> None:
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    p = plan(world(topic3(status=status), pods={0: host_pod(0, True), 1: host_pod(1, False, running=False),
+                                                 2: host_pod(2, False, running=False)}, reports={0: report(0)}))
+    quorum = cond(p, c.QUORUM)
+    assert quorum["reason"] == "QuorumDown" and "1 of 3 indexers up, 2 needed" in quorum["message"]
+    assert p.phase == "Stuck" and p.status["reason"] == "QuorumDown"
+    back = plan(world(topic3(status=p.status)))
+    assert back.phase == "Ready" and [e.reason for e in back.events] == ["Ready"]
+
+
+def test_two_disks_lost_for_good_is_quorum_lost_and_nothing_is_made_anew() -> None:
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    fresh1, fresh2 = "b1" * 32, "b2" * 32  # hosts 1 and 2 came back on empty disks: new writer keys
+    reports = {0: report(0), 1: report(1, writer=fresh1), 2: report(2, writer=fresh2)}
+    pods = {0: host_pod(0, True), 1: host_pod(1, False), 2: host_pod(2, False)}  # never promoted: never Ready
+    p = plan(world(topic3(status=status), pods=pods, reports=reports))
+    lost = cond(p, c.QUORUM)
+    assert lost["reason"] == "QuorumLost" and "hosts 1, 2 lost their disks" in lost["message"]
+    assert p.phase == "Stuck" and p.status["reason"] == "QuorumLost" and p.status["baseKey"] == KEY
+    assert [(e.type, e.reason) for e in p.events] == [("Warning", "QuorumLost")]
+    assert [w for w in p.writes if w.op in ("create", "delete", "orphan")] == []
+    # One disk lost is what heals: a majority of the old keys is still there.
+    one = plan(world(topic3(status=status), pods={**pods, 2: host_pod(2, True)},
+                     reports={0: report(0), 1: report(1, writer=fresh1), 2: report(2)}))
+    assert cond(one, c.QUORUM)["reason"] == "QuorumHeld" and one.phase == "Ready"
+
+
+def test_fewer_hosts_are_refused_and_the_running_ones_kept() -> None:
+    topic = topic3(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
+    obs = world(topic)
+    topic["spec"]["bootstrapHost"]["replicas"] = 1
+    obs.spec = parse_spec(topic)[0]
+    p = plan(obs)
+    ready = cond(p, c.READY)
+    assert ready["reason"] == "ScaleDownRefused" and p.phase == "Stuck"
+    # Nothing of the hosts changes: not the StatefulSet (no remake, no new template), not the budget.
+    assert [(w.op, w.target.kind) for w in p.writes] == []
+    assert [h["ordinal"] for h in p.status["hosts"]] == [0, 1, 2] and cond(p, c.QUORUM)["status"] == "True"
+
+
+def test_one_host_to_three_on_a_live_topic_remakes_the_statefulset_and_adds_seeds() -> None:
+    topic = make_topic(status={"hostPublicKey": PUBS[0], "baseKey": KEY})  # one host, as made before
+    spec1 = parse_spec(topic)[0]
+    assert spec1 is not None
+    one = Inputs(topic, spec1, IMAGE, PUBS[0], KEY, 1, PUBS[:1])
+    topic["spec"]["bootstrapHost"]["replicas"] = 3
+    fresh = {fresh_key("chat-identity", "seed-1"): SEEDS[1], fresh_key("chat-identity", "seed-2"): SEEDS[2],
+             "chat-hosts": "06" * 32}
+    obs = observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                      fresh=fresh, secrets={k: v for k, v in secrets(1).items() if k != "chat-hosts"},
+                      configmap=live(children.swarm_configmap(one)), service=live(children.host_service(one)),
+                      statefulset=live(children.host_statefulset(one), observedGeneration=1, replicas=1,
+                                       updatedReplicas=1, currentRevision="r1", updateRevision="r1"),
+                      host_pod=host_pod(0, True), report=report(0, (0,)))
+    p = plan(obs)
+    ops = [(w.op, w.target.kind, w.target.name) for w in p.writes]
+    assert ("patch", "Secret", "chat-identity") in ops and ("create", "Secret", None) in ops
+    patch = next(w.body for w in p.writes if w.op == "patch" and w.target.name == "chat-identity")
+    assert patch["stringData"] == {"seed-1": SEEDS[1], "seed-2": SEEDS[2]} and "seed" not in patch["stringData"]
+    assert ("orphan", "StatefulSet", "chat-host") in ops  # OrderedReady cannot become Parallel in place
+    assert not any(k == "StatefulSet" and op in ("apply", "create") for op, k, _ in ops)
+    # Made again without it: host 0 first (one replica) until the StatefulSet has rolled it.
+    obs.set_child(owned.STATEFULSET, "chat-host", None)
+    obs.secrets["chat-identity"] = identity(3)
+    again = plan(obs)
+    sts = next(w.body for w in again.writes if w.target.kind == "StatefulSet")
+    assert sts["spec"]["replicas"] == 1 and sts["spec"]["podManagementPolicy"] == "Parallel"
