@@ -10,8 +10,9 @@ every host's signed `/status`):
   no operator, no ordering;
 - the operator: the topics only; the operator (a local process holding a token of the chart's
   ServiceAccount: exactly the pod's rights) does the rest.
-Both create the topics (10 namespaces, one client group of 5) at once and end when every topic is
-Ready. Printed side by side, with their ratio (`scale_figures.py`): seconds to all Ready, CPU
+Both create the topics (10 namespaces, one host and one client group of 5 each; the hosts' volumes
+made and bound ahead, as the HostPath provisioner would be the pace otherwise) at once and end when
+every topic is Ready. Printed side by side, with their ratio (`scale_figures.py`): seconds to all Ready, CPU
 seconds per component and in all, API requests per topic by who made them; for the operator the
 key recorded -> topic Ready tail during the burst and host pod Ready -> key. With several sizes,
 the growth table (time and CPU per topic at each size). After the first size's operator burst:
@@ -61,6 +62,7 @@ GROUP_PATH = "/apis/swarm-operator.dev/v1alpha1"
 HOST_PODS = "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator"
 CLIENT_DEPLOYMENTS = "app.kubernetes.io/component=client,app.kubernetes.io/managed-by=swarm-operator"
 CHILDREN = "app.kubernetes.io/managed-by=swarm-operator"
+STORAGE_CLASS = "local-hostpath"  # the local cluster's default class (localcluster/controlplane.py)
 
 
 def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
         "spec": {
             "topic": name,
             "dht": {"bootstrap": ["127.0.0.1:49737"]},
-            "bootstrapHost": {"storage": {"size": "1Mi"}, "template": scale},
+            "bootstrapHost": {"replicas": 1, "storage": {"size": "1Mi"}, "template": scale},
             "clients": [{"name": "kv", "replicas": clients, "template": {
                 **scale, "spec": {"containers": [{"name": "peer", "image": "ghcr.io/swarm-operator/swarm-peer:0.1.0",
                                                   "args": ["client"]}]}}}],
@@ -195,6 +197,25 @@ async def make_namespaces(api: Api, count: int) -> list[str]:
     return names
 
 
+async def prebound_volumes(api: Api, topics: list[tuple[str, str]], concurrency: int = 32) -> None:
+    """A PersistentVolume for each topic's host claim, bound to it ahead (claimRef), made before the
+    burst: the controller-manager's HostPath provisioner makes about one volume in five seconds on
+    this machine, which would be the burst's pace in both phases, not the operator's."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(ns: str, name: str) -> None:
+        claim = f"data-{name}-host-0"
+        async with limit:
+            await api.post("/api/v1/persistentvolumes", {
+                "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-{claim}"},
+                "spec": {"capacity": {"storage": "1Mi"}, "accessModes": ["ReadWriteOnce"],
+                         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": STORAGE_CLASS,
+                         "hostPath": {"path": f"/tmp/swarm-scale-volumes/{ns}/{claim}", "type": "DirectoryOrCreate"},
+                         "claimRef": {"namespace": ns, "name": claim}}})
+
+    await asyncio.gather(*(one(ns, name) for ns, name in topics))
+
+
 async def create_topics(api: Api, bodies: list[dict[str, Any]], concurrency: int = 32) -> None:
     limit = asyncio.Semaphore(concurrency)
 
@@ -228,6 +249,7 @@ async def floor_phase(plane: ControlPlane, node: subprocess.Popen[bytes], args: 
     try:
         namespaces = await make_namespaces(api, args.namespaces)
         bodies = [topic_body(f"t{i:05d}", namespaces[i % len(namespaces)], args.clients) for i in range(n)]
+        await prebound_volumes(api, [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies])
         clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node.pid})
         clock.start()
         t0 = time.time()
@@ -255,6 +277,8 @@ async def operator_phase(plane: ControlPlane, node: subprocess.Popen[bytes], arg
         namespaces = await make_namespaces(api, args.namespaces)
         await wait_leading(op)
         bodies = [topic_body(f"t{i:05d}", namespaces[i % len(namespaces)], args.clients) for i in range(n)]
+        await prebound_volumes(api, [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies]
+                               + [(namespaces[0], f"single{i:03d}") for i in range(args.singles if first else 0)])
         clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node.pid,
                                                                                    "operator": op.proc.pid})
         clock.start()
