@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
 export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 
-.PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale clean
+.PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale release clean
 
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
@@ -77,6 +77,15 @@ crd: $(VENV)/.installed
 # The chart's README is generated from the comments of its values.yaml.
 chart-readme: $(VENV)/.installed
 	python scripts/chart_readme.py
+
+# A release (scripts/release.sh): the images built and pushed under VERSION, the chart packaged with
+# version = appVersion = VERSION and the images pinned by digest, pushed as an OCI artifact; prints
+# the digests. REGISTRY defaults to ghcr.io/swarm-operator (log in first); RELEASE_ARGS e.g.
+# --skip-build (push the images built before).
+release: $(VENV)/.installed $(TOOLS)/.installed
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [REGISTRY=host[:port]/prefix]" \
+	  "[RELEASE_ARGS=--skip-build]" >&2; exit 2; }
+	bash scripts/release.sh $(VERSION) $(if $(REGISTRY),--registry $(REGISTRY)) $(RELEASE_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools $(PEER)/node_modules $(KV_APP)/node_modules

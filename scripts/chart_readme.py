@@ -22,8 +22,12 @@ host first, its base key recorded, then the clients). Install, RBAC, upgrades an
 [docs/install.md](../../docs/install.md); operating it: [docs/operations.md](../../docs/operations.md).
 
 ```sh
-helm install swarm-operator charts/swarm-operator -n swarm-operator --create-namespace
+helm install swarm-operator oci://ghcr.io/swarm-operator/charts/swarm-operator --version <version> \\
+  -n swarm-operator --create-namespace
 ```
+
+A released chart pins its images by digest; from a checkout, `charts/swarm-operator` installs the
+tree's chart with images by tag. Releasing (`make release`): [docs/install.md](../../docs/install.md#releasing).
 
 ## Values
 

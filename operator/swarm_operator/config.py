@@ -18,6 +18,7 @@ class Config:
     workers: int = 32  # at most this many topics reconciled at once (fewer while the API server's answers slow)
     api_qps: float = 200.0  # client-side rate limit of API requests per second (0: none beyond the server's)
     api_burst: int = 400  # requests that may start at once above that rate
+    max_rolling_topics: int = 5  # topics whose hosts roll onto a new template at once (the upgrade brake)
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: every namespace
     metrics_port: int = 9090  # Prometheus /metrics; 0: off
     liveness_port: int = 8081  # kopf's /healthz; 0: off

@@ -128,8 +128,11 @@ def build_crd() -> dict[str, Any]:
                     "required": ["spec"],
                     "x-kubernetes-validations": ROOT_RULES,
                     "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
+                        "apiVersion": {"type": "string",
+                                       "description": f"The object's API version: {names.API_VERSION}."},
+                        "kind": {"type": "string", "description": f"The object's kind: {names.KIND}."},
+                        # Nothing but the type: the API server refuses more here and serves ObjectMeta's
+                        # own schema (and description) instead.
                         "metadata": {"type": "object"},
                         "spec": spec,
                         "status": status,

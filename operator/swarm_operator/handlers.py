@@ -29,8 +29,9 @@ from .api.leader import Election, LeaderElector
 from .api.throttle import Throttle
 from .config import Config
 from .reconciler.caches import Caches
-from .reconciler.context import Wiring
+from .reconciler.context import Memory, Wiring
 from .reconciler.controller import Controller
+from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     caches = Caches(kube, config.namespaces, lambda ns, name, progress: controller.announce(ns, name, progress))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl)
-    controller = Controller(wiring, interval=config.reconcile_interval, workers=config.workers)
+    controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
+                            workers=config.workers)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()

@@ -54,8 +54,10 @@ class Storage(_Model):
     """The bootstrap host's PersistentVolumeClaim (its Corestore)."""
 
     size: str = Field("1Gi", pattern=POSITIVE_QUANTITY, max_length=32,
-                      description="Requested size of the host's volume (> 0).")
-    storageClassName: str | None = Field(None, description="StorageClass; null = the default class.")
+                      description='Requested size of the host\'s volume, a Kubernetes quantity greater than 0 '
+                      '(e.g. "1Gi", "500Mi").')
+    storageClassName: str | None = Field(
+        None, description='StorageClass of the host\'s volume (e.g. "standard"); unset = the cluster\'s default class.')
     retainOnDelete: bool = Field(
         True,
         description="Keep the volume when the SwarmTopic is deleted, so re-creating it reopens the "
@@ -64,9 +66,12 @@ class Storage(_Model):
 
 
 class Dht(_Model):
+    """Where the peers find the Hyperswarm DHT."""
+
     bootstrap: list[str] = Field(
         default_factory=list,
-        description='DHT bootstrap nodes as "host:port"; empty = the public DHT.',
+        description='DHT bootstrap nodes as "host:port", port 1-65535 (e.g. '
+        '"swarm-dht-0.swarm-dht.default.svc:49737", "10.0.0.5:49737"); empty = the public Hyperswarm DHT.',
         json_schema_extra={"items": {"type": "string", "pattern": HOST_PORT, "maxLength": 260}},
     )
 
@@ -84,6 +89,9 @@ REPLICAS_MESSAGE = "must be 1, 3 or 5: an odd number of indexer hosts, so a majo
 
 
 class BootstrapHost(_Model):
+    """The bootstrap hosts: a StatefulSet of 1, 3 or 5 hosts, started before any client. Host 0
+    creates (or reopens) the Autobase and announces the topic; the others join it as indexers."""
+
     replicas: int = Field(
         3, description="How many hosts serve the topic's base as its indexers (1, 3 or 5). Host 0 creates the base; "
         "the others join it and are promoted by the running indexers. With 3, the topic keeps confirming writes and "
@@ -92,20 +100,26 @@ class BootstrapHost(_Model):
         json_schema_extra={"x-kubernetes-validations": [{"rule": "self in [1, 3, 5]", "message": REPLICAS_MESSAGE}]},
     )
     image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
-                       description="Image of the host; empty = the operator's swarm-peer image.")
+                       description="Image of the host, a reference as in a container spec (e.g. "
+                       '"ghcr.io/swarm-operator/swarm-peer:0.1.0"), optionally pinned by "@sha256:" and 64 hex '
+                       "digits; empty = the operator's swarm-peer image (the chart's peerImage).")
     announceTimeoutSeconds: int = Field(
         300, ge=1, le=86400,
-        description="Bound on the wait for the host's flushed announce; then HostReady=False "
-        "(AnnounceTimeout) and a Warning event, while the operator keeps retrying.",
+        description="Seconds (1-86400) the operator waits for the host's flushed announce (its pod Ready); "
+        "then HostReady=False (AnnounceTimeout) and a Warning event, while the operator keeps retrying.",
     )
-    storage: Storage = Field(default_factory=Storage)
+    storage: Storage = Field(default_factory=Storage,
+                             description="The host's PersistentVolumeClaim, where its Corestore (the base) lives.")
     resources: dict[str, Any] = Field(
-        default_factory=dict, description="ResourceRequirements of the host container.",
+        default_factory=dict,
+        description='ResourceRequirements of the host container, as in a container spec (e.g. '
+        '{"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}).',
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     template: dict[str, Any] = Field(
         default_factory=dict,
-        description="PodTemplateSpec overrides of the host pod (labels, annotations, tolerations, ...).",
+        description="PodTemplateSpec overrides of the host pod (labels, annotations, tolerations, "
+        "nodeSelector, ...), merged under what the operator sets (its container, volumes, security context).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 
@@ -122,7 +136,8 @@ class ClientGroup(_Model):
     """One client Deployment."""
 
     name: str = Field(..., min_length=1, max_length=MAX_CLIENT_NAME, pattern=DNS_LABEL,
-                      description="Name of the group; the Deployment is <topic name>-<name>.")
+                      description='Name of the group, a DNS label of at most 20 characters (e.g. "kv"); '
+                      'the Deployment is "<topic name>-<name>".')
     replicas: int | None = Field(
         None, ge=0, le=10000,
         description="Client replicas once the base key is recorded, held there by the operator. "
@@ -132,7 +147,8 @@ class ClientGroup(_Model):
         None, ge=0, le=10000,
         description="With replicas unset: the replicas the Deployment is created with (default 1).")
     template: dict[str, Any] = Field(
-        ..., description="PodTemplateSpec of the clients, as in a Deployment.",
+        ..., description="PodTemplateSpec of the clients, as in a Deployment (at least one container). The "
+        "operator adds the SWARM_* environment, the Secret files and, where unset, a restricted security context.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 
@@ -157,6 +173,8 @@ class ClientGroup(_Model):
 
 
 class Writers(_Model):
+    """Who may write to the topic's Autobase."""
+
     policy: Literal["Clients", "HostOnly", "Open"] = Field(
         "Clients",
         description="Who may write to the base: Clients (the topic's client pods, by the membership "
@@ -172,18 +190,26 @@ class Writers(_Model):
 class SwarmTopicSpec(_Model):
     topic: str | None = Field(
         None, min_length=1, max_length=256, pattern=TOPIC_STRING,
-        description="The Hyperswarm topic string; defaults to metadata.name. Immutable.",
+        description='The Hyperswarm topic string (e.g. "chat"; 1-256 characters, no control characters); '
+        "defaults to metadata.name. Immutable.",
     )
     baseKey: str | None = Field(
         None, pattern=HEX64_OR_EMPTY,
-        description="Adopt an existing Autobase (64 hex) instead of creating one. Immutable once set.",
+        description="Adopt an existing Autobase instead of creating one: its key as 64 lower-case hex digits "
+        '(32 bytes, e.g. "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"). '
+        "Empty or unset: the host creates a base. Immutable once set.",
     )
-    paused: bool = Field(False, description="true: the operator leaves the children alone.")
-    dht: Dht = Field(default_factory=Dht)
-    writers: Writers = Field(default_factory=Writers)
-    bootstrapHost: BootstrapHost = Field(default_factory=BootstrapHost)
+    paused: bool = Field(False, description="true: the operator leaves the children alone (no creates, "
+                         "updates or scaling) until it is false again.")
+    dht: Dht = Field(default_factory=Dht, description="The DHT the host and the clients bootstrap from.")
+    writers: Writers = Field(default_factory=Writers, description="Who may write to the base, and when an idle "
+                             "writer is removed.")
+    bootstrapHost: BootstrapHost = Field(default_factory=BootstrapHost,
+                                         description="The bootstrap host, started first: it creates or reopens "
+                                         "the base and announces the topic.")
     clients: list[ClientGroup] = Field(
-        default_factory=list, description="One Deployment per entry; names are unique.",
+        default_factory=list, description="Client groups: one Deployment per entry (names are unique), scaled "
+        "up only once the base key is recorded.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 
@@ -213,18 +239,24 @@ class TopicName(_Model):
 class Condition(_Model):
     """metav1.Condition."""
 
-    type: str
-    status: str = Field(..., json_schema_extra={"enum": ["True", "False", "Unknown"]})
-    reason: str
-    message: str = ""
-    lastTransitionTime: str
-    observedGeneration: int | None = None
+    type: str = Field(..., description="HostReady, HostsReady, Quorum, HostWritable, BaseKeyRecorded, ClientsReady, "
+                      "Degraded or Ready (the summary).")
+    status: str = Field(..., json_schema_extra={"enum": ["True", "False", "Unknown"]},
+                        description='"True", "False" or "Unknown".')
+    reason: str = Field(..., description='Why, in one CamelCase word (e.g. "AnnounceFlushed", "AnnounceTimeout").')
+    message: str = Field("", description="What happened and what to do, for people.")
+    lastTransitionTime: str = Field(..., description='When status last changed, RFC 3339 (e.g. '
+                                    '"2025-01-31T12:00:00Z").')
+    observedGeneration: int | None = Field(None, description="The metadata.generation this condition was set "
+                                           "from.")
 
 
 class ClientStatus(_Model):
-    name: str
-    replicas: int
-    readyReplicas: int = 0
+    """One client group's Deployment, as last observed."""
+
+    name: str = Field(..., description="The client group (spec.clients[].name).")
+    replicas: int = Field(..., description="Replicas its Deployment wants.")
+    readyReplicas: int = Field(0, description="Replicas Ready.")
 
 
 class HostStatus(_Model):
@@ -240,28 +272,37 @@ class HostStatus(_Model):
 
 
 class SwarmTopicStatus(_Model):
-    observedGeneration: int | None = None
+    observedGeneration: int | None = Field(None, description="The metadata.generation the operator last acted on.")
     phase: str | None = Field(
         None, json_schema_extra={"enum": [str(p) for p in Phase]},
-        description="For display only; conditions are the API.",
+        description=f"One word for kubectl get ({', '.join(Phase)}), for display only: conditions are the API.",
     )
     reason: str | None = Field(None, description="The reason of the first failing condition, for kubectl get.")
-    writersPolicy: str | None = Field(None, description="The writer policy the children were given.")
-    topicHash: str | None = Field(None, pattern=HEX64)
-    bootstrapTopicHash: str | None = Field(None, pattern=HEX64)
-    hostPublicKey: str | None = Field(None, pattern=HEX64)
-    baseKey: str | None = Field(None, pattern=HEX64, description="Recorded once, never overwritten.")
+    writersPolicy: str | None = Field(None, description="The writer policy the children were given "
+                                      "(spec.writers.policy: Clients, HostOnly or Open).")
+    topicHash: str | None = Field(None, pattern=HEX64, description="BLAKE2b-256 of the topic string, 64 hex "
+                                  "digits: the discovery key peers join on the DHT.")
+    bootstrapTopicHash: str | None = Field(None, pattern=HEX64, description='BLAKE2b-256 of "<topic>:bootstrap", '
+                                           "64 hex digits: where the host offers the base key to members.")
+    hostPublicKey: str | None = Field(None, pattern=HEX64, description="Host 0's ed25519 public key, 64 hex "
+                                      "digits (its seed is in a Secret only the host pods mount); the clients "
+                                      "accept the base key only from it. Every host's: status.hosts.")
+    baseKey: str | None = Field(None, pattern=HEX64, description="The Autobase key, 64 hex digits, read from the "
+                                "host's signed report once its announce flushed. Recorded once, never overwritten.")
     baseKeyShort: str | None = Field(None, description="First 12 hex digits, for kubectl get.")
-    writerKey: str | None = Field(None, pattern=HEX64)
-    announcedAt: str | None = None
-    bootstrapSeconds: float | None = None
+    writerKey: str | None = Field(None, pattern=HEX64, description="The host's writer key in the base, 64 hex "
+                                  "digits.")
+    announcedAt: str | None = Field(None, description="When the host's announce flushed (its report), RFC 3339.")
+    bootstrapSeconds: float | None = Field(None, description="Seconds from the topic's creation to its base key "
+                                           "recorded.")
     clientsReady: str | None = Field(None, description='"ready/desired" client replicas, for kubectl get.')
-    clients: list[ClientStatus] = Field(default_factory=list)
+    clients: list[ClientStatus] = Field(default_factory=list, description="Each client group's replicas.")
     hosts: list[HostStatus] = Field(
         default_factory=list, description="Several hosts: each one, by ordinal (absent with one host).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["ordinal"]},
     )
     conditions: list[Condition] = Field(
-        default_factory=list,
+        default_factory=list, description="The API of this status: HostReady, HostsReady and Quorum (several "
+        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded and the summary Ready, one of each type.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

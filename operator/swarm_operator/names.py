@@ -31,6 +31,9 @@ COMPONENT_CLIENT = "client"
 # Hash of what the operator last applied to a child: a spec change shows here, drift (someone
 # else's edit) shows in the content comparison of `drift.py`.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+# A digest of the host StatefulSet's pod template, on the StatefulSet: a new template (a new peer
+# image, a new operator) rolls the hosts, at the pace the upgrade brake allows.
+ANNOTATION_TEMPLATE_HASH = f"{GROUP}/template-hash"
 # The host's ed25519 public key, on the identity Secret's metadata (where the operator, which never
 # reads a Secret's data, finds it) and on both pod templates (a new identity rolls the host onto
 # the new seed and the clients onto the new pinned key).

@@ -192,9 +192,18 @@ def test_the_chart_crd_is_the_generated_one_kept_on_uninstall() -> None:
     assert not by_kind(render(sets=("crds.create=false",)), "CustomResourceDefinition")
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def user_role(doc: dict[str, Any]) -> bool:
+    """A ClusterRole aggregated into the built-in admin/edit/view (for namespace users, not the operator)."""
+    return any(label.startswith(AGGREGATE) for label in (doc["metadata"].get("labels") or {}))
+
+
 def _rules(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The operator's own rules (the aggregated user roles are checked by test_user_roles_*)."""
     return [(f"{d['kind']}/{d['metadata']['name']}", r) for d in docs if d["kind"] in ("ClusterRole", "Role")
-            for r in d.get("rules", [])]
+            and not user_role(d) for r in d.get("rules", [])]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -220,7 +229,7 @@ def test_rbac_is_least_privilege(mode: str) -> None:
     assert not {(g, r, v) for g, r, v in granted if r == "swarmtopics" and v not in ("get", "list", "watch")}
     # Every binding points at a role of this chart and at the chart's ServiceAccount.
     roles = {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs
-             if d["kind"] in ("ClusterRole", "Role")}
+             if d["kind"] in ("ClusterRole", "Role") and not user_role(d)}
     for binding in by_kind(docs, "ClusterRoleBinding") + by_kind(docs, "RoleBinding"):
         ref = binding["roleRef"]
         namespace = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
@@ -239,7 +248,7 @@ def test_watch_namespaces_gives_roles_not_cluster_wide_access() -> None:
     [leader] = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader")]
     assert leader["metadata"]["namespace"] == "swarm-operator"
     assert {res for r in leader["rules"] for res in r["resources"]} == {"leases"}
-    cluster_roles = by_kind(docs, "ClusterRole")
+    cluster_roles = [r for r in by_kind(docs, "ClusterRole") if not user_role(r)]
     assert len(cluster_roles) == 1
     resources = {res for r in cluster_roles[0]["rules"] for res in r["resources"]}
     assert resources == {"customresourcedefinitions", "namespaces"}
@@ -325,3 +334,64 @@ def test_notes_tell_how_to_start() -> None:
     notes = out.split("NOTES:", 1)[1]
     assert "kubectl apply -f" in notes and "examples/topic.yaml" in notes
     assert "kubectl get swarmtopics" in notes and "watches every namespace" in notes
+    # Every URL is pinned to this release's git tag (the examples of the version installed).
+    urls = re.findall(r"https?://\S+", notes)
+    assert urls and all("/v0.1.0/" in url for url in urls), urls
+    assert not [u for u in urls if re.search(r"/(main|master|HEAD|latest)/", u)], urls
+
+
+def test_user_roles_aggregate_into_the_built_in_roles_without_status_writes() -> None:
+    """admin and edit get every verb on SwarmTopics, view reads them; nobody gets a write on
+    /status (the operator's record of the base key the clients trust). The real API server's
+    answers (kubectl auth can-i) are in tests/integration/test_user_roles.py."""
+    for mode in MODES:
+        roles = {r["metadata"]["name"]: r for r in by_kind(render_mode(mode), "ClusterRole") if user_role(r)}
+        assert set(roles) == {"swarm-swarm-operator-edit", "swarm-swarm-operator-view"}, mode
+        edit, view = roles["swarm-swarm-operator-edit"], roles["swarm-swarm-operator-view"]
+        assert {k for k, v in edit["metadata"]["labels"].items() if k.startswith(AGGREGATE) and v == "true"} == \
+            {AGGREGATE + "admin", AGGREGATE + "edit"}
+        assert {k for k in view["metadata"]["labels"] if k.startswith(AGGREGATE)} == {AGGREGATE + "view"}
+        granted = {(role, res, verb) for role, doc in (("edit", edit), ("view", view)) for r in doc["rules"]
+                   for res in r["resources"] for verb in r["verbs"]}
+        assert {v for role, res, v in granted if role == "edit" and res == "swarmtopics"} == \
+            {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+        assert {(res, v) for role, res, v in granted if role == "view"} == \
+            {(res, v) for res in ("swarmtopics", "swarmtopics/status") for v in ("get", "list", "watch")}
+        assert not [g for g in granted if g[1] != "swarmtopics" and g[2] not in ("get", "list", "watch")]
+        assert {g for r in edit["rules"] + view["rules"] for g in r["apiGroups"]} == {"swarm-operator.dev"}
+    assert not [r for r in by_kind(render(sets=("rbac.aggregateToDefaultRoles=false",)), "ClusterRole")
+                if user_role(r)]
+
+
+OPERATOR_DIGEST = "sha256:" + "1f" * 32
+PEER_DIGEST = "sha256:" + "2e" * 32
+
+
+def test_images_pin_by_digest() -> None:
+    """image.digest / peerImage.digest pin the operator's image and the one it gives bootstrap hosts."""
+    container = by_kind(render(sets=(f"image.digest={OPERATOR_DIGEST}", f"peerImage.digest={PEER_DIGEST}")),
+                        "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/swarm-operator/swarm-operator:0.1.0@{OPERATOR_DIGEST}"
+    assert f"--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0@{PEER_DIGEST}" in container["args"]
+    unpinned = by_kind(render(), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "@" not in unpinned["image"] and not [a for a in unpinned["args"] if "@sha256" in a]
+    for bad in ("image.digest=sha256:abc", "peerImage.digest=md5:" + "0" * 32, "image.digest=" + "1f" * 32):
+        refused = run(tool("helm"), "template", "x", str(CHART), "--set", bad, check=False)
+        assert refused.returncode != 0 and "digest" in refused.stderr, bad
+
+
+def test_network_policy_admits_only_the_operator_ports() -> None:
+    docs = render()
+    [policy] = by_kind(docs, "NetworkPolicy")
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    named = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+    opened = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+    assert sorted(opened) == sorted(named) == ["liveness", "metrics"]
+    assert not [rule for rule in policy["spec"]["ingress"] if "from" in rule]  # default: scraped from anywhere
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    [scoped] = by_kind(render(set_json=(f"networkPolicy.metricsFrom=[{json.dumps(monitoring)}]",)), "NetworkPolicy")
+    metrics_rule = next(r for r in scoped["spec"]["ingress"] if r["ports"][0]["port"] == "metrics")
+    assert metrics_rule["from"] == [monitoring]
+    assert not by_kind(render(sets=("networkPolicy.enabled=false",)), "NetworkPolicy")

@@ -37,12 +37,26 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
-{{- define "swarm-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{/* An image reference from a values block (repository, tag, digest): repository:tag, the tag
+defaulting to the chart's appVersion, then @digest when one is given (the runtime pulls by the
+digest; the tag stays for people). Called with (list .Values.image $). */}}
+{{- define "swarm-operator.imageRef" -}}
+{{- $image := index . 0 -}}
+{{- $root := index . 1 -}}
+{{- $ref := printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
+{{- if $image.digest -}}
+{{- $ref = printf "%s@%s" $ref $image.digest -}}
+{{- end -}}
+{{- $ref -}}
 {{- end -}}
 
+{{- define "swarm-operator.image" -}}
+{{- include "swarm-operator.imageRef" (list .Values.image .) -}}
+{{- end -}}
+
+{{/* The peer image the operator gives bootstrap hosts (--peer-image), pinned like the operator's. */}}
 {{- define "swarm-operator.peerImage" -}}
-{{- printf "%s:%s" .Values.peerImage.repository (default .Chart.AppVersion .Values.peerImage.tag) -}}
+{{- include "swarm-operator.imageRef" (list .Values.peerImage .) -}}
 {{- end -}}
 
 {{/* The rules in every watched namespace: only the verbs the operator uses, one rule per kind of

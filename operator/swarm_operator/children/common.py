@@ -53,6 +53,11 @@ def spec_hash(obj: dict[str, Any]) -> str:
     if annotations and names.ANNOTATION_SPEC_HASH in annotations:
         rest = {k: v for k, v in annotations.items() if k != names.ANNOTATION_SPEC_HASH}
         obj = {**obj, "metadata": {**meta, "annotations": rest}}
+    return digest(obj)
+
+
+def digest(obj: Any) -> str:
+    """A short digest of a JSON value."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -89,6 +94,7 @@ class Inputs:
     host_replicas: int = 1  # the hosts the StatefulSet runs now (host 0 alone until the key is recorded)
     host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
     hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
+    partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
 
     @property
     def name(self) -> str:

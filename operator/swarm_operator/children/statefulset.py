@@ -7,7 +7,7 @@ from typing import Any
 from .. import names
 from ..models import SwarmTopicSpec
 from . import pods
-from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, metadata, with_spec_hash
+from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, digest, metadata, with_spec_hash
 from .service import host_selector
 
 
@@ -109,6 +109,11 @@ def _template(inputs: Inputs) -> dict[str, Any]:
     return deep_merge(base, ours)
 
 
+def template_hash(inputs: Inputs) -> str:
+    """The digest of the host pods' template: another one rolls the hosts."""
+    return digest(_template(inputs))
+
+
 def host_statefulset(inputs: Inputs) -> dict[str, Any]:
     name, host = inputs.name, inputs.spec.bootstrapHost
     claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
@@ -124,6 +129,9 @@ def host_statefulset(inputs: Inputs) -> dict[str, Any]:
             "whenScaled": "Retain",
         },
         "template": _template(inputs),
+        # The operator moves the partition down one host at a time (the upgrade brake); pods of an
+        # ordinal below it keep their template until then.
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": inputs.partition}},
         "volumeClaimTemplates": [{
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
@@ -135,9 +143,6 @@ def host_statefulset(inputs: Inputs) -> dict[str, Any]:
         # Each host is (re)made at once, whatever the others' state: one host down must never keep
         # another from coming back (OrderedReady would wait for its predecessors).
         spec["podManagementPolicy"] = "Parallel"
-    return with_spec_hash({
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(inputs.topic, names.host_statefulset(name), names.COMPONENT_HOST),
-        "spec": spec,
-    })
+    meta = metadata(inputs.topic, names.host_statefulset(name), names.COMPONENT_HOST)
+    meta["annotations"][names.ANNOTATION_TEMPLATE_HASH] = digest(spec["template"])
+    return with_spec_hash({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta, "spec": spec})

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "fairness would allow; 0: none (default %(default)g)")
     run.add_argument("--api-burst", type=int, default=DEFAULTS.api_burst, metavar="N",
                      help="requests that may start at once above --api-qps (default %(default)s)")
+    run.add_argument("--max-rolling-topics", type=int, default=DEFAULTS.max_rolling_topics, metavar="N",
+                     help="the upgrade brake: at most N topics roll their hosts onto a new template at once, one "
+                     "host at a time each, in the order of their namespace/name; 0 = no limit (default %(default)s)")
     election = run.add_argument_group("leader election (one replica reconciles, the others stand by)")
     election.add_argument("--no-leader-election", dest="leader_election", action="store_false",
                           help="reconcile without a Lease (only one replica may run)")
@@ -113,6 +116,7 @@ def config_of(args: argparse.Namespace) -> Config:
     """The configuration `run` was given."""
     return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
                   api_qps=args.api_qps, api_burst=args.api_burst,
+                  max_rolling_topics=args.max_rolling_topics,
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
                   leader_election=args.leader_election, lease_name=args.leader_election_name,
                   lease_namespace=args.leader_election_namespace, identity=args.leader_identity)

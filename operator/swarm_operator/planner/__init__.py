@@ -85,7 +85,7 @@ def plan(obs: Observed) -> Plan:
     refused = host.scale_down_refused(obs)
     return _finish(obs, [identity, owners, fields, side, ready, key, made], [refused] if refused else [],
                    record=key.recorded_now, recorded_now=key.recorded_now, conflict_now=key.conflict_now,
-                   timeout_now=ready.timeout_now,
+                   timeout_now=ready.timeout_now, roll=side.roll,
                    host_ready=any(x.type == c.HOST_READY and x.status is True for x in ready.conditions),
                    host_stats=ready.host_stats)
 

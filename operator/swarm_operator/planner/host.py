@@ -6,6 +6,7 @@ recorded, and the topic serves while a majority of the base's indexers is up (`q
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -16,6 +17,7 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
+from . import brake
 from .desired import Want, unchanged
 from .ensure import keep, merged
 from .quorum import several_hosts
@@ -73,7 +75,12 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
                   host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count)
 
 
-def children(obs: Observed, public_keys: tuple[str, ...]) -> Decision:
+@dataclass(frozen=True)
+class HostSide(Decision):
+    roll: str = "none"  # the upgrade brake's state of the topic (brake.Roll.state)
+
+
+def children(obs: Observed, public_keys: tuple[str, ...]) -> HostSide:
     """Every kind with a builder, in the owned table's order. The ConfigMap is made before the host
     (whose optional SWARM_BASE_KEY reads it: a same-named ConfigMap that is not the operator's must
     be found, by the create's 409, before a host could read a key from it); the key goes in once
@@ -82,6 +89,8 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> Decision:
     already found as wished is not built again (`desired.py`)."""
     assert obs.spec is not None
     made = inputs(obs, public_keys)
+    rolled_now = brake.roll(obs, made)  # where the upgrade brake holds the hosts
+    made = replace(made, partition=rolled_now.partition)
     kept = []
     for kind in owned.built():
         assert kind.build is not None
@@ -97,7 +106,9 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> Decision:
             kept.append(_remade(obs, live, desired))
             break  # nothing after the StatefulSet until it is back
         kept.append(keep(want, live, obs.topic, joins=not kind.refers, desired=desired))
-    return merged(kept)
+    decided = merged(kept)
+    return HostSide(writes=decided.writes, events=decided.events, roll=rolled_now.state,
+                    recheck=brake.HELD_RECHECK if rolled_now.state == "held" else None)
 
 
 def _policy(statefulset: Obj) -> str:

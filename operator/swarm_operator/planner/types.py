@@ -76,6 +76,8 @@ class Observed:
     volumes: dict[int, Obj] = field(default_factory=dict)
     reports: dict[int, HostReport] = field(default_factory=dict)
     report_errors: dict[int, HostReportError] = field(default_factory=dict)
+    # The upgrade brake: whether this topic holds (or may take) a roll slot this pass.
+    may_roll: bool = True
 
     @property
     def name(self) -> str:
@@ -179,6 +181,7 @@ class Plan:
     rollout_seconds: float | None = None  # set when the clients just became ready
     host_ready: bool = False
     host_stats: dict[str, Any] = field(default_factory=dict)  # several hosts: quorum, indexers, unconfirmed
+    roll: str = "none"  # the upgrade brake: none | rolling | held (brake.py)
     recheck: float | None = None  # seconds until time alone may change this plan (no event will tell)
 
     @property

@@ -14,6 +14,7 @@ from ..api.client import Kube
 from ..hostreport import HostReport
 from .caches import Caches
 from .events import EventLimiter
+from .rolls import Rolls
 
 Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
 ReportKey = tuple[str, str, int]  # (namespace, name, host ordinal)
@@ -47,8 +48,10 @@ class Memory:
     reports: dict[ReportKey, ReportMemo] = field(default_factory=dict)
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
+    rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
 
     def forget(self, key: Key) -> None:
+        self.rolls.forget(key)
         for report in [k for k in self.reports if k[:2] == key]:
             del self.reports[report]
         self.direct.pop(key, None)

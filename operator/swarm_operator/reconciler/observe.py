@@ -78,6 +78,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
     await read_past_caches(wiring, memory, (ns, name), found)
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
+                   may_roll=memory.rolls.may_roll((ns, name)),
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
                    volumes=_by_ordinal(caches.of_topic(owned.PVC, ns, name), names.host_pvc(name, 0)))
     # Its own Deployments of groups no longer in the spec (to delete), then whatever holds the names
@@ -90,7 +91,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     obs.fresh = _fresh(obs, spec)
     identity = obs.secrets.get(names.identity_secret(name))
     if identity is not None and controlled_by(identity, topic):
-        keys = _public_keys(topic, obs.configmap, identity, max(obs.host_count, *(n + 1 for n in obs.host_pods)))
+        keys = _public_keys(topic, obs.configmap, identity, max([obs.host_count, *(n + 1 for n in obs.host_pods)]))
         hosts = [(n, pod, keys[n]) for n, pod in sorted(obs.host_pods.items()) if n in keys and _running(pod, n)]
         answers = await asyncio.gather(*(_report(wiring, memory, (ns, name, n), pod, key, spec.topic_of(name))
                                          for n, pod, key in hosts))

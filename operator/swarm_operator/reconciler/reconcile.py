@@ -73,6 +73,7 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     for event in the_plan.events:
         if memory.events.allow(topic["metadata"]["uid"], event.reason, event.about):
             await post_event(wiring.kube, topic, event.type, event.reason, event.message)
+    memory.rolls.settle((namespace, name), the_plan.roll)
     _measure(memory, topic, obs.report, the_plan)
     if refused is not None:
         raise refused
