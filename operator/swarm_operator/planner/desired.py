@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import names, owned
+from ..children import Inputs, statefulset
 
 Obj = dict[str, Any]
 LIMIT = 32768  # entries of each memory: a few per topic in progress
@@ -43,6 +44,7 @@ class _Lru(OrderedDict[Hashable, Any]):
 
 
 _HASHES = _Lru()  # Want.key -> the spec hash of what it builds
+_TEMPLATES = _Lru()  # Inputs.key -> the digest of the host pods' template
 _VERIFIED = _Lru()  # (spec hash, live identity) -> True: that live object holds that wish, no drift
 
 
@@ -93,7 +95,18 @@ def verified(kind: owned.Kind, desired: Obj, live: Obj) -> None:
     _VERIFIED.remember((wished, live_identity(kind, live)), True)
 
 
+def template_hash(made: Inputs) -> str:
+    """`children.statefulset.template_hash`, computed once per inputs (the upgrade brake asks it on
+    every pass of every topic)."""
+    found = _TEMPLATES.recall(made.key)
+    if found is None:
+        found = statefulset.template_hash(made)
+        _TEMPLATES.remember(made.key, found)
+    return str(found)
+
+
 def forget() -> None:
-    """Both memories emptied (tests)."""
+    """The memories emptied (tests)."""
     _HASHES.clear()
     _VERIFIED.clear()
+    _TEMPLATES.clear()
