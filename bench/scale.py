@@ -358,11 +358,20 @@ def run_size(state: Path, args: argparse.Namespace, n: int, first: bool) -> tupl
         print(f"\n== {n} topics: the floor", flush=True)
         with cluster(state / f"floor-{n}", args, pods) as (plane, node):
             floor = asyncio.run(floor_phase(plane, node, args, n))
-    print(f"== {n} topics: the operator", flush=True)
-    with cluster(state / f"operator-{n}", args, pods) as (plane, node):
-        op = asyncio.run(operator_phase(plane, node, args, n, state / f"operator-{n}", first))
+    op = operator_run(state, args, n, first, pods, args.operator_source, "operator")
     print("\n" + side_by_side(floor, op), flush=True)
+    if args.compare_source:
+        other = operator_run(state, args, n, False, pods, args.compare_source, "other")
+        print("\n" + side_by_side(other, op, ("other", "this")), flush=True)
     return floor, op
+
+
+def operator_run(state: Path, args: argparse.Namespace, n: int, first: bool, pods: int, source: str | None,
+                 label: str) -> Phase:
+    print(f"== {n} topics: the operator" + (f" of {source}" if source else ""), flush=True)
+    with cluster(state / f"{label}-{n}", args, pods) as (plane, node):
+        return asyncio.run(operator_phase(plane, node, argparse.Namespace(**{**vars(args), "operator_source": source}),
+                                          n, state / f"{label}-{n}", first))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -375,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--operator-source", default=None, help="run the operator package under this directory "
                         "(e.g. an older checkout's operator/), for a before/after comparison")
     parser.add_argument("--operator-only", action="store_true", help="skip the floor (profiling runs)")
+    parser.add_argument("--compare-source", default=None, help="after each size, the operator package under this "
+                        "directory too, on a cluster of its own, printed beside this one's (before/after)")
     parser.add_argument("--profile", type=Path, default=None, help="run the operator under cProfile, dump here")
     parser.add_argument("--idle-minutes", type=float, default=3.0)
     parser.add_argument("--singles", type=int, default=20, help="topics created one at a time after the idle period")

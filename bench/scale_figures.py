@@ -146,11 +146,13 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
 
 
-def side_by_side(floor: Phase, op: Phase) -> str:
-    """The floor and the operator, side by side, with their ratio."""
+def side_by_side(floor: Phase, op: Phase, names: tuple[str, str] = ("floor", "operator")) -> str:
+    """The floor and the operator (or two operators), side by side, with their ratio."""
     n = op.topics
-    rows = [f"{n} topics: floor (the same children posted straight, no operator) vs operator",
-            f"  {'':34}{'floor':>10}{'operator':>10}{'ratio':>8}",
+    title = "floor (the same children posted straight, no operator) vs operator" if names == ("floor", "operator") \
+        else f"{names[0]} vs {names[1]}"
+    rows = [f"{n} topics: {title}",
+            f"  {'':34}{names[0]:>10}{names[1]:>10}{'ratio':>8}",
             f"  {'seconds to all Ready':34}{floor.seconds_to_ready:10.1f}{op.seconds_to_ready:10.1f}"
             f"{_ratio(op.seconds_to_ready, floor.seconds_to_ready):>8}"]
     for component in COMPONENTS:
@@ -161,16 +163,19 @@ def side_by_side(floor: Phase, op: Phase) -> str:
     for requester in REQUESTERS:
         a, b = floor.requests.get(requester, 0) / n, op.requests.get(requester, 0) / n
         rows.append(f"  {'requests/topic, ' + requester:34}{a:10.1f}{b:10.1f}{'':>8}")
-    rows.append(f"  operator CPU per topic: {op.per_topic_ms('operator'):.1f} ms")
-    if op.key_to_ready:
-        k = op.key_to_ready
-        rows.append(f"  key recorded -> topic Ready: p50 {percentile(k, 0.5):.2f} s, p90 {percentile(k, 0.9):.2f} s, "
-                    f"p99 {percentile(k, 0.99):.2f} s, max {max(k):.2f} s (n={len(k)})")
-    if op.host_to_key:
-        h = op.host_to_key
-        rows.append(f"  host pod Ready -> key: p50 {1000 * percentile(h, 0.5):.0f} ms, "
-                    f"p95 {1000 * percentile(h, 0.95):.0f} ms, p99 {1000 * percentile(h, 0.99):.0f} ms")
-    rows += [f"  note: {note}" for note in floor.notes + op.notes]
+    for name, phase in zip(names, (floor, op), strict=True):
+        if phase.what != "operator":
+            continue
+        rows.append(f"  {name}: operator CPU per topic {phase.per_topic_ms('operator'):.1f} ms")
+        if phase.key_to_ready:
+            k = phase.key_to_ready
+            rows.append(f"  {name}: key recorded -> topic Ready p50 {percentile(k, 0.5):.2f} s, p90 "
+                        f"{percentile(k, 0.9):.2f} s, p99 {percentile(k, 0.99):.2f} s, max {max(k):.2f} s (n={len(k)})")
+        if phase.host_to_key:
+            h = phase.host_to_key
+            rows.append(f"  {name}: host pod Ready -> key p50 {1000 * percentile(h, 0.5):.0f} ms, "
+                        f"p95 {1000 * percentile(h, 0.95):.0f} ms, p99 {1000 * percentile(h, 0.99):.0f} ms")
+    rows += [f"  note ({name}): {note}" for name, phase in zip(names, (floor, op), strict=True) for note in phase.notes]
     return "\n".join(rows)
 
 

@@ -95,6 +95,7 @@ class Inputs:
     host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
     hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
+    digest: str = ""  # `topic_digest(topic)`, when the caller has it already ("": computed when asked)
 
     @property
     def name(self) -> str:
@@ -107,10 +108,15 @@ class Inputs:
 
     @cached_property
     def key(self) -> tuple[Any, ...]:
-        """What the children are made from, hashable: a digest of the topic's identity and spec, and
-        every other field (a builder's output depends on nothing else)."""
-        meta = self.topic["metadata"]
-        text = json.dumps([meta.get("uid"), meta.get("name"), meta.get("namespace"), self.topic.get("spec")],
-                          sort_keys=True)
-        rest = tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("topic", "spec"))
-        return hashlib.sha256(text.encode()).hexdigest(), *rest
+        """What the children are made from, hashable: a digest of the topic's identity and spec
+        (`topic_digest`, or the one given), and every other field (a builder's output depends on
+        nothing else)."""
+        rest = tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("topic", "spec", "digest"))
+        return self.digest or topic_digest(self.topic), *rest
+
+
+def topic_digest(topic: dict[str, Any]) -> str:
+    """A digest of a topic's identity and spec: what its children are made from."""
+    meta = topic["metadata"]
+    text = json.dumps([meta.get("uid"), meta.get("name"), meta.get("namespace"), topic.get("spec")], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

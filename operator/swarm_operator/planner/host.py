@@ -72,7 +72,8 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     """What the children are made from: the key only once recorded or adopted."""
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], obs.recorded_key or obs.spec.adopted_base_key(),
-                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count)
+                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
+                  digest=obs.digest)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
+from ..children.common import topic_digest
 from ..hostreport import HostReport, HostReportError
 from ..models import SwarmTopicSpec
 
@@ -82,6 +84,11 @@ class Observed:
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @cached_property
+    def digest(self) -> str:
+        """A digest of the topic's identity and spec, once per pass (`children.common.topic_digest`)."""
+        return topic_digest(self.topic)
 
     # Host 0: the one that creates the base and whose report records its key.
     @property
