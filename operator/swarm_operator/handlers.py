@@ -60,6 +60,7 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
                     report_ttl=config.report_ttl)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers)
+    metrics.api_stats.source = lambda: (kube.throttle.window.limit, kube.throttled, kube.throttle.waiting)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()
