@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster lives beside the suite
 from localcluster.kubelet_api import Api, ApiError, load_kubeconfig  # noqa: E402
 from localcluster.kubelet_scale import ANNOTATION, MODE  # noqa: E402
+from localcluster.procs import free_port  # noqa: E402
 from localcluster.testing import (  # noqa: E402
     OPERATOR_NAMESPACE,
     OPERATOR_USER,
@@ -55,7 +56,15 @@ from localcluster.testing import (  # noqa: E402
     install_chart,
     operator_kubeconfig,
 )
-from scale_figures import Clock, Phase, growth, percentile, requests_by_user, side_by_side  # noqa: E402
+from scale_figures import (  # noqa: E402
+    Clock,
+    Phase,
+    Window,
+    growth,
+    percentile,
+    requests_by_user,
+    side_by_side,
+)
 from scale_floor import FloorDone, post_floor  # noqa: E402
 
 GROUP_PATH = "/apis/swarm-operator.dev/v1alpha1"
@@ -91,8 +100,10 @@ class OperatorProcess:
             env["PYTHONPATH"] = str(Path(args.operator_source).resolve())
         profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
         extra = args.operator_args.split() if args.operator_args else []
+        self.metrics_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, *profile, "-m", "swarm_operator", "run", "--all-namespaces", "--metrics-port", "0",
+            [sys.executable, *profile, "-m", "swarm_operator", "run", "--all-namespaces",
+             "--metrics-port", str(self.metrics_port),
              "--liveness-port", "0", "--reconcile-interval", str(args.interval),
              "--leader-election-namespace", OPERATOR_NAMESPACE, "--leader-identity", "bench", *extra],
             stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -281,19 +292,23 @@ async def operator_phase(plane: ControlPlane, node: subprocess.Popen[bytes], arg
                                + [(namespaces[0], f"single{i:03d}") for i in range(args.singles if first else 0)])
         clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node.pid,
                                                                                    "operator": op.proc.pid})
+        window = Window(op.metrics_port)
+        sampler = asyncio.create_task(window.sample())
         clock.start()
         t0 = time.time()
         await create_topics(api, bodies)
         print(f"  operator: {n} topics created in {time.time() - t0:.1f} s", flush=True)
         seconds = await wait_all("operator", seen.ready, lambda: f"hosts Ready {len(seen.host_ready)}, keys "
-                                 f"{len(seen.key)}, topics Ready {len(seen.ready)} / {n}", n, t0, args.timeout)
+                                 f"{len(seen.key)}, topics Ready {len(seen.ready)} / {n}, {window.now()}",
+                                 n, t0, args.timeout)
         cpu = clock.stop()
+        sampler.cancel()
         end = t0 + (seconds if seconds == seconds else time.time() - t0)
         await asyncio.sleep(2.5)
         phase = Phase("operator", n, seconds, cpu, requests_by_user(plane.audit_log, t0, end + 0.001, OPERATOR_USER),
                       key_to_ready=[seen.ready[k] - seen.key[k] for k in seen.ready if k in seen.key],
                       host_to_key=[seen.key[k] - seen.host_ready[k] for k in seen.key if k in seen.host_ready])
-        phase.notes.append(f"operator peak RSS {op.peak_rss_mb():.0f} MB")
+        phase.notes += [f"operator peak RSS {op.peak_rss_mb():.0f} MB", window.summary()]
         if first:
             await quiet_figures(api, plane, op, seen, namespaces[0], args, phase)
         return phase
@@ -330,8 +345,8 @@ async def quiet_figures(api: Api, plane: ControlPlane, op: OperatorProcess, seen
         await asyncio.sleep(2.5)
         idle = requests_by_user(plane.audit_log, start, end, OPERATOR_USER)
         minutes = (end - start) / 60
-        phase.notes.append(f"idle: operator {idle['operator'] / minutes:.0f} requests/min (Lease renewals "
-                           f"{idle['operator leases'] / minutes:.0f}/min), endpoints controllers "
+        phase.notes.append(f"idle: operator {idle['operator'] / minutes:.1f} requests/min beside its Lease renewals "
+                           f"({idle['operator leases'] / minutes:.0f}/min), endpoints controllers "
                            f"{idle['endpoints controllers'] / minutes:.0f}/min, operator CPU "
                            f"{100 * cpu['operator'] / (end - start):.1f} % of a core")
     singles = []

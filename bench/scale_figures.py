@@ -5,18 +5,21 @@
   sum is the cluster's CPU. The whole machine's busy time (/proc/stat) is printed beside it: on a
   shared machine it also counts other people's work, so the ratio uses the cluster's sum.
 - API requests, counted in the API server's audit log by who made them: the operator's
-  ServiceAccount, this script (the admin: the floor's posts), the endpoints controllers (they retry
-  pod addresses the Endpoints API refuses: the node's cost, not the operator's), the node, and the
-  other controllers. The controller-manager's and the scheduler's own users are not audited (the
-  audit policy drops them), so a controller counts only through its ServiceAccount.
+  ServiceAccount (its leader Lease renewals apart: they are per second, not per topic), this
+  script (the admin: the floor's posts), the endpoints controllers (they retry pod addresses the
+  Endpoints API refuses: the node's cost, not the operator's), the node, and the other
+  controllers. The controller-manager's and the scheduler's own users are not audited (the audit
+  policy drops them), so a controller counts only through its ServiceAccount.
 - Tails: key recorded -> topic Ready per topic, as this script's watches saw them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,8 +119,46 @@ def requests_by_user(audit_log: Path, start: float, end: float, operator_user: s
             leases.add(event["auditID"])
     counts = Counter(seen.values())
     counts["operator leases"] = len(leases)
+    counts["operator"] -= len(leases)  # the Lease is per process and per second, not per topic
     counts["all"] = len(seen)
     return counts
+
+
+@dataclass
+class Window:
+    """The operator's API window (its /metrics: `swarm_operator_api_*`), sampled every second."""
+
+    port: int
+    limits: list[float] = field(default_factory=list)
+    waiting: list[float] = field(default_factory=list)
+    throttled: float = 0.0
+
+    def _read(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as rsp:
+            lines = rsp.read().decode().splitlines()
+        return {k: float(v) for k, _, v in (line.partition(" ") for line in lines)
+                if k.startswith("swarm_operator_api_")}
+
+    async def sample(self) -> None:
+        while True:
+            try:
+                found = await asyncio.to_thread(self._read)
+                self.limits.append(found["swarm_operator_api_window"])
+                self.waiting.append(found["swarm_operator_api_waiting_requests"])
+                self.throttled = found["swarm_operator_api_throttled_total"]
+            except (OSError, KeyError, ValueError):
+                pass
+            await asyncio.sleep(1.0)
+
+    def now(self) -> str:
+        return f"window {self.limits[-1]:.0f}, waiting {self.waiting[-1]:.0f}" if self.limits else "window ?"
+
+    def summary(self) -> str:
+        if not self.limits:
+            return "API window: not sampled"
+        return (f"API window (requests in flight the operator allowed itself): p10 {percentile(self.limits, 0.1):.0f}, "
+                f"p50 {percentile(self.limits, 0.5):.0f}, max {max(self.limits):.0f}; requests waiting p50 "
+                f"{percentile(self.waiting, 0.5):.0f}, max {max(self.waiting):.0f}; 429s {self.throttled:.0f}")
 
 
 @dataclass
@@ -139,7 +180,7 @@ class Phase:
 
 COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "node", "operator", "bench",
               "cluster", "machine")
-REQUESTERS = ("operator", "bench", "endpoints controllers", "node", "other controllers", "all")
+REQUESTERS = ("operator", "operator leases", "bench", "endpoints controllers", "node", "other controllers", "all")
 
 
 def _ratio(a: float, b: float) -> str:
