@@ -620,3 +620,21 @@ def test_a_child_is_built_again_when_what_it_is_made_from_changes() -> None:
     obs = _steady(topic, ready=5)
     obs.peer_image = "ghcr.io/swarm-operator/swarm-peer:0.2.0"  # the operator's peer image changed
     assert [(w.op, w.target.kind) for w in plan(obs).writes] == [("apply", "StatefulSet")]
+
+
+def test_the_host_template_is_made_from_neither_the_recorded_key_nor_the_running_hosts_nor_the_partition() -> None:
+    """planner/desired.py remembers the template's digest without them (NOT_IN_TEMPLATE)."""
+    from dataclasses import replace
+
+    from swarm_operator.children import statefulset
+    from swarm_operator.planner.desired import NOT_IN_TEMPLATE, template_hash
+
+    topic = make_topic()
+    made = Inputs(topic, parse_spec(topic)[0], IMAGE, PUB, host_public_keys=(PUB,))
+    digest = statefulset.template_hash(made)
+    for field, value in {"base_key": KEY, "host_replicas": 3, "partition": 2}.items():
+        assert field in NOT_IN_TEMPLATE
+        assert statefulset.template_hash(replace(made, **{field: value})) == digest, field
+        assert template_hash(replace(made, **{field: value})) == digest
+    assert statefulset.template_hash(replace(made, peer_image="other:1")) != digest
+    assert template_hash(replace(made, peer_image="other:1")) != digest

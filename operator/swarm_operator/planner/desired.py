@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import names, owned
@@ -95,13 +95,19 @@ def verified(kind: owned.Kind, desired: Obj, live: Obj) -> None:
     _VERIFIED.remember((wished, live_identity(kind, live)), True)
 
 
+# What the host pods' template is not made from (tests/unit/test_plan.py holds them to it): the
+# recorded key (read from the ConfigMap), the hosts running now and the upgrade brake's partition.
+NOT_IN_TEMPLATE = {"base_key": None, "host_replicas": 1, "partition": 0}
+
+
 def template_hash(made: Inputs) -> str:
-    """`children.statefulset.template_hash`, computed once per inputs (the upgrade brake asks it on
-    every pass of every topic)."""
-    found = _TEMPLATES.recall(made.key)
+    """`children.statefulset.template_hash`, computed once per template inputs (the upgrade brake
+    asks it on every pass of every topic)."""
+    key = replace(made, **NOT_IN_TEMPLATE).key
+    found = _TEMPLATES.recall(key)
     if found is None:
         found = statefulset.template_hash(made)
-        _TEMPLATES.remember(made.key, found)
+        _TEMPLATES.remember(key, found)
     return str(found)
 
 
