@@ -60,24 +60,42 @@ async def test_room_only_while_nothing_waits() -> None:
     await asyncio.wait_for(throttle.room(), 0.05)
 
 
-def test_the_window_grows_while_answers_stay_fast_and_shrinks_as_they_slow() -> None:
+def _round(window: Window, kind: str, seconds: float) -> None:
+    """One round of answers (as many as the window), all of them in use."""
+    for _ in range(max(4, int(window.limit))):
+        window.sample(kind, seconds, in_flight=int(window.limit))
+
+
+def test_the_window_doubles_from_the_start_then_grows_slower_after_a_slowdown() -> None:
     window = Window()
-    start = window.limit
-    for _ in range(200):  # every answer as fast as the fastest seen: no queue at the server
-        window.sample("POST secrets", 0.010, in_flight=int(window.limit))
-    grown = window.limit
-    assert grown > 4 * start
-    for _ in range(200):  # the server queues: answers take four times as long
-        window.sample("POST secrets", 0.040, in_flight=int(window.limit))
-    assert window.limit < grown / 2
+    for _ in range(4):
+        _round(window, "POST secrets", 0.010)  # answers as fast as lately: no queue at the server
+    assert window.limit == 8 * 2 ** 4  # slow start: doubled each round
+    _round(window, "POST secrets", 0.040)  # four times slower all at once: a queue builds up
+    assert window.limit == 8 * 2 ** 4 * 0.75
+    shrunk = window.limit
+    for _ in range(30):  # the slower answers become the usual ones: the window grows again, slowly
+        _round(window, "POST secrets", 0.040)
+    assert shrunk < window.limit < 2 * shrunk + 30 * 12
+
+
+def test_a_merely_busy_server_sets_a_new_normal() -> None:
+    window = Window()
+    window.slow_start = False
+    latency = 0.010
+    for _ in range(50):  # answers slow down a little each round (other clients load the server)
+        latency *= 1.05
+        _round(window, "POST secrets", latency)
+    assert window.limit > 8 * 4  # never taken for a queue of ours
 
 
 def test_answer_times_are_compared_per_kind_of_request() -> None:
     window = Window()
-    for _ in range(100):  # a slow kind and a fast kind, each as fast as it ever was
-        window.sample("POST statefulsets", 0.030, in_flight=int(window.limit))
-        window.sample("PATCH swarmtopics status", 0.005, in_flight=int(window.limit))
-    assert window.limit > 4 * 8
+    for _ in range(5):  # a slow kind and a fast kind, each as fast as it usually is
+        for _ in range(int(window.limit)):
+            window.sample("POST statefulsets", 0.030, in_flight=int(window.limit))
+            window.sample("PATCH swarmtopics status", 0.005, in_flight=int(window.limit))
+    assert window.limit > 8 * 4
 
 
 def test_an_unused_window_does_not_grow() -> None:

@@ -3,13 +3,16 @@ may start, and in which order waiting requests go.
 
 The API server's priority and fairness (APF) decides how much of it one client gets: it queues
 what exceeds its share and answers 429 (`Retry-After`) when its queues are full. It publishes no
-number a client could read, so the window is learnt from its answers, as TCP Vegas and Netflix's
-concurrency-limits do it, never guessed:
+number a client could read, so the window is learnt from its answers, as TCP and Netflix's
+concurrency-limits (gradient) do it, never guessed:
 
-- `Window.limit`, the requests in flight, grows while answers come back as fast as that kind of
-  request has ever been answered (no queue at the server), and shrinks as they slow down (the
-  server queues: more in flight would only wait there, in front of what matters more); a 429 halves
-  it and holds every request for its `Retry-After`.
+- `Window.limit`, the requests in flight, doubles each round of answers from the start (slow
+  start), then grows by its square root each round while it is used and answers come back about
+  as fast as that kind of request has lately been answered; a round of answers twice as slow as
+  lately cuts it by a quarter (a queue building up at the server: more in flight would only wait
+  there, in front of what matters more), and a 429 halves it and holds every request for its
+  `Retry-After`. "Lately" is a moving average of the last rounds per kind of request, so a server
+  that is merely busy (other clients) sets a new normal instead of shrinking the window for good.
 - A token bucket (`qps`, `burst`) bounds the rate whatever the server allows: the documented,
   settable limit an administrator sets so that a burst of topics takes only so much of a shared
   API server (`--api-qps`, `--api-burst`; 0: none).
@@ -35,8 +38,8 @@ PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("api_priority", d
 MIN_LIMIT = 2.0
 MAX_LIMIT = 512.0  # a safety bound only: the server's answers set the window long before this
 START_LIMIT = 8.0
-QUEUE_LOW, QUEUE_HIGH = 2.0, 6.0  # requests waiting at the server (Vegas' alpha and beta)
-BASE_DRIFT = 1.02  # each window, the remembered fastest answer slows a little (the server may have changed)
+TOLERANCE = 2.0  # a round of answers this many times slower than lately: a queue at the server
+LATELY = 0.2  # the weight of one round in the moving average of its kind's answers (about the last five)
 
 
 class RateLimit:
@@ -69,33 +72,37 @@ class Window:
     answer: its kind (verb and resource: kinds differ in how fast they are answered) and seconds."""
 
     limit: float = START_LIMIT
-    base: dict[str, float] = field(default_factory=dict)  # the fastest answer seen, per kind
-    _ratios: list[float] = field(default_factory=list)  # this window's answer / fastest answer
+    slow_start: bool = True
+    lately: dict[str, float] = field(default_factory=dict)  # moving average of answer seconds, per kind
+    _ratios: list[float] = field(default_factory=list)  # this round's answers / their kind's average
+    _round: dict[str, list[float]] = field(default_factory=dict)  # this round's answers, per kind
 
     def sample(self, kind: str, seconds: float, in_flight: int) -> None:
-        base = self.base.get(kind)
-        if base is None or seconds < base:
-            self.base[kind] = base = max(seconds, 1e-4)
-        self._ratios.append(seconds / base)
+        usual = self.lately.setdefault(kind, seconds)
+        self._ratios.append(seconds / max(usual, 1e-4))
+        self._round.setdefault(kind, []).append(seconds)
         if len(self._ratios) >= max(4, int(self.limit)):
             self._adjust(in_flight)
 
     def _adjust(self, in_flight: int) -> None:
         ratio = sum(self._ratios) / len(self._ratios)
         self._ratios.clear()
-        queued = self.limit * (1.0 - 1.0 / ratio)  # Vegas: what waits at the server, of our window
-        if queued < QUEUE_LOW and in_flight >= self.limit / 2:  # no queue, and the window is used
-            self.limit += math.sqrt(self.limit) if queued < 1.0 else 1.0
-        elif queued > QUEUE_HIGH:
-            self.limit -= 1.0 if queued < 2 * QUEUE_HIGH else self.limit / 4
+        for kind, answers in self._round.items():
+            self.lately[kind] += LATELY * (sum(answers) / len(answers) - self.lately[kind])
+        self._round.clear()
+        if ratio > TOLERANCE:  # answers slowing down fast: a queue builds up at the server
+            self.limit *= 0.75
+            self.slow_start = False
+        elif in_flight >= self.limit / 2:  # the window is used: try a wider one
+            self.limit += self.limit if self.slow_start else math.sqrt(self.limit)
         self.limit = min(MAX_LIMIT, max(MIN_LIMIT, self.limit))
-        for kind in self.base:
-            self.base[kind] *= BASE_DRIFT
 
     def throttled(self) -> None:
-        """The server said 429: halve the window."""
+        """The server said 429: halve the window, and grow it slowly from now on."""
         self.limit = max(MIN_LIMIT, self.limit / 2)
+        self.slow_start = False
         self._ratios.clear()
+        self._round.clear()
 
 
 class Throttle:
