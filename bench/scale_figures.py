@@ -134,7 +134,10 @@ class Window:
     throttled: float = 0.0
 
     def _read(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as rsp:
+        # Only these series: a whole scrape builds every topic's series (0.2 CPU-s at 1,000 topics).
+        names = "&".join(f"name[]={n}" for n in ("swarm_operator_api_window", "swarm_operator_api_waiting_requests",
+                                                  "swarm_operator_api_throttled_total"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics?{names}", timeout=2) as rsp:
             lines = rsp.read().decode().splitlines()
         return {k: float(v) for k, _, v in (line.partition(" ") for line in lines)
                 if k.startswith("swarm_operator_api_")}

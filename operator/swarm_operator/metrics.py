@@ -237,10 +237,18 @@ class ApiStats(Collector):
     def __init__(self) -> None:
         self.source: Callable[[], tuple[float, int, int]] | None = None
 
+    def describe(self) -> Iterator[Metric]:
+        """Its families, so that a scrape asking only for them (`?name[]=...`) builds nothing else."""
+        return self._families(None)
+
     def collect(self) -> Iterator[Metric]:
         if self.source is None:
-            return
-        window, throttled, waiting = self.source()
+            return iter(())
+        return self._families(self.source())
+
+    @staticmethod
+    def _families(values: tuple[float, int, int] | None) -> Iterator[Metric]:
+        window, throttled, waiting = values or (None, None, None)
         yield GaugeMetricFamily("swarm_operator_api_window",
                                 "Requests the operator may have in flight, as learnt from the API server's answers.",
                                 value=window)
