@@ -12,7 +12,16 @@ from aiohttp import web
 from kubernetes import client as k8s_client
 from swarm_operator.api.client import Kube, request_kind
 from swarm_operator.api.errors import ApiServerError
-from swarm_operator.api.throttle import CRITICAL, MIN_LIMIT, PRIORITY, RateLimit, Throttle, Window
+from swarm_operator.api.throttle import (
+    CRITICAL,
+    MAX_LIMIT,
+    MIN_LIMIT,
+    PRIORITY,
+    TARGET,
+    RateLimit,
+    Throttle,
+    Window,
+)
 
 
 class Clock:
@@ -60,42 +69,33 @@ async def test_room_only_while_nothing_waits() -> None:
     await asyncio.wait_for(throttle.room(), 0.05)
 
 
-def _round(window: Window, kind: str, seconds: float) -> None:
-    """One round of answers (as many as the window), all of them in use."""
+def _round(window: Window, seconds: float) -> None:
+    """One round of answers (as many as the window), all of it in use."""
     for _ in range(max(4, int(window.limit))):
-        window.sample(kind, seconds, in_flight=int(window.limit))
+        window.sample("POST secrets", seconds, in_flight=int(window.limit))
 
 
-def test_the_window_doubles_from_the_start_then_grows_slower_after_a_slowdown() -> None:
+def test_the_window_doubles_from_the_start_then_shrinks_when_answers_wait_at_the_server() -> None:
     window = Window()
     for _ in range(4):
-        _round(window, "POST secrets", 0.010)  # answers as fast as lately: no queue at the server
+        _round(window, 0.010)  # answered well within the target
     assert window.limit == 8 * 2 ** 4  # slow start: doubled each round
-    _round(window, "POST secrets", 0.040)  # four times slower all at once: a queue builds up
-    assert window.limit == 8 * 2 ** 4 * 0.75
+    _round(window, 4 * TARGET)  # four times the target: a queue of ours at the server
+    assert window.limit == 8 * 2 ** 4 * 0.5
+    _round(window, 1.25 * TARGET)
+    assert window.limit == 8 * 2 ** 4 * 0.5 * 0.8  # in proportion
     shrunk = window.limit
-    for _ in range(30):  # the slower answers become the usual ones: the window grows again, slowly
-        _round(window, "POST secrets", 0.040)
-    assert shrunk < window.limit < 2 * shrunk + 30 * 12
+    for _ in range(10):  # within the target again: it grows, slowly now (no second slow start)
+        _round(window, TARGET / 2)
+    assert shrunk < window.limit < shrunk + 10 * 10
 
 
-def test_a_merely_busy_server_sets_a_new_normal() -> None:
-    window = Window()
-    window.slow_start = False
-    latency = 0.010
-    for _ in range(50):  # answers slow down a little each round (other clients load the server)
-        latency *= 1.05
-        _round(window, "POST secrets", latency)
-    assert window.limit > 8 * 4  # never taken for a queue of ours
-
-
-def test_answer_times_are_compared_per_kind_of_request() -> None:
-    window = Window()
-    for _ in range(5):  # a slow kind and a fast kind, each as fast as it usually is
-        for _ in range(int(window.limit)):
-            window.sample("POST statefulsets", 0.030, in_flight=int(window.limit))
-            window.sample("PATCH swarmtopics status", 0.005, in_flight=int(window.limit))
-    assert window.limit > 8 * 4
+def test_a_server_that_answers_within_the_target_gets_a_wide_window_a_slow_one_a_narrow_one() -> None:
+    fast, slow = Window(), Window()
+    for _ in range(30):
+        _round(fast, 0.005)
+        _round(slow, 3 * TARGET)
+    assert fast.limit == MAX_LIMIT and slow.limit == MIN_LIMIT
 
 
 def test_an_unused_window_does_not_grow() -> None:

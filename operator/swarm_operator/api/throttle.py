@@ -3,16 +3,16 @@ may start, and in which order waiting requests go.
 
 The API server's priority and fairness (APF) decides how much of it one client gets: it queues
 what exceeds its share and answers 429 (`Retry-After`) when its queues are full. It publishes no
-number a client could read, so the window is learnt from its answers, as TCP and Netflix's
-concurrency-limits (gradient) do it, never guessed:
+number a client could read, so the window is learnt from its answers, never guessed:
 
 - `Window.limit`, the requests in flight, doubles each round of answers from the start (slow
-  start), then grows by its square root each round while it is used and answers come back about
-  as fast as that kind of request has lately been answered; a round of answers twice as slow as
-  lately cuts it by a quarter (a queue building up at the server: more in flight would only wait
-  there, in front of what matters more), and a 429 halves it and holds every request for its
-  `Retry-After`. "Lately" is a moving average of the last rounds per kind of request, so a server
-  that is merely busy (other clients) sets a new normal instead of shrinking the window for good.
+  start), then grows by its square root each round while it is used and answers come back within
+  `TARGET` seconds on average; a slower round shrinks it in proportion, and a 429 halves it and
+  holds every request for its `Retry-After`. The target is a promise to the topics close to done,
+  not a guess of the server's size: the operator's requests all wait in one queue at the server
+  (APF queues a client's requests in order), so what the window lets in front of a key's record
+  is at most about `TARGET` of waiting there; whatever waits beyond it waits here, in order of
+  priority. A fast server gets a wide window, a slow or busy one a narrow one.
 - A token bucket (`qps`, `burst`) bounds the rate whatever the server allows: the documented,
   settable limit an administrator sets so that a burst of topics takes only so much of a shared
   API server (`--api-qps`, `--api-burst`; 0: none).
@@ -38,8 +38,7 @@ PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("api_priority", d
 MIN_LIMIT = 2.0
 MAX_LIMIT = 512.0  # a safety bound only: the server's answers set the window long before this
 START_LIMIT = 8.0
-TOLERANCE = 2.0  # a round of answers this many times slower than lately: a queue at the server
-LATELY = 0.2  # the weight of one round in the moving average of its kind's answers (about the last five)
+TARGET = 0.2  # seconds: the mean answer time the window keeps to (what a key's record may wait at the server)
 
 
 class RateLimit:
@@ -69,31 +68,24 @@ class RateLimit:
 @dataclass
 class Window:
     """The adaptive limit of requests in flight (the module's docstring). `sample()` takes one
-    answer: its kind (verb and resource: kinds differ in how fast they are answered) and seconds."""
+    answer: its kind (verb and resource; kept for the record, the target is one for all) and seconds."""
 
     limit: float = START_LIMIT
     slow_start: bool = True
-    lately: dict[str, float] = field(default_factory=dict)  # moving average of answer seconds, per kind
-    _ratios: list[float] = field(default_factory=list)  # this round's answers / their kind's average
-    _round: dict[str, list[float]] = field(default_factory=dict)  # this round's answers, per kind
+    _round: list[float] = field(default_factory=list)  # this round's answer times
 
     def sample(self, kind: str, seconds: float, in_flight: int) -> None:
-        usual = self.lately.setdefault(kind, seconds)
-        self._ratios.append(seconds / max(usual, 1e-4))
-        self._round.setdefault(kind, []).append(seconds)
-        if len(self._ratios) >= max(4, int(self.limit)):
+        self._round.append(seconds)
+        if len(self._round) >= max(4, int(self.limit)):
             self._adjust(in_flight)
 
     def _adjust(self, in_flight: int) -> None:
-        ratio = sum(self._ratios) / len(self._ratios)
-        self._ratios.clear()
-        for kind, answers in self._round.items():
-            self.lately[kind] += LATELY * (sum(answers) / len(answers) - self.lately[kind])
+        mean = sum(self._round) / len(self._round)
         self._round.clear()
-        if ratio > TOLERANCE:  # answers slowing down fast: a queue builds up at the server
-            self.limit *= 0.75
+        if mean > TARGET:  # answers wait at the server: fewer in flight, in proportion
+            self.limit *= max(0.5, TARGET / mean)
             self.slow_start = False
-        elif in_flight >= self.limit / 2:  # the window is used: try a wider one
+        elif in_flight >= self.limit / 2:  # within the target and the window is used: try a wider one
             self.limit += self.limit if self.slow_start else math.sqrt(self.limit)
         self.limit = min(MAX_LIMIT, max(MIN_LIMIT, self.limit))
 
@@ -101,7 +93,6 @@ class Window:
         """The server said 429: halve the window, and grow it slowly from now on."""
         self.limit = max(MIN_LIMIT, self.limit / 2)
         self.slow_start = False
-        self._ratios.clear()
         self._round.clear()
 
 
