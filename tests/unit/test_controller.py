@@ -60,7 +60,8 @@ async def test_only_express_takers_start_passes_while_the_window_is_full() -> No
     controller._process = process  # type: ignore[method-assign]
     hold = asyncio.Event()
 
-    async def busy() -> None:  # a request in flight and another waiting: the window is full
+    async def busy() -> None:  # first passes' requests, one in flight and one waiting: the window is full
+        PRIORITY.set(FIRST)
         async with throttle.slot("POST secrets"):
             await hold.wait()
 

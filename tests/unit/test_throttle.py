@@ -47,12 +47,29 @@ async def test_waiting_requests_go_by_priority_then_in_arrival_order() -> None:
     first = asyncio.create_task(_request(throttle, 2, "first pass A", order, hold))
     await asyncio.sleep(0)
     waiting = [asyncio.create_task(_request(throttle, p, name, order, hold))
-               for p, name in ((2, "first pass B"), (0, "key to record"), (CRITICAL, "lease"), (0, "a Ready"))]
+               for p, name in ((3, "re-check"), (2, "first pass B"), (1, "a change"), (1, "another change"))]
     await asyncio.sleep(0.01)
     assert order == ["first pass A"] and throttle.waiting == 4
     hold.set()
     await asyncio.gather(first, *waiting)
-    assert order == ["first pass A", "lease", "key to record", "a Ready", "first pass B"]
+    assert order == ["first pass A", "a change", "another change", "first pass B", "re-check"]
+
+
+async def test_the_most_urgent_never_wait_for_a_full_window_to_free_a_slot() -> None:
+    throttle = Throttle()
+    throttle.window.limit = 2
+    order: list[str] = []
+    hold = asyncio.Event()
+    busy = [asyncio.create_task(_request(throttle, 2, f"first pass {n}", order, hold)) for n in range(3)]
+    await asyncio.sleep(0.01)
+    assert order == ["first pass 0", "first pass 1"]  # the window is full, the third waits
+    urgent = [asyncio.create_task(_request(throttle, p, name, order, hold))
+              for p, name in ((0, "key to record"), (CRITICAL, "lease"), (1, "a change"))]
+    await asyncio.sleep(0.01)
+    assert sorted(order[2:]) == ["key to record", "lease"]  # at once, beyond the window (RESERVED)
+    hold.set()
+    await asyncio.gather(*busy, *urgent)
+    assert order[4:] == ["a change", "first pass 2"]
 
 
 async def test_room_only_while_nothing_waits() -> None:
@@ -60,7 +77,7 @@ async def test_room_only_while_nothing_waits() -> None:
     throttle.window.limit = 1
     hold = asyncio.Event()
     order: list[str] = []
-    tasks = [asyncio.create_task(_request(throttle, 0, str(n), order, hold)) for n in range(3)]
+    tasks = [asyncio.create_task(_request(throttle, 2, str(n), order, hold)) for n in range(3)]
     await asyncio.sleep(0.01)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(throttle.room(), 0.05)

@@ -18,7 +18,8 @@ number a client could read, so the window is learnt from its answers, never gues
   API server (`--api-qps`, `--api-burst`; 0: none).
 - Waiting requests go by priority (`PRIORITY`, a context variable the caller sets; lower first),
   then in arrival order: the leader Lease before everything, a topic that is close to done before
-  a topic's first pass.
+  a topic's first pass; the most urgent (`URGENT`) may go `RESERVED` beyond the window, so they
+  never wait for other requests' answers to free a slot.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CRITICAL = -1  # the leader Lease: never behind a topic's request
+URGENT = 0  # this priority and better (the Lease, a topic close to done) may use RESERVED more slots
+RESERVED = 2  # so that they never wait for first passes' answers to free a slot of the window
 PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("api_priority", default=0)
 
 MIN_LIMIT = 2.0
@@ -147,10 +150,13 @@ class Throttle:
             self._hold_until = max(self._hold_until, self.clock() + retry_after)
 
     def _dispatch(self) -> None:
-        while self._waiting and self.in_flight < int(self.window.limit):
+        while self._waiting:
             if self._waiting[0][2].done():  # cancelled while waiting
                 heapq.heappop(self._waiting)
                 continue
+            reserve = RESERVED if self._waiting[0][0] <= URGENT else 0
+            if self.in_flight >= int(self.window.limit) + reserve:
+                break
             delay = self._hold_until - self.clock()
             if delay <= 0:
                 delay = self.rate.take()
