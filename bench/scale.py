@@ -3,24 +3,22 @@ plane. Not a test: `make bench-scale` (1,000 then 3,000 topics), or
 `python bench/scale.py --topics 1000` for one size.
 
 Each size runs two phases, each on a fresh local cluster of its own (the real kube-apiserver,
-controller-manager, scheduler and etcd, and one node in scale mode: the topics' pods carry the
-scale annotation, so they are reported Running/Ready without containers, and one process serves
-every host's signed `/status`):
+controller-manager, scheduler and etcd, and kwok's nodes, `e2e/localcluster/kwok.py`: the topics'
+pods select them, kwok marks them Running/Ready with an address of its CIDR without running
+anything, and this script serves every host's signed `/status` on that address,
+`bench/fakehosts.py`):
 - the floor (`scale_floor.py`): the same topics, their children posted straight by this script,
   no operator, no ordering;
 - the operator: the topics only; the operator (a local process holding a token of the chart's
   ServiceAccount: exactly the pod's rights) does the rest.
 Both create the topics (10 namespaces, one host and one client group of 5 each; the hosts' volumes
 made and bound ahead, as the HostPath provisioner would be the pace otherwise) at once and end when
-every topic is Ready. Printed side by side, with their ratio (`scale_figures.py`): seconds to all Ready, CPU
-seconds per component and in all, API requests per topic by who made them; for the operator the
-key recorded -> topic Ready tail during the burst and host pod Ready -> key. With several sizes,
-the growth table (time and CPU per topic at each size). After the first size's operator burst:
-idle requests and CPU, and single topics into the idle operator (host pod Ready -> key).
-
-The node reports pod addresses on the loopback range, which the Endpoints API refuses: the
-endpoints controllers retry every host Service, in both phases; their requests are counted apart
-("endpoints controllers"), so what they cost is seen and not taken for the operator's.
+every topic is Ready. Printed side by side, with their ratio (`scale_figures.py`): seconds to all
+Ready, CPU seconds per component and in all, API requests per topic by who made them; for the
+operator the key recorded -> topic Ready tail during the burst, host pod Ready -> key, and the API
+window it allowed itself. With several sizes, the growth table (time and CPU per topic at each
+size). After the first size's operator burst: idle requests and CPU, and single topics into the
+idle operator (host pod Ready -> key). `--compare-source` runs another operator source beside it.
 """
 
 from __future__ import annotations
@@ -41,18 +39,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster lives beside the suite
-from localcluster.kubelet_api import Api, ApiError, load_kubeconfig  # noqa: E402
-from localcluster.kubelet_scale import ANNOTATION, MODE  # noqa: E402
-from localcluster.procs import free_port  # noqa: E402
+from fakehosts import FakeHosts  # noqa: E402 - beside this script
+from kubeapi import Api, ApiError, load_kubeconfig  # noqa: E402
+from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster's package (e2e/pyproject.toml)
+from localcluster.kwok import CIDR, LABEL, Kwok  # noqa: E402
+from localcluster.procs import Component, free_port  # noqa: E402
 from localcluster.testing import (  # noqa: E402
+    NODE_IP,
     OPERATOR_NAMESPACE,
     OPERATOR_USER,
     PODMAN_GATEWAY,
-    PROCESS_GATEWAY,
     install_chart,
     operator_kubeconfig,
 )
@@ -67,25 +65,28 @@ from scale_figures import (  # noqa: E402
 )
 from scale_floor import FloorDone, post_floor  # noqa: E402
 
-GROUP_PATH = "/apis/swarm-operator.dev/v1alpha1"
+GROUP_PATH = "/apis/swarm-operator.dev/v1beta1"
 HOST_PODS = "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator"
 CLIENT_DEPLOYMENTS = "app.kubernetes.io/component=client,app.kubernetes.io/managed-by=swarm-operator"
 CHILDREN = "app.kubernetes.io/managed-by=swarm-operator"
 STORAGE_CLASS = "local-hostpath"  # the local cluster's default class (localcluster/controlplane.py)
 
 
+KWOK_NODES = 4  # kwok's nodes (110 pods each by default on a real node: here as many as the run needs)
+
+
 def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
-    scale = {"metadata": {"annotations": {ANNOTATION: MODE}}}
+    scale = {"spec": {"nodeSelector": {LABEL[0]: LABEL[1]}}}  # on kwok's nodes
     return {
-        "apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic",
+        "apiVersion": "swarm-operator.dev/v1beta1", "kind": "SwarmTopic",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "topic": name,
             "dht": {"bootstrap": ["127.0.0.1:49737"]},
             "bootstrapHost": {"replicas": 1, "storage": {"size": "1Mi"}, "template": scale},
-            "clients": [{"name": "kv", "replicas": clients, "template": {
-                **scale, "spec": {"containers": [{"name": "peer", "image": "ghcr.io/swarm-operator/swarm-peer:0.1.0",
-                                                  "args": ["client"]}]}}}],
+            "clients": [{"name": "kv", "replicas": clients, "template": {"spec": {
+                **scale["spec"], "containers": [{"name": "peer", "image": "ghcr.io/swarm-operator/swarm-peer:0.1.0",
+                                                 "args": ["client"]}]}}}],
         },
     }
 
@@ -125,28 +126,19 @@ class OperatorProcess:
 
 
 @contextmanager
-def cluster(state: Path, args: argparse.Namespace, pods: int) -> Iterator[tuple[ControlPlane, subprocess.Popen[bytes]]]:
-    """A fresh control plane (the chart installed with no operator replica) and a node, stopped after."""
-    plane = ControlPlane(state / "cluster", extra_server_ips=[PODMAN_GATEWAY, PROCESS_GATEWAY],
-                         controller_qps=args.controller_qps)
+def cluster(state: Path, args: argparse.Namespace, pods: int) -> Iterator[tuple[ControlPlane, Component]]:
+    """A fresh control plane (the chart installed with no operator replica) and kwok's nodes, stopped after."""
+    plane = ControlPlane(state / "cluster", extra_server_ips=[NODE_IP, PODMAN_GATEWAY],
+                         controller_qps=args.controller_qps, hostpath_provisioner=True)
     plane.start()
-    node: subprocess.Popen[bytes] | None = None
+    kwok = Kwok(plane, state / "logs")
     try:
         install_chart(plane)
-        env = dict(os.environ, PYTHONPATH=str(REPO / "e2e"))
-        node = subprocess.Popen(
-            [sys.executable, "-m", "localcluster.kubelet", "--kubeconfig", str(plane.node_kubeconfig()),
-             "--runtime", "podman", "--state-dir", str(state / "node"), "--node-name", "sim-node",
-             "--max-pods", str(pods + 200), "--admin-kubeconfig", str(plane.kubeconfig)],
-            stdout=open(state / "kubelet.log", "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        yield plane, node
+        kwok.start([f"kwok-{i}" for i in range(KWOK_NODES)], max_pods=pods // KWOK_NODES + 100)
+        assert kwok.component is not None
+        yield plane, kwok.component
     finally:
-        if node is not None:
-            node.send_signal(signal.SIGTERM)
-            try:
-                node.wait(60)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        kwok.stop()
         plane.stop()
 
 
@@ -251,8 +243,7 @@ async def wait_all(what: str, ready: dict[Any, float], progress: Any, n: int, t0
     return max(ready.values()) - t0
 
 
-async def floor_phase(plane: ControlPlane, node: subprocess.Popen[bytes], args: argparse.Namespace,
-                      n: int) -> Phase:
+async def floor_phase(plane: ControlPlane, node: Component, args: argparse.Namespace, n: int) -> Phase:
     api = Api(load_kubeconfig(plane.kubeconfig))
     done = FloorDone(args.clients)
     tasks = await watching(api, [("/apis/apps/v1/statefulsets", CHILDREN, done.statefulset),
@@ -261,7 +252,7 @@ async def floor_phase(plane: ControlPlane, node: subprocess.Popen[bytes], args: 
         namespaces = await make_namespaces(api, args.namespaces)
         bodies = [topic_body(f"t{i:05d}", namespaces[i % len(namespaces)], args.clients) for i in range(n)]
         await prebound_volumes(api, [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies])
-        clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node.pid})
+        clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node_pid(node)})
         clock.start()
         t0 = time.time()
         await post_floor(api, GROUP_PATH, bodies)
@@ -278,11 +269,25 @@ async def floor_phase(plane: ControlPlane, node: subprocess.Popen[bytes], args: 
         await api.close()
 
 
-async def operator_phase(plane: ControlPlane, node: subprocess.Popen[bytes], args: argparse.Namespace, n: int,
+async def hosts_and_watches(api: Api, seen: Seen) -> tuple[FakeHosts, list[asyncio.Task[None]]]:
+    """The fake hosts' server (on kwok's addresses) and this script's watches of host pods (handed
+    to the fake hosts too) and topics."""
+    fakes = FakeHosts(api, CIDR)
+    await fakes.start()
+
+    def host_pod(pod: dict[str, Any]) -> None:
+        fakes.observe(pod)
+        seen.pod(pod)
+
+    return fakes, await watching(api, [("/api/v1/pods", HOST_PODS, host_pod),
+                                       (f"{GROUP_PATH}/swarmtopics", "", seen.topic)])
+
+
+async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Namespace, n: int,
                          state: Path, first: bool) -> Phase:
     api = Api(load_kubeconfig(plane.kubeconfig))
     seen = Seen()
-    tasks = await watching(api, [("/api/v1/pods", HOST_PODS, seen.pod), (f"{GROUP_PATH}/swarmtopics", "", seen.topic)])
+    fakes, tasks = await hosts_and_watches(api, seen)
     op = OperatorProcess(plane, state / "operator.log", args)
     try:
         namespaces = await make_namespaces(api, args.namespaces)
@@ -290,7 +295,7 @@ async def operator_phase(plane: ControlPlane, node: subprocess.Popen[bytes], arg
         bodies = [topic_body(f"t{i:05d}", namespaces[i % len(namespaces)], args.clients) for i in range(n)]
         await prebound_volumes(api, [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies]
                                + [(namespaces[0], f"single{i:03d}") for i in range(args.singles if first else 0)])
-        clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node.pid,
+        clock = Clock({c.name: c.proc.pid for c in plane.components if c.proc} | {"node": node_pid(node),
                                                                                    "operator": op.proc.pid})
         window = Window(op.metrics_port)
         sampler = asyncio.create_task(window.sample())
@@ -316,6 +321,7 @@ async def operator_phase(plane: ControlPlane, node: subprocess.Popen[bytes], arg
         op.stop()
         for task in tasks:
             task.cancel()
+        await fakes.close()
         await api.close()
 
 
@@ -364,6 +370,12 @@ async def quiet_figures(api: Api, plane: ControlPlane, op: OperatorProcess, seen
         phase.notes.append(f"single topics into the idle operator, host pod Ready -> key: p50 "
                            f"{1000 * percentile(singles, 0.5):.0f} ms, p95 {1000 * percentile(singles, 0.95):.0f} ms "
                            f"(n={len(singles)})")
+
+
+def node_pid(node: Component) -> int:
+    """kwok's process: what "node" costs in the tables."""
+    assert node.proc is not None
+    return node.proc.pid
 
 
 def run_size(state: Path, args: argparse.Namespace, n: int, first: bool) -> tuple[Phase, Phase]:

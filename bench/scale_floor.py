@@ -3,9 +3,9 @@
 Each SwarmTopic is created, then its children are posted straight away, all at once and in no
 order: the three Secrets, the ConfigMap (with a base key already in it), the Service, the
 StatefulSet and the client Deployment at its full replicas. The children are made by the
-operator's own builders from the topic's spec, so they are the very objects the operator would
-write (same labels, templates, owner reference to the topic). No one reads a host report, records
-a key or writes a status: a topic is done when its StatefulSet has its host Ready and its
+operator's own builders from the topic's spec (every kind its table builds), so they are the very
+objects the operator would write (same labels, templates, owner reference to the topic). No one
+reads a host report, records a key or writes a status: a topic is done when its StatefulSet has its host Ready and its
 Deployment all its clients Ready.
 """
 
@@ -17,16 +17,7 @@ import time
 from typing import Any
 
 from swarm_operator import owned
-from swarm_operator.children import (
-    Inputs,
-    client_deployment,
-    encryption_secret,
-    host_service,
-    host_statefulset,
-    identity_secret,
-    member_secret,
-    swarm_configmap,
-)
+from swarm_operator.children import Inputs, client_deployment, encryption_secret, identity_secret, member_secret
 from swarm_operator.config import DEFAULT_PEER_IMAGE
 from swarm_operator.identity import new_seed, public_key_of
 from swarm_operator.validation import parse_spec
@@ -44,10 +35,12 @@ def children_of(topic: dict[str, Any]) -> list[tuple[owned.Kind, dict[str, Any]]
         (owned.SECRET, identity_secret(topic, seed)),
         (owned.SECRET, member_secret(topic, secrets.token_hex(32))),
         (owned.SECRET, encryption_secret(topic, secrets.token_hex(32))),
-        (owned.CONFIGMAP, swarm_configmap(made)),
-        (owned.SERVICE, host_service(made)),
-        (owned.STATEFULSET, host_statefulset(made)),
     ]
+    for kind in owned.built():  # the ConfigMap, the Service, the StatefulSet, ... as the operator's table says
+        assert kind.build is not None
+        child = kind.build(made)
+        if child is not None:
+            out.append((kind, child))
     out += [(owned.DEPLOYMENT, client_deployment(made, group, group.start_replicas())) for group in spec.clients]
     return out
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from localcluster.controlplane import ControlPlane
 
-WATCHED = ("/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics",
+WATCHED = ("/apis/swarm-operator.dev/v1beta1/namespaces/{ns}/swarmtopics",
            "/apis/apps/v1/namespaces/{ns}/statefulsets", "/apis/apps/v1/namespaces/{ns}/deployments",
            "/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/pods")
 

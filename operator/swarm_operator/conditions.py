@@ -15,9 +15,13 @@ BASE_KEY_RECORDED = "BaseKeyRecorded"
 CLIENTS_READY = "ClientsReady"
 DEGRADED = "Degraded"
 READY = "Ready"
-ORDER = (HOST_READY, HOSTS_READY, QUORUM, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED, READY)
-# Said, but not part of Ready: a topic whose quorum holds is Ready with one host down.
-INFORMATIONAL = (HOSTS_READY,)
+# With `run --backup-check`: whether the topic's credentials are in a backup (`planner/backupcheck.py`).
+CREDENTIALS_BACKED_UP = "CredentialsBackedUp"
+ORDER = (HOST_READY, HOSTS_READY, QUORUM, HOST_WRITABLE, BASE_KEY_RECORDED, CLIENTS_READY, DEGRADED,
+         CREDENTIALS_BACKED_UP, READY)
+# Said, but not part of Ready: a topic whose quorum holds is Ready with one host down; a topic
+# without a backup still serves.
+INFORMATIONAL = (HOSTS_READY, CREDENTIALS_BACKED_UP)
 
 
 def now_rfc3339(now: datetime | None = None) -> str:

@@ -94,12 +94,54 @@ def model_schema(model: type[Any]) -> dict[str, Any]:
     return structural(raw, raw.get("$defs", {}))
 
 
-def build_crd() -> dict[str, Any]:
+def deprecation_warning(version: str) -> str:
+    return (f"{names.GROUP}/{version} {names.KIND} is deprecated; use {names.API_VERSION} "
+            "(the same fields: change apiVersion only)")
+
+
+def version_entry(version: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """One entry of `spec.versions`: the storage version, or a deprecated one still served."""
+    entry: dict[str, Any] = {"name": version, "served": True, "storage": version == names.VERSION}
+    if version in names.DEPRECATED_VERSIONS:
+        entry.update(deprecated=True, deprecationWarning=deprecation_warning(version))
+    entry.update({"subresources": {"status": {}}, "additionalPrinterColumns": copy.deepcopy(PRINTER_COLUMNS),
+                  "schema": {"openAPIV3Schema": copy.deepcopy(schema)}})
+    return entry
+
+
+def topic_schema() -> dict[str, Any]:
+    """The SwarmTopic's schema, the same in every served version."""
     spec = model_schema(SwarmTopicSpec)
     spec["x-kubernetes-validations"] = SPEC_RULES
     spec["description"] = "Desired state of a Hyperswarm/Autobase topic."
     status = model_schema(SwarmTopicStatus)
     status["description"] = "Observed state; written by the operator through the status subresource."
+    return {
+        "type": "object",
+        "description": "A Hyperswarm topic whose Autobase is bootstrapped in order: "
+        "the host first, its base key recorded, then the clients.",
+        "required": ["spec"],
+        "x-kubernetes-validations": ROOT_RULES,
+        "properties": {
+            "apiVersion": {"type": "string",
+                           "description": f"The object's API version: {names.API_VERSION} "
+                           f"({', '.join(f'{names.GROUP}/{v}' for v in names.DEPRECATED_VERSIONS)} "
+                           "deprecated)."},
+            "kind": {"type": "string", "description": f"The object's kind: {names.KIND}."},
+            # Nothing but the type: the API server refuses more here and serves ObjectMeta's
+            # own schema (and description) instead.
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
+def build_crd() -> dict[str, Any]:
+    """The CRD: the storage version first, then the deprecated ones. Their schemas are equal, so
+    the conversion strategy is None (the API server rewrites apiVersion alone); the first schema
+    change needs a conversion webhook (docs/operations.md, API versions)."""
+    schema = topic_schema()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -115,30 +157,8 @@ def build_crd() -> dict[str, Any]:
                 "shortNames": [n for n in names.SHORT_NAMES if n != names.SINGULAR],
                 "categories": ["swarm"],
             },
-            "versions": [{
-                "name": names.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": PRINTER_COLUMNS,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A Hyperswarm topic whose Autobase is bootstrapped in order: "
-                    "the host first, its base key recorded, then the clients.",
-                    "required": ["spec"],
-                    "x-kubernetes-validations": ROOT_RULES,
-                    "properties": {
-                        "apiVersion": {"type": "string",
-                                       "description": f"The object's API version: {names.API_VERSION}."},
-                        "kind": {"type": "string", "description": f"The object's kind: {names.KIND}."},
-                        # Nothing but the type: the API server refuses more here and serves ObjectMeta's
-                        # own schema (and description) instead.
-                        "metadata": {"type": "object"},
-                        "spec": spec,
-                        "status": status,
-                    },
-                }},
-            }],
+            "conversion": {"strategy": "None"},
+            "versions": [version_entry(v, schema) for v in (names.VERSION, *names.DEPRECATED_VERSIONS)],
         },
     }
 

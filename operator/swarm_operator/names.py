@@ -9,8 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 GROUP = "swarm-operator.dev"
-VERSION = "v1alpha1"
+# The storage version: the one the operator reads and writes (its caches, status, ownerReferences
+# of children, events), and the version `kubectl` prefers.
+VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# Older versions still served, with a deprecation warning. Same schema as VERSION: the API server
+# converts by rewriting apiVersion alone (conversion strategy None; docs/operations.md, API versions).
+DEPRECATED_VERSIONS = ("v1alpha1",)
 KIND = "SwarmTopic"
 PLURAL = "swarmtopics"
 SINGULAR = "swarmtopic"
@@ -92,6 +97,26 @@ ENV_HOST_REPLICAS = "SWARM_HOST_REPLICAS"
 ENV_HOST_SEED_FILE = "SWARM_HOST_SEED_FILE"
 
 
+# A topic's Secrets are `<name>-<suffix>`; a backup carries every `<name>-*` Secret the topic owns,
+# by suffix, and these three at least.
+IDENTITY_SUFFIX = "identity"
+MEMBER_SUFFIX = "member"
+ENCRYPTION_SUFFIX = "encryption"
+
+# The last backup of a topic's credentials, written on the topic by `swarm-operator backup` (and
+# `restore`): when, the sha256 of the bundle file, and the Secrets it holds as `name=uid` (the
+# operator compares the uids with the Secrets it sees: a Secret made after the backup is not in it).
+ANNOTATION_BACKUP_TIME = f"{GROUP}/backup-time"
+ANNOTATION_BACKUP_SHA256 = f"{GROUP}/backup-sha256"
+ANNOTATION_BACKUP_SECRETS = f"{GROUP}/backup-secrets"
+# On a restored topic: the namespace/name it was backed up from, and when.
+ANNOTATION_RESTORED_FROM = f"{GROUP}/restored-from"
+
+
+def topic_secret(topic_name: str, suffix: str) -> str:
+    return f"{topic_name}-{suffix}"
+
+
 def _suffixed(suffix: str) -> Callable[[str], str]:
     """The name of a topic's child: `<topic name>-<suffix>`."""
     def child(topic_name: str) -> str:
@@ -100,12 +125,13 @@ def _suffixed(suffix: str) -> Callable[[str], str]:
     return child
 
 
-identity_secret = _suffixed("identity")
-member_secret = _suffixed("member")
-encryption_secret = _suffixed("encryption")
+identity_secret = _suffixed(IDENTITY_SUFFIX)
+member_secret = _suffixed(MEMBER_SUFFIX)
+encryption_secret = _suffixed(ENCRYPTION_SUFFIX)
 hosts_secret = _suffixed("hosts")
 swarm_configmap = _suffixed("swarm")
 host_service = host_statefulset = host_disruption_budget = _suffixed("host")
+network_policy = _suffixed("peers")  # the NetworkPolicy over the topic's pods
 
 
 def host_pod(topic_name: str, ordinal: int = 0) -> str:

@@ -72,6 +72,10 @@ class R(enum.StrEnum):
     IDENTITY_ROTATED = "IdentityRotated"
     OPEN_WRITERS = "OpenWriters"
     PAUSED = "Paused"
+    # CredentialsBackedUp (the opt-in backup check)
+    BACKED_UP = "BackedUp"
+    NEVER_BACKED_UP = "NeverBackedUp"
+    BACKUP_OUTDATED = "BackupOutdated"
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,11 @@ REASONS: dict[R, About] = {
     R.OPEN_WRITERS: About(severity="Warning"),
     R.PAUSED: About(severity="Normal", advice="spec.paused is true: kubectl patch st {name} -n {ns} --type=merge "
                     "-p '{{\"spec\":{{\"paused\":false}}}}' to resume"),
+    R.BACKED_UP: About(),
+    R.NEVER_BACKED_UP: About(severity="Warning", advice="back the topic's credentials up: swarm-operator backup "
+                             "{ns}/{name} --recipient KEY -o FILE (docs/operations.md, Backup and restore)"),
+    R.BACKUP_OUTDATED: About(severity="Warning", advice="a Secret of the topic changed since its last backup: "
+                             "swarm-operator backup {ns}/{name} --recipient KEY -o FILE"),
 }
 assert set(REASONS) == set(R), "every reason has its entry"
 

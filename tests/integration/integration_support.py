@@ -27,6 +27,7 @@ import pytest
 import yaml
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import OPERATOR_NAMESPACE, operator_kubeconfig, shared_control_plane
+from swarm_operator import names
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -82,7 +83,7 @@ class Api:
 
     # SwarmTopic shortcuts
     def topic_path(self, ns: str, name: str = "") -> str:
-        return f"/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics" + (f"/{name}" if name else "")
+        return f"/apis/{names.API_VERSION}/namespaces/{ns}/swarmtopics" + (f"/{name}" if name else "")
 
     def topic(self, ns: str, name: str) -> dict[str, Any]:
         obj = self.get(self.topic_path(ns, name))
@@ -140,9 +141,9 @@ def api_server() -> ControlPlane:
 # What a test may leave in its namespace, emptied between tests (as the namespace controller would,
 # without the seconds a namespace's termination takes): kube-root-ca.crt and the default
 # ServiceAccount stay.
-_CLEARED = ("/apis/swarm-operator.dev/v1alpha1/namespaces/{ns}/swarmtopics",
+_CLEARED = (f"/apis/{names.API_VERSION}/namespaces/{{ns}}/swarmtopics",
             "/apis/apps/v1/namespaces/{ns}/deployments", "/apis/apps/v1/namespaces/{ns}/replicasets",
-            "/apis/apps/v1/namespaces/{ns}/statefulsets",
+            "/apis/apps/v1/namespaces/{ns}/statefulsets", "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
             "/api/v1/namespaces/{ns}/pods", "/api/v1/namespaces/{ns}/services",
             "/api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name!%3Dkube-root-ca.crt",
             "/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/persistentvolumeclaims",

@@ -12,8 +12,8 @@ from typing import Any
 from localcluster.controlplane import ControlPlane
 from localcluster.testing import kubectl
 
-GROUP_PATH = "/openapi/v3/apis/swarm-operator.dev/v1alpha1"
-SCHEMA = "dev.swarm-operator.v1alpha1.SwarmTopic"
+GROUP_PATH = "/openapi/v3/apis/swarm-operator.dev/v1beta1"  # the storage (and preferred) version
+SCHEMA = "dev.swarm-operator.v1beta1.SwarmTopic"
 
 
 def served_fields(schemas: dict[str, Any], node: dict[str, Any], path: str = "") -> Iterator[tuple[str, str]]:
@@ -60,7 +60,8 @@ def test_kubectl_explain_spec_reads_well(api_server: ControlPlane) -> None:
     text = kubectl(api_server.kubeconfig, "explain", "swarmtopic.spec")
     print(text)
     fields = explained_fields(text)
-    assert set(fields) == {"topic", "baseKey", "paused", "dht", "writers", "bootstrapHost", "clients"}, fields
+    assert set(fields) == {"topic", "baseKey", "paused", "dht", "writers", "bootstrapHost", "networkPolicy",
+                           "clients"}, fields
     assert not [name for name, description in fields.items() if len(description) < 20], fields
     assert re.search(r'e\.g\. "[0-9a-f]{64}"', fields["baseKey"]), fields["baseKey"]
     dht = explained_fields(kubectl(api_server.kubeconfig, "explain", "swarmtopic.spec.dht"))

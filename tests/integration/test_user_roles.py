@@ -97,7 +97,7 @@ def test_an_edit_user_creates_a_topic_and_cannot_write_its_status(
     status patch is refused by the authorizer."""
     wait_for("edit aggregating the chart's rules",
              lambda: can_i(api_server, "eddie", "create", "swarmtopics", NAMESPACE), timeout=60)
-    topic = ('{"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic", "metadata": {"name": "mine"},'
+    topic = ('{"apiVersion": "swarm-operator.dev/v1beta1", "kind": "SwarmTopic", "metadata": {"name": "mine"},'
              ' "spec": {"topic": "mine"}}')
     kubectl(api_server.kubeconfig, "apply", "-n", NAMESPACE, "--as", "eddie", "-f", "-", input=topic)
     assert api.topic(NAMESPACE, "mine")["spec"]["topic"] == "mine"

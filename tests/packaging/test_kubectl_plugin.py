@@ -25,6 +25,7 @@ def test_kubectl_lists_the_plugin() -> None:
 def test_kubectl_swarm_runs_the_status_view() -> None:
     _, out, _ = kubectl("swarm", "--help")
     assert out.startswith("usage: kubectl swarm") and "status" in out, out
+    assert "backup" in out and "restore" in out, out
     _, out, _ = kubectl("swarm", "status", "--help")
     assert "[NAMESPACE/]NAME" in out and "bootstrap timeline" in out, out
 

@@ -15,7 +15,7 @@ from swarm_operator.reconciler.act import act
 from swarm_operator.reconciler.caches import Caches
 from swarm_operator.reconciler.context import Memory, Wiring
 from swarm_operator.validation import parse_spec
-from unit_support import NOW, make_topic, observed_of
+from unit_support import NOW, make_topic, more_seeds, observed_of
 
 IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 
@@ -55,7 +55,7 @@ def first_pass() -> tuple[dict[str, Any], Any]:
     topic = make_topic()
     topic["metadata"]["uid"] = "5e1f0c1e-1111-4222-8333-944455556666"
     fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32,
-             "chat-hosts": "04" * 32}
+             "chat-hosts": "04" * 32, **more_seeds()}
     obs = observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                       fresh=fresh)
     return topic, plan(obs)

@@ -32,3 +32,22 @@ def test_status_takes_namespace_slash_name() -> None:
 def test_status_refuses_two_namespaces(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "apps/chat", "-n", "other"]) == 2
     assert "disagree" in capsys.readouterr().err
+
+
+def test_backup_and_restore_parse_as_documented() -> None:
+    args = build_parser().parse_args(["backup", "apps/chat", "-r", "age1xyz", "-r", "ssh-ed25519 AAAA", "-o", "f.age"])
+    assert (args.command, args.topic, args.recipient, args.output, args.annotate) == \
+        ("backup", "apps/chat", ["age1xyz", "ssh-ed25519 AAAA"], "f.age", True)
+    args = build_parser().parse_args(["restore", "f.age", "--identity", "key.txt", "-n", "new", "--name", "chat2",
+                                      "--create-namespace", "--wait"])
+    assert (args.command, args.file, str(args.identity), args.namespace, args.name) == \
+        ("restore", "f.age", "key.txt", "new", "chat2")
+    assert args.create_namespace and args.wait and not args.paused and not args.dry_run
+    assert build_parser().parse_args(["run", "--backup-check"]).backup_check is True
+    assert build_parser().parse_args(["run"]).backup_check is False
+
+
+def test_a_bad_recipient_is_one_line_before_the_cluster_is_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backup", "apps/chat", "-r", "not-a-key", "-o", "x.age", "--kubeconfig", "/nonexistent"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: recipient 'not-a-key'") and err.count("\n") == 1, err

@@ -110,7 +110,8 @@ def test_a_new_topic_of_three_hosts_starts_host_0_alone_with_every_identity_and_
     topic = topic3()
     fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
              "chat-hosts": "06" * 32, fresh_key("chat-identity", "seed-1"): SEEDS[1],
-             fresh_key("chat-identity", "seed-2"): SEEDS[2]}
+             fresh_key("chat-identity", "seed-2"): SEEDS[2], fresh_key("chat-identity", "seed-3"): "07" * 32,
+             fresh_key("chat-identity", "seed-4"): "08" * 32}
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                          fresh=fresh))
     made = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
@@ -118,7 +119,9 @@ def test_a_new_topic_of_three_hosts_starts_host_0_alone_with_every_identity_and_
                     ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host"),
                     ("PodDisruptionBudget", "chat-host")]
     ident = p.writes[0].body
-    assert ident["stringData"] == {"seed": SEEDS[0], "seed-1": SEEDS[1], "seed-2": SEEDS[2]}
+    # A seed for every host the topic may ever have (5): scaling up never changes the Secret.
+    assert ident["stringData"] == {"seed": SEEDS[0], "seed-1": SEEDS[1], "seed-2": SEEDS[2], "seed-3": "07" * 32,
+                                   "seed-4": "08" * 32}
     assert [ident["metadata"]["annotations"][names.host_public_key_annotation(n)] for n in range(3)] == list(PUBS)
     sts = next(w.body for w in p.writes if w.target.kind == "StatefulSet")
     assert sts["spec"]["replicas"] == 1 and sts["spec"]["podManagementPolicy"] == "Parallel"
@@ -244,3 +247,15 @@ def test_one_host_to_three_on_a_live_topic_remakes_the_statefulset_and_adds_seed
     again = plan(obs)
     sts = next(w.body for w in again.writes if w.target.kind == "StatefulSet")
     assert sts["spec"]["replicas"] == 1 and sts["spec"]["podManagementPolicy"] == "Parallel"
+
+
+def test_a_paused_topic_without_its_identity_tells_no_invented_key() -> None:
+    """A topic made paused (a restore puts its Secrets in afterwards) writes nothing and says no host
+    key: a fresh seed's key, drawn anew on every pass, would be a new status on every pass."""
+    topic = topic3()
+    topic["spec"]["paused"] = True
+    fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
+             "chat-hosts": "06" * 32, **{fresh_key("chat-identity", f"seed-{n}"): f"0{n}" * 32 for n in range(1, 5)}}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         fresh=fresh))
+    assert p.writes == [] and p.phase == "Paused" and "hostPublicKey" not in p.status

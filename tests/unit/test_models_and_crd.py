@@ -149,3 +149,19 @@ def test_crd_rules_check_the_name_and_the_same_fields() -> None:
     assert spec["topic"]["pattern"].startswith("^[^\\x00") and spec["bootstrapHost"]["properties"]["image"][
         "maxLength"] == 255
     assert spec["writers"]["properties"]["policy"]["enum"] == ["Clients", "HostOnly", "Open"]
+
+
+def test_v1beta1_is_stored_and_v1alpha1_served_deprecated_with_the_same_schema() -> None:
+    built = crd.build_crd()["spec"]
+    versions = {v["name"]: v for v in built["versions"]}
+    assert set(versions) == {"v1beta1", "v1alpha1"}
+    assert [v["name"] for v in built["versions"] if v["storage"]] == ["v1beta1"]
+    assert all(v["served"] for v in versions.values())
+    assert versions["v1alpha1"]["deprecated"] is True
+    assert "use swarm-operator.dev/v1beta1" in versions["v1alpha1"]["deprecationWarning"]
+    assert "deprecated" not in versions["v1beta1"]
+    # Equal schemas (and columns, subresources): the None strategy only rewrites apiVersion.
+    assert built["conversion"] == {"strategy": "None"}
+    strip = ("name", "storage", "deprecated", "deprecationWarning")
+    assert {k: v for k, v in versions["v1alpha1"].items() if k not in strip} == \
+        {k: v for k, v in versions["v1beta1"].items() if k not in strip}

@@ -16,7 +16,7 @@ from swarm_operator.identity import public_key_of
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.planner import Observed, Plan, after_refusal, plan, waves
 from swarm_operator.validation import parse_spec
-from unit_support import NOW, UID, make_topic, observed_of, put, stamp
+from unit_support import NOW, UID, make_topic, more_seeds, observed_of, put, stamp
 
 PUB = "ab" * 32
 KEY = "cd" * 32
@@ -76,7 +76,7 @@ def cond(p: Plan, ctype: str) -> dict[str, Any]:
 def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> None:
     topic = make_topic()
     seed = "01" * 32
-    fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32}
+    fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                       secrets=dict.fromkeys(SECRETS), fresh=fresh))
     creates = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
@@ -503,7 +503,7 @@ def test_a_topic_recreated_over_its_volume_adopts_the_kept_encryption_key() -> N
     kept = {"metadata": {"name": "chat-encryption", "uid": "kept", "resourceVersion": "3", "ownerReferences": [
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "pvc-uid"}]}}
     p = plan(observed(topic, secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
-                      fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+                      fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32, **more_seeds()}, volume=_volume()))
     assert cond(p, c.READY)["reason"] != "NameConflict"
     creates = [w.body["metadata"]["name"] for w in p.writes if w.op == "create" and w.target.kind == "Secret"]
     assert creates == ["chat-identity", "chat-member"]  # the key is not made anew
@@ -514,7 +514,8 @@ def test_a_topic_recreated_over_its_volume_adopts_the_kept_encryption_key() -> N
     for other in ([{"kind": "PersistentVolumeClaim", "name": "data-chat-host-0", "uid": "another"}], []):
         kept["metadata"]["ownerReferences"] = other
         p = plan(observed(make_topic(), secrets={"chat-encryption": kept, "chat-identity": None, "chat-member": None},
-                          fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32}, volume=_volume()))
+                          fresh={"chat-identity": "11" * 32, "chat-member": "22" * 32, **more_seeds()},
+                          volume=_volume()))
         assert cond(p, c.READY)["reason"] == "NameConflict" and p.writes == []
 
 
@@ -576,7 +577,7 @@ def test_a_host_pod_that_is_not_running_yet_is_pending_not_timed_out() -> None:
 
 def test_a_first_pass_sends_what_needs_no_order_at_once_and_the_statefulset_after() -> None:
     topic = make_topic()
-    fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32}
+    fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                          secrets=dict.fromkeys(SECRETS), fresh=fresh))
     assert [[(w.target.kind, w.body["metadata"]["name"]) for w in wave] for wave in waves(p.writes)] == [

@@ -63,12 +63,13 @@ def test_the_chart_grants_exactly_the_owned_kinds_table() -> None:
 
 def test_the_table_drives_watches_and_paths() -> None:
     assert [k.plural for k in owned.watched()] == [
-        "swarmtopics", "secrets", "configmaps", "services", "statefulsets", "poddisruptionbudgets", "deployments",
+        "swarmtopics", "secrets", "configmaps", "services", "networkpolicies", "statefulsets", "poddisruptionbudgets",
+        "deployments",
         "pods",
         "persistentvolumeclaims"]
     assert owned.SECRET.path("apps", "chat-identity") == "/api/v1/namespaces/apps/secrets/chat-identity"
     assert owned.TOPIC.path("apps", "chat", "status") == \
-        "/apis/swarm-operator.dev/v1alpha1/namespaces/apps/swarmtopics/chat/status"
+        "/apis/swarm-operator.dev/v1beta1/namespaces/apps/swarmtopics/chat/status"
     assert owned.topic_of(owned.CONFIGMAP, {"metadata": {"labels": {"swarm-operator.dev/topic": "chat"}}}) == "chat"
     assert owned.topic_of(owned.TOPIC, {"metadata": {"name": "chat"}}) == "chat"
     assert "update" in owned.TOPIC_FINALIZERS.verbs and owned.SECRET.metadata_only

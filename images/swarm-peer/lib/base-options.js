@@ -1,17 +1,33 @@
 'use strict'
-// Autobase options for an app: its open, its apply wrapped by the writer rules, JSON values,
-// and the topic's encryption key when there is one.
+// Autobase options for an app: its open (plus the library's host-slots view), its apply wrapped
+// by the membership rules, JSON values, the ack interval and the topic's encryption key when
+// there is one.
+//
+// ackInterval: autobase's default is 10 s with jitter (10-20 s between background acks); with
+// several indexers that made confirmation take 27-46 s (shared/notes/autobase-ha-facts.md). 1 s
+// keeps it to a few seconds; only indexers ack, so it costs nothing on members.
 const { wrapApply } = require('./system-apply')
+const { openSlotsView } = require('./host-slots')
 
-function baseOptions (app, { encryptionKey = null, log, metrics }) {
+const DEFAULT_ACK_INTERVAL_MS = 1000
+
+function baseOptions (app, { encryptionKey = null, ackIntervalMs = DEFAULT_ACK_INTERVAL_MS, log, metrics, onapplied = () => {} }) {
   const opts = {
     valueEncoding: 'json',
-    open: app.open,
+    ackInterval: ackIntervalMs,
+    // The app's view first: an existing base finds it where it always was.
+    open (store, host) {
+      const view = app.open(store, host)
+      openSlotsView(store, view)
+      return view
+    },
     apply: wrapApply(app.apply, {
       onignored: (why, node) => {
         metrics.entriesIgnored.inc()
-        log.warn('writer entry ignored', { why, from: node.from.key.toString('hex').slice(0, 16) })
+        log.warn('writer entry ignored', { why, type: node.value.type, from: node.from.key.toString('hex').slice(0, 16) })
       },
+      onduplicate: (why, node) => log.info('writer entry changed nothing', { why, type: node.value.type, from: node.from.key.toString('hex').slice(0, 16) }),
+      onapplied,
       onerror: (err) => log.error('apply failed', { error: err.message })
     })
   }
@@ -19,4 +35,4 @@ function baseOptions (app, { encryptionKey = null, log, metrics }) {
   return opts
 }
 
-module.exports = { baseOptions }
+module.exports = { baseOptions, DEFAULT_ACK_INTERVAL_MS }

@@ -80,6 +80,11 @@ function policy (env, name) {
 function readSeed (env, name, { required = true, what = 'a 32-byte ed25519 seed' } = {}) {
   const file = str(env, name, { required })
   if (file === '') return null
+  return readSeedFile(file, name, what)
+}
+
+// `name` is the variable the error names (the file is its value, or derived from it).
+function readSeedFile (file, name, what) {
   let text
   try {
     text = fs.readFileSync(file, 'utf8')
@@ -87,8 +92,28 @@ function readSeed (env, name, { required = true, what = 'a 32-byte ed25519 seed'
     throw new ConfigError(`${name} names a file that cannot be read: ${file} (${err.code || err.message})`)
   }
   const hex = text.trim().toLowerCase()
-  if (!HEX64.test(hex)) throw new ConfigError(`${name} must name a file holding ${what} as 64 hex characters`)
+  if (!HEX64.test(hex)) throw new ConfigError(`${name} must name a file holding ${what} as 64 hex characters (${file})`)
   return Buffer.from(hex, 'hex')
+}
+
+const REPLICAS = [1, 3, 5]
+
+// Host n of the host StatefulSet: SWARM_HOST_ORDINAL (from the pod-index label), SWARM_HOST_REPLICAS
+// (N). Ordinal 0 reads SWARM_IDENTITY_SEED_FILE (key `seed`), ordinal n >= 1 the key `seed-<n>`
+// in the same directory. SWARM_HOST_SEED_FILE (the `<name>-hosts` Secret) proves a host when it
+// asks to be promoted; N > 1 needs it.
+function hostSet (env) {
+  const ordinal = int(env, 'SWARM_HOST_ORDINAL', 0, 0, 63)
+  const raw = str(env, 'SWARM_HOST_REPLICAS')
+  const replicas = raw === '' ? 1 : Number(raw)
+  if (!REPLICAS.includes(replicas) || !/^\d+$/.test(raw || '1')) {
+    throw new ConfigError(`SWARM_HOST_REPLICAS must be 1, 3 or 5, got ${JSON.stringify(raw)}`)
+  }
+  const identityFile = str(env, 'SWARM_IDENTITY_SEED_FILE', { required: true })
+  const seedFile = ordinal === 0 ? identityFile : path.join(path.dirname(identityFile), `seed-${ordinal}`)
+  const seed = readSeedFile(seedFile, ordinal === 0 ? 'SWARM_IDENTITY_SEED_FILE' : `SWARM_IDENTITY_SEED_FILE (key seed-${ordinal} of host ${ordinal})`, 'a 32-byte ed25519 seed')
+  const hostSeed = readSeed(env, 'SWARM_HOST_SEED_FILE', { required: replicas > 1, what: 'a 32-byte host invite seed' })
+  return { ordinal, replicas, seed, hostSeed }
 }
 
 function common (env) {
@@ -113,18 +138,23 @@ function member (env) {
 
 function host (env = process.env) {
   const dataDir = str(env, 'SWARM_DATA_DIR', { required: true })
-  return {
+  const h = {
     role: 'host',
     ...common(env),
     ...member(env),
     dataDir: path.resolve(dataDir),
-    seed: readSeed(env, 'SWARM_IDENTITY_SEED_FILE'),
+    ...hostSet(env),
     baseKey: hex64(env, 'SWARM_BASE_KEY'),
     watchdogIntervalMs: int(env, 'SWARM_WATCHDOG_INTERVAL_MS', 30000, 100, 3600000),
     acceptWriters: bool(env, 'SWARM_ACCEPT_WRITERS', true),
     writerIdleMs: int(env, 'SWARM_WRITER_IDLE_MS', 900000, 1000, 604800000),
-    pairingPollMs: int(env, 'SWARM_PAIRING_POLL_MS', 30000, 1000, 3600000)
+    pairingPollMs: int(env, 'SWARM_PAIRING_POLL_MS', 30000, 1000, 3600000),
+    ackIntervalMs: int(env, 'SWARM_ACK_INTERVAL_MS', 1000, 100, 600000)
   }
+  if (h.ordinal > 0 && !h.baseKey) {
+    throw new ConfigError(`SWARM_BASE_KEY is required for host ${h.ordinal}: only host 0 creates the base, the others rejoin it`)
+  }
+  return h
 }
 
 function client (env = process.env) {

@@ -1,6 +1,6 @@
 'use strict'
 // Which base the host opens: the one on its disk (reopen), else SWARM_BASE_KEY (rejoin: a new,
-// non-writable local writer), else a new one (create). <dataDir>/swarm-peer.json records it,
+// non-writable local writer), else a new one (create: host 0 only). <dataDir>/swarm-peer.json records it,
 // with `encrypted`: an encryption key is used only for a base created with it (autobase cannot
 // encrypt an existing base: trying bricks the store).
 const fs = require('fs')
@@ -29,7 +29,7 @@ function writeState (dataDir, state) {
   fs.renameSync(tmp, file)
 }
 
-function selectBase (dataDir, baseKey) {
+function selectBase (dataDir, baseKey, ordinal) {
   const state = readState(dataDir)
   if (state) {
     if (baseKey && baseKey !== state.baseKey) {
@@ -37,13 +37,21 @@ function selectBase (dataDir, baseKey) {
     }
     return { state, key: state.baseKey, mode: 'reopen' }
   }
+  if (!baseKey && ordinal > 0) throw new FatalError(`host ${ordinal} has no base on its disk and no SWARM_BASE_KEY: only host 0 creates the base`)
   return { state: null, key: baseKey, mode: baseKey ? 'rejoin' : 'create' }
+}
+
+// A host whose writer key was replaced starts over: its store and state go, the identity stays.
+function wipeStore (dataDir) {
+  for (const name of ['corestore', STATE_FILE, STATE_FILE + '.tmp', 'writers.json', 'writers.json.tmp']) {
+    fs.rmSync(path.join(dataDir, name), { recursive: true, force: true })
+  }
 }
 
 // Returns {base, mode, encrypted}. `opts` are the Autobase options (lib/base-options.js);
 // `genesis(topic)` the app's first entry of a new base.
-async function openHostBase (store, { dataDir, baseKey, topic, opts, genesis, log }) {
-  const { state, key, mode } = selectBase(dataDir, baseKey)
+async function openHostBase (store, { dataDir, baseKey, topic, opts, genesis, log, ordinal = 0 }) {
+  const { state, key, mode } = selectBase(dataDir, baseKey, ordinal)
   const o = { ...opts }
   // A base on disk created without encryption stays unencrypted (old state files have no field).
   if (state && !state.encrypted && o.encryptionKey) {
@@ -60,4 +68,4 @@ async function openHostBase (store, { dataDir, baseKey, topic, opts, genesis, lo
   return { base, mode, encrypted }
 }
 
-module.exports = { openHostBase, FatalError, STATE_FILE }
+module.exports = { openHostBase, wipeStore, FatalError, STATE_FILE }

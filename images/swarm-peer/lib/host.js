@@ -1,7 +1,10 @@
 'use strict'
-// The bootstrap host: owns (or rejoins) the topic's Autobase, announces it, admits writers by
-// policy, sweeps idle writers and signs what it reports. The status port can serve it before
-// ready() resolves the first announce (`status()` is null until then).
+// A bootstrap host (host n of N): owns (host 0 creates) or rejoins the topic's Autobase,
+// announces it, admits writers by policy while it is an indexer, keeps its seat among the
+// indexers (N > 1), keeps confirmation flowing, sweeps idle writers (host 0) and signs what it
+// reports. The status port can serve it before ready() resolves the first announce (`status()`
+// is null until then). A host whose writer key was replaced starts over in place: everything
+// but the identity is closed, the store wiped and the base rejoined ('start-over' of the seat).
 const fs = require('fs')
 const path = require('path')
 const Corestore = require('corestore')
@@ -10,81 +13,161 @@ const quiet = require('./quiet-log')
 const { createMetrics } = require('./metrics')
 const { fromSeed, bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
-const { openHostBase } = require('./host-base')
+const { openHostBase, wipeStore } = require('./host-base')
 const { verifyOfferProof } = require('./membership')
+const { Confirmer, unconfirmed } = require('./confirmer')
 const Replicator = require('./replicator')
 const Announcer = require('./announcer')
 const Admission = require('./admission')
+const IndexerSeat = require('./indexer-seat')
 const WriterRegistry = require('./writer-registry')
 const signed = require('./signed')
+
+// Whether `base`'s local writer is one of the system's active indexers (what apply checks). A
+// new base lists no indexer until its first entry: its creator is one (autobase's `ackable`).
+function activeIndexer (base) {
+  if (!base || !base.opened || !base.writable || !base.system) return false
+  const indexers = base.system.indexers
+  if (indexers.length === 0) return base.ackable
+  return indexers.some((i) => i.key.equals(base.local.key))
+}
 
 class Host extends ReadyResource {
   // opts: the host config (lib/config.js) plus {app: {open, apply, genesis?}, log, metrics}
   constructor (opts) {
     super()
     this.role = 'host'
-    this.opts = opts
+    this.opts = { ordinal: 0, replicas: 1, hostSeed: null, ...opts }
+    this.ordinal = this.opts.ordinal
+    this.replicas = this.opts.replicas
     this.log = opts.log || quiet
     this.metrics = opts.metrics || createMetrics('host')
     this.keyPair = fromSeed(opts.seed)
     this.bootTopic = bootstrapTopic(opts.topic)
+    this.firstPeer = false
+    this.startedOver = null // {reason, writerKey, slotKey, at} once this process started over
+    this.restarting = null
+    this._reset()
+  }
+
+  _reset () {
     this.store = null
     this.base = null
     this.replicator = null
     this.announcer = null
     this.admission = null
     this.registry = null
-    this.firstPeer = false
+    this.seat = null
+    this.confirmer = null
   }
 
+  // Several hosts (or one leaving them): the seat, the confirmation watchdog, indexer readiness.
+  get multi () { return this.replicas > 1 || this.ordinal > 0 }
   get writerKey () { return this.base.local.key.toString('hex') }
+  isIndexer () { return activeIndexer(this.base) }
 
   async _open () {
+    await this._start(this.opts.baseKey)
+  }
+
+  async _start (baseKey) {
     const o = this.opts
     fs.mkdirSync(o.dataDir, { recursive: true })
     this.store = new Corestore(path.join(o.dataDir, 'corestore'))
-    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, log: this.log, metrics: this.metrics })
-    const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey: o.baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log })
+    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, metrics: this.metrics, onapplied: (type, key) => this._onapplied(type, key) })
+    const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
     this.base = base
     this.mode = mode
     this.encrypted = encrypted
-    this.log.info('base open', { mode, encrypted, baseKey: base.key.toString('hex'), writerKey: this.writerKey, writable: base.writable, publicKey: this.keyPair.publicKey.toString('hex'), writersPolicy: o.writersPolicy })
+    this.log.info('base open', { mode, encrypted, ordinal: this.ordinal, replicas: this.replicas, baseKey: base.key.toString('hex'), writerKey: this.writerKey, writable: base.writable, publicKey: this.keyPair.publicKey.toString('hex'), writersPolicy: o.writersPolicy })
     this._watchBase()
-    const common = { log: this.log, metrics: this.metrics }
-    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, ...common })
+    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, metrics: this.metrics })
     this.replicator.attachWakeup(base.wakeupProtocol)
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this._onmessage(info, m))
-    const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
-    this.registry = new WriterRegistry({ base, dataDir: o.dataDir, idleMs: o.writerIdleMs, connected, ...common })
-    await this.registry.ready()
-    this.admission = new Admission({ base, swarm: this.replicator.swarm, registry: this.registry, policy: o.writersPolicy, acceptWriters: o.acceptWriters, memberSeed: o.memberSeed, pollMs: o.pairingPollMs, ...common })
-    await this.admission.ready()
-    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, ...common })
+    // Hosts find each other: with several, each also looks for the others (a server-only swarm
+    // never dials one; members join as client and server anyway).
+    if (this.multi) this.replicator.join(base.discoveryKey, { server: false, client: true })
+    await this._startMembership()
+    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, metrics: this.metrics })
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
     await this.announcer.ready()
   }
 
+  async _startMembership () {
+    const o = this.opts
+    const common = { log: this.log, metrics: this.metrics }
+    const isIndexer = () => this.isIndexer()
+    const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
+    this.registry = new WriterRegistry({ base: this.base, dataDir: o.dataDir, idleMs: o.writerIdleMs, connected, sweeps: this.ordinal === 0, isIndexer, ...common })
+    await this.registry.ready()
+    this.admission = new Admission({ base: this.base, swarm: this.replicator.swarm, registry: this.registry, policy: o.writersPolicy, acceptWriters: o.acceptWriters, memberSeed: o.memberSeed, hostSeed: o.hostSeed, replicas: this.replicas, isIndexer, pollMs: o.pairingPollMs, ...common })
+    await this.admission.ready()
+    if (!this.multi) return
+    this.seat = new IndexerSeat({ base: this.base, pairing: this.admission.pairing, ordinal: this.ordinal, replicas: this.replicas, hostSeed: o.hostSeed, isIndexer, log: this.log })
+    this.seat.on('start-over', (why) => this._startOverSoon(why))
+    await this.seat.ready()
+    if (o.confirmWatchdog === false) return // only to measure autobase without it (test/ha.test.js)
+    this.confirmer = new Confirmer({ base: this.base, isIndexer, stallMs: o.confirmStallMs, ...common })
+    await this.confirmer.ready()
+  }
+
+  _onapplied (type, key) {
+    if (type === 'add-writer' && this.registry) this.registry.track(key)
+  }
+
   _watchBase () {
+    const base = this.base
     const update = () => {
-      this.metrics.viewLength.set(this.base.view.length)
-      this.metrics.writable.set(this.base.writable ? 1 : 0)
-      if (this.base.system) this.metrics.writers.set(this.base.system.members)
+      this.metrics.viewLength.set(base.view.length)
+      this.metrics.writable.set(base.writable ? 1 : 0)
+      this.metrics.indexer.set(activeIndexer(base) ? 1 : 0)
+      this.metrics.unconfirmed.set(unconfirmed(base))
+      if (base.system) {
+        this.metrics.writers.set(base.system.members)
+        this.metrics.indexers.set(base.system.indexers.length)
+      }
     }
-    this.base.on('update', update)
+    base.on('update', update)
     update()
   }
 
-  async _close () {
-    this.log.info('shutting down')
-    if (this.announcer) await this.announcer.close()
-    if (this.admission) await this.admission.close()
-    if (this.registry) await this.registry.close()
-    if (this.replicator) await this.replicator.close()
+  async _stop () {
+    for (const part of [this.announcer, this.confirmer, this.seat, this.admission, this.registry, this.replicator]) {
+      if (part) await part.close()
+    }
     const viewLength = this.base ? this.base.view.length : 0
     if (this.base) await this.base.close()
     if (this.store) await this.store.close()
+    this._reset()
+    return viewLength
+  }
+
+  async _close () {
+    if (this.restarting) await this.restarting
+    this.log.info('shutting down')
+    const viewLength = await this._stop()
     this.log.info('closed', { viewLength })
+  }
+
+  _startOverSoon (why) {
+    if (this.restarting || this.closing) return
+    this.restarting = this._startOver(why).catch((err) => {
+      this.log.error('starting over failed', { error: err.message })
+      this.emit('fatal', err)
+    }).finally(() => { this.restarting = null })
+  }
+
+  // This host's writer key was removed from the base (replaced by a newer key for its ordinal):
+  // wipe the store and rejoin the same base, with a new key, as a host that lost its disk.
+  async _startOver (why) {
+    const baseKey = this.base.key.toString('hex')
+    this.log.warn('this host\'s writer key is no longer in the base: starting over on an empty store', { ordinal: this.ordinal, ...why })
+    this.metrics.startedOver.inc()
+    await this._stop()
+    wipeStore(this.opts.dataDir)
+    this.startedOver = { ...why, at: new Date().toISOString() }
+    if (!this.closing) await this._start(baseKey)
   }
 
   _onpeer (info) {
@@ -135,15 +218,20 @@ class Host extends ReadyResource {
     }
   }
 
+  // N = 1: announce verified (as before N existed). N > 1: also an active indexer (host n of N
+  // serves as one of the base's indexers; a rolling update waits for it), except a host beyond N
+  // (retiring: it has no seat to earn).
   readiness () {
     const a = this.announcer
     const swarm = this.replicator && this.replicator.swarm
     let reason = null
-    if (!a) reason = 'opening the base'
+    if (this.restarting) reason = 'starting over on an empty store'
+    else if (!a) reason = 'opening the base'
     else if (!a.flushed) reason = 'announce not flushed'
     else if (!a.announced) reason = 'own announce missing on the DHT'
     else if (!swarm.dht.online) reason = 'DHT offline'
     else if (!swarm.server || swarm.server.relayAddresses.length === 0) reason = 'no relay addresses'
+    else if (this.multi && this.ordinal < this.replicas && !this.isIndexer()) reason = 'not an indexer yet'
     if (this.closing) reason = 'shutting down'
     if (swarm) this.metrics.dhtOnline.set(swarm.dht.online ? 1 : 0)
     this.metrics.ready.set(reason === null ? 1 : 0)
@@ -152,23 +240,45 @@ class Host extends ReadyResource {
 
   // The signed report; `nonce` (64 hex, from the operator) is signed into it when given.
   status ({ nonce = null } = {}) {
-    if (!this.announcer || !this.announcer.announcedAt) return null
+    if (this.restarting || !this.announcer || !this.announcer.announcedAt) return null
+    const b = this.base
     const payload = {
       role: 'host',
       ...this._identity(),
       announcedAt: this.announcer.announcedAt,
       announceSeconds: this.announcer.announceSeconds,
       peers: this.replicator.swarm.connections.size,
-      writable: this.base.writable,
-      viewLength: this.base.view.length,
+      writable: b.writable,
+      viewLength: b.view.length,
       writersPolicy: this.opts.writersPolicy,
-      writers: this.base.system ? this.base.system.members : 0,
+      writers: b.system ? b.system.members : 0,
       encrypted: this.encrypted,
       mode: this.mode,
-      baseLength: this.base.length
+      baseLength: b.length,
+      ...this._seatReport()
     }
     if (nonce) payload.nonce = nonce
     return signed.sign(payload, this.keyPair)
+  }
+
+  _seatReport () {
+    const b = this.base
+    const indexer = this.isIndexer()
+    const slots = this.seat ? [...this.seat.slots].sort((x, y) => x[0] - y[0]).map(([ordinal, key]) => ({ ordinal, key })) : []
+    return {
+      ordinal: this.ordinal,
+      replicas: this.replicas,
+      indexer,
+      indexers: b.system ? b.system.indexers.length : 0,
+      indexerKeys: b.system ? b.system.indexers.map((i) => i.key.toString('hex')) : [],
+      pendingIndexers: b.system ? b.system.pendingIndexers.length : 0,
+      seat: this.seat ? this.seat.state : (indexer ? 'indexer' : 'none'),
+      hostSlots: slots,
+      signedLength: b.view.signedLength || 0,
+      unconfirmed: unconfirmed(b),
+      startedOver: this.startedOver !== null,
+      startOver: this.startedOver
+    }
   }
 }
 

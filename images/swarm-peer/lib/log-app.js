@@ -24,11 +24,12 @@ async function readLog (base, start) {
   const length = base.view.length
   const entries = []
   for (let i = Math.max(0, start); i < length && entries.length < 1000; i++) entries.push(await base.view.get(i))
-  return { length, start, entries }
+  // signedLength: entries below it are confirmed (signed by a quorum of the base's indexers).
+  return { length, signedLength: base.view.signedLength || 0, start, entries }
 }
 
 // The app API of the reference peer (served on SWARM_APP_HOST:SWARM_APP_PORT, never on the
-// status port): POST /append, GET /log?start=n.
+// status port): POST /append, GET /log?start=n (entries, the view's length and signed length).
 function logRoutes (peer) {
   return {
     'POST /append': async ({ body }) => {

@@ -15,6 +15,7 @@ const { bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { offerProof } = require('./membership')
 const { withTimeout } = require('./swarm')
+const { unconfirmed } = require('./confirmer')
 const Replicator = require('./replicator')
 const Joiner = require('./joiner')
 const OfferInbox = require('./offer-inbox')
@@ -68,7 +69,7 @@ class Member extends ReadyResource {
 
   async _openBase () {
     const key = Buffer.from(this.baseKey, 'hex')
-    this.base = new Autobase(this.store, key, baseOptions(this.opts.app, { encryptionKey: this.opts.encryptionKey, log: this.log, metrics: this.metrics }))
+    this.base = new Autobase(this.store, key, baseOptions(this.opts.app, { encryptionKey: this.opts.encryptionKey, ackIntervalMs: this.opts.ackIntervalMs, log: this.log, metrics: this.metrics }))
     await this.base.ready()
     this.bootCore = this.store.get({ key })
     await this.bootCore.ready()
@@ -84,6 +85,7 @@ class Member extends ReadyResource {
 
   _onupdate () {
     this.metrics.viewLength.set(this.base.view.length || 0)
+    this.metrics.unconfirmed.set(unconfirmed(this.base))
     if (!this.replicated && this.base.length > 0 && this.membersConnected() > 0) {
       this.replicated = true
       const s = (Date.now() - this.replicator.started) / 1000
@@ -148,6 +150,8 @@ class Member extends ReadyResource {
       membersConnected: this.membersConnected(),
       replicated: this.replicated,
       viewLength: b ? b.view.length : 0,
+      signedLength: b ? b.view.signedLength || 0 : 0,
+      unconfirmed: b ? unconfirmed(b) : 0,
       writable: this.writable,
       writersPolicy: this.opts.writersPolicy,
       peers: this.replicator ? this.replicator.swarm.connections.size : 0,

@@ -32,8 +32,15 @@ function createMetrics (role, { processMetrics = false } = {}) {
     writers: new prom.Gauge({ name: 'swarm_peer_writers', help: 'Active writers of the base (the host included)', registers: [registry] }),
     writable: new prom.Gauge({ name: 'swarm_peer_writable', help: '1 while this peer is a writer of the base', registers: [registry] }),
     pairingDenied: new prom.Counter({ name: 'swarm_peer_pairing_denied_total', help: 'Invite requests opened and denied (policy HostOnly or bad request)', registers: [registry] }),
-    entriesIgnored: new prom.Counter({ name: 'swarm_peer_writer_entries_ignored_total', help: 'add-writer/remove-writer entries ignored by apply (not from the host)', registers: [registry] }),
-    offersRefused: new prom.Counter({ name: 'swarm_peer_key_offers_refused_total', help: 'Key offers withheld from peers that did not prove membership', registers: [registry] })
+    entriesIgnored: new prom.Counter({ name: 'swarm_peer_writer_entries_ignored_total', help: 'Membership entries refused by apply (not from an active indexer, stale, malformed, the last indexer)', registers: [registry] }),
+    offersRefused: new prom.Counter({ name: 'swarm_peer_key_offers_refused_total', help: 'Key offers withheld from peers that did not prove membership', registers: [registry] }),
+    indexers: new prom.Gauge({ name: 'swarm_peer_indexers', help: 'Active indexers of the base, as this peer sees its system', registers: [registry] }),
+    indexer: new prom.Gauge({ name: 'swarm_peer_indexer', help: '1 while this peer is an active indexer of the base', registers: [registry] }),
+    unconfirmed: new prom.Gauge({ name: 'swarm_peer_unconfirmed_entries', help: 'Entries of the view not yet signed by a quorum of indexers (view length - signed length)', registers: [registry] }),
+    confirmNudges: new prom.Counter({ name: 'swarm_peer_confirm_nudges_total', help: 'Null appends by the confirmation watchdog (an indexer unblocking stalled confirmation)', registers: [registry] }),
+    pairingSilent: new prom.Counter({ name: 'swarm_peer_pairing_unanswered_total', help: 'Pairing requests left unanswered because this host is not an active indexer', registers: [registry] }),
+    hostsPromoted: new prom.Counter({ name: 'swarm_peer_hosts_promoted_total', help: 'Host promotions (add-indexer/replace-indexer) appended by this host', registers: [registry] }),
+    startedOver: new prom.Counter({ name: 'swarm_peer_host_started_over_total', help: 'Times this host found its writer key replaced or removed and started over on an empty store', registers: [registry] })
   }
   return m
 }

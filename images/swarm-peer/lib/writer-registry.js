@@ -3,7 +3,9 @@
 // seen: `connected()` lists the writer keys named by open connections (a member's `hello`).
 // A sweep removes writers not seen for `idleMs`; removal goes through the log (`remove-writer`), so every peer applies
 // it, and never takes the last indexer (removeable()). After a restart every recorded writer
-// gets a full idle period again.
+// gets a full idle period again. Indexers (the hosts) are never swept. With several hosts only
+// host 0 sweeps (the members name their writer keys to it, the pinned host): it learns the writers
+// the other hosts admitted from apply (`track`).
 const fs = require('fs')
 const path = require('path')
 const ReadyResource = require('ready-resource')
@@ -12,10 +14,13 @@ const Timer = require('./timer')
 const FILE = 'writers.json'
 
 class WriterRegistry extends ReadyResource {
-  constructor ({ base, dataDir, idleMs, connected, log, metrics }) {
+  // isIndexer(): whether this host's remove-writer would be honoured (apply wants an active indexer)
+  constructor ({ base, dataDir, idleMs, connected, sweeps = true, isIndexer = () => base.writable, log, metrics }) {
     super()
     this.base = base
     this.connected = connected
+    this.sweeps = sweeps
+    this.isIndexer = isIndexer
     this.file = path.join(dataDir, FILE)
     this.idleMs = idleMs
     this.log = log
@@ -31,7 +36,7 @@ class WriterRegistry extends ReadyResource {
       const keys = JSON.parse(fs.readFileSync(this.file, 'utf8')).writers || []
       for (const k of keys) this.lastSeen.set(k, Date.now())
     }
-    this.timer.start()
+    if (this.sweeps) this.timer.start()
   }
 
   async _close () {
@@ -43,6 +48,11 @@ class WriterRegistry extends ReadyResource {
   add (key) {
     this.lastSeen.set(key, Date.now())
     this._save()
+  }
+
+  // A writer applied from the log (admitted by any host): saved with the next sweep.
+  track (key) {
+    if (!this.lastSeen.has(key)) this.lastSeen.set(key, Date.now())
   }
 
   seen (key) {
@@ -65,7 +75,7 @@ class WriterRegistry extends ReadyResource {
         if (info || now - seen >= this.idleMs) this.lastSeen.delete(key) // removed, or never applied
         continue
       }
-      if (now - seen < this.idleMs || !this.base.writable || !this.base.removeable(buf)) continue
+      if (info.isIndexer || now - seen < this.idleMs || !this.isIndexer() || !this.base.removeable(buf)) continue
       await this.base.append({ type: 'remove-writer', key })
       this.lastSeen.delete(key)
       this.metrics.writersRemoved.inc()

@@ -1,6 +1,9 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
+const crypto = require('crypto')
+const fs = require('fs')
+const path = require('path')
 const { spawnPeer, tmpdir, seedFile, stopAll } = require('./helpers')
 
 test.after(stopAll)
@@ -46,6 +49,28 @@ test('bad values exit non-zero with one line naming the variable', async () => {
   const r = await run(['dht-bootstrap'], {})
   assert.strictEqual(r.code, 1)
   assert.match(oneLine(r.stderr), /SWARM_DHT_HOST/)
+})
+
+test('several hosts: SWARM_HOST_REPLICAS, SWARM_HOST_ORDINAL, seed-<n> and SWARM_HOST_SEED_FILE are checked with one line naming the variable', async () => {
+  const dir = tmpdir()
+  const seed = seedFile(dir)
+  const hostSeed = path.join(dir, 'host-invite-seed')
+  fs.writeFileSync(hostSeed, crypto.randomBytes(32).toString('hex'))
+  const good = { SWARM_TOPIC: 't', SWARM_DATA_DIR: dir + '/data', SWARM_IDENTITY_SEED_FILE: seed, SWARM_DHT_BOOTSTRAP: '127.0.0.1:1', SWARM_HOST_SEED_FILE: hostSeed, SWARM_HOST_REPLICAS: '3' }
+  const cases = [
+    [{ SWARM_HOST_REPLICAS: '2' }, /SWARM_HOST_REPLICAS must be 1, 3 or 5, got "2"/],
+    [{ SWARM_HOST_REPLICAS: 'three' }, /SWARM_HOST_REPLICAS must be 1, 3 or 5/],
+    [{ SWARM_HOST_ORDINAL: '-1' }, /SWARM_HOST_ORDINAL must be an integer/],
+    [{ SWARM_HOST_SEED_FILE: '' }, /SWARM_HOST_SEED_FILE is required/],
+    [{ SWARM_HOST_ORDINAL: '1', SWARM_BASE_KEY: 'ab'.repeat(32) }, /SWARM_IDENTITY_SEED_FILE \(key seed-1 of host 1\) names a file that cannot be read: .*seed-1/],
+    [{ SWARM_HOST_ORDINAL: '2' }, /SWARM_BASE_KEY is required for host 2: only host 0 creates the base/]
+  ]
+  fs.writeFileSync(path.join(dir, 'seed-2'), crypto.randomBytes(32).toString('hex'))
+  for (const [bad, want] of cases) {
+    const r = await run(['host'], { ...good, ...bad })
+    assert.strictEqual(r.code, 1, `${want}: ${r.stderr}`)
+    assert.match(oneLine(r.stderr), want)
+  }
 })
 
 test('unknown role prints usage and exits 2', async () => {

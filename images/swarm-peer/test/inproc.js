@@ -19,25 +19,45 @@ async function testnet () {
   return { net, bootstrap }
 }
 
+// A topic's secrets: member seed, encryption key, host 0's identity seed, the host invite seed and
+// one identity seed per ordinal (seeds[0] === seed).
 function secrets () {
-  return { memberSeed: crypto.randomBytes(32), encryptionKey: crypto.randomBytes(32), seed: crypto.randomBytes(32) }
+  const seeds = Array.from({ length: 5 }, () => crypto.randomBytes(32))
+  return { memberSeed: crypto.randomBytes(32), encryptionKey: crypto.randomBytes(32), seed: seeds[0], seeds, hostSeed: crypto.randomBytes(32) }
 }
 
 async function closeAll () {
   for (const p of closers.splice(0).reverse()) await p.close().catch(() => {})
 }
 
-async function startHost ({ bootstrap, topic, secret, app = logApp, ...rest }) {
+// Host `ordinal` (default 0) of `replicas` (default 1); hosts >= 1 need `baseKey`.
+async function startHost ({ bootstrap, topic, secret, app = logApp, ordinal = 0, ...rest }) {
   const h = new Host({
-    topic, bootstrap, dhtHost: '127.0.0.1', dataDir: tmpdir() + '/host', seed: secret.seed,
-    memberSeed: secret.memberSeed, encryptionKey: secret.encryptionKey, writersPolicy: 'Clients',
-    acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 2000, watchdogIntervalMs: 30000, baseKey: null, app, log, ...rest
+    topic, bootstrap, dhtHost: '127.0.0.1', dataDir: tmpdir() + '/host', seed: secret.seeds ? secret.seeds[ordinal] : secret.seed,
+    memberSeed: secret.memberSeed, encryptionKey: secret.encryptionKey, hostSeed: secret.hostSeed || null, writersPolicy: 'Clients',
+    acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 2000, watchdogIntervalMs: 30000, baseKey: null, app, log, ordinal, ...rest
   })
   closers.push(h)
   await h.ready()
   return h
 }
 
+// host-0 creates the base, hosts 1..n-1 rejoin it on its key; resolves once all are indexers
+// and every host sees n of them.
+async function startHosts ({ bootstrap, topic, secret, n = 3, ...rest }) {
+  const h0 = await startHost({ bootstrap, topic, secret, replicas: n, ...rest })
+  const baseKey = h0.base.key.toString('hex')
+  const others = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startHost({ bootstrap, topic, secret, replicas: n, ordinal: i + 1, baseKey, ...rest })))
+  const hosts = [h0, ...others]
+  await until(() => allIndexers(hosts, n), 180000, `${n} hosts indexers`)
+  return hosts
+}
+
+function allIndexers (hosts, n) {
+  return hosts.every((h) => h.opened && h.base && h.base.system && h.isIndexer() && h.base.system.indexers.length === n && h.base.system.pendingIndexers.length === 0)
+}
+
+// `host` gives the base key and the pinned host key (or pass baseKey/hostPublicKey in `rest`).
 async function startMember ({ bootstrap, topic, host, secret, app = logApp, ...rest }) {
   const m = new Member({
     topic, bootstrap, dhtHost: '127.0.0.1', dataDir: tmpdir() + '/member', ephemeralDataDir: true,
@@ -65,4 +85,4 @@ async function viewHas (peer, pred) {
   return false
 }
 
-module.exports = { testnet, secrets, startHost, startMember, closeAll, until, viewHas }
+module.exports = { testnet, secrets, startHost, startHosts, allIndexers, startMember, closeAll, until, viewHas }

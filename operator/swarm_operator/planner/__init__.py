@@ -27,7 +27,7 @@ from datetime import datetime
 from .. import conditions as c
 from .. import owned
 from ..reasons import R
-from . import basekey, clients, host, status, trust
+from . import backupcheck, basekey, clients, host, status, trust
 from .status import describe_change, progress_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, waves, write
 
@@ -83,7 +83,8 @@ def plan(obs: Observed) -> Plan:
     key = basekey.record(obs, keys, ready)
     made = clients.deployments(obs, keys, key.recorded)
     refused = host.scale_down_refused(obs)
-    return _finish(obs, [identity, owners, fields, side, ready, key, made], [refused] if refused else [],
+    backup = backupcheck.check(obs)
+    return _finish(obs, [identity, owners, fields, side, ready, key, made, backup], [refused] if refused else [],
                    record=key.recorded_now, recorded_now=key.recorded_now, conflict_now=key.conflict_now,
                    timeout_now=ready.timeout_now, roll=side.roll,
                    host_ready=any(x.type == c.HOST_READY and x.status is True for x in ready.conditions),

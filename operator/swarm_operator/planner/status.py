@@ -65,6 +65,8 @@ def assemble(obs: Observed, conds: list[c.Cond], fields: dict[str, Any], host_st
     status = {**old, **fields}  # fields replace whole values; the old ones are only read
     status["observedGeneration"] = generation
     status["conditions"] = c.merge(list(old.get("conditions") or []), conds, generation, obs.now)
+    if not obs.backup_check:  # the check is off (or was turned off): its condition goes
+        status["conditions"] = [x for x in status["conditions"] if x["type"] != c.CREDENTIALS_BACKED_UP]
     status["phase"] = str(phase_of(status, bool(obs.spec and obs.spec.paused), host_started))
     _set_reason(status)
     return status

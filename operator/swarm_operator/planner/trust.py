@@ -9,9 +9,12 @@ from typing import Any
 from .. import children, names, owned
 from ..hashes import bootstrap_topic_hash, topic_hash
 from ..identity import known_public_key, public_key_of
+from ..models import HOST_REPLICAS
 from ..objects import controlled_by, controller_of
 from ..reasons import R
 from .types import Decision, Event, Observed, Write, fresh_key, write
+
+MAX_HOSTS = max(HOST_REPLICAS)
 
 
 def left_with_the_volume(obs: Observed, secret: dict[str, Any] | None) -> bool:
@@ -56,16 +59,19 @@ def _annotated(identity: dict[str, Any] | None, topic: dict[str, Any], ordinal: 
 
 
 def _more_hosts(obs: Observed, secret: str, identity: dict[str, Any] | None) -> tuple[dict[int, str], list[str]]:
-    """Seeds for the hosts beyond 0 that the identity Secret lacks, and every host's public key."""
+    """Seeds for the hosts beyond 0 that the identity Secret lacks (a new Secret gets one for every
+    host a topic can have, so scaling up never changes it; one made by an older operator gets those
+    of the hosts it runs), and the public keys of the hosts the topic has."""
     assert obs.spec is not None
     missing: dict[int, str] = {}
     keys: list[str] = []
-    for n in range(1, obs.host_count):
+    for n in range(1, MAX_HOSTS if identity is None else obs.host_count):
         known = _annotated(identity, obs.topic, n)
         if known is None:
             missing[n] = obs.fresh[fresh_key(secret, names.identity_seed_key(n))]
             known = public_key_of(missing[n])
-        keys.append(known)
+        if n < obs.host_count:
+            keys.append(known)
     return missing, keys
 
 
@@ -105,6 +111,8 @@ def secrets(obs: Observed) -> Identity:
                           joins=True)
                     for made, build in builders if obs.secrets.get(made) is None)
     known = known_public_key(topic, obs.configmap, identity)
+    if identity is None and obs.spec.paused:
+        return Identity(writes=creates)  # nothing is made while paused: no key to tell of yet
     if identity is None:
         public_key = public_key_of(obs.fresh[secret])
         rotated = bool(known and known != public_key and obs.statefulset is not None)

@@ -13,6 +13,7 @@ from typing import Any
 from .. import conditions as c
 from .. import names, owned
 from ..children.common import topic_digest
+from ..config import TopicNetwork
 from ..hostreport import HostReport, HostReportError
 from ..models import SwarmTopicSpec
 
@@ -68,6 +69,7 @@ class Observed:
     spec_error: str | None
     now: datetime
     peer_image: str
+    network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     children: dict[str, dict[str, Obj]] = field(default_factory=dict)
     # Fresh random values (hex) for what does not exist yet: by Secret name, and by
     # `fresh_key(secret, key)` for a key a Secret lacks (a host's seed).
@@ -80,6 +82,8 @@ class Observed:
     report_errors: dict[int, HostReportError] = field(default_factory=dict)
     # The upgrade brake: whether this topic holds (or may take) a roll slot this pass.
     may_roll: bool = True
+    # `run --backup-check`: the CredentialsBackedUp condition (backupcheck.py).
+    backup_check: bool = False
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import names, owned
 from ..hostreport import HostReport, HostReportError
 from ..identity import known_public_key, new_seed
-from ..models import SwarmTopicSpec
+from ..models import HOST_REPLICAS, SwarmTopicSpec
 from ..objects import controlled_by, pod_ready
 from ..planner import Observed
 from ..planner.types import fresh_key
@@ -78,7 +78,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
     await read_past_caches(wiring, memory, (ns, name), found)
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
-                   may_roll=memory.rolls.may_roll((ns, name)),
+                   network=wiring.network, may_roll=memory.rolls.may_roll((ns, name)), backup_check=wiring.backup_check,
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
                    volumes=_by_ordinal(caches.of_topic(owned.PVC, ns, name), names.host_pvc(name, 0)))
     # Its own Deployments of groups no longer in the spec (to delete), then whatever holds the names
@@ -91,6 +91,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     obs.fresh = _fresh(obs, spec)
     identity = obs.secrets.get(names.identity_secret(name))
     if identity is not None and controlled_by(identity, topic):
+        # A list: with no host pod yet, max() of one number alone would fail.
         keys = _public_keys(topic, obs.configmap, identity, max([obs.host_count, *(n + 1 for n in obs.host_pods)]))
         hosts = [(n, pod, keys[n]) for n, pod in sorted(obs.host_pods.items()) if n in keys and _running(pod, n)]
         answers = await asyncio.gather(*(_report(wiring, memory, (ns, name, n), pod, key, spec.topic_of(name))
@@ -113,9 +114,9 @@ def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
     fresh = {s: (new_seed() if s == identity else secrets.token_hex(32))
              for s in owned.SECRET.claimed(name, spec) if obs.secrets.get(s) is None}
     annotations = ((obs.secrets.get(identity) or {}).get("metadata") or {}).get("annotations") or {}
+    more = range(1, max(HOST_REPLICAS)) if identity in fresh else range(1, obs.host_count)
     fresh.update({fresh_key(identity, names.identity_seed_key(n)): new_seed()
-                  for n in range(1, obs.host_count)
-                  if identity in fresh or not annotations.get(names.host_public_key_annotation(n))})
+                  for n in more if not annotations.get(names.host_public_key_annotation(n))})
     return fresh
 
 

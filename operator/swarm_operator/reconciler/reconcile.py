@@ -62,7 +62,8 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
         return None
     spec, error = parse_spec(topic)
     if spec is None:
-        obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=wiring.peer_image)
+        obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=wiring.peer_image,
+                       backup_check=wiring.backup_check)
     else:
         obs = await observe(wiring, memory, topic, spec)
     planned = time.monotonic()
