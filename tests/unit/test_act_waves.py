@@ -73,8 +73,8 @@ async def test_a_first_pass_sends_its_first_writes_at_once_and_the_statefulset_a
     _, refused = await act(ctx, Memory(), topic, the_plan)
     assert refused is None
     creates = [path.rsplit("/", 1)[1] for verb, path in server.asked if verb == "create"]
-    assert creates[-1] == "statefulsets" and sorted(creates[:-1]) == ["configmaps", "secrets", "secrets", "services"]
-    assert server.most == 4  # the Secrets, the ConfigMap and the Service in flight together
+    assert creates[-1] == "statefulsets" and sorted(creates[:-1]) == ["configmaps", "secrets", "secrets", "secrets", "services"]
+    assert server.most == 5  # the three Secrets, the ConfigMap and the Service in flight together
     assert ctx.caches.get(owned.SERVICE, "apps", "chat-host") is not None  # every answer kept
 
 
@@ -87,7 +87,7 @@ async def test_a_refusal_in_a_wave_keeps_the_others_answers_and_sends_nothing_af
     assert refused is not None and refused.reason == "ApiRejected" and "port in use" in refused.message
     assert not any(path.endswith("/statefulsets") for _, path in server.asked)  # nothing after the wave
     assert ctx.caches.get(owned.CONFIGMAP, "apps", "chat-swarm") is not None  # the others' answers kept
-    assert sorted(w.target.kind for w in after.writes) == ["ConfigMap", "Secret", "Secret"]  # what happened
+    assert sorted(w.target.kind for w in after.writes) == ["ConfigMap", "Secret", "Secret", "Secret"]  # what happened
     assert after.status["reason"] == "ApiRejected"
     assert server.asked[-1] == ("patch", owned.TOPIC.path("apps", "chat", "status"))  # the status says why
 

@@ -10,7 +10,9 @@ const path = require('path')
 const Corestore = require('corestore')
 const ReadyResource = require('ready-resource')
 const quiet = require('./quiet-log')
-const { createMetrics } = require('./metrics')
+const Stats = require('./stats')
+const config = require('./config')
+const { logApp } = require('./log-app')
 const { fromSeed, bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { openHostBase, wipeStore } = require('./host-base')
@@ -32,16 +34,20 @@ function activeIndexer (base) {
   return indexers.some((i) => i.key.equals(base.local.key))
 }
 
+// What a host created without a setting uses (the defaults of Host.config()).
+const HOST_DEFAULTS = { ordinal: 0, replicas: 1, hostSeed: null, writersPolicy: 'Clients', acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 30000, watchdogIntervalMs: 30000 }
+
 class Host extends ReadyResource {
-  // opts: the host config (lib/config.js) plus {app: {open, apply, genesis?}, log, metrics}
+  // opts: the host config (Host.config(), lib/config.js) plus {app: {open, apply, genesis?} (default:
+  // the JSON log app), log, stats}
   constructor (opts) {
     super()
     this.role = 'host'
-    this.opts = { ordinal: 0, replicas: 1, hostSeed: null, ...opts }
+    this.opts = { ...HOST_DEFAULTS, ...opts, app: opts.app || logApp }
     this.ordinal = this.opts.ordinal
     this.replicas = this.opts.replicas
     this.log = opts.log || quiet
-    this.metrics = opts.metrics || createMetrics('host')
+    this.stats = opts.stats || new Stats()
     this.keyPair = fromSeed(opts.seed)
     this.bootTopic = bootstrapTopic(opts.topic)
     this.firstPeer = false
@@ -49,6 +55,9 @@ class Host extends ReadyResource {
     this.restarting = null
     this._reset()
   }
+
+  // The host's options from the SWARM_* environment (throws a ConfigError naming the variable).
+  static config (env = process.env) { return config.host(env) }
 
   _reset () {
     this.store = null
@@ -74,14 +83,14 @@ class Host extends ReadyResource {
     const o = this.opts
     fs.mkdirSync(o.dataDir, { recursive: true })
     this.store = new Corestore(path.join(o.dataDir, 'corestore'))
-    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, metrics: this.metrics, onapplied: (type, key) => this._onapplied(type, key) })
+    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, stats: this.stats, onapplied: (type, key) => this._onapplied(type, key) })
     const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
     this.base = base
     this.mode = mode
     this.encrypted = encrypted
     this.log.info('base open', { mode, encrypted, ordinal: this.ordinal, replicas: this.replicas, baseKey: base.key.toString('hex'), writerKey: this.writerKey, writable: base.writable, publicKey: this.keyPair.publicKey.toString('hex'), writersPolicy: o.writersPolicy })
     this._watchBase()
-    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, metrics: this.metrics })
+    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, stats: this.stats })
     this.replicator.attachWakeup(base.wakeupProtocol)
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this._onmessage(info, m))
@@ -89,14 +98,14 @@ class Host extends ReadyResource {
     // never dials one; members join as client and server anyway).
     if (this.multi) this.replicator.join(base.discoveryKey, { server: false, client: true })
     await this._startMembership()
-    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, metrics: this.metrics })
+    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, stats: this.stats })
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
     await this.announcer.ready()
   }
 
   async _startMembership () {
     const o = this.opts
-    const common = { log: this.log, metrics: this.metrics }
+    const common = { log: this.log, stats: this.stats }
     const isIndexer = () => this.isIndexer()
     const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
     this.registry = new WriterRegistry({ base: this.base, dataDir: o.dataDir, idleMs: o.writerIdleMs, connected, sweeps: this.ordinal === 0, isIndexer, ...common })
@@ -119,13 +128,13 @@ class Host extends ReadyResource {
   _watchBase () {
     const base = this.base
     const update = () => {
-      this.metrics.viewLength.set(base.view.length)
-      this.metrics.writable.set(base.writable ? 1 : 0)
-      this.metrics.indexer.set(activeIndexer(base) ? 1 : 0)
-      this.metrics.unconfirmed.set(unconfirmed(base))
+      this.stats.viewLength.set(base.view.length)
+      this.stats.writable.set(base.writable ? 1 : 0)
+      this.stats.indexer.set(activeIndexer(base) ? 1 : 0)
+      this.stats.unconfirmed.set(unconfirmed(base))
       if (base.system) {
-        this.metrics.writers.set(base.system.members)
-        this.metrics.indexers.set(base.system.indexers.length)
+        this.stats.writers.set(base.system.members)
+        this.stats.indexers.set(base.system.indexers.length)
       }
     }
     base.on('update', update)
@@ -163,7 +172,7 @@ class Host extends ReadyResource {
   async _startOver (why) {
     const baseKey = this.base.key.toString('hex')
     this.log.warn('this host\'s writer key is no longer in the base: starting over on an empty store', { ordinal: this.ordinal, ...why })
-    this.metrics.startedOver.inc()
+    this.stats.startedOver.inc()
     await this._stop()
     wipeStore(this.opts.dataDir)
     this.startedOver = { ...why, at: new Date().toISOString() }
@@ -174,7 +183,7 @@ class Host extends ReadyResource {
     this.log.info('peer connected', { peers: this.replicator.swarm.connections.size })
     if (!this.firstPeer) {
       this.firstPeer = true
-      this.metrics.firstPeer.observe((Date.now() - this.replicator.started) / 1000)
+      this.stats.firstPeer.observe((Date.now() - this.replicator.started) / 1000)
     }
     if (this.opts.writersPolicy === 'Open') this._offer(info)
   }
@@ -191,7 +200,7 @@ class Host extends ReadyResource {
         this.registry.seen(m.writerKey)
       }
       if (info.proved || open) this._offer(info)
-      else this.metrics.offersRefused.inc()
+      else this.stats.offersRefused.inc()
     } else if (m.type === 'writer-request') {
       this.admission.onWriterRequest(m.key, info.remoteKey).catch(() => {})
     }
@@ -201,7 +210,7 @@ class Host extends ReadyResource {
     if (info.offered) return
     info.offered = true
     this.replicator.send(info, { type: 'offer', envelope: this.keyOffer() })
-    this.metrics.offersSent.inc()
+    this.stats.offersSent.inc()
   }
 
   keyOffer () {
@@ -233,8 +242,8 @@ class Host extends ReadyResource {
     else if (!swarm.server || swarm.server.relayAddresses.length === 0) reason = 'no relay addresses'
     else if (this.multi && this.ordinal < this.replicas && !this.isIndexer()) reason = 'not an indexer yet'
     if (this.closing) reason = 'shutting down'
-    if (swarm) this.metrics.dhtOnline.set(swarm.dht.online ? 1 : 0)
-    this.metrics.ready.set(reason === null ? 1 : 0)
+    if (swarm) this.stats.dhtOnline.set(swarm.dht.online ? 1 : 0)
+    this.stats.ready.set(reason === null ? 1 : 0)
     return { ready: reason === null, reason, writable: !!this.base && this.base.writable }
   }
 

@@ -131,7 +131,9 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
         kind = request_kind(method, url_path)
-        data = None if body is None else orjson.dumps(body)
+        # A body already serialized (bytes) is sent as it is; anything else as JSON, by orjson: UTF-8,
+        # never an escape of a character outside the Basic Multilingual Plane (see `apply`).
+        data = None if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
         for attempt in range(RETRIES_429 + 1):
             async with self.throttle.slot(kind) as slot, \
                     session.request(method, self.base + url_path, data=data, headers=headers, params=params) as rsp:
@@ -164,8 +166,13 @@ class Kube:
                                   params={"fieldManager": FIELD_MANAGER})
 
     async def apply(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply as the operator's field manager: it owns exactly the fields it sends."""
-        return await self.request("PATCH", url_path, body, APPLY_PATCH,
+        """Server-side apply as the operator's field manager: it owns exactly the fields it sends.
+
+        The body is YAML to the API server (JSON is YAML), sent as UTF-8 text: JSON's escapes of
+        characters outside the Basic Multilingual Plane (a surrogate pair, "\\ud83d\\udd25") are not
+        YAML, whose parser refuses them ("invalid Unicode character escape code"). orjson writes
+        every character as UTF-8, never as an escape."""
+        return await self.request("PATCH", url_path, orjson.dumps(body), APPLY_PATCH,
                                   params={"fieldManager": FIELD_MANAGER, "force": "true"})
 
     async def replace(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +186,16 @@ class Kube:
     async def merge_patch(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, body, MERGE_PATCH,
                                   params={"fieldManager": FIELD_MANAGER})
+
+    async def whoami(self) -> str | None:
+        """The user the API server takes this client for (a SelfSubjectReview: every authenticated
+        user may ask it), or None when it cannot say."""
+        try:
+            review = await self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        except ApiError:
+            return None
+        return ((review.get("status") or {}).get("userInfo") or {}).get("username")
 
     async def delete(self, url_path: str, uid: str | None = None, propagation: str = "Background") -> None:
         """Delete; with `uid`, only that very object (a replaced one answers 409). `propagation`
