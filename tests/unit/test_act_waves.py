@@ -73,7 +73,8 @@ async def test_a_first_pass_sends_its_first_writes_at_once_and_the_statefulset_a
     _, refused = await act(ctx, Memory(), topic, the_plan)
     assert refused is None
     creates = [path.rsplit("/", 1)[1] for verb, path in server.asked if verb == "create"]
-    assert creates[-1] == "statefulsets" and sorted(creates[:-1]) == ["configmaps", "secrets", "secrets", "secrets", "services"]
+    assert creates[-1] == "statefulsets"
+    assert sorted(creates[:-1]) == ["configmaps", "secrets", "secrets", "secrets", "services"]
     assert server.most == 5  # the three Secrets, the ConfigMap and the Service in flight together
     assert ctx.caches.get(owned.SERVICE, "apps", "chat-host") is not None  # every answer kept
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from kubernetes import client as k8s_client
-from swarm_operator.api.client import Kube, request_kind
-from swarm_operator.api.errors import ApiServerError
+from swarm_operator.api.client import AUTH_TTL, Kube, request_kind
+from swarm_operator.api.errors import ApiError, ApiServerError
 from swarm_operator.api.throttle import (
     CRITICAL,
     MAX_LIMIT,
@@ -224,3 +224,61 @@ async def _kube_on(handler: Any, port: int) -> Kube:
 
     kube.close = close  # type: ignore[method-assign]
     return kube
+
+
+async def test_a_request_cancelled_while_waiting_takes_no_slot_and_one_cancelled_once_let_in_gives_it_back() -> None:
+    throttle = Throttle()
+    throttle.window.limit = 1
+    order: list[str] = []
+    hold = asyncio.Event()
+    first = asyncio.create_task(_request(throttle, 2, "first", order, hold))
+    await asyncio.sleep(0.01)
+    gone = asyncio.create_task(_request(throttle, 2, "cancelled while waiting", order, hold))
+    last = asyncio.create_task(_request(throttle, 2, "last", order, hold))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    hold.set()
+    await asyncio.gather(first, last, gone, return_exceptions=True)
+    assert order == ["first", "last"] and throttle.in_flight == 0 and throttle.waiting == 0
+    # Let in (its turn granted), then cancelled before it ran: the slot is given back.
+    throttle.in_flight = 1  # one request in flight: the next waits
+    granted = asyncio.create_task(_request(throttle, 2, "granted", order, hold))
+    await asyncio.sleep(0.01)
+    assert throttle.waiting == 1
+    throttle._release()  # the one in flight answered: `granted` gets its slot...
+    granted.cancel()  # ...and is cancelled before it could run
+    await asyncio.gather(granted, return_exceptions=True)
+    assert order == ["first", "last"] and throttle.in_flight == 0
+    await asyncio.wait_for(throttle.room(), 0.05)
+
+
+async def test_the_credentials_are_asked_at_most_every_ttl_and_again_after_a_401(unused_tcp_port: int) -> None:
+    answers = [201, 201, 401, 201]
+
+    async def secrets(request: web.Request) -> web.Response:
+        status = answers.pop(0)
+        return web.json_response({"metadata": {"name": "x"}} if status < 400 else
+                                 {"reason": "Unauthorized", "message": "token expired"}, status=status)
+
+    kube = await _kube_on(secrets, unused_tcp_port)
+    asked: list[int] = []
+    settings = kube.configuration.auth_settings
+
+    def counted() -> Any:
+        asked.append(1)
+        return settings()
+
+    kube.configuration.auth_settings = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(2):
+            await kube.create("/api/v1/namespaces/apps/secrets", {"metadata": {"name": "x"}})
+        assert len(asked) == 1  # one look-up for both requests (within AUTH_TTL)
+        with pytest.raises(ApiError):
+            await kube.create("/api/v1/namespaces/apps/secrets", {"metadata": {"name": "x"}})
+        await kube.create("/api/v1/namespaces/apps/secrets", {"metadata": {"name": "x"}})
+        assert len(asked) == 2  # a 401: the next request asks for the (rotated) token again
+        kube._auth_at -= AUTH_TTL + 1
+        kube.headers()
+        assert len(asked) == 3  # and after AUTH_TTL
+    finally:
+        await kube.close()
