@@ -59,6 +59,7 @@ from scale_figures import (  # noqa: E402
     Phase,
     Window,
     growth,
+    machine_load,
     percentile,
     requests_by_user,
     side_by_side,
@@ -382,11 +383,11 @@ def run_size(state: Path, args: argparse.Namespace, n: int, first: bool) -> tupl
     pods = n * (args.clients + 1) + args.singles * (args.clients + 1)
     floor = Phase("floor", n, float("nan"), {}, Counter(), notes=["floor not run (--operator-only)"])
     if not args.operator_only:
-        print(f"\n== {n} topics: the floor", flush=True)
+        print(f"\n== {n} topics: the floor ({machine_load()})", flush=True)
         with cluster(state / f"floor-{n}", args, pods) as (plane, node):
             floor = asyncio.run(floor_phase(plane, node, args, n))
     op = operator_run(state, args, n, first, pods, args.operator_source, "operator")
-    print("\n" + side_by_side(floor, op), flush=True)
+    print("\n" + side_by_side(floor, op) + f"\n  {machine_load()}", flush=True)
     if args.compare_source:
         other = operator_run(state, args, n, False, pods, args.compare_source, "other")
         print("\n" + side_by_side(other, op, ("other", "this")), flush=True)
@@ -395,7 +396,7 @@ def run_size(state: Path, args: argparse.Namespace, n: int, first: bool) -> tupl
 
 def operator_run(state: Path, args: argparse.Namespace, n: int, first: bool, pods: int, source: str | None,
                  label: str) -> Phase:
-    print(f"== {n} topics: the operator" + (f" of {source}" if source else ""), flush=True)
+    print(f"== {n} topics: the operator" + (f" of {source}" if source else "") + f" ({machine_load()})", flush=True)
     with cluster(state / f"{label}-{n}", args, pods) as (plane, node):
         return asyncio.run(operator_phase(plane, node, argparse.Namespace(**{**vars(args), "operator_source": source}),
                                           n, state / f"{label}-{n}", first))

@@ -58,6 +58,13 @@ def machine_busy() -> float:
     return (sum(values[:8]) - idle) / TICK
 
 
+def machine_load() -> str:
+    """The machine's CPUs and load average, printed beside the figures (a shared machine's other
+    users slow both phases alike only when the load stays the same)."""
+    one, five, fifteen = os.getloadavg()
+    return f"machine: {os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
 @dataclass
 class Clock:
     """CPU seconds of named processes between `start()` and `stop()` (the bench's own as "bench")."""
