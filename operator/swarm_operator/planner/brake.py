@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from .. import names
 from ..children import Inputs
-from ..children.statefulset import template_hash
 from ..objects import pod_ready
+from .desired import template_hash
 from .types import Obj, Observed
 
 REVISION_LABEL = "controller-revision-hash"
