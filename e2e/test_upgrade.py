@@ -32,7 +32,7 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +352,12 @@ def entries_missing(cluster: Cluster, ns: str, writers: Writers, before: float |
     return {name: views for name, views in last.items() if not views or set(views.values()) != {0}}
 
 
+def lost(missing: dict[str, dict[str, int]]) -> int:
+    """Acknowledged entries lacking from the member views that lack the most, over the topics (a view
+    that could not be read counts -1 in `missing`: it fails the case, not this sum)."""
+    return sum(max([0, *views.values()]) for views in missing.values())
+
+
 def operator_images(cluster: Cluster) -> set[str]:
     pods = cluster.pods(RELEASE_NS, "app.kubernetes.io/name=swarm-operator")
     return {p["spec"]["containers"][0]["image"] for p in pods if pod_ready(p)}
@@ -387,14 +393,65 @@ def events_of(cluster: Cluster, ns: str, reason: str) -> dict[str, int]:
     return dict(counts)
 
 
+def _pod_line(pod: dict[str, Any]) -> tuple[str, bool, str, str]:
+    image = pod["spec"]["containers"][0]["image"].rsplit(":", 1)[-1]
+    revision = (pod["metadata"].get("labels") or {}).get("controller-revision-hash", "")[-10:]
+    return pod["metadata"]["name"], pod_ready(pod), image, revision
+
+
+def describe(cluster: Cluster, ns: str) -> str:
+    """Each topic's phase and Ready reason, its host StatefulSet and pods: printed when a wait stalls."""
+    listing = cluster.get_json("statefulsets", namespace=ns) or {"items": []}
+    sets = {s["metadata"]["name"]: s for s in listing["items"]}
+    pods = defaultdict(list)
+    for pod in cluster.pods(ns, LABEL_TOPIC):
+        pods[pod["metadata"]["labels"][LABEL_TOPIC]].append(pod)
+    lines = []
+    for name, topic in sorted(topics_by_name(cluster, ns).items()):
+        status, cond = topic.get("status") or {}, condition(topic, "Ready") or {}
+        sts = sets.get(f"{name}-host") or {}
+        sts_status = {k: v for k, v in (sts.get("status") or {}).items() if "evision" in k or "eplicas" in k}
+        partition = (((sts.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+        hosts = [(h.get("ordinal"), h.get("ready"), h.get("indexer")) for h in status.get("hosts") or []]
+        lines.append(f"  {name}: {status.get('phase')} {cond.get('reason')}: {cond.get('message', '')[:160]}; sts "
+                     f"{(sts.get('spec') or {}).get('replicas')} partition {partition} {sts_status}; hosts {hosts}; "
+                     f"pods {[_pod_line(p) for p in pods[name]]}")
+    return "\n".join(lines)
+
+
+def wait_progress(cluster: Cluster, ns: str, what: str, done: Callable[[], int], total: int, stall: float = 300,
+                  activity: Callable[[], int] = lambda: 0, note: Callable[[], str] = lambda: "") -> float:
+    """Until `done()` reaches `total`; fails (with every topic described) when neither it nor
+    `activity()` has grown for `stall` seconds. Prints progress every 30 s. Returns the seconds it took."""
+    started = moved = shown = time.monotonic()
+    best = (-1, -1)
+    while True:
+        try:
+            count = done()
+        except subprocess.SubprocessError:
+            count = max(0, best[0])
+        now, seen = time.monotonic(), (count, activity())
+        if seen[0] > best[0] or seen[1] > best[1]:
+            best, moved = (max(seen[0], best[0]), max(seen[1], best[1])), now
+        if count >= total:
+            return round(now - started, 1)
+        if now - shown > 30:
+            shown = now
+            print(f"  {what} +{now - started:.0f}s: {count}/{total} {note()}")
+        if now - moved > stall:
+            print(describe(cluster, ns))
+            raise AssertionError(f"{what}: stuck at {count}/{total} for {stall:.0f}s")
+        time.sleep(5)
+
+
 def start_old_topics(cluster: Cluster, ns: str, tree: Path) -> dict[str, str]:
     """The 0.1.0 topics applied and Ready on the 0.1.0 operator; their base keys."""
     topics = old_topics(tree, ns)
     cluster.apply("\n---\n".join(yaml.safe_dump(t) for t in topics))
     names = [t["metadata"]["name"] for t in topics]
-    ready = wait_for(f"{TOPICS} topics Ready on the 0.1.0 operator", lambda: (
-        found if len(found := {n: t for n, t in topics_by_name(cluster, ns).items() if is_ready(t)}) == TOPICS
-        else None), timeout=900, interval=5)
+    wait_progress(cluster, ns, "topics Ready on the 0.1.0 operator", lambda: sum(
+        1 for t in topics_by_name(cluster, ns).values() if is_ready(t)), TOPICS, stall=240)
+    ready = topics_by_name(cluster, ns)
     assert operator_images(cluster) == {f"ghcr.io/swarm-operator/swarm-operator:{OLD_VERSION}"}
     images = {p["spec"]["containers"][0]["image"] for p in cluster.pods(ns, HOSTS)}
     assert images == {f"ghcr.io/swarm-operator/swarm-peer:{OLD_VERSION}"}, images
@@ -408,17 +465,10 @@ def upgrade(cluster: Cluster, values: Path, names: list[str], ns: str, watch: Ho
     helm_run(cluster, "upgrade", RELEASE, str(CHART), "-n", RELEASE_NS, "-f", str(values), "--set",
              f"maxRollingTopics={MAX_ROLLING}", "--wait", "--timeout", "300s")
     assert operator_images(cluster) == {f"ghcr.io/swarm-operator/swarm-operator:{NEW_VERSION}"}
-    last = [0.0]
-
-    def all_done() -> bool:
-        done = upgraded(cluster, ns, names)
-        if time.monotonic() - last[0] > 30:
-            last[0] = time.monotonic()
-            print(f"  upgrade +{last[0] - started:.0f}s: {len(done)}/{len(names)} topics done; hosts restarting now "
-                  f"{sorted(watch.restarting)}; peaks {dict(watch.peaks['upgrade'])}")
-        return len(done) == len(names)
-
-    wait_for("every topic Ready on three hosts of the new peer image", all_done, timeout=2400, interval=5)
+    peaks = watch.peaks["upgrade"]
+    wait_progress(cluster, ns, "topics Ready on three hosts of the new peer image",
+                  lambda: len(upgraded(cluster, ns, names)), len(names), stall=360, activity=lambda: peaks["restarts"],
+                  note=lambda: f"hosts restarting now {sorted(watch.restarting)}; peaks {dict(peaks)}")
     return round(time.monotonic() - started, 1)
 
 
@@ -444,8 +494,9 @@ def test_upgrade_from_0_1_0_and_back_keeps_every_key_and_entry(cluster: Cluster,
     names = sorted(keys)
     figures: dict[str, Any] = {"topics": TOPICS, "maxRollingTopics": MAX_ROLLING, "from": OLD_VERSION,
                                "to": NEW_VERSION, "installedSeconds": round(time.monotonic() - started, 1)}
+    watch = HostWatch(cluster, ns)
     try:
-        with Writers(cluster, ns, names) as writers, HostWatch(cluster, ns) as watch:
+        with Writers(cluster, ns, names) as writers, watch:
             wait_for("an entry acknowledged on every topic", lambda: all(writers.acked.values()), timeout=180)
             ready_after = upgrade(cluster, old_operator, names, ns, watch)
             upgraded_at = time.monotonic()
@@ -456,8 +507,7 @@ def test_upgrade_from_0_1_0_and_back_keeps_every_key_and_entry(cluster: Cluster,
                 "mostHostsRestartingAtOnce": watch.peaks["upgrade"]["hosts"],
                 "mostHostsOfOneTopicAtOnce": watch.peaks["upgrade"]["inOneTopic"],
                 "hostRestarts": watch.peaks["upgrade"]["restarts"], "rollOrder": watch.order,
-                "acknowledged": writers.count(upgraded_at), "lost": sum(max(v.values(), default=0)
-                                                                      for v in up_missing.values()),
+                "acknowledged": writers.count(upgraded_at), "lost": lost(up_missing),
                 "keysChanged": len(up_changed)}
             before = children(cluster, ns)
             back = roll_back(cluster, old_operator, old_tree, names, ns, watch)
@@ -473,11 +523,13 @@ def test_upgrade_from_0_1_0_and_back_keeps_every_key_and_entry(cluster: Cluster,
                 "invalidSpecEvents": sum(events.values()), "childrenChanged": len(touched),
                 "hostRestarts": watch.peaks["rollback"]["restarts"],
                 "mostHostsRestartingAtOnce": watch.peaks["rollback"]["hosts"],
-                "acknowledged": writers.count(), "lost": sum(max(v.values(), default=0) for v in down_missing.values()),
+                "acknowledged": writers.count(), "lost": lost(down_missing),
                 "keysChanged": len(down_changed)}
             figures["writesRefused"], figures["writesUnreachable"] = writers.refused, writers.unreachable
     finally:
         figures["wallSeconds"] = round(time.monotonic() - started, 1)
+        if "rollback" not in figures:  # stopped midway: where the hosts got to
+            figures["hostPeaks"] = {phase: dict(peaks) for phase, peaks in watch.peaks.items()}
         print("upgrade and rollback:", json.dumps(figures))
     # The upgrade: the brake held, nothing lost, every key kept.
     up = figures["upgrade"]
