@@ -135,7 +135,7 @@ def test_a_statefulset_made_again_rolls_the_pods_it_adopted_under_the_brake() ->
     assert rolling.roll == "rolling" and _partition(_sts_write(rolling)) == 2  # one host at a time
 
 
-def test_a_topic_keeps_its_slot_until_the_host_it_rolled_last_is_ready() -> None:
+def test_a_topic_keeps_its_slot_until_its_hosts_are_all_ready() -> None:
     """The controller may say current = update revision before the last rolled host is Ready (a
     StatefulSet made again): the topic keeps its slot until then, and a topic without one is left alone."""
     pods = _pods(("r2", "r2", "r2"), (False, True, True))

@@ -56,7 +56,7 @@ def roll(obs: Observed, made: Inputs) -> Roll:
     pods = obs.host_pods
     all_ready = all(n in pods and pod_ready(pods[n]) for n in range(replicas))
     if same and not _stale(status, pods, replicas):
-        # A topic holding a slot keeps it until the host it rolled last is Ready again.
+        # A topic holding a slot keeps it until its hosts are all Ready again (the one it rolled last, new ones).
         return Roll(0, "rolling" if obs.may_roll and not all_ready else "none")
     top = _partition(live) if same else replicas  # a new template goes in with no pod touched
     if not obs.may_roll:
