@@ -145,3 +145,22 @@ def test_a_topic_keeps_its_slot_until_its_hosts_are_all_ready() -> None:
     assert plan(_world(NEW, NEW, pods, "r2", "r2")).roll == "rolling"
     assert plan(_world(NEW, NEW, pods, "r2", "r2", may_roll=False)).roll == "none"
     assert plan(_world(NEW, NEW, _pods(("r2", "r2", "r2")), "r2", "r2")).roll == "none"  # Ready: the slot goes
+
+
+def test_the_partition_stays_until_the_controller_has_seen_the_statefulset() -> None:
+    """Right after a write (a new template with the partition at the top, or a StatefulSet just made
+    again over running pods) the cached status is the controller's view of the old spec, or none at
+    all: the pass before it looks must not read it as "nothing to roll" (before: the partition went
+    to 0 and every host of every such topic restarted at once; seen on an upgrade from 0.1.0)."""
+    pods = _pods(("r1", "r1", "r1"))
+    applied = _world(NEW, NEW, pods, "r1", "r1", partition=3, may_roll=False)
+    assert applied.statefulset is not None
+    applied.statefulset["metadata"]["generation"] = 3  # the new template; observedGeneration is 2
+    held = plan(applied)
+    assert [w for w in held.writes if w.target.kind == "StatefulSet"] == [] and held.roll == "none"
+    made = _world(NEW, NEW, pods, "r1", "r1", partition=3)
+    assert made.statefulset is not None
+    made.statefulset.update(status={})  # just made: the controller has not written a status yet
+    made.statefulset["metadata"]["generation"] = 1
+    rolling = plan(made)
+    assert [w for w in rolling.writes if w.target.kind == "StatefulSet"] == [] and rolling.roll == "rolling"
