@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
@@ -102,6 +103,16 @@ def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now
     """The plan after the API server refused `refused`: the writes after it did not happen, and the
     status says why (Ready=False with the server's message)."""
     done = the_plan.writes[: the_plan.writes.index(refused)]
-    new = status.override_ready(the_plan.status, reason, f"{refused.what}: {message}", now)
+    new = _hosts_as_before(status.override_ready(the_plan.status, reason, f"{refused.what}: {message}", now),
+                           the_plan.old_status)
     side = [e for e in the_plan.events if e not in status.state_events(the_plan.old_status, the_plan.status)]
     return replace(the_plan, writes=done, status=new, events=[*side, *status.state_events(the_plan.old_status, new)])
+
+
+def _hosts_as_before(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`status.hosts` pins the hosts' public keys; the pass may have drawn them from seeds its refused
+    write kept from the identity Secret (a later pass draws others): it keeps what it held."""
+    out = {k: v for k, v in new.items() if k != "hosts"}
+    if "hosts" in old:
+        out["hosts"] = old["hosts"]
+    return out
