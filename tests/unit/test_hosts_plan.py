@@ -304,3 +304,18 @@ def test_a_refused_write_leaves_status_hosts_as_it_was() -> None:
     patch = next(w.body for w in second.writes if w.op == "patch" and w.target.name == "chat-identity")
     assert patch["stringData"] == {"seed-1": other[0], "seed-2": other[1]}
     assert [h.get("publicKey") for h in second.status["hosts"]][1:] == [public_key_of(s) for s in other]
+
+
+def test_a_refused_identity_secret_records_no_host_key() -> None:
+    """A new topic whose identity Secret's creation is refused: status.hostPublicKey (which pins host
+    0's key) must not name the key of a seed that was never written (the next pass draws another)."""
+    topic = topic3()
+    fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
+             "chat-hosts": "06" * 32,
+             **{fresh_key("chat-identity", f"seed-{n}"): f"{n + 6:02x}" * 32 for n in range(1, 5)}}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         fresh=fresh))
+    first = p.writes[0]
+    assert (first.op, first.target.kind, first.body["metadata"]["name"]) == ("create", "Secret", "chat-identity")
+    refused = after_refusal(p, first, "Forbidden", "403 Forbidden", NOW)
+    assert "hostPublicKey" not in refused.status and "hosts" not in refused.status

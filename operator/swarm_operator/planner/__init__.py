@@ -99,6 +99,9 @@ def plan(obs: Observed) -> Plan:
                    host_stats=ready.host_stats)
 
 
+PINNED_KEYS = ("hostPublicKey", "hosts")  # status fields naming the hosts' public keys
+
+
 def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now: datetime) -> Plan:
     """The plan after the API server refused `refused`: the writes after it did not happen, and the
     status says why (Ready=False with the server's message)."""
@@ -110,9 +113,9 @@ def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now
 
 
 def _hosts_as_before(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """`status.hosts` pins the hosts' public keys; the pass may have drawn them from seeds its refused
-    write kept from the identity Secret (a later pass draws others): it keeps what it held."""
-    out = {k: v for k, v in new.items() if k != "hosts"}
-    if "hosts" in old:
-        out["hosts"] = old["hosts"]
+    """`status.hostPublicKey` and `status.hosts` pin the hosts' public keys; the pass may have drawn
+    them from seeds its refused write kept from the identity Secret (a later pass draws others):
+    they keep what they held."""
+    out = {k: v for k, v in new.items() if k not in PINNED_KEYS}
+    out.update({k: old[k] for k in PINNED_KEYS if k in old})
     return out
