@@ -89,32 +89,41 @@ class HostRestore {
     }
   }
 
-  // The slots as the reader has them once it replicates the base from a member and its slots
-  // view has not changed for settleMs (membership entries are rare: members' writes do not
-  // change it).
+  // The slots as the reader has them once it replicates the base from a member, no peer has a
+  // longer system core than the reader, and its slots view has not changed for settleMs. Only
+  // membership entries change that view: members' writes (and their confirmation, when
+  // indexers run) do not keep it from settling.
   async _settled () {
     let mark = null
     let since = 0
     for (;;) {
       this._check()
       const b = this.reader.base
-      if (this.reader.membersConnected() === 0 || !b.system || b.length === 0) {
+      if (!this._caughtUp(b)) {
         mark = null
         await sleep(this.pollMs)
         continue
       }
-      this.reason = 'restoring: reading the base from a member'
       await withTimeout(b.update(), 5000, null).catch(() => {})
       const slots = slotsCore(b.view)
-      const now = `${slots ? slots.length : -1}/${b.signedLength}`
+      const now = slots ? `${slots.length}/${slots.signedLength}` : null
       if (now !== mark) {
         mark = now
         since = Date.now()
-      } else if (Date.now() - since >= this.settleMs) {
+      } else if (now !== null && Date.now() - since >= this.settleMs) {
         return readSlotRecords(slots)
       }
       await sleep(this.pollMs)
     }
+  }
+
+  // Connected to a member that holds the base, and none of the peers has more of its system
+  // core (its signed state) than the reader.
+  _caughtUp (b) {
+    if (this.reader.membersConnected() === 0 || !b.system || !b.core || b.length === 0) return false
+    this.reason = 'restoring: reading the base from a member'
+    const peers = b.core.peers || []
+    return peers.every((p) => p.remoteLength <= b.core.length)
   }
 
   async _slot (records) {

@@ -137,8 +137,13 @@ test('restore with 2 of 3 hosts: confirmation resumes, a new member is admitted;
   const { writable } = await newMemberWrites(restored[0], outside, { topic, secret, t0 })
   t.diagnostic(`FIGURE restore of 2 of 3 hosts: outage entry confirmed ${confirmedMs} ms, a new member writable ${writable} ms (from the restore's start, in process)`)
 
-  // Host 2 with another seed (a rotated Secret): the slot's nonce gives another key.
-  const third = await restoreHost(2, { topic, secret, baseKey, seed: crypto.randomBytes(32) })
+  // Host 2 with another seed (a rotated Secret): the slot's nonce gives another key. The member
+  // writes all along (entries confirmed by the two restored hosts): the restoring host's reader
+  // still settles (only membership entries change the slots view).
+  let writing = true
+  const writer = (async () => { for (let i = 0; writing; i++) { await outside.base.append({ type: 'put', key: 'busy', value: i }); await sleep(200) } })()
+  const third = await restoreHost(2, { topic, secret, baseKey, seed: crypto.randomBytes(32) }).finally(() => { writing = false })
+  await writer
   assert.strictEqual(third.restored, false)
   assert.match(third.restore.why, /give [0-9a-f]{16}, not the slot's key/)
   assert.notStrictEqual(third.writerKey, keys[2])
