@@ -138,8 +138,7 @@ test('restore with 2 of 3 hosts: confirmation resumes, a new member is admitted;
   t.diagnostic(`FIGURE restore of 2 of 3 hosts: outage entry confirmed ${confirmedMs} ms, a new member writable ${writable} ms (from the restore's start, in process)`)
 
   // Host 2 with another seed (a rotated Secret): the slot's nonce gives another key. The member
-  // writes all along (entries confirmed by the two restored hosts): the restoring host's reader
-  // still settles (only membership entries change the slots view).
+  // writes all along (entries confirmed by the two restored hosts) while host 2 reads its slot.
   let writing = true
   const writer = (async () => { for (let i = 0; writing; i++) { await outside.base.append({ type: 'put', key: 'busy', value: i }); await sleep(200) } })()
   const third = await restoreHost(2, { topic, secret, baseKey, seed: crypto.randomBytes(32) }).finally(() => { writing = false })
