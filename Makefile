@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Each does its own set-up on a fresh
 # machine and is idempotent: the Python venv, the npm packages, helm/kubectl, the Kubernetes
-# control plane built from source (cached by version outside the work tree), podman and the
-# container images (cached by the hash of their build context). Long steps print progress.
+# control plane and the node built from source (cached by version outside the work tree), podman
+# and the container images (cached by the hash of their build context). Long steps print progress.
 SHELL := /bin/bash
 VENV ?= .venv
 PEER := images/swarm-peer
@@ -16,10 +16,13 @@ export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
 # What the demo needs.
 setup: $(VENV)/.installed $(PEER)/node_modules/.installed $(TOOLS)/.installed cluster-setup
 
-# The local cluster: control plane binaries, podman, images. Each script skips what is cached.
+# The local cluster: control plane binaries, podman, the real node (Debian packages, kubelet,
+# kube-proxy, containerd, CoreDNS, kwok, ... built from source; its own images), the project's
+# images. Each script skips what is cached.
 cluster-setup: $(TOOLS)/.installed
 	bash scripts/build-control-plane.sh
 	bash scripts/setup-podman.sh
+	bash scripts/build-node.sh
 	bash scripts/build-images.sh
 
 # What the tests need beyond the demo: promtool and Prometheus, age (Debian's packages).
@@ -27,10 +30,12 @@ test-setup: setup $(KV_APP)/node_modules/.installed
 	bash scripts/install-prometheus.sh
 	bash scripts/install-age.sh
 
-$(VENV)/.installed: pyproject.toml
+# The product (editable, with its test tooling) and the local cluster's own package (e2e/pyproject.toml,
+# the `localcluster` command): two projects, so the product's wheel never carries the test node.
+$(VENV)/.installed: pyproject.toml e2e/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,backup]'
+	$(VENV)/bin/pip install -q -e '.[test,backup]' -e ./e2e
 	touch $@
 
 $(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
@@ -65,7 +70,7 @@ demo: setup
 bench: setup
 	python bench/cold_start.py $(BENCH_ARGS)
 
-bench-scale: setup  # N topics on the real control plane, pods in the node's scale mode (BENCH_ARGS="--topics 10000")
+bench-scale: setup  # N topics on the real control plane, their pods on kwok's nodes (BENCH_ARGS="--topics 10000")
 	python bench/scale.py $(BENCH_ARGS)
 
 # The CRD is generated from the pydantic models (the chart carries an identical copy), the chart's

@@ -1,14 +1,14 @@
 """Cold starts of a SwarmTopic through the operator, side by side with the raw floor.
 
-Operator: on the local cluster (real control plane; every pod a podman container; the operator
-installed by the chart), `kubectl apply` of a topic with N clients until the topic is Ready and all
-N client pods are Ready. Floor: the same swarm-peer processes started by this script
-in the right order with no operator and no API server (DHT node, host, wait for /readyz, read the
-key, then N clients with it). The floor's peers are local processes while the operator's run in
-containers, so container start-up is counted against the operator. Both run in this one process
-run, so their ratio is meaningful on a noisy machine; the absolute figures are not. Prints p50/p95
-of both, the ratio, and the distinct base keys the clients reported (goal: 1 per topic, every
-time). Not a test: `make bench`.
+Operator: on the local cluster (real control plane and real node: kubelet + containerd, images
+pulled from the local registry; the operator installed by the chart), `kubectl apply` of a topic
+with N clients until the topic is Ready and all N client pods are Ready. Floor: the same
+swarm-peer processes started by this script in the right order with no operator and no API server (DHT
+node, host, wait for /readyz, read the key, then N clients with it). The floor's peers are local
+processes while the operator's run in containers, so container start-up is counted against the
+operator. Both run in this one process run, so their ratio is meaningful on a noisy machine; the
+absolute figures are not. Prints p50/p95 of both, the ratio, and the distinct base keys the
+clients reported (goal: 1 per topic, every time). Not a test: `make bench`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
+    RESTRICTED,
     LocalCluster,
     client_reported_keys,
     ensure_dht,
@@ -189,7 +190,7 @@ def main() -> int:
     try:
         cluster = shared_local_cluster()
         ensure_dht(cluster)
-        cluster.create_namespace("bench")
+        cluster.create_namespace("bench", RESTRICTED)
         watcher = Watcher(cluster.plane, "bench")
         for clients in args.clients:
             results[clients] = {"operator": [], "floor": []}

@@ -2,11 +2,12 @@
 `make bench-scale` (1,000 topics), `make bench-scale BENCH_ARGS="--topics 10000"`.
 
 The local cluster's control plane (kube-apiserver, controller-manager, scheduler, etcd: the real
-ones) with one node in scale mode (`e2e/localcluster/kubelet_scale.py`): the topics' pods carry the
-scale annotation, so they are reported Running/Ready without containers and one process serves
-every host's signed `/status`. The operator runs as a local process holding a token of the chart's
-ServiceAccount (exactly the pod's rights). The topics (10 namespaces, one client group of 5) are
-created at once; then the script prints:
+ones) with kwok nodes (`e2e/localcluster/kwok.py`): the topics' pods select them, kwok marks them
+Running/Ready with an address of its CIDR without running anything, and this script serves every
+host's signed `/status` on that address (`bench/fakehosts.py`: the CIDR is routed into a network
+namespace of the script's own, where one socket answers for every address). The operator runs as
+a local process holding a token of the chart's ServiceAccount (exactly the pod's rights). The
+topics (10 namespaces, one client group of 5) are created at once; then the script prints:
 - seconds to all keys recorded and all client Deployments created (wanting their replicas), and
   to all topics Ready;
 - API requests per topic from apply to Ready, counted in the API server's audit log by the
@@ -34,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "e2e"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster lives beside the suite
-from localcluster.kubelet_api import Api, ApiError, load_kubeconfig  # noqa: E402
-from localcluster.kubelet_scale import ANNOTATION, MODE  # noqa: E402
+from fakehosts import FakeHosts  # noqa: E402 - beside this script
+from kubeapi import Api, ApiError, load_kubeconfig  # noqa: E402
+from localcluster.controlplane import ControlPlane  # noqa: E402 - the local cluster's package (e2e/pyproject.toml)
+from localcluster.kwok import CIDR, LABEL, Kwok  # noqa: E402
 from localcluster.testing import OPERATOR_NAMESPACE, OPERATOR_USER, operator_kubeconfig, shared_control_plane  # noqa: E402
 
 GROUP_PATH = "/apis/swarm-operator.dev/v1beta1"
@@ -53,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
-    scale = {"metadata": {"annotations": {ANNOTATION: MODE}}}
+    scale = {"spec": {"nodeSelector": {LABEL[0]: LABEL[1]}}}  # on kwok's nodes
     return {
         "apiVersion": "swarm-operator.dev/v1beta1", "kind": "SwarmTopic",
         "metadata": {"name": name, "namespace": namespace},
@@ -61,9 +63,9 @@ def topic_body(name: str, namespace: str, clients: int) -> dict[str, Any]:
             "topic": name,
             "dht": {"bootstrap": ["127.0.0.1:49737"]},
             "bootstrapHost": {"storage": {"size": "1Mi"}, "template": scale},
-            "clients": [{"name": "kv", "replicas": clients, "template": {
-                **scale, "spec": {"containers": [{"name": "peer", "image": "ghcr.io/swarm-operator/swarm-peer:0.1.0",
-                                                  "args": ["client"]}]}}}],
+            "clients": [{"name": "kv", "replicas": clients, "template": {"spec": {
+                **scale["spec"], "containers": [{"name": "peer", "image": "ghcr.io/swarm-operator/swarm-peer:0.1.0",
+                                                 "args": ["client"]}]}}}],
         },
     }
 
@@ -98,13 +100,13 @@ class OperatorProcess:
                 self.proc.kill()
 
 
-def start_node(plane: ControlPlane, state: Path, max_pods: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "e2e"))
-    return subprocess.Popen(
-        [sys.executable, "-m", "localcluster.kubelet", "--kubeconfig", str(plane.node_kubeconfig()),
-         "--runtime", "podman", "--state-dir", str(state / "node"), "--node-name", "sim-node",
-         "--max-pods", str(max_pods), "--admin-kubeconfig", str(plane.kubeconfig)],
-        stdout=open(state / "kubelet.log", "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+KWOK_NODES = 4  # kwok's nodes (110 pods each by default on a real node: here max_pods each)
+
+
+def start_kwok(plane: ControlPlane, state: Path, max_pods: int) -> Kwok:
+    kwok = Kwok(plane, state / "logs")
+    kwok.start([f"kwok-{i}" for i in range(KWOK_NODES)], max_pods=max_pods // KWOK_NODES + 1)
+    return kwok
 
 
 def _audit_lines(audit_log: Path) -> Iterator[str]:
@@ -205,10 +207,16 @@ class Burst:
     ended: float = 0.0  # seconds from the first create to the burst's end
 
 
-async def watch_all(api: Api, seen: Seen) -> list[asyncio.Task[None]]:
-    """The script's own watches of host pods, topics and client Deployments, feeding `seen`."""
+async def watch_all(api: Api, seen: Seen, fakes: FakeHosts) -> list[asyncio.Task[None]]:
+    """The script's own watches of host pods (also handed to the fake hosts), topics and client
+    Deployments, feeding `seen`."""
     started = [asyncio.Event() for _ in range(3)]
-    watches = [asyncio.create_task(follow(api, "/api/v1/pods", HOST_PODS, seen.pod, started[0])),
+
+    def host_pod(pod: dict[str, Any]) -> None:
+        fakes.observe(pod)
+        seen.pod(pod)
+
+    watches = [asyncio.create_task(follow(api, "/api/v1/pods", HOST_PODS, host_pod, started[0])),
                asyncio.create_task(follow(api, f"{GROUP_PATH}/swarmtopics", "", seen.topic, started[1])),
                asyncio.create_task(follow(api, "/apis/apps/v1/deployments", CLIENT_DEPLOYMENTS, seen.deployment,
                                           started[2]))]
@@ -267,7 +275,9 @@ async def single_topics(api: Api, seen: Seen, namespace: str, count: int, client
 async def run(plane: ControlPlane, op: OperatorProcess, args: argparse.Namespace) -> None:
     api = Api(load_kubeconfig(plane.kubeconfig))
     seen = Seen()
-    watches = await watch_all(api, seen)
+    fakes = FakeHosts(api, CIDR)
+    await fakes.start()
+    watches = await watch_all(api, seen, fakes)
     try:
         namespaces = [f"scale-{i}" for i in range(args.namespaces)]
         for ns in namespaces:
@@ -295,6 +305,7 @@ async def run(plane: ControlPlane, op: OperatorProcess, args: argparse.Namespace
     finally:
         for task in watches:
             task.cancel()
+        await fakes.close()
         await api.close()
 
 
@@ -333,19 +344,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="swarm-scale-"))
     os.environ["SWARM_CLUSTER_STATE"] = str(state / "cluster")  # a control plane of its own
-    plane = shared_control_plane(controller_qps=args.controller_qps)
-    node = start_node(plane, state, max_pods=args.topics * (args.clients + 1) + 200)
+    plane = shared_control_plane(controller_qps=args.controller_qps, hostpath_provisioner=True)
+    kwok = start_kwok(plane, state, max_pods=args.topics * (args.clients + 1) + 200)
     op = OperatorProcess(plane, state / "operator.log", args.interval, args.workers)
     print(f"state, logs and audit log under {state}", flush=True)
     try:
         asyncio.run(run(plane, op, args))
     finally:
         op.stop()
-        node.send_signal(signal.SIGTERM)
-        try:
-            node.wait(60)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        kwok.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import Cluster, ensure_dht, start_cluster
+from e2e_support import RESTRICTED, Cluster, ensure_dht, start_cluster
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,10 +26,11 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace of the case's own, deleted afterwards with everything in it (peers stop, so
-    later cases do not share the two cores with the leftovers of earlier ones)."""
+    """A namespace of the case's own, enforcing the `restricted` Pod Security Standard, deleted
+    afterwards with everything in it (peers stop, so later cases do not share the two cores with
+    the leftovers of earlier ones)."""
     name = "e2e-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
-    cluster.create_namespace(name)
+    cluster.create_namespace(name, RESTRICTED)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

@@ -1,9 +1,10 @@
 """`make demo`: a cold start of examples/topic.yaml on the local cluster.
 
-Starts the local cluster (a real control plane built from source and a simulated node that runs
-every pod in a podman container), installs the operator with the chart's helm release, starts
-the private DHT, runs `kubectl apply -f` on the topic, shows progress on stderr while it
-converges, then prints one JSON summary line on stdout and stops everything.
+Starts the local cluster (a real control plane and a real node, kubelet + containerd, built from
+source; images pulled from a local registry), installs the operator with the chart's helm
+release, starts the private DHT, runs `kubectl apply -n swarm-demo -f` on the topic (a namespace
+enforcing the `restricted` Pod Security Standard), shows progress on stderr while it converges,
+then prints one JSON summary line on stdout and stops everything.
 `distinctBaseKeys` counts the keys the client pods report themselves. Exit status 0 only for a
 Ready topic whose clients all report one and the same key.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 from e2e_support import (
+    RESTRICTED,
     LocalCluster,
     WaitTimeout,
     client_pods,
@@ -29,6 +31,8 @@ from e2e_support import (
     ensure_dht,
     pod_ready,
 )
+
+DEMO_NAMESPACE = "swarm-demo"
 
 
 def say(message: str) -> None:
@@ -73,11 +77,12 @@ def main() -> int:
 
     manifest = yaml.safe_load(args.manifest.read_text())
     name = manifest["metadata"]["name"]
-    ns = manifest["metadata"].get("namespace", "default")
+    ns = manifest["metadata"].get("namespace", DEMO_NAMESPACE)
     clients = sum(group.get("replicas", 1) for group in manifest["spec"].get("clients", []))
 
     state_dir = Path(tempfile.mkdtemp(prefix="swarm-demo-"))
-    say(f"starting the local cluster (control plane, node, the operator's helm release; state in {state_dir})")
+    say(f"starting the local cluster (control plane, registry, node, add-ons, the operator's helm release; "
+        f"state in {state_dir})")
     cluster = LocalCluster(state_dir)
     summary: dict[str, Any] = {"topic": name, "phase": None, "clients": clients,
                                "clientsReady": 0, "distinctBaseKeys": 0, "secondsToReady": None}
@@ -85,10 +90,11 @@ def main() -> int:
         cluster.start()
         say("starting the private DHT node (examples/dht.yaml)")
         ensure_dht(cluster)
-        say(f"kubectl apply -f {args.manifest}")
-        print(cluster.kubectl("apply", "-f", str(args.manifest)).rstrip(), file=sys.stderr)
+        cluster.create_namespace(ns, RESTRICTED)
+        say(f"kubectl apply -n {ns} -f {args.manifest} (the namespace enforces the restricted Pod Security Standard)")
+        print(cluster.kubectl("apply", "-n", ns, "-f", str(args.manifest)).rstrip(), file=sys.stderr)
         result = converge(cluster, name, ns, clients, args.timeout)
-        say(f"kubectl get pods -n {ns} -o wide (every pod a podman container on the node)")
+        say(f"kubectl get pods -n {ns} -o wide (containerd on the node; images pulled from the local registry)")
         print(cluster.kubectl("get", "pods", "-n", ns, "-o", "wide").rstrip(), file=sys.stderr)
         keys = client_reported_keys(cluster, name, ns)
         say(f"swarm-operator status {ns}/{name}")
@@ -100,7 +106,7 @@ def main() -> int:
                        distinctBaseKeys=len(set(keys)), secondsToReady=round(result["seconds"], 2),
                        bootstrapSeconds=status.get("bootstrapSeconds"),
                        baseKeyMatchesStatus=set(keys) == {status.get("baseKey")},
-                       node=cluster.runtime, kubernetes=cluster.plane.version())
+                       node=cluster.node_info(), kubernetes=cluster.plane.version())
     except WaitTimeout as exc:
         say(str(exc))
         summary["phase"] = describe(cluster.topic(name, ns))

@@ -1,7 +1,7 @@
 """What the e2e suite needs from a cluster, behind one interface for `local` and `real`.
 
 Tests talk to the cluster only through `kubectl` (and, for the peers' own reports, the pod's
-status port), so the same cases run on the simulated cluster and on a real one.
+status port), so the same cases run on the local cluster and on any other.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import atexit
 import copy
 import json
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -28,6 +26,23 @@ TOOLS_BIN = REPO / ".tools" / "bin"
 EXAMPLES = REPO / "examples"
 GROUP_PLURAL = "swarmtopics.swarm-operator.dev"
 DHT_NAMESPACE = "default"
+# The Pod Security Standard the e2e and demo namespaces enforce: the API server itself refuses any
+# pod (the operator's children included) that is not `restricted`-compliant.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest"}
+
+
+def restricted(pod_spec: dict[str, Any], uid: int = 10001) -> dict[str, Any]:
+    """`pod_spec` made compliant with the restricted Pod Security Standard (for a test's own pods
+    in the e2e namespaces, which enforce it): non-root `uid`, RuntimeDefault seccomp, no privilege
+    escalation, every capability dropped."""
+    pod_spec.setdefault("securityContext", {}).update(
+        {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+         "seccompProfile": {"type": "RuntimeDefault"}})
+    for container in pod_spec.get("containers", []):
+        container.setdefault("securityContext", {}).update(
+            {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    return pod_spec
 
 T = TypeVar("T")
 
@@ -109,8 +124,11 @@ class Cluster(abc.ABC):
         listing = self.get_json("pods", namespace=namespace, selector=selector)
         return listing["items"] if listing else []
 
-    def create_namespace(self, namespace: str) -> None:
-        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    def create_namespace(self, namespace: str, labels: dict[str, str] | None = None) -> None:
+        meta: dict[str, Any] = {"name": namespace}
+        if labels:
+            meta["labels"] = labels
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
 
     def delete(self, kind: str, name: str, namespace: str, wait: bool = False) -> None:
         self.kubectl("delete", kind, name, "-n", namespace, "--ignore-not-found",
@@ -149,40 +167,29 @@ def status_port(pod: dict[str, Any]) -> int:
 
 
 class LocalCluster(Cluster):
-    """The local cluster: the real control plane (shared by the pytest session), the simulated
-    node running pods in containers (or, chosen explicitly, as processes), and the operator
-    installed by the chart's helm release, run by that node from the operator image."""
+    """The local cluster: the real control plane (shared by the pytest session), the real node
+    (containerd, kubelet, kube-proxy; CoreDNS and the local-path provisioner as pods; images pulled
+    from the local registry), and the operator installed by the chart's helm release."""
 
     name = "local"
 
-    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0,
-                 runtime: str | None = None) -> None:
+    def __init__(self, state_dir: Path, reconcile_interval: float = 1.0) -> None:
         self.state_dir = state_dir
         self.reconcile_interval = reconcile_interval
-        self.runtime = runtime or os.environ.get("SWARM_NODE_RUNTIME", "podman")
-        self._kubelet: subprocess.Popen[bytes] | None = None
+        self.nodes: Any = None
 
     def start(self) -> None:
+        from localcluster.cluster import NodeCluster
         from localcluster.testing import shared_control_plane
         self.plane = shared_control_plane()
         self.kubeconfig = str(self.plane.kubeconfig)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._kubelet = subprocess.Popen(
-            [sys.executable, "-m", "localcluster.kubelet", "--kubeconfig",
-             str(self.plane.node_kubeconfig()), "--runtime", self.runtime,
-             "--state-dir", str(self.state_dir / "node"), "--node-name", self.plane.node_name,
-             "--backoff", "1", "--backoff-max", "10"],
-            stdout=open(self.state_dir / "kubelet.log", "ab"), stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONPATH=str(REPO / "e2e")), start_new_session=True)
-        wait_for("the node Ready", lambda: self._node_ready(), timeout=60)
+        self.nodes = NodeCluster(self.plane, self.state_dir)
+        self.nodes.start()
         self.set_operator_replicas(2)  # the chart's default: a leader and a standby
 
-    def _node_ready(self) -> bool:
-        if self._kubelet is not None and self._kubelet.poll() is not None:
-            raise RuntimeError(f"the kubelet exited; see {self.state_dir / 'kubelet.log'}")
-        node = self.get_json("node", self.plane.node_name)
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in (node or {}).get("status", {}).get("conditions", []))
+    def node_info(self) -> dict[str, str]:
+        """The node's kubelet and container runtime, with their versions, as the Node reports them."""
+        return dict(self.nodes.node.describe())
 
     def set_operator_replicas(self, replicas: int) -> None:
         from localcluster.testing import OPERATOR_NAMESPACE, RELEASE, helm
@@ -224,17 +231,13 @@ class LocalCluster(Cluster):
 
     def close(self) -> None:
         try:
-            if hasattr(self, "plane"):
+            if hasattr(self, "plane") and self.nodes is not None and self.nodes.node.kubelet_alive():
                 self.set_operator_replicas(0)
         except RuntimeError:
             pass
-        if self._kubelet and self._kubelet.poll() is None:
-            self._kubelet.send_signal(signal.SIGTERM)
-            try:
-                self._kubelet.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._kubelet.pid, signal.SIGKILL)
-                self._kubelet.wait()
+        if self.nodes is not None:
+            self.nodes.stop()
+            self.nodes = None
 
 
 class RealCluster(Cluster):
@@ -271,8 +274,14 @@ def shared_local_cluster() -> LocalCluster:
     global _shared_local
     if _shared_local is None:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="swarm-node-")))
-        atexit.register(cluster.close)  # before start(): a failed start stops its kubelet too
-        cluster.start()
+        try:
+            cluster.start()
+        except BaseException:
+            cluster.close()
+            raise
+        # After start(): atexit runs last-registered first, so the node is torn down (its pods
+        # deleted through the API) before the session's control plane stops.
+        atexit.register(cluster.close)
         _shared_local = cluster
     return _shared_local
 
@@ -388,8 +397,9 @@ def pod_http(pod: dict[str, Any], port: int, path: str, body: Any = None,
              timeout: float = 5) -> tuple[int, Any]:
     """GET `path` on the pod's IP (POST `body` as JSON when given): (status code, JSON or None).
 
-    For a peer's app API, which a test pod template opens on 0.0.0.0 (this node has no
-    `kubectl exec`); 4xx/5xx answers are returned, not raised.
+    For a peer's app API, which a test pod template opens on 0.0.0.0 (the local node's pod
+    addresses are reachable from this machine; faster than a `kubectl exec` per request);
+    4xx/5xx answers are returned, not raised.
     """
     url = f"http://{pod['status']['podIP']}:{port}{path}"
     data = None if body is None else json.dumps(body).encode()
@@ -410,7 +420,7 @@ def open_app_api(group: dict[str, Any], port: int = 8081) -> None:
     """Bind the app API of a client group's containers to 0.0.0.0 and name its port `app`.
 
     Only for the suite's own topics: the test reaches each replica's API from outside the pod
-    (this node has no `kubectl exec`); the default, 127.0.0.1, keeps it inside the pod.
+    (`pod_http`); the default, 127.0.0.1, keeps it inside the pod.
     """
     for container in group["template"]["spec"]["containers"]:
         container.setdefault("env", []).append({"name": "SWARM_APP_HOST", "value": "0.0.0.0"})

@@ -14,6 +14,7 @@ from e2e_support import (
     condition,
     host_reported_key,
     pod_ready,
+    restricted,
     topic_manifest,
     wait_for,
     wait_ready,
@@ -189,7 +190,7 @@ def rogue_host(ns: str, topic: str, image: str, dht: list[str]) -> list[dict[str
          "metadata": {"name": "rogue", "namespace": ns},
          "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
              "metadata": {"labels": labels},
-             "spec": {"containers": [{
+             "spec": restricted({"containers": [{
                  "name": "swarm-peer", "image": image, "args": ["host"],
                  "ports": [{"name": "status", "containerPort": 8080}],
                  "readinessProbe": {"httpGet": {"path": "/readyz", "port": "status"}},
@@ -204,7 +205,7 @@ def rogue_host(ns: str, topic: str, image: str, dht: list[str]) -> list[dict[str
                  "volumeMounts": [{"name": "data", "mountPath": "/data"},
                                   {"name": "identity", "mountPath": "/identity"}],
              }], "volumes": [{"name": "data", "emptyDir": {}},
-                             {"name": "identity", "secret": {"secretName": "rogue-identity"}}]},
+                             {"name": "identity", "secret": {"secretName": "rogue-identity"}}]}),
          }}},
     ]
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 from e2e_support import TOOLS_BIN, Cluster, client_pods, pod_ready, topic_manifest, wait_for, wait_ready
-from release_support import Registry, run_release
+from localcluster.registry import Registry
+from localcluster.release import run_release
 
 VERSION = "9.8.7-e2e"
 RELEASE_NAME = "from-oci"

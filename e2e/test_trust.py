@@ -25,6 +25,7 @@ from e2e_support import (
     open_app_api,
     pod_http,
     pod_ready,
+    restricted,
     topic_manifest,
     wait_for,
     wait_ready,
@@ -86,12 +87,12 @@ def outsiders(ns: str, public: dict[str, str], image: str) -> list[dict[str, Any
     for role, (more_env, mounts, volumes) in extra.items():
         pods.append({"apiVersion": "v1", "kind": "Pod",
                      "metadata": {"name": f"outsider-{role}", "namespace": ns, "labels": {"app": "outsider"}},
-                     "spec": {"containers": [{
+                     "spec": restricted({"containers": [{
                          "name": "peer", "image": image, "args": ["client"], "env": env + more_env,
                          "ports": [{"name": "status", "containerPort": STATUS_PORT},
                                    {"name": "app", "containerPort": APP_PORT}],
                          "volumeMounts": [{"name": "data", "mountPath": "/data"}, *mounts]}],
-                         "volumes": [{"name": "data", "emptyDir": {}}, *volumes]}})
+                         "volumes": [{"name": "data", "emptyDir": {}}, *volumes]})})
     return pods
 
 

@@ -37,7 +37,7 @@ VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' charts/swar
 IMAGES=(
   "ghcr.io/swarm-operator/swarm-operator:$VERSION|images/operator/Dockerfile|."
   "ghcr.io/swarm-operator/swarm-peer:$VERSION|images/swarm-peer/Dockerfile|images/swarm-peer"
-  "localhost/autokv:0.1.0|examples/kv-app/Dockerfile|.|examples/kv-app/Dockerfile.dockerignore"
+  "localhost/autokv:$VERSION|examples/kv-app/Dockerfile|.|examples/kv-app/Dockerfile.dockerignore"
 )
 
 log() { printf '>> [%4ss] %s\n' "$SECONDS" "$*"; }

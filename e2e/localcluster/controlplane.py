@@ -1,9 +1,10 @@
 """A real Kubernetes control plane on this machine: etcd, kube-apiserver, kube-controller-manager
 and kube-scheduler, built from source by scripts/build-control-plane.sh (see docs/localcluster.md).
 
-The API server listens on every address (the pods, in their own network namespaces, reach it on
-the bridge's gateway) with a certificate valid for 127.0.0.1 and those gateways; authorization is
-Node,RBAC and OwnerReferencesPermissionEnforcement is on. Every request is audited to
+The API server listens on every address (pods reach it through the `kubernetes` Service, whose
+endpoint is the first of `extra_server_ips`: the node's bridge address) with a certificate valid
+for 127.0.0.1, the Service's ClusterIP and those addresses; authorization is Node,RBAC and
+OwnerReferencesPermissionEnforcement is on (PodSecurity admission too, as by default). Every request is audited to
 `<state>/audit.log` (metadata only), so tests can count the answers a user got.
 """
 
@@ -32,17 +33,17 @@ rules:
   - level: None
     users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
   - level: None
-    resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
     userGroups: ["system:nodes"]
+  - level: None
+    users: ["system:kube-proxy"]
   - level: Metadata
 """
 
-STORAGE_CLASS = {
+
+HOSTPATH_CLASS = {
     "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-    "metadata": {"name": "local-hostpath",
-                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-    "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
-    "volumeBindingMode": "Immediate",
+    "metadata": {"name": "local-hostpath", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
 }
 
 
@@ -57,11 +58,16 @@ class ControlPlane:
     """Start with `start()`, stop with `stop()`; `kubeconfig` is the admin's (system:masters)."""
 
     def __init__(self, state_dir: Path, extra_server_ips: list[str] | None = None,
-                 node_name: str = "sim-node", controller_qps: int | None = None) -> None:
+                 node_name: str = "swarm-node", controller_qps: int | None = None,
+                 hostpath_provisioner: bool = False) -> None:
         """`controller_qps` lifts the controller-manager's and the scheduler's client rate limits
         (20 and 50 requests per second by default), as large clusters do, for the scale benchmark:
-        there the control plane's own throttle must not be what is measured."""
+        there the control plane's own throttle must not be what is measured. `hostpath_provisioner`
+        turns on the controller-manager's HostPath provisioner behind a default StorageClass
+        `local-hostpath` (PVs bound at once, for pods no node runs: the scale benchmark's; with the
+        real node the local-path provisioner serves the default class instead)."""
         self.controller_qps = controller_qps
+        self.hostpath_provisioner = hostpath_provisioner
         self.state = state_dir
         self.logs = state_dir / "logs"
         self.pki = Pki(state_dir / "pki")
@@ -81,6 +87,7 @@ class ControlPlane:
             "controller-manager": Identity("controller-manager", "system:kube-controller-manager"),
             "scheduler": Identity("scheduler", "system:kube-scheduler"),
             "node": Identity("node", f"system:node:{self.node_name}", ("system:nodes",)),
+            "kube-proxy": Identity("kube-proxy", "system:kube-proxy"),
         }
         paths = {}
         for name, ident in idents.items():
@@ -106,11 +113,19 @@ class ControlPlane:
         policy = self.state / "audit-policy.yaml"
         policy.write_text(AUDIT_POLICY)
         advertise = self.server_ips[0] if self.server_ips else "127.0.0.1"
+        kubelet_crt, kubelet_key = pki.client(Identity("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                                       ("system:masters",)))
         return Component("kube-apiserver", [
             str(BIN / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
             "--bind-address=0.0.0.0", f"--secure-port={self.ports.apiserver}",
-            f"--advertise-address={advertise}", "--endpoint-reconciler-type=none",
+            # The `kubernetes` Service's endpoint is the advertised address (the node's bridge, which
+            # pods reach): kept by the lease reconciler, as on any cluster.
+            f"--advertise-address={advertise}", "--endpoint-reconciler-type=lease",
+            # logs, exec, port-forward: the API server dials the kubelet at the node's InternalIP
+            # (its name does not resolve on this machine) with a client certificate of its own.
+            f"--kubelet-client-certificate={kubelet_crt}", f"--kubelet-client-key={kubelet_key}",
+            "--kubelet-preferred-address-types=InternalIP",
             f"--tls-cert-file={pki.server_crt}", f"--tls-private-key-file={pki.server_key}",
             f"--client-ca-file={pki.ca_crt}",
             "--service-account-issuer=https://kubernetes.default.svc",
@@ -130,7 +145,8 @@ class ControlPlane:
             f"--root-ca-file={self.pki.ca_crt}", "--use-service-account-credentials",
             "--controllers=*", "--leader-elect=false", "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}", f"--authentication-kubeconfig={kubeconfig_path}",
-            f"--authorization-kubeconfig={kubeconfig_path}", "--enable-hostpath-provisioner=true",
+            f"--authorization-kubeconfig={kubeconfig_path}",
+            *(["--enable-hostpath-provisioner=true"] if self.hostpath_provisioner else []),
             f"--cluster-signing-cert-file={self.pki.ca_crt}",
             f"--cluster-signing-key-file={self.pki.ca_key}", "--profiling=false", "--v=1",
             *self._throughput(),
@@ -172,7 +188,8 @@ class ControlPlane:
                    timeout, apiserver)
         self._start(self._controller_manager(kcs["controller-manager"]))
         self._start(self._scheduler(kcs["scheduler"]))
-        self.apply_object("/apis/storage.k8s.io/v1/storageclasses", STORAGE_CLASS)
+        if self.hostpath_provisioner:
+            self.apply_object("/apis/storage.k8s.io/v1/storageclasses", HOSTPATH_CLASS)
         wait_until("the default ServiceAccount and kube-root-ca.crt",
                    self._namespace_ready, timeout, self.components[2])
 
@@ -194,6 +211,9 @@ class ControlPlane:
     def node_kubeconfig(self) -> Path:
         return self.state / "node.kubeconfig"
 
+    def proxy_kubeconfig(self) -> Path:
+        return self.state / "kube-proxy.kubeconfig"
+
     def version(self) -> str:
         return str(self.get("/version")["gitVersion"])
 
@@ -208,6 +228,23 @@ class ControlPlane:
         with urllib.request.urlopen(self.server + path, context=self._ssl(), timeout=5) as resp:
             body = resp.read().decode()
         return body if raw else json.loads(body)
+
+    def request(self, method: str, path: str, body: Any = None,
+                content_type: str = "application/json") -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers={"Content-Type": content_type})
+        with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def delete(self, path: str, grace: int | None = None) -> None:
+        """DELETE `path` (a 404 is fine: already gone)."""
+        body = None if grace is None else {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": grace}
+        try:
+            self.request("DELETE", path, body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
 
     def apply_object(self, collection: str, obj: dict[str, Any]) -> None:
         req = urllib.request.Request(self.server + collection, data=json.dumps(obj).encode(),

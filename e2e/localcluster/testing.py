@@ -15,14 +15,16 @@ from typing import Any
 import yaml
 
 from .controlplane import BIN, REPO, ControlPlane, audit_events
-from .netns import DEFAULT_GATEWAY as PROCESS_GATEWAY
+from .node_config import NODE_IP
+
+# podman's bridge: a container podman runs (packaging tests) reaches the API server there
+PODMAN_GATEWAY = "10.88.0.1"
 
 CHART = REPO / "charts" / "swarm-operator"
 OPERATOR_NAMESPACE = "swarm-operator"
 OPERATOR_SA = "swarm-operator"
 RELEASE = "swarm-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
-PODMAN_GATEWAY = "10.88.0.1"
 
 _shared: ControlPlane | None = None
 
@@ -35,13 +37,14 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return proc.stdout
 
 
-def shared_control_plane(controller_qps: int | None = None) -> ControlPlane:
+def shared_control_plane(controller_qps: int | None = None, hostpath_provisioner: bool = False) -> ControlPlane:
     """The session's control plane, started on first use and stopped when the process exits."""
     global _shared
     if _shared is None:
         given = os.environ.get("SWARM_CLUSTER_STATE")
         state = Path(given or tempfile.mkdtemp(prefix="swarm-cluster-"))
-        plane = ControlPlane(state, extra_server_ips=[PODMAN_GATEWAY, PROCESS_GATEWAY], controller_qps=controller_qps)
+        plane = ControlPlane(state, extra_server_ips=[NODE_IP, PODMAN_GATEWAY], controller_qps=controller_qps,
+                             hostpath_provisioner=hostpath_provisioner)
         plane.start()
         atexit.register(_stop, plane, remove=not given and not os.environ.get("SWARM_KEEP_STATE"))
         helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
@@ -109,3 +112,22 @@ def admission_refusals(plane: ControlPlane, user: str = OPERATOR_USER) -> list[s
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, sort_keys=True)
+
+
+def set_operator_replicas(plane: ControlPlane, replicas: int, reconcile_interval: float = 1.0) -> None:
+    """Scale the chart's operator Deployment by `helm upgrade` (as a user would), waiting for it."""
+    helm(plane, "upgrade", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--reuse-values",
+         "--set", f"replicaCount={replicas}", "--set-json", f"reconcileInterval={json.dumps(reconcile_interval)}",
+         "--wait", "--timeout", "180s")
+
+
+def ensure_dht(plane: ControlPlane, timeout: int = 120) -> None:
+    """The private DHT of examples/dht.yaml, Ready in the default namespace."""
+    from .procs import wait_until
+
+    kubectl(plane.kubeconfig, "apply", "-f", str(REPO / "examples" / "dht.yaml"))
+
+    def ready() -> bool:
+        pod = plane.get("/api/v1/namespaces/default/pods/swarm-dht-0")
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+    wait_until("the private DHT node (swarm-dht-0) Ready", ready, timeout)

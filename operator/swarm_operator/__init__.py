@@ -1,3 +1,3 @@
 """swarm-operator: bootstraps Hyperswarm/Autobase topics on Kubernetes in the right order."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

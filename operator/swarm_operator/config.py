@@ -4,11 +4,42 @@ the same ones."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 from . import __version__
 
 DEFAULT_PEER_IMAGE = f"ghcr.io/swarm-operator/swarm-peer:{__version__}"
+
+# The bootstrap host container's cpu and memory, each where spec.bootstrapHost.resources names it in
+# neither requests nor limits: the host (it holds the base) is Burstable, never BestEffort. Chosen
+# from `python bench/host_footprint.py` (docs/operations.md#resources-of-the-host): a host uses ~20m
+# with its clients connected, ~100m under a steady 18 appends/s; 75Mi at start, ~200Mi after 11,000
+# entries (peak 224Mi). The memory request covers that; the limit leaves twice the peak.
+HOST_RESOURCES: dict[str, dict[str, str]] = {"requests": {"cpu": "50m", "memory": "256Mi"},
+                                             "limits": {"memory": "512Mi"}}
+
+# The DHT's own nodes in the cluster: the pods of examples/dht.yaml (`swarm-peer dht-bootstrap`),
+# in any namespace. Chart: topicNetworkPolicy.dhtPeers.
+DHT_NODES: dict[str, Any] = {"namespaceSelector": {},
+                             "podSelector": {"matchLabels": {"app.kubernetes.io/component": "dht-bootstrap"}}}
+
+
+@dataclass(frozen=True)
+class TopicNetwork:
+    """The operator's side of the topics' NetworkPolicies (docs/network-policy.md). Hashable: the
+    NetworkPolicyPeers are kept as JSON text (a list each)."""
+
+    enabled: bool = False  # a topic's policy when its spec.networkPolicy.enabled is unset (chart: true)
+    operator_namespace: str | None = None  # whose pods read the hosts' status port (None: only the node's)
+    operator_labels: tuple[tuple[str, str], ...] = ()  # the operator pods' labels there (none: every pod)
+    status_from: str = "[]"  # NetworkPolicyPeers that may also reach port `status` (e.g. Prometheus)
+    dht_peers: str = json.dumps([DHT_NODES])  # the DHT's nodes in the cluster (UDP, both ways)
+
+    def peers(self, which: str) -> list[dict[str, Any]]:
+        """`status_from` or `dht_peers`, parsed."""
+        return list(json.loads(getattr(self, which)))
 
 
 @dataclass(frozen=True)
@@ -25,6 +56,7 @@ class Config:
     lease_namespace: str | None = None  # None: $POD_NAMESPACE, else the ServiceAccount's, else default
     identity: str | None = None  # this replica's name; None: $POD_NAME, else host name + random
     backup_check: bool = False  # CredentialsBackedUp on every topic with a key (planner/backupcheck.py)
+    topic_network: TopicNetwork = field(default_factory=TopicNetwork)  # the topics' NetworkPolicies
 
     @property
     def report_ttl(self) -> float:

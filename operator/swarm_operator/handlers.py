@@ -57,15 +57,24 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                    report_ttl=config.report_ttl, backup_check=config.backup_check)
+                    report_ttl=config.report_ttl, backup_check=config.backup_check,
+                    network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers, queue=queue)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()
     memo.run = asyncio.create_task(_run(memo.lifecycle, controller, caches, elector), name="leader")
-    log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s",
-             config.peer_image, config.reconcile_interval, f"on ({election.identity})" if election else "off")
+    log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s, topics' "
+             "NetworkPolicy %s", config.peer_image, config.reconcile_interval,
+             f"on ({election.identity})" if election else "off", _network_summary(config))
+
+
+def _network_summary(config: Config) -> str:
+    net = config.topic_network
+    readers = f"status port from the operator's pods in {net.operator_namespace}" if net.operator_namespace \
+        else "status port from no operator pod (operator namespace unknown)"
+    return f"{'on' if net.enabled else 'off'} by default ({readers})"
 
 
 async def _run(lifecycle: Lifecycle, controller: Controller, caches: Caches, elector: LeaderElector | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .config import HOST_RESOURCES
 from .reasons import Phase
 
 HEX64_OR_EMPTY = r"^([0-9a-f]{64})?$"
@@ -102,7 +103,7 @@ class BootstrapHost(_Model):
     )
     image: str = Field("", max_length=MAX_IMAGE, pattern=f"^$|{IMAGE_REF}",
                        description="Image of the host, a reference as in a container spec (e.g. "
-                       '"ghcr.io/swarm-operator/swarm-peer:0.1.0"), optionally pinned by "@sha256:" and 64 hex '
+                       '"ghcr.io/swarm-operator/swarm-peer:0.2.0"), optionally pinned by "@sha256:" and 64 hex '
                        "digits; empty = the operator's swarm-peer image (the chart's peerImage).")
     announceTimeoutSeconds: int = Field(
         300, ge=1, le=86400,
@@ -114,7 +115,11 @@ class BootstrapHost(_Model):
     resources: dict[str, Any] = Field(
         default_factory=dict,
         description='ResourceRequirements of the host container, as in a container spec (e.g. '
-        '{"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}).',
+        '{"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}). Of cpu and '
+        "memory, each one named in neither requests nor limits gets the operator's default: requests cpu "
+        f"{HOST_RESOURCES['requests']['cpu']} and memory {HOST_RESOURCES['requests']['memory']}, a memory limit "
+        f"of {HOST_RESOURCES['limits']['memory']} (what a host serving a few busy clients uses, with room to grow), "
+        "so the host, which holds the base, is never BestEffort (the first evicted).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     template: dict[str, Any] = Field(
@@ -188,6 +193,61 @@ class Writers(_Model):
         "host's default, 900 s. The host and the base's last indexer are never removed.")
 
 
+# What a NetworkPolicy rule and its peers and ports may hold (the API server checks the values).
+_RULE_KEYS = {"ingress": {"from", "ports"}, "egress": {"to", "ports"}}
+_PEER_KEYS = {"podSelector", "namespaceSelector", "ipBlock"}
+_PORT_KEYS = {"port", "endPort", "protocol"}
+_RULES = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _check_rule(rule: Any, where: str, direction: str) -> None:
+    if not isinstance(rule, dict):
+        raise ValueError(f"{where} must be a NetworkPolicy {direction} rule (an object)")
+    peers_key = "from" if direction == "ingress" else "to"
+    if set(rule) - _RULE_KEYS[direction]:
+        raise ValueError(f"{where} has {sorted(set(rule) - _RULE_KEYS[direction])}: an {direction} rule holds "
+                         f"{peers_key} and ports only")
+    for key, allowed in ((peers_key, _PEER_KEYS), ("ports", _PORT_KEYS)):
+        items = rule.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) and set(i) <= allowed for i in items):
+            raise ValueError(f"{where}.{key} must be a list of objects with {sorted(allowed)}")
+    if peers_key in rule and not rule[peers_key]:
+        raise ValueError(f"{where}.{peers_key} is empty, which a NetworkPolicy reads as \"everyone\": leave it out "
+                         "to mean that")
+
+
+class PeerNetwork(_Model):
+    """The topic's NetworkPolicy `<name>-peers` over its host and client pods."""
+
+    enabled: bool | None = Field(
+        None, description="Give the topic's pods (host and clients) a NetworkPolicy `<name>-peers`: every port "
+        "between the topic's own pods (DHT, holepunching, replication), UDP to and from the DHT's nodes (the "
+        "chart's topicNetworkPolicy.dhtPeers, the IP addresses of spec.dht.bootstrap, and anywhere on the public "
+        "DHT), the hosts' status port from the operator's pods (and topicNetworkPolicy.statusFrom), DNS, and "
+        "nothing else. Unset: the operator's default (the chart's topicNetworkPolicy.enabled, true). Enforced "
+        "by network plugins that enforce NetworkPolicies (Calico, Cilium, kube-router, ...).")
+    ingress: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More ingress rules for the topic's pods, as in a NetworkPolicy (`from`, `ports`): your app's "
+        "own ports, e.g. [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}}], "
+        "ports: [{port: 8081, protocol: TCP}]}]. Added to the operator's rules. For one client group alone, write a "
+        "NetworkPolicy of your own selecting swarm-operator.dev/client: <group> (policies add up).",
+        json_schema_extra={"items": _RULES})
+    egress: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More egress rules for the topic's pods, as in a NetworkPolicy (`to`, `ports`): what your app "
+        "calls besides the swarm, e.g. [{to: [{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: 5432}]}]. Added to "
+        "the operator's rules.",
+        json_schema_extra={"items": _RULES})
+
+    @field_validator("ingress", "egress")
+    @classmethod
+    def _rules(cls, value: list[Any], info: Any) -> list[Any]:
+        for i, rule in enumerate(value):
+            _check_rule(rule, f"{info.field_name}.{i}", info.field_name)
+        return value
+
+
 class SwarmTopicSpec(_Model):
     topic: str | None = Field(
         None, min_length=1, max_length=256, pattern=TOPIC_STRING,
@@ -208,6 +268,8 @@ class SwarmTopicSpec(_Model):
     bootstrapHost: BootstrapHost = Field(default_factory=BootstrapHost,
                                          description="The bootstrap host, started first: it creates or reopens "
                                          "the base and announces the topic.")
+    networkPolicy: PeerNetwork = Field(default_factory=PeerNetwork,
+                                       description="The topic's NetworkPolicy (docs/network-policy.md).")
     clients: list[ClientGroup] = Field(
         default_factory=list, description="Client groups: one Deployment per entry (names are unique), scaled "
         "up only once the base key is recorded.",
@@ -241,7 +303,7 @@ class Condition(_Model):
     """metav1.Condition."""
 
     type: str = Field(..., description="HostReady, HostsReady, Quorum, HostWritable, BaseKeyRecorded, ClientsReady, "
-                      "Degraded or Ready (the summary).")
+                      "Degraded, CredentialsBackedUp or Ready (the summary).")
     status: str = Field(..., json_schema_extra={"enum": ["True", "False", "Unknown"]},
                         description='"True", "False" or "Unknown".')
     reason: str = Field(..., description='Why, in one CamelCase word (e.g. "AnnounceFlushed", "AnnounceTimeout").')
@@ -304,6 +366,7 @@ class SwarmTopicStatus(_Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="The API of this status: HostReady, HostsReady and Quorum (several "
-        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded and the summary Ready, one of each type.",
+        "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded, CredentialsBackedUp (with the operator's "
+        "--backup-check) and the summary Ready, one of each type.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )

@@ -131,6 +131,7 @@ encryption_secret = _suffixed(ENCRYPTION_SUFFIX)
 hosts_secret = _suffixed("hosts")
 swarm_configmap = _suffixed("swarm")
 host_service = host_statefulset = host_disruption_budget = _suffixed("host")
+network_policy = _suffixed("peers")  # the NetworkPolicy over the topic's pods
 
 
 def host_pod(topic_name: str, ordinal: int = 0) -> str:

@@ -5,7 +5,8 @@ kinds. A new child kind is one entry here and one builder in `children/`.
 - observe (`reconciler/observe.py`): the names a topic claims of each child kind (`names`) are read
   from the caches, and every one of them must be the topic's own (the planner's trust step);
 - the planner's host side: every kind with a `build` is made and kept by content, in table order
-  (a ConfigMap before the StatefulSet that reads it);
+  (a ConfigMap before the StatefulSet that reads it), and deleted, where its verbs allow, once its
+  builder wants none;
 - the watch-fed caches (`reconciler/caches.py`): every kind with `watch` set is listed and watched with its
   server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
   what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
@@ -27,6 +28,7 @@ from .api.paths import resource_path
 from .children import host_service, host_statefulset, swarm_configmap
 from .children.common import Inputs
 from .children.disruption import host_disruption_budget
+from .children.networkpolicy import topic_network_policy
 from .models import SwarmTopicSpec
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
@@ -107,6 +109,11 @@ CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "
                  selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
+# The NetworkPolicy over the topic's pods (spec.networkPolicy, the chart's topicNetworkPolicy): made
+# before the StatefulSet, so no host runs unguarded; deleted (`delete`) once the topic wants none.
+NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies",
+                      ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
+                      names=lambda n, _: (names.network_policy(n),), build=topic_network_policy)
 STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
                    watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
                    trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
@@ -133,8 +140,8 @@ EVENT = Kind("Event", "", "v1", "events", ("create",), owned=False)
 LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "update"), owned=False,
              operator_namespace=True)
 
-KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, STATEFULSET,
-                           DISRUPTION_BUDGET, DEPLOYMENT, POD, PVC, EVENT, LEASE)
+KINDS: tuple[Kind, ...] = (TOPIC, TOPIC_STATUS, TOPIC_FINALIZERS, SECRET, CONFIGMAP, SERVICE, NETWORK_POLICY,
+                           STATEFULSET, DISRUPTION_BUDGET, DEPLOYMENT, POD, PVC, EVENT, LEASE)
 BY_KIND = {k.kind: k for k in KINDS if k.plural == k.resource}  # the kinds themselves, not subresources
 
 

@@ -143,7 +143,7 @@ def api_server() -> ControlPlane:
 # ServiceAccount stay.
 _CLEARED = (f"/apis/{names.API_VERSION}/namespaces/{{ns}}/swarmtopics",
             "/apis/apps/v1/namespaces/{ns}/deployments", "/apis/apps/v1/namespaces/{ns}/replicasets",
-            "/apis/apps/v1/namespaces/{ns}/statefulsets",
+            "/apis/apps/v1/namespaces/{ns}/statefulsets", "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
             "/api/v1/namespaces/{ns}/pods", "/api/v1/namespaces/{ns}/services",
             "/api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name!%3Dkube-root-ca.crt",
             "/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/persistentvolumeclaims",

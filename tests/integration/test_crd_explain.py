@@ -60,7 +60,8 @@ def test_kubectl_explain_spec_reads_well(api_server: ControlPlane) -> None:
     text = kubectl(api_server.kubeconfig, "explain", "swarmtopic.spec")
     print(text)
     fields = explained_fields(text)
-    assert set(fields) == {"topic", "baseKey", "paused", "dht", "writers", "bootstrapHost", "clients"}, fields
+    assert set(fields) == {"topic", "baseKey", "paused", "dht", "writers", "bootstrapHost", "networkPolicy",
+                           "clients"}, fields
     assert not [name for name, description in fields.items() if len(description) < 20], fields
     assert re.search(r'e\.g\. "[0-9a-f]{64}"', fields["baseKey"]), fields["baseKey"]
     dht = explained_fields(kubectl(api_server.kubeconfig, "explain", "swarmtopic.spec.dht"))

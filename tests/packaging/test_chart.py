@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from packaging_support import ALERTS, CHART, DASHBOARD, HERE, REPO, render, run, tool
-from swarm_operator import names
+from swarm_operator import __version__, names
 
 K8S = "1.35.0"
 ALL = HERE / "all-features-values.yaml"
@@ -277,13 +277,13 @@ def test_operator_deployment_defaults() -> None:
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
-    assert container["image"] == "ghcr.io/swarm-operator/swarm-operator:0.1.0"
+    assert container["image"] == f"ghcr.io/swarm-operator/swarm-operator:{__version__}"
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "liveness"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 9090, "liveness": 8081}
     assert container["args"][0] == "run"
-    for arg in ("--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0", "--metrics-port=9090",
+    for arg in (f"--peer-image=ghcr.io/swarm-operator/swarm-peer:{__version__}", "--metrics-port=9090",
                 "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces"):
         assert arg in container["args"], arg
     assert "--no-leader-election" not in container["args"] and "--backup-check" not in container["args"]
@@ -297,7 +297,7 @@ def test_operator_deployment_defaults() -> None:
         assert labels.get("app.kubernetes.io/name") == "swarm-operator", doc["kind"]
         assert labels.get("app.kubernetes.io/instance") == "swarm", doc["kind"]
         assert labels.get("app.kubernetes.io/managed-by") == "Helm", doc["kind"]
-        assert labels.get("helm.sh/chart") == "swarm-operator-0.1.0", doc["kind"]
+        assert labels.get("helm.sh/chart") == f"swarm-operator-{__version__}", doc["kind"]
 
 
 def test_the_backup_check_is_an_operator_flag() -> None:
@@ -341,7 +341,7 @@ def test_notes_tell_how_to_start() -> None:
     assert "kubectl get swarmtopics" in notes and "watches every namespace" in notes
     # Every URL is pinned to this release's git tag (the examples of the version installed).
     urls = re.findall(r"https?://\S+", notes)
-    assert urls and all("/v0.1.0/" in url for url in urls), urls
+    assert urls and all(f"/v{__version__}/" in url for url in urls), urls
     assert not [u for u in urls if re.search(r"/(main|master|HEAD|latest)/", u)], urls
 
 
@@ -376,8 +376,8 @@ def test_images_pin_by_digest() -> None:
     """image.digest / peerImage.digest pin the operator's image and the one it gives bootstrap hosts."""
     container = by_kind(render(sets=(f"image.digest={OPERATOR_DIGEST}", f"peerImage.digest={PEER_DIGEST}")),
                         "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == f"ghcr.io/swarm-operator/swarm-operator:0.1.0@{OPERATOR_DIGEST}"
-    assert f"--peer-image=ghcr.io/swarm-operator/swarm-peer:0.1.0@{PEER_DIGEST}" in container["args"]
+    assert container["image"] == f"ghcr.io/swarm-operator/swarm-operator:{__version__}@{OPERATOR_DIGEST}"
+    assert f"--peer-image=ghcr.io/swarm-operator/swarm-peer:{__version__}@{PEER_DIGEST}" in container["args"]
     unpinned = by_kind(render(), "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
     assert "@" not in unpinned["image"] and not [a for a in unpinned["args"] if "@sha256" in a]
     for bad in ("image.digest=sha256:abc", "peerImage.digest=md5:" + "0" * 32, "image.digest=" + "1f" * 32):
@@ -400,3 +400,32 @@ def test_network_policy_admits_only_the_operator_ports() -> None:
     metrics_rule = next(r for r in scoped["spec"]["ingress"] if r["ports"][0]["port"] == "metrics")
     assert metrics_rule["from"] == [monitoring]
     assert not by_kind(render(sets=("networkPolicy.enabled=false",)), "NetworkPolicy")
+
+
+def _operator_network(docs: list[dict[str, Any]]) -> Any:
+    """The topics' NetworkPolicy side of the operator these values install, read by the operator's own
+    command line from its container's arguments."""
+    from swarm_operator.cli import build_parser, config_of
+
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return deployment, config_of(build_parser().parse_args(container["args"])).topic_network
+
+
+def test_the_topics_network_policy_is_on_and_lets_the_operator_pods_in() -> None:
+    """The chart's default: each topic gets a NetworkPolicy whose status-port rule selects exactly the
+    operator pods this release runs (their namespace and the Deployment's selector labels)."""
+    deployment, network = _operator_network(render())
+    assert network.enabled and network.operator_namespace == "swarm-operator"
+    assert dict(network.operator_labels) == deployment["spec"]["selector"]["matchLabels"]
+    assert dict(network.operator_labels).items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert network.peers("status_from") == []
+    assert network.peers("dht_peers") == [{"namespaceSelector": {}, "podSelector": {
+        "matchLabels": {"app.kubernetes.io/component": "dht-bootstrap"}}}]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    _, off = _operator_network(render(sets=["topicNetworkPolicy.enabled=false"], set_json=[
+        f"topicNetworkPolicy.statusFrom={json.dumps([monitoring])}", "topicNetworkPolicy.dhtPeers=[]"]))
+    assert not off.enabled and off.peers("status_from") == [monitoring] and off.peers("dht_peers") == []
+    bad = run(tool("helm"), "template", "x", str(CHART), "--set-json", 'topicNetworkPolicy.statusFrom=[{"pods": {}}]',
+              check=False)
+    assert bad.returncode != 0 and "statusFrom" in bad.stderr

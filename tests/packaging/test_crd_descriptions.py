@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import yaml
 from packaging_support import REPO
 from swarm_operator import conditions
@@ -19,10 +20,15 @@ EXAMPLES = re.compile(r"e\.g\. ([^)]*)")
 QUOTED = re.compile(r'"([^"]+)"')
 
 
-def openapi_schema() -> dict[str, Any]:
+def versions() -> list[str]:
+    """Every version the CRD serves (each with its own schema, each checked)."""
+    return [v["name"] for v in yaml.safe_load(GENERATED_CRD.read_text())["spec"]["versions"]]
+
+
+def openapi_schema(version: str) -> dict[str, Any]:
     crd = yaml.safe_load(GENERATED_CRD.read_text())
-    [version] = crd["spec"]["versions"]
-    return version["schema"]["openAPIV3Schema"]
+    [served] = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    return served["schema"]["openAPIV3Schema"]
 
 
 def fields(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -49,16 +55,18 @@ def formatted(schema: dict[str, Any]) -> str | None:
 SERVED_BY_THE_API_SERVER = {"metadata"}
 
 
-def test_every_field_has_a_description() -> None:
-    all_fields = list(fields(openapi_schema()))
+@pytest.mark.parametrize("version", versions())
+def test_every_field_has_a_description(version: str) -> None:
+    all_fields = list(fields(openapi_schema(version)))
     undescribed = [path for path, schema in all_fields if not (schema.get("description") or "").strip()
                    and path not in SERVED_BY_THE_API_SERVER]
     assert len(all_fields) >= 51, f"the walk found only {len(all_fields)} fields"
     assert undescribed == [], f"{len(undescribed)} of {len(all_fields)} fields without a description: {undescribed}"
 
 
-def test_formatted_spec_fields_show_an_example_their_schema_accepts() -> None:
-    spec_fields = [(path, schema) for path, schema in fields(openapi_schema()) if path.startswith("spec.")]
+@pytest.mark.parametrize("version", versions())
+def test_formatted_spec_fields_show_an_example_their_schema_accepts(version: str) -> None:
+    spec_fields = [(path, schema) for path, schema in fields(openapi_schema(version)) if path.startswith("spec.")]
     with_format = [(path, schema, formatted(schema)) for path, schema in spec_fields if formatted(schema)]
     # The formats a user types: the adopted base key (hex), DHT nodes (host:port), the host image,
     # the volume size, client group names, the topic string.
@@ -82,7 +90,7 @@ def test_the_example_check_is_not_vacuous() -> None:
 
 
 def test_the_condition_descriptions_name_every_condition_type() -> None:
-    described = openapi_schema()["properties"]["status"]["properties"]["conditions"]
+    described = openapi_schema(versions()[0])["properties"]["status"]["properties"]["conditions"]
     for text in (described["description"], described["items"]["properties"]["type"]["description"]):
         named = set(re.findall(r"\b[A-Z][A-Za-z]+\b", text))
         assert set(conditions.ORDER) <= named, f"not described: {set(conditions.ORDER) - named}"

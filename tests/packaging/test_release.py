@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from localcluster.registry import Registry
+from localcluster.release import run_release
 from packaging_support import REPO, tool
-from release_support import Registry, run_release
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("podman") is None,

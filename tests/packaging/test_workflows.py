@@ -59,6 +59,9 @@ def test_the_release_workflow_is_make_release_on_a_version_tag() -> None:
     assert images["permissions"] == {"contents": "read", "packages": "write"}
     runs = "\n".join(s.get("run", "") for s in steps(images))
     assert re.search(r'make release VERSION="\$\{TAG#v\}" REGISTRY="ghcr\.io/', runs), runs
+    # Before anything is built: every place that names the version names the tag's (scripts/versions.py).
+    check = runs.index('python3 scripts/versions.py --check "$version"')
+    assert check < runs.index("make release") and "version=${TAG#v}" in runs[:check]
     assert "${{" not in runs, "expressions go through env:, never into a script"
     npm = flow["jobs"]["member-library"]
     assert npm["needs"] == "images-and-chart" and npm["permissions"]["id-token"] == "write"

@@ -9,7 +9,7 @@ from swarm_operator import names
 from swarm_operator.children import Inputs
 from swarm_operator.models import SwarmTopicSpec
 from swarm_operator.reconciler.events import event_body
-from unit_support import make_topic
+from unit_support import make_topic, qos_class
 
 K8S = "1.35.0"
 PUB = "ab" * 32
@@ -206,3 +206,77 @@ def test_the_writer_idle_time_reaches_the_host_only() -> None:
     assert "SWARM_WRITER_IDLE_MS" not in {e["name"] for e in host_env("chat", parse_spec(topic)[0])}
     topic["spec"]["writers"] = {"idleSeconds": 0}
     assert parse_spec(topic)[0] is None
+
+
+def _host_pod_spec(topic):
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    return builders.host_statefulset(Inputs(topic, spec, "img", PUB))["spec"]["template"]["spec"]
+
+
+def test_the_qos_helper_computes_like_the_kubelet() -> None:
+    def pod(*resources):
+        return {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)]}
+    assert qos_class(pod({})) == "BestEffort"
+    assert qos_class(pod({"limits": {"ephemeral-storage": "1Gi"}})) == "BestEffort"  # not a QoS resource
+    assert qos_class(pod({"requests": {"cpu": "10m"}})) == "Burstable"
+    assert qos_class(pod({"limits": {"cpu": "1", "memory": "1Gi"}})) == "Guaranteed"  # requests default to limits
+    assert qos_class(pod({"limits": {"cpu": "1", "memory": "1Gi"}}, {})) == "Burstable"
+    assert qos_class(pod({"requests": {"cpu": "500m"}, "limits": {"cpu": "1", "memory": "1Gi"}})) == "Burstable"
+
+
+@pytest.mark.parametrize("resources", [
+    {},  # the default: requests and a memory limit
+    {"limits": {"ephemeral-storage": "1Gi"}},  # names neither cpu nor memory
+    {"claims": [{"name": "gpu"}]},
+])
+def test_a_host_with_no_cpu_or_memory_resources_gets_the_defaults_and_is_burstable(resources) -> None:
+    """On the old code the host container took spec.bootstrapHost.resources as it was: {} made the host
+    (which holds the base) BestEffort, the first pod evicted under memory pressure."""
+    from swarm_operator.config import HOST_RESOURCES
+
+    topic = make_topic()
+    topic["spec"]["bootstrapHost"]["resources"] = resources
+    pod_spec = _host_pod_spec(topic)
+    got = pod_spec["containers"][0]["resources"]
+    assert got["requests"] == {**resources.get("requests", {}), **HOST_RESOURCES["requests"]}
+    assert got["limits"] == {**resources.get("limits", {}), **HOST_RESOURCES["limits"]}
+    assert qos_class(pod_spec) == "Burstable"
+
+
+@pytest.mark.parametrize(("resources", "qos"), [
+    ({"limits": {"memory": "100Mi"}}, "Burstable"),  # below the default request: no default request added
+    ({"requests": {"memory": "1Gi"}}, "Burstable"),  # no default limit under the user's request either
+    ({"requests": {"cpu": "10m"}}, "Burstable"),
+    ({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}, "Guaranteed"),
+])
+def test_what_the_spec_names_of_cpu_or_memory_is_kept_whole(resources, qos) -> None:
+    """Per resource, all the user's or all the default: a default request never exceeds the user's limit."""
+    from swarm_operator.config import HOST_RESOURCES
+
+    topic = make_topic()
+    topic["spec"]["bootstrapHost"]["resources"] = resources
+    pod_spec = _host_pod_spec(topic)
+    got = pod_spec["containers"][0]["resources"]
+    for resource in ("cpu", "memory"):
+        named = any(resource in resources.get(part, {}) for part in ("requests", "limits"))
+        for part in ("requests", "limits"):
+            expected = (resources.get(part, {}) if named else HOST_RESOURCES.get(part, {})).get(resource)
+            assert got.get(part, {}).get(resource) == expected, (resource, part)
+    assert qos_class(pod_spec) == qos
+    kubernetes_validate.validate(builders.host_statefulset(
+        Inputs(topic, SwarmTopicSpec.model_validate(topic["spec"]), "img", PUB)), K8S, strict=True)
+
+
+def test_peer_pods_mount_no_service_account_token_unless_a_client_template_asks() -> None:
+    """The peers never call the API server (on the old code both pods mounted the token)."""
+    topic = make_topic()
+    # A host template cannot ask for one: the host holds the base, the operator's fields win.
+    topic["spec"]["bootstrapHost"]["template"] = {"spec": {"automountServiceAccountToken": True}}
+    assert _host_pod_spec(topic)["automountServiceAccountToken"] is False
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    client = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 1)
+    assert client["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    topic["spec"]["clients"][0]["template"]["spec"]["automountServiceAccountToken"] = True
+    spec = SwarmTopicSpec.model_validate(topic["spec"])
+    asking = builders.client_deployment(Inputs(topic, spec, "img", PUB), spec.clients[0], 1)
+    assert asking["spec"]["template"]["spec"]["automountServiceAccountToken"] is True

@@ -1,11 +1,20 @@
-"""The scale-mode node's simulated hosts sign what the operator verifies (the host contract)."""
+"""The scale benchmark's fake bootstrap hosts (bench/fakehosts.py): what they sign verifies as the
+operator verifies a host report, and the operator reaches them on any address of kwok's CIDR."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
 import pytest
-from localcluster.kubelet_scale import ANNOTATION, SimHost, claims
 from nacl.signing import SigningKey
 from swarm_operator.hostreport import HostReportError, verify_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from fakehosts import STATUS_PORT, NetNamespace, SimHost
 
 
 def test_a_simulated_host_report_verifies_with_the_nonce_asked_for() -> None:
@@ -20,7 +29,22 @@ def test_a_simulated_host_report_verifies_with_the_nonce_asked_for() -> None:
     assert host.envelope(None) == host.envelope(None), "a host's report must not change between reads"
 
 
-def test_only_annotated_pods_are_simulated() -> None:
-    assert claims({"metadata": {"annotations": {ANNOTATION: "scale"}}})
-    assert not claims({"metadata": {"annotations": {ANNOTATION: "other"}}})
-    assert not claims({"metadata": {}})
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2")
+def test_any_address_of_the_cidr_reaches_the_one_socket_and_is_told_apart() -> None:
+    net = NetNamespace("10.250.0.0/16")
+    net.create()
+    try:
+        server = net.listen(STATUS_PORT)
+        server.setblocking(True)
+        for address in ("10.250.0.7", "10.250.200.9"):
+            with socket.create_connection((address, STATUS_PORT), timeout=5):
+                conn, _ = server.accept()
+                assert conn.getsockname() == (address, STATUS_PORT)
+                conn.close()
+        server.close()
+    finally:
+        net.remove()
+    assert not Path("/run/netns/swarm-kwok").exists()
+    assert not Path("/sys/class/net/swarm-kwok0").exists()
+    if not net.mounted_before:
+        assert "/run/netns " not in Path("/proc/self/mountinfo").read_text(), "the netns directory stays mounted"

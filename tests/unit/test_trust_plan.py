@@ -63,7 +63,8 @@ def test_the_chart_grants_exactly_the_owned_kinds_table() -> None:
 
 def test_the_table_drives_watches_and_paths() -> None:
     assert [k.plural for k in owned.watched()] == [
-        "swarmtopics", "secrets", "configmaps", "services", "statefulsets", "poddisruptionbudgets", "deployments",
+        "swarmtopics", "secrets", "configmaps", "services", "networkpolicies", "statefulsets", "poddisruptionbudgets",
+        "deployments",
         "pods",
         "persistentvolumeclaims"]
     assert owned.SECRET.path("apps", "chat-identity") == "/api/v1/namespaces/apps/secrets/chat-identity"

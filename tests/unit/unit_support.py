@@ -79,3 +79,34 @@ def put(obs: Any, kind: str, name: str, obj: dict[str, Any] | None) -> None:
 def more_seeds(secret: str = "chat-identity") -> dict[str, str]:
     """`Observed.fresh` seeds of hosts 1 to 4, which a new identity Secret carries."""
     return {f"{secret}/seed-{n}": f"{n}{n}" * 32 for n in range(1, 5)}
+
+
+QOS_RESOURCES = ("cpu", "memory")
+
+
+def qos_class(pod_spec: dict[str, Any]) -> str:
+    """A pod's QoS class as the kubelet computes it (Kubernetes' pkg/apis/core/helper/qos, GetPodQOS),
+    from a pod spec as the API server stores it (a container's requests default to its limits):
+    BestEffort without any cpu or memory request or limit; Guaranteed when every container limits
+    both and requests what it limits; else Burstable."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    guaranteed = True
+    for container in [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]:
+        resources = container.get("resources") or {}
+        limit = {k: parse_quantity(v) for k, v in (resources.get("limits") or {}).items() if k in QOS_RESOURCES}
+        request = {**limit, **{k: parse_quantity(v) for k, v in (resources.get("requests") or {}).items()
+                               if k in QOS_RESOURCES}}
+        for into, values in ((requests, request), (limits, limit)):
+            for k, v in values.items():
+                if v != 0:
+                    into[k] = into.get(k, 0) + v
+        if {k for k, v in limit.items() if v != 0} != set(QOS_RESOURCES):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and all(limits.get(k) == v for k, v in requests.items()) and len(requests) == len(limits):
+        return "Guaranteed"
+    return "Burstable"

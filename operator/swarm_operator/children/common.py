@@ -12,10 +12,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import names
+from ..config import TopicNetwork
 from ..models import SwarmTopicSpec
 
 ANNOTATION_HOST_PUBLIC_KEY = names.ANNOTATION_HOST_PUBLIC_KEY
@@ -86,6 +87,7 @@ class Inputs:
     host_public_keys: tuple[str, ...] = ()  # every host's, by ordinal (host 0's first)
     hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
+    network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
 
     @property
     def name(self) -> str:

@@ -46,6 +46,8 @@ def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, 
     pod_spec["volumes"] = pods.replace_named(pod_spec.get("volumes", []), volumes)
     if "securityContext" not in pod_spec:
         pod_spec["securityContext"] = copy.deepcopy(pods.RESTRICTED_POD)
+    # The peers never call the API server: no token unless the template asks for one.
+    pod_spec.setdefault("automountServiceAccountToken", False)
 
 
 def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import names
+from ..config import HOST_RESOURCES
 from ..models import SwarmTopicSpec
 from . import pods
 from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, digest, metadata, with_spec_hash
@@ -44,6 +46,20 @@ def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1) -> list[dict
     ]
 
 
+def host_resources(theirs: dict[str, Any]) -> dict[str, Any]:
+    """The host container's resources: the spec's, and for cpu and for memory, each where the spec names
+    it in neither requests nor limits, the default request (and limit) of `config.HOST_RESOURCES`. Per
+    resource, all the user's or all the default: never a default request above the user's limit."""
+    out = copy.deepcopy(theirs)
+    for resource in ("cpu", "memory"):
+        if any(resource in (theirs.get(part) or {}) for part in ("requests", "limits")):
+            continue
+        for part, defaults in HOST_RESOURCES.items():
+            if resource in defaults:
+                out[part] = {**(out.get(part) or {}), resource: defaults[resource]}
+    return out
+
+
 def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, hosts: int) -> dict[str, Any]:
     host = spec.bootstrapHost
     return {
@@ -65,7 +81,7 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, host
                            "periodSeconds": 2, "failureThreshold": 1, "timeoutSeconds": 2},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": names.STATUS_PORT_NAME},
                           "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 6},
-        "resources": host.resources,
+        "resources": host_resources(host.resources),
         "securityContext": pods.CONTAINER_SECURITY_CONTEXT,
     }
 
@@ -96,6 +112,8 @@ def _template(inputs: Inputs) -> dict[str, Any]:
         "spec": {
             "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,
+            # The host never calls the API server: no token in the pod (the template cannot ask for one).
+            "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 30,
             "containers": [_host_container(name, spec, inputs.peer_image, inputs.hosts)],
             "volumes": volumes,

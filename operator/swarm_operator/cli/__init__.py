@@ -12,10 +12,33 @@ import os
 from typing import Any
 
 from .. import __version__
-from ..config import Config
+from ..config import Config, TopicNetwork
 from . import backup
 
 DEFAULTS = Config()
+PEER_KEYS = {"podSelector", "namespaceSelector", "ipBlock"}
+
+
+def label(text: str) -> tuple[str, str]:
+    """KEY=VALUE, a label."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def peers(text: str) -> str:
+    """A JSON list of NetworkPolicyPeers, as canonical JSON text."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(p, dict) and p and set(p) <= PEER_KEYS for p in value):
+        raise argparse.ArgumentTypeError(f"must be a JSON list of NetworkPolicyPeers (each an object with "
+                                         f"{sorted(PEER_KEYS)})")
+    return json.dumps(value, sort_keys=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the Lease's name (default %(default)s)")
     election.add_argument("--leader-identity", default=None, metavar="ID",
                           help="this replica's identity (default: $POD_NAME, else host name + random)")
+    add_network_arguments(run)
     run.add_argument("--metrics-port", type=int, default=DEFAULTS.metrics_port,
                      help="Prometheus /metrics port, 0 = off (default %(default)s)")
     run.add_argument("--liveness-port", type=int, default=DEFAULTS.liveness_port,
@@ -65,6 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_parser(sub)
     backup.add_parsers(sub)
     return parser
+
+
+def add_network_arguments(run: argparse.ArgumentParser) -> None:
+    net = DEFAULTS.topic_network
+    group = run.add_argument_group("the topics' NetworkPolicy (docs/network-policy.md)")
+    group.add_argument("--topic-network-policy", action=argparse.BooleanOptionalAction, default=net.enabled,
+                       help="give each SwarmTopic whose spec.networkPolicy.enabled is unset a NetworkPolicy over its "
+                       "pods (default: %(default)s)")
+    group.add_argument("--operator-namespace", default=None, metavar="NS",
+                       help="the operator's own namespace, whose pods may read the hosts' status port (default: "
+                       "$POD_NAMESPACE, else the service account's)")
+    group.add_argument("--operator-pod-label", dest="operator_labels", action="append", default=[], type=label,
+                       metavar="KEY=VALUE", help="a label of the operator's pods (repeatable; none: every pod "
+                       "of the operator's namespace)")
+    group.add_argument("--topic-status-from", type=peers, default=net.status_from, metavar="JSON",
+                       help="NetworkPolicyPeers (a JSON list) that may also reach the peers' status port, e.g. "
+                       "Prometheus (default: none)")
+    group.add_argument("--topic-dht-peers", type=peers, default=net.dht_peers, metavar="JSON",
+                       help="NetworkPolicyPeers (a JSON list): the DHT's nodes in the cluster (default: "
+                       "pods labelled app.kubernetes.io/component=dht-bootstrap, any namespace)")
 
 
 def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,29 +157,36 @@ def status(args: argparse.Namespace) -> int:
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
+def own_namespace() -> str | None:
+    """The operator's namespace as its pod knows it: $POD_NAMESPACE, else the service account's."""
+    from pathlib import Path
+
+    account = Path(SERVICE_ACCOUNT_NAMESPACE)
+    return os.environ.get("POD_NAMESPACE") or (account.read_text().strip() if account.exists() else None)
+
+
 def config_of(args: argparse.Namespace) -> Config:
     """The configuration `run` was given."""
+    network = TopicNetwork(enabled=args.topic_network_policy,
+                           operator_namespace=args.operator_namespace or own_namespace(),
+                           operator_labels=tuple(args.operator_labels), status_from=args.topic_status_from,
+                           dht_peers=args.topic_dht_peers)
     return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
                   max_rolling_topics=args.max_rolling_topics,
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
                   leader_election=args.leader_election, lease_name=args.leader_election_name,
                   lease_namespace=args.leader_election_namespace, identity=args.leader_identity,
-                  backup_check=args.backup_check)
+                  backup_check=args.backup_check, topic_network=network)
 
 
 def election(config: Config) -> Any:
     """The leader election of `run`, or None when it is off."""
-    from pathlib import Path
-
     from .. import owned
     from ..api.leader import Election
 
     if not config.leader_election:
         return None
-    namespace = config.lease_namespace or os.environ.get("POD_NAMESPACE")
-    if not namespace:
-        account = Path(SERVICE_ACCOUNT_NAMESPACE)
-        namespace = account.read_text().strip() if account.exists() else "default"
+    namespace = config.lease_namespace or own_namespace() or "default"
     return Election(path=owned.LEASE.path(namespace, config.lease_name), identity=replica_identity(config))
 
 

@@ -70,7 +70,8 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     """What the children are made from: the key only once recorded or adopted."""
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], obs.recorded_key or obs.spec.adopted_base_key(),
-                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count)
+                  host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
+                  network=obs.network)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> HostSide:
         assert kind.build is not None
         desired = kind.build(made)
         if desired is None:
+            kept.append(_unwanted(obs, kind))
             continue
         live = obs.child(kind, desired["metadata"]["name"])
         if kind is owned.STATEFULSET and live is not None and _policy(live) != _policy(desired):
@@ -100,6 +102,18 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> HostSide:
     decided = merged(kept)
     return HostSide(writes=decided.writes, events=decided.events, roll=rolled_now.state,
                     recheck=brake.HELD_RECHECK if rolled_now.state == "held" else None)
+
+
+def _unwanted(obs: Observed, kind: owned.Kind) -> Decision:
+    """A kind the topic wants none of now (a NetworkPolicy switched off): its objects go, with a uid
+    precondition (the trust step made sure they are the topic's own). Kinds the operator never
+    deletes (no `delete` verb) are left."""
+    assert obs.spec is not None
+    if "delete" not in kind.verbs:
+        return Decision()
+    gone = [(name, live) for name in kind.claimed(obs.name, obs.spec) if (live := obs.child(kind, name)) is not None]
+    return Decision(writes=tuple(write("delete", kind, obs.topic, name, None, f"delete {kind.kind} {name} (not "
+                                       "wanted any more)", uid=live["metadata"].get("uid")) for name, live in gone))
 
 
 def _policy(statefulset: Obj) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
+from ..config import TopicNetwork
 from ..hostreport import HostReport, HostReportError
 from ..models import SwarmTopicSpec
 
@@ -62,6 +63,7 @@ class Observed:
     spec_error: str | None
     now: datetime
     peer_image: str
+    network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     children: dict[str, dict[str, Obj]] = field(default_factory=dict)
     # Fresh random values (hex) for what does not exist yet: by Secret name, and by
     # `fresh_key(secret, key)` for a key a Secret lacks (a host's seed).

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from ..api.client import Kube
+from ..config import TopicNetwork
 from ..hostreport import HostReport
 from .caches import Caches
 from .events import EventLimiter
@@ -31,6 +32,7 @@ class Wiring:
     peer_image: str
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
     backup_check: bool = False  # `run --backup-check`
+    network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topics' NetworkPolicies
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
     await read_past_caches(wiring, memory, (ns, name), found)
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
-                   may_roll=memory.rolls.may_roll((ns, name)), backup_check=wiring.backup_check,
+                   network=wiring.network, may_roll=memory.rolls.may_roll((ns, name)), backup_check=wiring.backup_check,
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
                    volumes=_by_ordinal(caches.of_topic(owned.PVC, ns, name), names.host_pvc(name, 0)))
     # Its own Deployments of groups no longer in the spec (to delete), then whatever holds the names
