@@ -60,7 +60,7 @@ async function restoreAll (t) {
   t.members.push(member)
   await h.waitFor(() => outage.every(([, e]) => e.confirmed !== null), 120000, 'the outage writes confirmed')
   const confirmed = outage.map(([, e]) => e.confirmed - t0)
-  const reports = await Promise.all(t.hosts.map((p) => t.report(p)))
+  const reports = await Promise.all(t.hosts.map((p) => h.waitFor(() => t.report(p), 60000, 'host report', p.child)))
   return {
     readyMs: readyAt,
     firstMs: Math.min(...confirmed),
@@ -68,6 +68,7 @@ async function restoreAll (t) {
     outageWrites: outage.length,
     writableMs,
     sameKeys: reports.every((r, n) => r.writerKey === keys[n] && r.restored === true),
+    startedOver: reports.filter((r) => r.startedOver).length,
     restores: reports.map((r) => r.restore)
   }
 }
@@ -91,9 +92,14 @@ async function run (boot, i) {
     console.log(`run ${i + 1}: every host lost ${DOWN_MS / 1000} s, then restored: all 3 Ready ${sec(r.readyMs)} s after the restore started ` +
       `(per host: slot read ${r.restores.map((x) => sec(x.findMs)).join('/')} s, gate ${r.restores.map((x) => sec(x.gateMs)).join('/')} s, log ${r.restores.map((x) => x.length).join('/')} blocks); ` +
       `the ${r.outageWrites} writes of the outage confirmed ${sec(r.firstMs)} s (first) to ${sec(r.lastMs)} s (last) after; ` +
-      `a new member writable ${sec(r.writableMs)} s after; same writer keys ${r.sameKeys}; entries found everywhere ${r.found}/${r.of}; ` +
+      `a new member writable ${sec(r.writableMs)} s after; same writer keys ${r.sameKeys}; hosts that started over ${r.startedOver}; entries found everywhere ${r.found}/${r.of}; ` +
       `base keys seen ${r.baseKeys}; peers that printed a conflict ${r.conflicts}`)
     return r
+  } catch (err) {
+    const keep = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-peer-bench-restore-logs-'))
+    for (const [i, p] of [...t.lost, ...t.hosts, ...t.members].entries()) fs.writeFileSync(path.join(keep, `peer-${i}.log`), p.child.stdoutText + p.child.stderrText)
+    console.error(`run ${i + 1} failed; the peers' output is in ${keep}`)
+    throw err
   } finally {
     t.writing = false
     await t.stop()

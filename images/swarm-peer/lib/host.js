@@ -91,7 +91,10 @@ class Host extends ReadyResource {
       this.log.warn('a restore did not finish on this disk: its store is removed (never opened without the restore gate)', { ordinal: this.ordinal })
       removeStore(o.dataDir)
     }
-    if (restore && baseKey && !hasBase(o.dataDir)) await this._restoreStore(baseKey)
+    if (restore && baseKey && !hasBase(o.dataDir)) {
+      removeStore(o.dataDir) // a store with no base on its disk (a start that stopped before the base opened) holds nothing recorded
+      await this._restoreStore(baseKey)
+    }
     if (!this.store) await this._openStore()
     if (!this.replicator) this.replicator = this._replicator()
     const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, metrics: this.metrics, onapplied: (type, key) => this._onapplied(type, key) })

@@ -92,8 +92,13 @@ test('every host lost, a member keeps the base: the hosts restored from their id
   await outside.base.append({ type: 'put', key: 'w', value: 'outage' })
   const outage = outside.base.view.length - 1
 
+  // Host 1's new disk holds a store but no base (a first start that stopped before its base opened).
+  const dirs = [0, 1, 2].map(() => tmpdir() + '/restored')
+  const stray = new Corestore(path.join(dirs[1], 'corestore'))
+  await stray.ready()
+  await stray.close()
   const t0 = Date.now()
-  const restored = await Promise.all([0, 1, 2].map((o) => restoreHost(o, { topic, secret, baseKey })))
+  const restored = await Promise.all([0, 1, 2].map((o) => restoreHost(o, { topic, secret, baseKey, dataDir: dirs[o] })))
   const readyMs = Date.now() - t0
   for (const [o, h] of restored.entries()) {
     assert.strictEqual(h.restored, true, `host ${o}: ${h.restore.why}`)
