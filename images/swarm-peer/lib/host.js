@@ -163,7 +163,7 @@ class Host extends ReadyResource {
       this.restoring = null
     }
     this.restore = r.result
-    if (this.restored) this.log.info('restored: the same writer key, its log back whole', { ordinal: this.ordinal, ...r.result })
+    if (r.result.restored) this.log.info('restored: the same writer key, its log back whole', { ordinal: this.ordinal, ...r.result })
     else this.log.warn('not restored: starting as a host on an empty disk (a new writer key)', { ordinal: this.ordinal, why: r.result.why })
   }
 
