@@ -4,12 +4,16 @@
 # and the container images (cached by the hash of their build context). Long steps print progress.
 SHELL := /bin/bash
 VENV ?= .venv
+# The member library (npm package @swarm-operator/member) and, in its program/, the reference peer
+# `swarm-peer` (the swarm-peer image); the example app installs the library from its `npm pack`.
 PEER := images/swarm-peer
+PEER_PROGRAM := $(PEER)/program
 KV_APP := examples/kv-app
+MEMBER_TARBALL := $(KV_APP)/swarm-operator-member.tgz
 TOOLS := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF ?= $(CURDIR)/scripts/containers/containers.conf
-export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER)/bin/swarm-peer.js
+export SWARM_PEER_BIN ?= $(CURDIR)/$(PEER_PROGRAM)/bin/swarm-peer.js
 
 .PHONY: setup cluster-setup test-setup test demo lint crd chart-readme bench bench-scale release clean
 
@@ -38,12 +42,21 @@ $(VENV)/.installed: pyproject.toml e2e/pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,backup]' -e ./e2e
 	touch $@
 
-$(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
+# The library's packages, then the program's (prom-client, and the library itself as "file:..").
+$(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json $(PEER_PROGRAM)/package.json \
+		$(PEER_PROGRAM)/package-lock.json
 	cd $(PEER) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(PEER_PROGRAM) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(KV_APP)/node_modules/.installed: $(KV_APP)/package.json $(KV_APP)/package-lock.json $(PEER)/node_modules/.installed
-	cd $(KV_APP) && npm ci --no-audit --no-fund --loglevel=error
+# The library as `npm publish` would upload it (scripts/pack-member.sh), which the example app
+# installs in place of the registry's copy (its package.json asks for @swarm-operator/member).
+$(MEMBER_TARBALL): $(PEER)/package.json $(PEER)/index.js $(PEER)/index.d.ts $(PEER)/README.md $(wildcard $(PEER)/lib/*.js) \
+		scripts/pack-member.sh
+	bash scripts/pack-member.sh $(KV_APP)
+
+$(KV_APP)/node_modules/.installed: $(KV_APP)/package.json $(MEMBER_TARBALL)
+	cd $(KV_APP) && npm install --no-save --no-audit --no-fund --loglevel=error ./swarm-operator-member.tgz
 	touch $@
 
 $(TOOLS)/.installed: scripts/install-tools.sh
@@ -56,11 +69,13 @@ lint: $(VENV)/.installed
 	python -m swarm_operator.rbac --check
 	python scripts/chart_readme.py --check
 
-# The whole suite: lint, the Node tests of swarm-peer and of the example app, then pytest (unit, integration on the real
-# API server, packaging, the local cluster's node, e2e on the local cluster). pytest exits
+# The whole suite: lint, the Node tests of the member library, of the reference peer and of the
+# example app, then pytest (unit, integration on the real API server, packaging, the local
+# cluster's node, e2e on the local cluster). pytest exits
 # non-zero when it collects no test, so an empty run fails loudly.
 test: lint test-setup
 	cd $(PEER) && npm test
+	cd $(PEER_PROGRAM) && npm test
 	cd $(KV_APP) && npm test
 	pytest
 
@@ -94,4 +109,4 @@ release: $(VENV)/.installed $(TOOLS)/.installed
 	bash scripts/release.sh $(VERSION) $(if $(REGISTRY),--registry $(REGISTRY)) $(RELEASE_ARGS)
 
 clean:
-	rm -rf $(VENV) .tools $(PEER)/node_modules $(KV_APP)/node_modules
+	rm -rf $(VENV) .tools $(PEER)/node_modules $(PEER_PROGRAM)/node_modules $(KV_APP)/node_modules $(MEMBER_TARBALL)

@@ -44,7 +44,7 @@ from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
 from swarm_operator.identity import new_seed  # noqa: E402
 from timeline import Watcher  # noqa: E402 - beside this script
 
-PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/bin/swarm-peer.js"))
+PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/program/bin/swarm-peer.js"))
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/bin/swarm-peer.js"))
+PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/program/bin/swarm-peer.js"))
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from e2e_support import (
     Cluster,
     client_pods,
@@ -107,10 +108,13 @@ def hosts_ready(cluster: Cluster, name: str, ns: str, count: int) -> bool:
     return sum(1 for h in hosts if h.get("ready") and h.get("indexer")) == count
 
 
-def lose_disk(cluster: Cluster, name: str, ns: str, ordinal: int) -> None:
-    """Delete a host's volume and then its pod: the StatefulSet makes both again, empty."""
-    cluster.kubectl("delete", "pvc", f"data-{name}-host-{ordinal}", "-n", ns, "--wait=false")
-    cluster.kubectl("delete", "pod", f"{name}-host-{ordinal}", "-n", ns, "--wait=false")
+def lose_disks(cluster: Cluster, name: str, ns: str, *ordinals: int) -> None:
+    """Delete hosts' volumes and then, at once and with no grace (their nodes are gone), their pods:
+    the StatefulSet makes both again, empty."""
+    for ordinal in ordinals:
+        cluster.kubectl("delete", "pvc", f"data-{name}-host-{ordinal}", "-n", ns, "--wait=false")
+    cluster.kubectl("delete", "pod", *(f"{name}-host-{o}" for o in ordinals), "-n", ns, "--wait=false",
+                    "--grace-period=0", "--force")
 
 
 def host_writer_key(cluster: Cluster, name: str, ns: str, ordinal: int) -> str | None:
@@ -142,6 +146,7 @@ def every_view_holds(cluster: Cluster, name: str, ns: str, acked: list[str]) -> 
     return missing
 
 
+@pytest.mark.timeout(900)
 def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone(cluster: Cluster, ns: str) -> None:
     name = "ha"
     cluster.apply(ha_topic(name, ns))
@@ -168,7 +173,7 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
         for ordinal in (1, 0):
             old = host_writer_key(cluster, name, ns, ordinal)
             lost = time.monotonic()
-            lose_disk(cluster, name, ns, ordinal)
+            lose_disks(cluster, name, ns, ordinal)
             wait_for(f"host {ordinal} on a new key", lambda o=ordinal, k=old: (
                 (w := host_writer_key(cluster, name, ns, o)) is not None and w != k), timeout=180)
             wait_for(f"3/3 indexers after host {ordinal}'s disk", lambda: hosts_ready(cluster, name, ns, 3),
@@ -181,11 +186,14 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
     print("several hosts:", json.dumps(figures))
     assert set(missing.values()) == {0}, missing
     # 4. Two disks lost for good: the quorum cannot come back, and nothing is made anew.
-    lose_disk(cluster, name, ns, 1)
-    lose_disk(cluster, name, ns, 2)
-    lost = wait_for("QuorumLost", lambda: (
-        c if (c := condition(cluster.topic(name, ns), "Quorum")) and c["reason"] == "QuorumLost" else None),
-        timeout=240)
+    lose_disks(cluster, name, ns, 1, 2)  # together: neither is there to promote the other
+    def quorum() -> dict[str, Any] | None:
+        topic = cluster.topic(name, ns) or {}
+        print("  quorum:", condition(topic, "Quorum"), (topic.get("status") or {}).get("hosts"))
+        found = condition(topic, "Quorum")
+        return found if found and found["reason"] == "QuorumLost" else None
+
+    lost = wait_for("QuorumLost", quorum, timeout=240, interval=10)
     assert "lost their disks" in lost["message"]
     topic = cluster.topic(name, ns)
     assert topic["status"]["phase"] == "Stuck" and topic["status"]["baseKey"] == key
@@ -194,12 +202,23 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
     assert keys == {key}, keys  # every host, old or new, on the one base
 
 
+@pytest.mark.timeout(600)
 def test_one_host_to_three_on_a_live_topic(cluster: Cluster, ns: str) -> None:
     name = "grow"
     cluster.apply(ha_topic(name, ns, clients=1, hosts=1))
     key = wait_ready(cluster, name, ns, timeout=240)["status"]["baseKey"]
     cluster.kubectl("patch", "swarmtopic", name, "-n", ns, "--type=merge", "-p",
                     json.dumps({"spec": {"bootstrapHost": {"replicas": 3}}}))
-    wait_for("3/3 indexers", lambda: hosts_ready(cluster, name, ns, 3), timeout=300)
+
+    def three() -> bool:
+        sts = cluster.get_json("statefulset", f"{name}-host", ns) or {}
+        pods = cluster.pods(ns, f"swarm-operator.dev/topic={name},{HOSTS}")
+        print("  grow:", (sts.get("spec") or {}).get("replicas"), (sts.get("spec") or {}).get("updateStrategy"),
+              {k: v for k, v in (sts.get("status") or {}).items() if "evision" in k or "eplicas" in k},
+              [(p["metadata"]["name"], pod_ready(p), p["metadata"]["labels"].get("controller-revision-hash"))
+               for p in pods], ((cluster.topic(name, ns) or {}).get("status") or {}).get("hosts"))
+        return hosts_ready(cluster, name, ns, 3)
+
+    wait_for("3/3 indexers", three, timeout=300, interval=15)
     topic = wait_ready(cluster, name, ns)
     assert topic["status"]["baseKey"] == key and condition(topic, "Quorum")["reason"] == "QuorumHeld"

@@ -67,11 +67,10 @@ def test_pause_freezes_children_until_resumed(cluster: Cluster, ns: str) -> None
 
 
 def test_invalid_spec_gets_a_condition_and_no_children(cluster: Cluster, ns: str) -> None:
-    # What no schema can say, so the API server accepts it and the operator must refuse it: a
-    # client template reaching the host's identity Secret (through its environment).
+    # What neither the CRD's schema nor the chart's admission policy says, so the API server accepts
+    # it and the operator must refuse it: a client template without a container.
     bad = topic_manifest("bad", ns, clients=1)
-    bad["spec"]["clients"][0]["template"]["spec"]["containers"][0]["env"] = [
-        {"name": "SEED", "valueFrom": {"secretKeyRef": {"name": "bad-identity", "key": "seed"}}}]
+    bad["spec"]["clients"][0]["template"]["spec"]["containers"] = []
     cluster.apply(bad)
 
     def invalid() -> dict | None:
@@ -79,7 +78,7 @@ def test_invalid_spec_gets_a_condition_and_no_children(cluster: Cluster, ns: str
         return cond if cond and cond["reason"] == "InvalidSpec" else None
     cond = wait_for("Ready=False/InvalidSpec", invalid)
     assert cond["status"] == "False"
-    assert "spec.clients.0.template" in cond["message"] and "bad-identity" in cond["message"], cond["message"]
+    assert "spec.clients.0.template" in cond["message"] and "container" in cond["message"], cond["message"]
     assert cluster.get_json("secrets", "bad-identity", ns) is None
     for kind in ("statefulsets", "deployments", "services", "configmaps"):
         listing = cluster.get_json(kind, namespace=ns, selector="swarm-operator.dev/topic=bad")

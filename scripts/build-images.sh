@@ -31,13 +31,15 @@ DEBIAN_BASE=localhost/swarm-base/debian:bookworm
 VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' charts/swarm-operator/Chart.yaml)
 
 # The project's images, built in this order: tag | Dockerfile | build context | ignore file (optional,
-# instead of the context's own .dockerignore; `podman build --ignorefile`), paths repository-relative.
+# instead of the context's own .dockerignore; `podman build --ignorefile`) | a command that prepares
+# the context (optional, run before the context is hashed), paths repository-relative.
 # The tags are the ones the chart (values.yaml + appVersion) and the operator's default peer image
 # use. A Dockerfile may start FROM an image of this table: it is built first.
 IMAGES=(
   "ghcr.io/swarm-operator/swarm-operator:$VERSION|images/operator/Dockerfile|."
   "ghcr.io/swarm-operator/swarm-peer:$VERSION|images/swarm-peer/Dockerfile|images/swarm-peer"
-  "localhost/autokv:$VERSION|examples/kv-app/Dockerfile|.|examples/kv-app/Dockerfile.dockerignore"
+  # The example app builds from its own directory, with the member library's `npm pack` in it.
+  "localhost/autokv:$VERSION|examples/kv-app/Dockerfile|examples/kv-app||bash scripts/pack-member.sh examples/kv-app"
 )
 
 log() { printf '>> [%4ss] %s\n' "$SECONDS" "$*"; }
@@ -188,8 +190,12 @@ prepare_build_etc() {
 }
 
 build_image() {
-  local tag=$1 dockerfile=$2 context=$3 ignore=${4:-} base kind last='' extras=() mounts old hash line
-  local ignore_args=()
+  local tag=$1 dockerfile=$2 context=$3 ignore=${4:-} prepare=${5:-} base kind last='' extras=() mounts old hash line
+  local ignore_args=() prepare_args=()
+  if [[ -n $prepare ]]; then
+    read -r -a prepare_args <<<"$prepare"
+    "${prepare_args[@]}" >/dev/null || die "$tag: preparing the context failed: $prepare"
+  fi
   [[ -f $dockerfile && -d $context ]] || die "$tag: no $dockerfile or context $context"
   if [[ -n $ignore ]]; then
     [[ -f $ignore ]] || die "$tag: no ignore file $ignore"
@@ -227,7 +233,7 @@ list_images() {
   local row tag dockerfile context ignore state
   printf '%-48s %-32s %-20s %s\n' TAG DOCKERFILE CONTEXT BUILT
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context ignore <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore _ <<<"$row"
     state=$( [[ -n $(image_label "$tag") ]] && image_size "$tag" || echo no)
     printf '%-48s %-32s %-20s %s\n' "$tag" "$dockerfile" "$context" "$state"
   done
@@ -236,7 +242,7 @@ list_images() {
 clean() {
   local row tag dockerfile context ignore base bases=()
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context ignore <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore _ <<<"$row"
     while read -r base; do
       [[ -n $(table_row "$base") ]] || bases+=("$(base_of "$base" | cut -d' ' -f1)")
     done < <(dockerfile_bases "$dockerfile")
@@ -260,12 +266,12 @@ main() {
   flock 9  # one build at a time on this machine
   prepare_build_etc
   build_debian
-  local row tag dockerfile context ignore wanted=("$@") found=0
+  local row tag dockerfile context ignore prepare wanted=("$@") found=0
   for row in "${IMAGES[@]}"; do
-    IFS='|' read -r tag dockerfile context ignore <<<"$row"
+    IFS='|' read -r tag dockerfile context ignore prepare <<<"$row"
     if ((${#wanted[@]})) && [[ ! " ${wanted[*]} " == *" $tag "* ]]; then continue; fi
     found=$((found + 1))
-    build_image "$tag" "$dockerfile" "$context" "$ignore"
+    build_image "$tag" "$dockerfile" "$context" "$ignore" "$prepare"
   done
   ((found)) || die "no image of the table matches: ${wanted[*]} (see --list)"
   log "done"

@@ -5,7 +5,8 @@
     python3 scripts/versions.py --check 1.2.3   # ... and that version is 1.2.3 (the release workflow)
 
 The places: the chart's version and appVersion, the Python package's version (pyproject.toml) and
-`swarm_operator.__version__`, the peer's and the example app's package.json (and their lock files),
+`swarm_operator.__version__`, the member library's and the reference peer's package.json and lock
+files, the example app's package.json and the library version it asks for,
 and every image tag of the project's images in the examples, the README and docs/ and the CRD's
 example. Standard library
 only (the release workflow runs it before any set-up).
@@ -39,13 +40,17 @@ def places() -> Iterator[tuple[str, str]]:
     for path, pattern, what in LINES:
         found = pattern.findall((REPO / path).read_text())
         yield f"{path} ({what})", found[0] if len(found) == 1 else f"<{len(found)} matches>"
-    for package in ("images/swarm-peer", "examples/kv-app"):
+    for package in ("images/swarm-peer", "images/swarm-peer/program"):  # the library; the reference peer on it
         lock = json.loads((REPO / package / "package-lock.json").read_text())
         yield f"{package}/package.json", json.loads((REPO / package / "package.json").read_text())["version"]
         yield f"{package}/package-lock.json", lock["version"]
         for name, entry in lock["packages"].items():
-            if name == "" or name.endswith("images/swarm-peer"):  # itself; the library, linked
+            if name in ("", ".."):  # itself; the library, linked
                 yield f"{package}/package-lock.json (packages[{name!r}])", entry["version"]
+    app = json.loads((REPO / "examples/kv-app/package.json").read_text())  # no lock: it installs the library's pack
+    yield "examples/kv-app/package.json", app["version"]
+    member = app["dependencies"]["@swarm-operator/member"]
+    yield "examples/kv-app/package.json (@swarm-operator/member)", member.lstrip("^~")
     for pattern in TAGGED:
         for path in sorted(REPO.glob(pattern)):
             if "node_modules" in path.parts:

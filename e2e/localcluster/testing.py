@@ -110,6 +110,44 @@ def admission_refusals(plane: ControlPlane, user: str = OPERATOR_USER) -> list[s
             and (e.get("annotations") or {}).get("authorization.k8s.io/decision") == "allow"]
 
 
+Right = tuple[str, str, str]  # (API group, resource[/subresource], verb)
+# Every authenticated user may ask who it is (system:basic-user): not the chart's to grant.
+EVERYONES = {("authentication.k8s.io", "selfsubjectreviews", "create")}
+
+
+def rights_requested(plane: ControlPlane, user: str = OPERATOR_USER, since: float = 0.0) -> set[Right]:
+    """What `user` asked the API server for (resource requests, from the audit log, received at or
+    after `since`, a Unix time), as RBAC rights."""
+    from datetime import datetime
+
+    out = set()
+    for event in audit_events(plane.audit_log):
+        ref = event.get("objectRef") or {}
+        if event.get("user", {}).get("username") != user or not ref.get("resource"):
+            continue
+        received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        if received >= since:
+            resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            out.add((ref.get("apiGroup") or "", resource, event["verb"]))
+    return out - EVERYONES
+
+
+def rights_granted(plane: ControlPlane, namespace: str = OPERATOR_NAMESPACE, account: str = OPERATOR_SA) -> set[Right]:
+    """What the RBAC bound to a ServiceAccount grants, anywhere (the roles as the API server has them)."""
+    subject = {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+    bindings = json.loads(kubectl(plane.kubeconfig, "get", "clusterrolebindings,rolebindings", "-A", "-o", "json"))
+    out = set()
+    for binding in bindings["items"]:
+        if subject not in [{k: s.get(k) for k in ("kind", "name", "namespace")} for s in binding.get("subjects") or []]:
+            continue
+        ref = binding["roleRef"]
+        where = ["-n", binding["metadata"]["namespace"]] if ref["kind"] == "Role" else []
+        role = json.loads(kubectl(plane.kubeconfig, "get", ref["kind"].lower(), ref["name"], *where, "-o", "json"))
+        out |= {(group, resource, verb) for rule in role.get("rules") or [] for group in rule.get("apiGroups") or []
+                for resource in rule.get("resources") or [] for verb in rule.get("verbs") or []}
+    return out
+
+
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, sort_keys=True)
 

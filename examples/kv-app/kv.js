@@ -1,9 +1,9 @@
 'use strict'
-// autokv's app on the base: its own view and apply, and its HTTP API.
+// autokv's app on the base: its own view and apply, and its HTTP API (routes for server.js).
 // Entries it writes: {type: 'put', key, value} and {type: 'del', key}; anything else (the host's
 // genesis, a future type) is skipped. The view is a JSON hypercore of applied operations, each
 // with the writer that wrote it; a get reads it backwards to the newest operation on the key.
-const { isSystem } = require('swarm-peer')
+const { Member } = require('@swarm-operator/member')
 
 const KEY = /^[\w.:/-]{1,256}$/
 
@@ -14,7 +14,7 @@ const kvApp = {
   async apply (nodes, view) {
     for (const node of nodes) {
       const v = node.value
-      if (isSystem(v) || !v || typeof v.key !== 'string' || !KEY.test(v.key)) continue
+      if (Member.isSystem(v) || !v || typeof v.key !== 'string' || !KEY.test(v.key)) continue
       const by = node.from.key.toString('hex')
       if (v.type === 'put' && v.value !== undefined) await view.append({ op: 'put', key: v.key, value: v.value, by })
       else if (v.type === 'del') await view.append({ op: 'del', key: v.key, by })

@@ -55,6 +55,12 @@ class Config:
     lease_name: str = "swarm-operator"  # the leader Lease, in the operator's own namespace
     lease_namespace: str | None = None  # None: $POD_NAMESPACE, else the ServiceAccount's, else default
     identity: str | None = None  # this replica's name; None: $POD_NAME, else host name + random
+    # Whose rights a topic's pods may not take (docs/security.md): the operator's namespace is
+    # topic_network's; its ServiceAccount, None: as the API server says who the operator is (a
+    # SelfSubjectReview at start-up).
+    service_account: str | None = None
+    allow_operator_namespace: bool = False  # SwarmTopics in the operator's own namespace
+    pod_security_exempt: tuple[str, ...] = ()  # namespaces not held to the restricted Pod Security profile
     backup_check: bool = False  # CredentialsBackedUp on every topic with a key (planner/backupcheck.py)
     topic_network: TopicNetwork = field(default_factory=TopicNetwork)  # the topics' NetworkPolicies
 

@@ -46,6 +46,14 @@ ROOT_RULES = [
         "message": "metadata.name must be a DNS-1035 label (lower case letters, digits and '-', "
         "starting with a letter, no dots): it names the host's Service `<name>-host`",
     },
+    {
+        # Checked against the status: once a key is recorded, spec.baseKey may only name it (set
+        # later to another key, it would move the host onto another base).
+        "rule": "!has(self.status) || !has(self.status.baseKey) || !has(self.spec.baseKey) || "
+        "self.spec.baseKey == '' || self.spec.baseKey == self.status.baseKey",
+        "message": "spec.baseKey must be the recorded status.baseKey once a key is recorded",
+        "fieldPath": ".spec.baseKey",
+    },
 ]
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},

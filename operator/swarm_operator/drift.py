@@ -17,6 +17,7 @@ _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
 _FACTORS = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
             "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _MERGE_KEYS = ("name", "containerPort", "mountPath")
+EXACT = ("selector",)  # maps compared whole (label selectors)
 
 
 def _key_of(items: list[Any]) -> str | None:
@@ -26,8 +27,20 @@ def _key_of(items: list[Any]) -> str | None:
     return None
 
 
+def _omitted(desired: Any, live: Any) -> bool:
+    """An empty value the API server does not store (`omitempty`: an env var's `value: ""`, an
+    empty map or list) is the same as none."""
+    return live is None and desired in ("", {}, [])
+
+
 def differences(desired: Any, live: Any, where: str = "") -> list[str]:
-    """The paths (dotted) where `live` does not hold what `desired` says."""
+    """The paths (dotted) where `live` does not hold what `desired` says. A map under a key of
+    `EXACT` (a Service's selector) must be equal as a whole: a key added beside ours changes what
+    it selects."""
+    if _omitted(desired, live):
+        return []
+    if isinstance(desired, dict) and where.rsplit(".", 1)[-1] in EXACT:
+        return [] if desired == live else [where]
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return [where or "."]
@@ -101,11 +114,15 @@ def repair_ops(desired: Any, live: Any, parts: list[str] | None = None) -> list[
     only replacing the item removes it.
     """
     parts = parts or []
+    if isinstance(desired, dict) and parts and parts[-1] in EXACT:
+        return [] if desired == live else [{"op": "replace" if live is not None else "add", "path": _pointer(parts),
+                                            "value": desired}]
     if isinstance(desired, dict) and isinstance(live, dict):
         ops: list[dict[str, Any]] = []
         for key, value in desired.items():
             if key not in live:
-                ops.append({"op": "add", "path": _pointer([*parts, key]), "value": value})
+                if not _omitted(value, None):
+                    ops.append({"op": "add", "path": _pointer([*parts, key]), "value": value})
             else:
                 ops += repair_ops(value, live[key], [*parts, key])
         return ops

@@ -28,12 +28,14 @@ from .api.client import Kube
 from .api.leader import Election, LeaderElector
 from .api.workqueue import WorkQueue
 from .config import Config
+from .podpolicy import TopicRules
 from .reconciler.caches import Caches
 from .reconciler.context import Memory, Wiring
 from .reconciler.controller import Controller, announcer
 from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
+SERVICE_ACCOUNT_USER = "system:serviceaccount:"
 
 
 @dataclass
@@ -51,13 +53,17 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     election: Election | None = memo.election
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
     settings.networking.request_timeout = 60
+    # kopf serves no resource here (the caches do the watching): it needs neither the CRDs' nor the
+    # namespaces' list and watch, and the chart grants neither (least privilege).
+    settings.scanning.disabled = True
     kube = Kube.from_environment()
     identity = election.identity if election else "single"
     kube.user_agent = f"swarm-operator/{__version__} ({identity})"  # the API server's audit log tells replicas apart
+    rules = await topic_rules(kube, config)
     queue: WorkQueue[tuple[str, str]] = WorkQueue()
     caches = Caches(kube, config.namespaces, announcer(queue))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
-                    report_ttl=config.report_ttl, backup_check=config.backup_check,
+                    report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
                     network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
                             workers=config.workers, queue=queue)
@@ -66,8 +72,28 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     caches.start()
     memo.run = asyncio.create_task(_run(memo.lifecycle, controller, caches, elector), name="leader")
     log.info("swarm-operator started: peer image %s, re-check every %gs, leader election %s, topics' "
-             "NetworkPolicy %s", config.peer_image, config.reconcile_interval,
-             f"on ({election.identity})" if election else "off", _network_summary(config))
+             "NetworkPolicy %s; the operator is %s/%s, topics there %s, restricted Pod Security except in %s",
+             config.peer_image, config.reconcile_interval, f"on ({election.identity})" if election else "off",
+             _network_summary(config), rules.operator_namespace, rules.operator_service_account,
+             "allowed" if rules.allow_operator_namespace else "refused",
+             sorted(rules.exempt_namespaces) or "no namespace")
+
+
+async def topic_rules(kube: Kube, config: Config) -> TopicRules:
+    """Whose rights a topic's pods may not take: the operator's namespace and ServiceAccount as
+    configured, else as the API server knows the operator (its ServiceAccount's user name)."""
+    namespace, account = config.topic_network.operator_namespace, config.service_account
+    if namespace is None or account is None:
+        user = await kube.whoami() or ""
+        if user.startswith(SERVICE_ACCOUNT_USER):
+            their_namespace, _, their_name = user.removeprefix(SERVICE_ACCOUNT_USER).partition(":")
+            namespace, account = namespace or their_namespace, account or their_name
+    if namespace is None:
+        log.warning("the operator's own namespace is unknown (not a ServiceAccount, no --operator-namespace): "
+                    "topics there are not refused")
+    return TopicRules(operator_namespace=namespace, operator_service_account=account,
+                      allow_operator_namespace=config.allow_operator_namespace,
+                      exempt_namespaces=frozenset(config.pod_security_exempt))
 
 
 def _network_summary(config: Config) -> str:

@@ -364,6 +364,9 @@ class SwarmTopicStatus(_Model):
         default_factory=list, description="Several hosts: each one, by ordinal (absent with one host).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["ordinal"]},
     )
+    childUIDs: dict[str, str] | None = Field(
+        None, description='The uid of each child the operator made and controls, by "Kind/name": a child that '
+        "lost only its ownerReference is adopted again, a stranger of the same name never.")
     conditions: list[Condition] = Field(
         default_factory=list, description="The API of this status: HostReady, HostsReady and Quorum (several "
         "hosts), HostWritable, BaseKeyRecorded, ClientsReady, Degraded, CredentialsBackedUp (with the operator's "

@@ -43,6 +43,11 @@ ANNOTATION_TEMPLATE_HASH = f"{GROUP}/template-hash"
 # reads a Secret's data, finds it) and on both pod templates (a new identity rolls the host onto
 # the new seed and the clients onto the new pinned key).
 ANNOTATION_HOST_PUBLIC_KEY = f"{GROUP}/host-public-key"
+# A random id the operator gives each member seed it makes, on the member Secret's metadata and on
+# the pod templates that mount it: a replaced seed rolls the host and the clients onto it (the old
+# seed admits no writer once the host restarted). An id, not a digest of the seed.
+ANNOTATION_SEED_ID = f"{GROUP}/seed-id"
+ANNOTATION_MEMBER_SEED_ID = f"{GROUP}/member-seed-id"
 
 # Container and port names.
 HOST_CONTAINER = "swarm-peer"
@@ -129,6 +134,9 @@ identity_secret = _suffixed(IDENTITY_SUFFIX)
 member_secret = _suffixed(MEMBER_SUFFIX)
 encryption_secret = _suffixed(ENCRYPTION_SUFFIX)
 hosts_secret = _suffixed("hosts")
+# Every suffix a topic's Secrets take (the HA hosts' own Secret `<name>-hosts` included): a pod
+# template naming a Secret with one of them is refused, whoever's it is (podpolicy.py).
+TOPIC_SECRET_SUFFIXES = ("identity", "member", "encryption", "hosts")
 swarm_configmap = _suffixed("swarm")
 host_service = host_statefulset = host_disruption_budget = _suffixed("host")
 network_policy = _suffixed("peers")  # the NetworkPolicy over the topic's pods

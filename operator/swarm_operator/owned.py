@@ -29,6 +29,7 @@ from .children import host_service, host_statefulset, swarm_configmap
 from .children.common import Inputs
 from .children.disruption import host_disruption_budget
 from .children.networkpolicy import topic_network_policy
+from .managed import with_record_writers
 from .models import SwarmTopicSpec
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
@@ -73,6 +74,13 @@ class Kind:
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
     build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
+    # Its names are read past the caches when absent from them, before anything is created: a
+    # same-named object without the operator's labels (no cache sees it) is a NameConflict before
+    # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
+    checked_first: bool = False
+    # Verbs of `verbs` the API server's OwnerReferencesPermissionEnforcement asks of the operator (an
+    # RBAC check, in no audit log as a request of its own): a run need not request them.
+    asked_by_admission: tuple[str, ...] = ()
 
     def claimed(self, topic_name: str, spec: SwarmTopicSpec) -> tuple[str, ...]:
         """The names of this kind that a topic's children take (none for a kind that is no child)."""
@@ -91,39 +99,50 @@ class Kind:
         return self.plural.split("/")[0]
 
 
-TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("get", "list", "watch"), owned=False,
-             watch=True)
+# The topic's cache keeps who wrote its record (managed.py), not its managedFields.
+TOPIC = Kind(names.KIND, names.GROUP, names.VERSION, names.PLURAL, ("list", "watch"), owned=False,
+             watch=True, trim=with_record_writers)
 TOPIC_STATUS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/status", ("patch",), owned=False)
 # blockOwnerDeletion on the children's ownerReferences needs `update` on the owner's finalizers
 # under the OwnerReferencesPermissionEnforcement admission plugin.
 TOPIC_FINALIZERS = Kind(names.KIND, names.GROUP, names.VERSION, f"{names.PLURAL}/finalizers", ("update",),
-                        owned=False)
+                        owned=False, asked_by_admission=("update",))
 # Secrets: watched and read as metadata only (PartialObjectMetadata) to check their owners; the
 # operator never receives their data. `patch` adds the host volume as a second owner of the
 # encryption Secret (it outlives the topic with the volume, docs/security.md).
 SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
-              selector=CHILDREN, metadata_only=True,
+              selector=CHILDREN, metadata_only=True, checked_first=True,
               names=lambda n, _: (names.identity_secret(n), names.member_secret(n), names.encryption_secret(n),
                                   names.hosts_secret(n)))
-CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch"), watch=True,
-                 selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap)
-SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch"), watch=True,
-               selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service)
+# `delete` on the ConfigMap and Service is never requested: the API server's
+# OwnerReferencesPermissionEnforcement asks it of whoever changes an existing object's
+# ownerReferences, which the operator does only to adopt again a child that lost them
+# (planner/adopt.py). On the StatefulSet it is asked for that too, and requested when one host
+# becomes several (the StatefulSet is remade, its pods orphaned and kept).
+CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch", "delete"),
+                 watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap,
+                 checked_first=True, asked_by_admission=("delete",))
+SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
+               selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service,
+               checked_first=True, asked_by_admission=("delete",))
 # The NetworkPolicy over the topic's pods (spec.networkPolicy, the chart's topicNetworkPolicy): made
-# before the StatefulSet, so no host runs unguarded; deleted (`delete`) once the topic wants none.
+# before the StatefulSet, so no host runs unguarded; deleted (`delete`) once the topic wants none,
+# and asked by admission to adopt it again.
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies",
                       ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
-                      names=lambda n, _: (names.network_policy(n),), build=topic_network_policy)
-STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch"),
+                      names=lambda n, _: (names.network_policy(n),), build=topic_network_policy,
+                      asked_by_admission=("delete",))
+STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", "watch", "create", "patch", "delete"),
                    watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
                    trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
                                      "currentRevision", "updateRevision"),
-                   build=host_statefulset)
+                   build=host_statefulset, checked_first=True, asked_by_admission=("delete",))
 # Several hosts: a voluntary disruption takes at most one at a time.
 DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
-                         ("get", "list", "watch", "create", "patch"), watch=True, selector=CHILDREN,
+                         ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
                          trim=_keep_status(), build=host_disruption_budget,
-                         names=lambda n, _: (names.host_disruption_budget(n),))
+                         names=lambda n, _: (names.host_disruption_budget(n),), checked_first=True,
+                         asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))

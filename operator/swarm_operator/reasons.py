@@ -60,6 +60,8 @@ class R(enum.StrEnum):
     RECORDED = "Recorded"
     WAITING_FOR_HOST = "WaitingForHost"
     BASE_KEY_CONFLICT = "BaseKeyConflict"
+    UNTRUSTED_RECORD = "UntrustedRecord"
+    ENCRYPTION_KEY_LOST = "EncryptionKeyLost"
     AS_EXPECTED = "AsExpected"
     # ClientsReady
     WAITING_FOR_BASE_KEY = "WaitingForBaseKey"
@@ -70,6 +72,7 @@ class R(enum.StrEnum):
     DRIFT_REPAIRED = "DriftRepaired"
     REPLICAS_HELD = "ReplicasHeld"
     IDENTITY_ROTATED = "IdentityRotated"
+    MEMBER_SEED_REPLACED = "MemberSeedReplaced"
     OPEN_WRITERS = "OpenWriters"
     PAUSED = "Paused"
     # CredentialsBackedUp (the opt-in backup check)
@@ -149,6 +152,13 @@ REASONS: dict[R, About] = {
     R.BASE_KEY_CONFLICT: About(True, "Warning", "the host's volume holds another base: restore the right PVC "
                                "(data-{host}), or delete the topic and its PVC and re-create it "
                                "(docs/operations.md)"),
+    R.UNTRUSTED_RECORD: About(True, "Warning", "a recorded key in status was written by someone other than the "
+                              "operator and the host does not sign it: the message names the field and the key the "
+                              "children stay on; write the right key back (kubectl patch st {name} -n {ns} "
+                              "--subresource=status) and find who may write SwarmTopic status (docs/security.md)"),
+    R.ENCRYPTION_KEY_LOST: About(True, "Warning", "the encryption Secret {name}-encryption is gone while the base "
+                                 "exists: restore it from the topic's backup (swarm-operator restore; "
+                                 "docs/operations.md, \"EncryptionKeyLost\"); no new key is ever made for it"),
     R.AS_EXPECTED: About(),
     R.WAITING_FOR_BASE_KEY: About(advice="wait for BaseKeyRecorded; clients start only once the key is recorded"),
     R.ROLLING_OUT: About(severity="Normal", advice="wait, or look at the client pods: kubectl get pods -n {ns} "
@@ -158,6 +168,7 @@ REASONS: dict[R, About] = {
     R.DRIFT_REPAIRED: About(severity="Warning"),
     R.REPLICAS_HELD: About(severity="Normal"),
     R.IDENTITY_ROTATED: About(severity="Warning"),
+    R.MEMBER_SEED_REPLACED: About(severity="Warning"),
     R.OPEN_WRITERS: About(severity="Warning"),
     R.PAUSED: About(severity="Normal", advice="spec.paused is true: kubectl patch st {name} -n {ns} --type=merge "
                     "-p '{{\"spec\":{{\"paused\":false}}}}' to resume"),

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from localcluster.controlplane import ControlPlane
-from localcluster.testing import OPERATOR_NAMESPACE, operator_kubeconfig, shared_control_plane
+from localcluster.testing import OPERATOR_NAMESPACE, RELEASE, operator_kubeconfig, shared_control_plane
 from swarm_operator import names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,6 +185,36 @@ def operator(operator_kubeconfig_path: Path, api: Api, tmp_path: Path) -> Iterat
     finally:
         op.stop()
         print(op.log()[-4000:])
+
+
+POLICY_BINDING = f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/{RELEASE}-pod-templates"
+
+
+def accepted(api: Api, topic: dict[str, Any]) -> bool:
+    """Whether the API server would store the topic (a dry run)."""
+    try:
+        api.call("POST", api.topic_path(topic["metadata"]["namespace"]) + "?dryRun=All", topic)
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.fixture
+def without_policy(api: Api) -> Iterator[None]:
+    """The chart's admission policy out of the way (its binding deleted, as on a cluster without
+    it): what the operator itself refuses. Restored afterwards."""
+    binding = api.get(POLICY_BINDING)
+    assert binding is not None, "the chart's release installs the policy"
+    api.delete(POLICY_BINDING)
+    probe = example_topic("probe")
+    probe["spec"]["clients"][0]["template"]["spec"]["hostNetwork"] = True
+    wait_for("the policy gone", lambda: accepted(api, probe), 20)
+    try:
+        yield
+    finally:
+        kept = {k: v for k, v in binding["metadata"].items() if k in ("name", "labels", "annotations")}
+        api.create(POLICY_BINDING.rsplit("/", 1)[0], {**binding, "metadata": kept})
+        wait_for("the policy back", lambda: not accepted(api, probe), 20)
 
 
 def example_topic(name: str = "chat", clients: int = 3, **spec: Any) -> dict[str, Any]:

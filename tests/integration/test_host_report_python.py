@@ -1,6 +1,6 @@
 """The real swarm-peer host's signed /status, verified by the operator's own Python code.
 
-Starts `swarm-peer dht-bootstrap` and `swarm-peer host` (node images/swarm-peer/bin/swarm-peer.js)
+Starts `swarm-peer dht-bootstrap` and `swarm-peer host` (node images/swarm-peer/program/bin/swarm-peer.js)
 on a loopback DHT, then checks the report with `swarm_operator.hostreport.verify_report`.
 """
 
@@ -23,14 +23,15 @@ from swarm_operator.hostreport import HostReportError, verify_report
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_DIR = ROOT / "images" / "swarm-peer"
-BIN = PEER_DIR / "bin" / "swarm-peer.js"
+BIN = PEER_DIR / "program" / "bin" / "swarm-peer.js"
 NODE = shutil.which("node")
 
 @pytest.fixture(autouse=True)
 def _node_and_packages() -> None:
     """These tests run real Node peers: their absence is a failure, never a skip."""
     assert NODE is not None, "node is not installed"
-    assert (PEER_DIR / "node_modules" / "hyperswarm").is_dir(), "run `npm ci` in images/swarm-peer first"
+    installed = [PEER_DIR / "node_modules" / "hyperswarm", PEER_DIR / "program" / "node_modules" / "prom-client"]
+    assert all(p.is_dir() for p in installed), "run `make images/swarm-peer/node_modules/.installed` first"
 
 
 def free_port(kind: int) -> int:

@@ -29,12 +29,14 @@ def stamp(text: str) -> float:
 
 
 def writes_of(plane: ControlPlane, identity: str) -> list[tuple[float, str]]:
-    """The writes of one replica (its user agent names it), its Lease aside."""
+    """The writes of one replica (its user agent names it), its Lease aside, and the question who it
+    is (a SelfSubjectReview at start-up stores nothing)."""
     out = {}
     for e in audit_events(plane.audit_log):
         if e.get("user", {}).get("username") != OPERATOR_USER or f"({identity})" not in e.get("userAgent", ""):
             continue
-        if e.get("verb") in WRITES and (e.get("objectRef") or {}).get("resource") != "leases":
+        if e.get("verb") in WRITES and (e.get("objectRef") or {}).get("resource") not in ("leases",
+                                                                                          "selfsubjectreviews"):
             out[e["auditID"]] = (stamp(e["requestReceivedTimestamp"]), f"{e['verb']} {e['requestURI']}")
     return sorted(out.values())
 

@@ -38,11 +38,9 @@ def limited_kubeconfig(api_server: ControlPlane, tmp_path: Path) -> Iterator[Pat
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": LIMITED},
          "rules": _without_statefulset_create(role["rules"])},
     ]
-    for name, role_name in ((LIMITED, LIMITED), (f"{LIMITED}-cluster", "swarm-operator-cluster")):
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                        "metadata": {"name": name}, "subjects": subject,
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                    "name": role_name}})
+    objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": LIMITED}, "subjects": subject,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": LIMITED}})
     objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",  # the leader Lease
                     "metadata": {"name": LIMITED, "namespace": OPERATOR_NAMESPACE}, "subjects": subject,
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from typing import Any
 
 from packaging_support import DASHBOARD, REPO
 from swarm_operator import metrics
 
-PEER_METRICS_JS = REPO / "images" / "swarm-peer" / "lib" / "metrics.js"
+PEER_PROGRAM = REPO / "images" / "swarm-peer" / "program"
+# The series the reference peer exports (its prom-client series of the library's stats), asked of
+# the program itself.
+PEER_SERIES_JS = """
+const { Stats } = require('@swarm-operator/member')
+const { createMetrics } = require('./lib/metrics')
+createMetrics('host', new Stats()).registry.getMetricsAsJSON()
+  .then((all) => process.stdout.write(JSON.stringify(all.map((m) => m.name))))
+"""
 SELECTOR = re.compile(r"\b(swarm_(?:operator|peer)_[a-z0-9_]+)\b(\{[^}]*\})?")
 FILTERS = ('namespace=~"$namespace"', 'topic=~"$topic"')
 
@@ -32,7 +41,8 @@ def labelled_metrics() -> set[str]:
         phase="Stuck", bootstrap_seconds=1.0, clients_ready=0, clients_desired=1,
         conditions=(("Ready", "False"),), reason="AnnounceTimeout"))
     operator = {fam.name for fam in collector.collect() if any("topic" in s.labels for s in fam.samples)}
-    peer = set(re.findall(r"name: '(swarm_peer_[a-z_]+)'", PEER_METRICS_JS.read_text()))
+    peer = set(json.loads(subprocess.run(["node", "-e", PEER_SERIES_JS], cwd=PEER_PROGRAM, capture_output=True,
+                                         text=True, check=True, timeout=60).stdout))
     assert len(operator) >= 5 and len(peer) >= 10, (operator, peer)
     return operator | peer
 

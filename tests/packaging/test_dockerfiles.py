@@ -18,7 +18,8 @@ from packaging_support import REPO, run, tool
 OPERATOR_DOCKERFILE = REPO / "images" / "operator" / "Dockerfile"
 
 
-@pytest.mark.parametrize("dockerfile", ["images/operator/Dockerfile", "images/swarm-peer/Dockerfile"])
+@pytest.mark.parametrize("dockerfile", ["images/operator/Dockerfile", "images/swarm-peer/Dockerfile",
+                                        "examples/kv-app/Dockerfile"])
 def test_hadolint_clean(dockerfile: str) -> None:
     # Default failure threshold and no ignores: any finding, even a style one, fails.
     proc = run(tool("hadolint"), "--no-color", str(REPO / dockerfile), check=False)

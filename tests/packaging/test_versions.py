@@ -49,6 +49,7 @@ def test_every_place_names_the_version_of_this_line() -> None:
     ("examples/topic.yaml", "swarm-peer:0.2.0", "swarm-peer:0.1.0"),
     ("charts/swarm-operator/Chart.yaml", "\nversion: 0.2.0", "\nversion: 0.1.0"),
     ("images/swarm-peer/package.json", '"version": "0.2.0"', '"version": "0.1.0"'),
+    ("examples/kv-app/package.json", '"@swarm-operator/member": "^0.2.0"', '"@swarm-operator/member": "^0.1.0"'),
     ("operator/swarm_operator/__init__.py", '"0.2.0"', '"0.1.0"'),
 ])
 def test_a_place_left_behind_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, old: str,
@@ -56,7 +57,8 @@ def test_a_place_left_behind_fails_the_check(tmp_path: Path, monkeypatch: pytest
     versions = versions_module()
     copy = tmp_path / "tree"
     for pattern in ["charts/swarm-operator/Chart.yaml", "pyproject.toml", "operator/swarm_operator/__init__.py",
-                    "images/swarm-peer/package*.json", "examples/kv-app/package*.json", *versions.TAGGED]:
+                    "images/swarm-peer/package*.json", "images/swarm-peer/program/package*.json",
+                    "examples/kv-app/package*.json", *versions.TAGGED]:
         for source in REPO.glob(pattern):
             if "node_modules" not in source.parts:
                 (copy / source.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """The CI workflows pass actionlint (built from the Go module proxy by scripts/install-tools.sh;
 with shellcheck from the venv it also checks every `run:` script), and the release workflow runs
 the same release as `make release`: on a version tag, with actions pinned by commit, least
-privileges, and the npm publish of the member library behind its (still empty) name."""
+privileges, and the npm publish of the member library under the name its package.json has."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -67,7 +68,9 @@ def test_the_release_workflow_is_make_release_on_a_version_tag() -> None:
     assert npm["needs"] == "images-and-chart" and npm["permissions"]["id-token"] == "write"
     publish = [s for s in steps(npm) if "npm publish" in s.get("run", "")]
     assert publish and all(s["if"] == "env.MEMBER_LIBRARY_NAME != ''" for s in publish)
-    assert "MEMBER_LIBRARY_NAME" in flow["env"] and flow["env"]["MEMBER_LIBRARY_DIR"]
+    library = json.loads((REPO / flow["env"]["MEMBER_LIBRARY_DIR"] / "package.json").read_text())
+    assert flow["env"]["MEMBER_LIBRARY_NAME"] == library["name"] == "@swarm-operator/member", flow["env"]
+    assert "private" not in library and library["publishConfig"] == {"access": "public"}
     for job in flow["jobs"].values():
         for step in steps(job):
             if "uses" in step:

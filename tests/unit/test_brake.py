@@ -14,7 +14,7 @@ from swarm_operator.planner import Plan, plan
 from swarm_operator.planner.brake import REVISION_LABEL
 from swarm_operator.reconciler.rolls import Rolls
 from swarm_operator.validation import parse_spec
-from test_hosts_plan import KEY, PUBS, host_pod, report, secrets, topic3
+from test_hosts_plan import KEY, MEMBER_ID, PUBS, host_pod, report, secrets, topic3
 from unit_support import NOW, observed_of
 
 OLD, NEW = "ghcr.io/swarm-operator/swarm-peer:0.1.0", "ghcr.io/swarm-operator/swarm-peer:0.2.0"
@@ -40,7 +40,8 @@ def _world(image: str, sts_image: str, pods: dict[int, dict[str, Any]], revision
     topic = topic3(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
     spec = parse_spec(topic)[0]
     assert spec is not None
-    made = Inputs(topic, spec, sts_image, PUBS[0], KEY, 3, PUBS, hosts=3, partition=partition)
+    made = Inputs(topic, spec, sts_image, PUBS[0], KEY, 3, PUBS, hosts=3, partition=partition,
+                  member_seed_id=MEMBER_ID)
     sts = copy.deepcopy(children.host_statefulset(made))
     sts["metadata"].update(uid="sts", resourceVersion="7", generation=2)
     sts["status"] = {"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3,
@@ -111,3 +112,12 @@ def test_a_statefulset_of_an_older_operator_is_braked_too() -> None:
     assert obs.statefulset is not None
     del obs.statefulset["metadata"]["annotations"][names.ANNOTATION_TEMPLATE_HASH]
     assert _partition(_sts_write(plan(obs))) == 3
+
+
+def test_a_host_pod_being_replaced_holds_the_partition_and_breaks_nothing() -> None:
+    """The StatefulSet controller deletes a host's pod to update it: for a moment it is absent
+    (a planner crash with a KeyError before, every pass, until the pod was back)."""
+    pods = _pods(("r1", "r1", "r2"))
+    del pods[2]
+    p = plan(_world(NEW, NEW, pods, "r2", "r1", partition=2))
+    assert [w for w in p.writes if w.target.kind == "StatefulSet"] == [] and p.roll == "rolling"

@@ -43,6 +43,9 @@ def identity(ordinals: int = 3) -> dict[str, Any]:
     return owned_meta("chat-identity", {names.host_public_key_annotation(n): PUBS[n] for n in range(ordinals)})
 
 
+MEMBER_ID = "chat-member-uid"  # the seed id of owned_meta("chat-member") (its uid: no id annotation)
+
+
 def secrets(ordinals: int = 3) -> dict[str, Any]:
     return {"chat-identity": identity(ordinals), "chat-member": owned_meta("chat-member"),
             "chat-encryption": owned_meta("chat-encryption"), "chat-hosts": owned_meta("chat-hosts")}
@@ -78,7 +81,8 @@ def live(obj: dict[str, Any] | None, **status: Any) -> dict[str, Any]:
 def rolled_sts(topic: dict[str, Any], replicas: int, key: str | None = KEY) -> dict[str, Any]:
     spec = parse_spec(topic)[0]
     assert spec is not None
-    sts = children.host_statefulset(Inputs(topic, spec, IMAGE, PUBS[0], key, replicas, PUBS, hosts=3))
+    sts = children.host_statefulset(Inputs(topic, spec, IMAGE, PUBS[0], key, replicas, PUBS, hosts=3,
+                                                      member_seed_id=MEMBER_ID))
     return live(sts, observedGeneration=1, replicas=replicas, updatedReplicas=replicas, currentRevision="r1",
                 updateRevision="r1", readyReplicas=replicas)
 
@@ -87,7 +91,8 @@ def world(topic: dict[str, Any], *, sts_replicas: int = 3, key_in_cm: bool = Tru
           reports: dict[int, HostReport] | None = None, **kw: Any) -> Observed:
     spec = parse_spec(topic)[0]
     assert spec is not None
-    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY if key_in_cm else None, sts_replicas, PUBS, hosts=3)
+    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY if key_in_cm else None, sts_replicas, PUBS, hosts=3,
+                  member_seed_id=MEMBER_ID)
     obs = observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE, secrets=secrets(),
                       configmap=live(children.swarm_configmap(made)), service=live(children.host_service(made)),
                       statefulset=rolled_sts(topic, sts_replicas, KEY if key_in_cm else None),
@@ -115,9 +120,10 @@ def test_a_new_topic_of_three_hosts_starts_host_0_alone_with_every_identity_and_
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                          fresh=fresh))
     made = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
-    assert made == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-hosts"),
-                    ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host"),
-                    ("PodDisruptionBudget", "chat-host")]
+    # Every Secret before the StatefulSet that mounts them, the encryption key too (issue 23).
+    assert made == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-encryption"),
+                    ("Secret", "chat-hosts"), ("ConfigMap", "chat-swarm"), ("Service", "chat-host"),
+                    ("StatefulSet", "chat-host"), ("PodDisruptionBudget", "chat-host")]
     ident = p.writes[0].body
     # A seed for every host the topic may ever have (5): scaling up never changes the Secret.
     assert ident["stringData"] == {"seed": SEEDS[0], "seed-1": SEEDS[1], "seed-2": SEEDS[2], "seed-3": "07" * 32,
@@ -142,7 +148,8 @@ def test_the_hosts_credential_never_reaches_a_client() -> None:
     topic = topic3()
     spec = parse_spec(topic)[0]
     assert spec is not None
-    dep = children.client_deployment(Inputs(topic, spec, IMAGE, PUBS[0], KEY, 3, PUBS, hosts=3), spec.clients[0], 5)
+    made = Inputs(topic, spec, IMAGE, PUBS[0], KEY, 3, PUBS, hosts=3, member_seed_id=MEMBER_ID)
+    dep = children.client_deployment(made, spec.clients[0], 5)
     assert "chat-hosts" not in str(dep) and "SWARM_HOST_SEED_FILE" not in str(dep)
 
 
@@ -167,7 +174,7 @@ def test_three_indexers_up_is_ready_and_one_host_down_still_is() -> None:
     assert cond(p, c.READY)["status"] == "True" and p.phase == "Ready"
     assert [(h["ordinal"], h["publicKey"], h["ready"], h["indexer"]) for h in p.status["hosts"]] == [
         (n, PUBS[n], True, True) for n in range(3)]
-    assert p.host_stats == {"quorum": True, "indexers": 3, "unconfirmed": 0}
+    assert p.host_stats == {"quorum": True, "indexers": 3, "unconfirmed": 0, "lost": []}
     down = plan(world(topic3(status=p.status), pods={0: host_pod(0, True), 1: host_pod(1, False),
                                                       2: host_pod(2, True)}, reports={0: report(0), 2: report(2)}))
     assert cond(down, c.HOSTS_READY)["status"] == "False" and "2/3" in cond(down, c.HOSTS_READY)["message"]
@@ -201,6 +208,10 @@ def test_two_disks_lost_for_good_is_quorum_lost_and_nothing_is_made_anew() -> No
     assert p.phase == "Stuck" and p.status["reason"] == "QuorumLost" and p.status["baseKey"] == KEY
     assert [(e.type, e.reason) for e in p.events] == [("Warning", "QuorumLost")]
     assert [w for w in p.writes if w.op in ("create", "delete", "orphan")] == []
+    # The replaced hosts' reports missing for a moment (a restart, a slow answer): still lost.
+    again = world(topic3(status=p.status), pods=pods, reports={0: report(0)})
+    again.lost_keys = frozenset(p.host_stats["lost"])
+    assert cond(plan(again), c.QUORUM)["reason"] == "QuorumLost"
     # One disk lost is what heals: a majority of the old keys is still there.
     one = plan(world(topic3(status=status), pods={**pods, 2: host_pod(2, True)},
                      reports={0: report(0), 1: report(1, writer=fresh1), 2: report(2)}))
@@ -224,7 +235,7 @@ def test_one_host_to_three_on_a_live_topic_remakes_the_statefulset_and_adds_seed
     topic = make_topic(status={"hostPublicKey": PUBS[0], "baseKey": KEY})  # one host, as made before
     spec1 = parse_spec(topic)[0]
     assert spec1 is not None
-    one = Inputs(topic, spec1, IMAGE, PUBS[0], KEY, 1, PUBS[:1])
+    one = Inputs(topic, spec1, IMAGE, PUBS[0], KEY, 1, PUBS[:1], member_seed_id=MEMBER_ID)
     topic["spec"]["bootstrapHost"]["replicas"] = 3
     fresh = {fresh_key("chat-identity", "seed-1"): SEEDS[1], fresh_key("chat-identity", "seed-2"): SEEDS[2],
              "chat-hosts": "06" * 32}

@@ -16,8 +16,8 @@ FLOORS = [
     {"reconciler"},
     {"planner"},
     {"owned", "rbac"},
-    {"children", "validation", "crd", "metrics", "identity", "hostreport"},
-    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "__init__"},
+    {"children", "validation", "podpolicy", "crd", "metrics", "identity", "hostreport"},
+    {"models", "drift", "conditions", "reasons", "names", "hashes", "objects", "config", "managed", "__init__"},
     {"api"},
 ]
 
@@ -117,3 +117,16 @@ def test_the_operations_guide_explains_every_reason_and_phase() -> None:
     guide = (PACKAGE.parents[1] / "docs" / "operations.md").read_text()
     assert [str(r) for r in R if f"`{r}`" not in guide] == []
     assert [str(p) for p in Phase if f"`{p}`" not in guide] == []
+
+
+def test_every_test_module_has_its_own_name() -> None:
+    """`make test` collects tests/ and e2e/ in one pytest run, where a module is imported by its file
+    name: two test files of one name stop the whole run at collection ('import file mismatch')."""
+    root = PACKAGE.parents[1]
+    seen: dict[str, list[str]] = {}
+    for top in ("tests", "e2e"):
+        for path in (root / top).rglob("*.py"):
+            skipped = path.name == "conftest.py" or "node_modules" in path.parts
+            if not skipped and (root / "e2e" / "localcluster") not in path.parents:
+                seen.setdefault(path.name, []).append(str(path.relative_to(root)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

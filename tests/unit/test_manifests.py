@@ -20,7 +20,7 @@ def children(topic):
     spec = SwarmTopicSpec.model_validate(topic["spec"])
     return [
         builders.identity_secret(topic, "01" * 32),
-        builders.member_secret(topic, "02" * 32),
+        builders.member_secret(topic, "02" * 32, "0123456789abcdef"),
         builders.encryption_secret(topic, "03" * 32),
         builders.swarm_configmap(Inputs(topic, spec, "img", PUB, KEY)),
         builders.host_service(Inputs(topic, spec, "img", PUB)),

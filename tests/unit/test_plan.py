@@ -23,6 +23,12 @@ KEY = "cd" * 32
 OTHER = "ef" * 32
 IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"
 SECRETS = ("chat-identity", "chat-member", "chat-encryption")
+MEMBER_ID = "chat-member-uid"  # the seed id of owned_meta("chat-member") (its uid: no id annotation)
+
+
+def _inputs(*args: Any) -> Inputs:
+    """The children's inputs as the planner makes them for a topic whose member Secret exists."""
+    return Inputs(*args, member_seed_id=MEMBER_ID)
 
 
 def report(base_key: str = KEY, writable: bool | None = None, peers: int = 0,
@@ -42,7 +48,9 @@ def pod(ready: bool, age: float = 3.0) -> dict[str, Any]:
 
 
 def owned_meta(name: str, uid: str = UID) -> dict[str, Any]:
-    return {"metadata": {"name": name, "uid": f"{name}-uid", "ownerReferences": [
+    """A Secret's metadata as the operator made it (the identity's carries the host key PUB)."""
+    annotations = {"swarm-operator.dev/host-public-key": PUB} if name == "chat-identity" else {}
+    return {"metadata": {"name": name, "uid": f"{name}-uid", "annotations": annotations, "ownerReferences": [
         {"apiVersion": "swarm-operator.dev/v1alpha1", "kind": "SwarmTopic", "name": "chat", "uid": uid,
          "controller": True}]}}
 
@@ -78,35 +86,71 @@ def test_first_pass_creates_the_secrets_and_the_host_side_and_no_client() -> Non
     seed = "01" * 32
     fresh = {"chat-identity": seed, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
-                      secrets=dict.fromkeys(SECRETS), fresh=fresh))
+                      secrets=dict.fromkeys(SECRETS), fresh=fresh, fresh_seed_id="5eed"))
     creates = [(w.target.kind, w.body["metadata"]["name"]) for w in p.writes if w.op == "create"]
-    # The encryption key comes once the host's volume exists (it is made with the volume as its
-    # second owner: retainOnDelete is the default).
-    assert creates == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("ConfigMap", "chat-swarm"),
-                       ("Service", "chat-host"), ("StatefulSet", "chat-host")]
-    assert "baseKey" not in p.writes[2].body["data"]
+    # Every Secret before the StatefulSet that mounts them (issue 23: the encryption key too, so a
+    # same-named Secret made by someone else is found before any host could read it).
+    assert creates == [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-encryption"),
+                       ("ConfigMap", "chat-swarm"), ("Service", "chat-host"), ("StatefulSet", "chat-host")]
+    assert all(w.body.get("immutable") is True for w in p.writes[:3])
+    assert p.writes[1].body["metadata"]["annotations"]["swarm-operator.dev/seed-id"] == "5eed"
+    sts = p.writes[5].body["spec"]["template"]["metadata"]["annotations"]
+    assert sts["swarm-operator.dev/member-seed-id"] == "5eed"
+    assert [r["kind"] for r in p.writes[2].body["metadata"]["ownerReferences"]] == ["SwarmTopic"]
+    assert "baseKey" not in p.writes[3].body["data"]
     assert all(w.target.namespace == "apps" for w in p.writes)
     # The values are in the bodies only, never in what is logged.
     assert all(v not in w.what for w in p.writes for v in fresh.values())
     assert client_writes(p) == []
     assert p.status["phase"] == "Bootstrapping" and p.status["reason"] == "WaitingForAnnounce"
     assert p.events == []  # a new topic's first state is no transition
-    second = plan(observed_of(topic=make_topic(status=p.status), spec=parse_spec(topic)[0], spec_error=None, now=NOW,
-                           peer_image=IMAGE, fresh=fresh, volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
-                           secrets={"chat-identity": owned_meta("chat-identity"),
-                                    "chat-member": owned_meta("chat-member"), "chat-encryption": None},
-                           statefulset=live(children.host_statefulset(Inputs(topic, parse_spec(topic)[0], IMAGE,
-                                                                             public_key_of(seed)))),
-                           service=live(children.host_service(Inputs(topic, parse_spec(topic)[0], IMAGE, PUB))),
-                           host_pod=pod(ready=False),
-                           configmap=live(children.swarm_configmap(Inputs(topic, parse_spec(topic)[0], IMAGE,
-                                                                          public_key_of(seed), None)))))
-    [key] = second.writes
-    assert (key.op, key.body["metadata"]["name"]) == ("create", "chat-encryption")
-    assert [r["kind"] for r in key.body["metadata"]["ownerReferences"]] == ["SwarmTopic", "PersistentVolumeClaim"]
+    # Once the host's volume exists it becomes the key's second owner (retainOnDelete, the default).
+    second = plan(observed(make_topic(status=p.status), volume={"metadata": {"name": "data-chat-host-0", "uid": "v"}},
+                           host_pod=pod(ready=False)))
+    [owners] = [w for w in second.writes if w.target.kind == "Secret" and w.target.name == "chat-encryption"]
+    assert (owners.op, owners.target.name) == ("patch", "chat-encryption")
+    assert [r["kind"] for r in owners.body["metadata"]["ownerReferences"]] == ["SwarmTopic", "PersistentVolumeClaim"]
     assert cond(second, c.HOST_READY)["reason"] == "WaitingForAnnounce"  # it runs: its announce awaited
     assert cond(p, c.CLIENTS_READY)["reason"] == "WaitingForBaseKey"
     assert p.status["hostPublicKey"] == public_key_of(seed) and len(p.status["topicHash"]) == 64
+
+
+@pytest.mark.parametrize("base", ["recorded", "volume"])
+def test_a_lost_encryption_key_is_never_made_again_once_a_base_exists(base: str) -> None:
+    topic = make_topic(status={"baseKey": KEY} if base == "recorded" else {})
+    volume = {"metadata": {"name": "data-chat-host-0", "uid": "v"}} if base == "volume" else None
+    secrets = {name: owned_meta(name) for name in SECRETS}
+    secrets["chat-encryption"] = None
+    p = plan(observed(topic, secrets=secrets, fresh={"chat-encryption": "03" * 32}, volume=volume,
+                      host_pod=pod(ready=True), report=report()))
+    assert not [w for w in p.writes if w.target.kind == "Secret"], "a new key for an existing base"
+    assert p.status["phase"] == "Stuck" and p.status["reason"] == "EncryptionKeyLost"
+    assert "chat-encryption" in cond(p, c.READY)["message"] and "restore" in cond(p, c.READY)["message"]
+    assert [e.reason for e in p.events] == ["EncryptionKeyLost"]
+    # Restored (by a backup's restore, owned by the topic): the topic goes on by itself.
+    again = plan(observed(make_topic(status=p.status), volume=volume, host_pod=pod(ready=True), report=report()))
+    assert again.status["reason"] != "EncryptionKeyLost" and [e.type for e in again.events] == ["Normal"]
+
+
+def test_a_replaced_member_seed_rolls_the_host_and_the_clients_with_an_event() -> None:
+    topic = make_topic(status={"baseKey": KEY})
+    spec = parse_spec(topic)[0]
+    secrets = {name: owned_meta(name) for name in SECRETS}
+    secrets["chat-member"] = None
+    statefulset = live(children.host_statefulset(_inputs(topic, spec, IMAGE, PUB, KEY)))
+    p = plan(observed(topic, secrets=secrets, fresh={"chat-member": "02" * 32}, fresh_seed_id="n3w",
+                      statefulset=statefulset, host_pod=pod(ready=True), report=report()))
+    [create] = [w for w in p.writes if w.op == "create" and w.target.kind == "Secret"]
+    assert create.body["metadata"]["name"] == "chat-member" and create.body["metadata"]["annotations"][
+        "swarm-operator.dev/seed-id"] == "n3w"
+    [event] = [e for e in p.events if e.reason == "MemberSeedReplaced"]
+    assert event.type == "Warning" and "old seed admits no writer" in event.message
+    rolled = [w for w in p.writes if w.target.kind in ("StatefulSet", "Deployment")]
+    assert {w.target.kind for w in rolled} == {"StatefulSet", "Deployment"}
+    for w in rolled:
+        body = w.body if w.op != "repair" else None
+        assert body is not None and body["spec"]["template"]["metadata"]["annotations"][
+            "swarm-operator.dev/member-seed-id"] == "n3w"
 
 
 def test_a_host_not_ready_records_nothing_and_starts_no_client() -> None:
@@ -171,6 +215,7 @@ def test_an_own_identity_secret_whose_key_was_never_recorded_is_replaced() -> No
     topic = make_topic()
     obs = observed(topic)
     del topic["status"]["hostPublicKey"]
+    obs.secrets["chat-identity"]["metadata"]["annotations"] = {}  # made by an older operator
     p = plan(obs)
     assert [(w.op, w.target.name, w.uid) for w in p.writes] == [("delete", "chat-identity", "chat-identity-uid")]
 
@@ -225,10 +270,10 @@ def _steady(topic: dict[str, Any], ready: int, **changes: Any) -> Observed:
     group = spec.clients[0]
     kw: dict[str, Any] = {
         "host_pod": pod(ready=True), "report": report(),
-        "configmap": live(children.swarm_configmap(Inputs(topic, spec, IMAGE, PUB, KEY))),
-        "service": live(children.host_service(Inputs(topic, spec, IMAGE, PUB))),
-        "statefulset": live(children.host_statefulset(Inputs(topic, spec, IMAGE, PUB))),
-        "deployments": {"chat-kv": live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), group,
+        "configmap": live(children.swarm_configmap(_inputs(topic, spec, IMAGE, PUB, KEY))),
+        "service": live(children.host_service(_inputs(topic, spec, IMAGE, PUB))),
+        "statefulset": live(children.host_statefulset(_inputs(topic, spec, IMAGE, PUB))),
+        "deployments": {"chat-kv": live(children.client_deployment(_inputs(topic, spec, IMAGE, PUB), group,
                                                                    group.replicas), ready)},
     }
     return observed(topic, **{**kw, **changes})
@@ -353,7 +398,7 @@ def test_removed_groups_are_deleted_by_uid_and_new_ones_created() -> None:
 def test_clients_that_exist_before_the_key_are_held_at_zero() -> None:
     topic = make_topic()
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    stray = live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5))
+    stray = live(children.client_deployment(_inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5))
     p = plan(observed(topic, host_pod=pod(ready=False), deployments={"chat-kv": stray}))
     assert [(w.op, w.body) for w in client_writes(p)] == [("scale", {"spec": {"replicas": 0}})]
 
@@ -375,12 +420,12 @@ def test_a_same_named_foreign_object_is_never_used_and_blocks_everything(kind: s
     if kind == "Secret":
         obs.secrets["chat-identity"] = {"metadata": {"name": "chat-identity", "uid": "x"}}
     elif kind == "ConfigMap":
-        put(obs, kind, "chat-swarm", _foreign(children.swarm_configmap(Inputs(topic, spec, IMAGE, OTHER, OTHER)),
+        put(obs, kind, "chat-swarm", _foreign(children.swarm_configmap(_inputs(topic, spec, IMAGE, OTHER, OTHER)),
                                               uid=None))
     elif kind == "Service":
-        put(obs, kind, "chat-host", _foreign(children.host_service(Inputs(topic, spec, IMAGE, PUB))))
+        put(obs, kind, "chat-host", _foreign(children.host_service(_inputs(topic, spec, IMAGE, PUB))))
     elif kind == "StatefulSet":
-        put(obs, kind, "chat-host", _foreign(children.host_statefulset(Inputs(topic, spec, IMAGE, PUB))))
+        put(obs, kind, "chat-host", _foreign(children.host_statefulset(_inputs(topic, spec, IMAGE, PUB))))
     else:
         obs.deployments["chat-kv"] = _foreign(obs.deployments["chat-kv"])
     p = plan(obs)
@@ -418,7 +463,7 @@ def test_a_clean_cold_start_posts_at_most_six_events() -> None:
         status = p.status
     steady = _steady(make_topic(status=status), ready=5)
     put(steady, "Deployment", "chat-kv",
-        live(children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5), ready=5))
+        live(children.client_deployment(_inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5), ready=5))
     p = plan(steady)
     events += [e.reason for e in p.events]
     assert events == ["BaseKeyRecorded"]  # plain progress is shown by the phase, not by events
@@ -534,7 +579,7 @@ def test_only_the_clients_ready_counts_moving_is_progress_not_a_transition() -> 
 
     topic = make_topic(status={"baseKey": KEY, "conditions": []})
     spec = SwarmTopicSpec.model_validate(topic["spec"])
-    desired = children.client_deployment(Inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5)
+    desired = children.client_deployment(_inputs(topic, spec, IMAGE, PUB), spec.clients[0], 5)
     one, two, five = (plan(_steady(make_topic(status={"baseKey": KEY, "conditions": []}), ready=5,
                                    deployments={"chat-kv": live(desired, ready=n)})).status for n in (1, 2, 5))
     assert progress_only(one, two)  # 1/5 -> 2/5: may wait to be written with the next count

@@ -72,3 +72,8 @@ admission allows only to who may update the owner's finalizers (hence swarmtopic
 {{- define "swarm-operator.operatorRules" -}}
 {{- $.Files.Get "files/rbac/operator.yaml" }}
 {{- end -}}
+
+{{/* The restricted Pod Security profile's safe sysctls, as a CEL list (podpolicy.SAFE_SYSCTLS). */}}
+{{- define "swarm-operator.safeSysctls" -}}
+['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes']
+{{- end -}}

@@ -21,7 +21,7 @@ const { deriveHostInvite, decodeHostRequest, readSlots, slotsCore, slotOf } = re
 const RECENT_MS = 10000
 
 class Admission extends ReadyResource {
-  constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, hostSeed = null, replicas = 1, isIndexer, pollMs, log, metrics }) {
+  constructor ({ base, swarm, registry, policy, acceptWriters, memberSeed, hostSeed = null, replicas = 1, isIndexer, pollMs, log, stats }) {
     super()
     this.base = base
     this.swarm = swarm
@@ -31,7 +31,7 @@ class Admission extends ReadyResource {
     this.isIndexer = isIndexer
     this.pollMs = pollMs
     this.log = log
-    this.metrics = metrics
+    this.stats = stats
     this.invite = memberSeed ? deriveInvite(base.key, memberSeed) : null
     this.hostInvite = hostSeed ? deriveHostInvite(base.key, hostSeed) : null
     this.pairing = null // shared with the host's own promotion request (lib/indexer-seat.js)
@@ -55,14 +55,14 @@ class Admission extends ReadyResource {
     const host = this.hostInvite && req.inviteId.equals(this.hostInvite.id)
     if (!client && !host) return // not our invite: no reply at all
     if (!this.isIndexer() || this.closing) {
-      this.metrics.pairingSilent.inc()
+      this.stats.pairingSilent.inc()
       return
     }
     let userData
     try { userData = req.open((client ? this.invite : this.hostInvite).publicKey) } catch { return }
     if (host) return this._onhost(req, userData)
     if (this.policy === 'HostOnly' || !userData || userData.length !== 32) {
-      this.metrics.pairingDenied.inc()
+      this.stats.pairingDenied.inc()
       return req.deny()
     }
     if (await this.admit(userData.toString('hex'), 'invite')) req.confirm({ key: this.base.key })
@@ -71,7 +71,7 @@ class Admission extends ReadyResource {
   async _onhost (req, userData) {
     const r = decodeHostRequest(userData)
     if (!r) {
-      this.metrics.pairingDenied.inc()
+      this.stats.pairingDenied.inc()
       return req.deny()
     }
     if (r.ordinal >= this.replicas) {
@@ -127,7 +127,7 @@ class Admission extends ReadyResource {
     try {
       this.appended.set(key, Date.now())
       await this.base.append({ type: 'add-writer', key })
-      this.metrics.writersAdded.inc()
+      this.stats.writersAdded.inc()
       this.log.info('writer added', { writerKey: key, how, peer: remoteKey && remoteKey.slice(0, 16), writers: this.base.system.members, length: this.base.length })
       return true
     } catch (err) {
@@ -161,7 +161,7 @@ class Admission extends ReadyResource {
       this.log.warn('promoting host failed', { ordinal, error: err.message })
       return false
     }
-    this.metrics.hostsPromoted.inc()
+    this.stats.hostsPromoted.inc()
     this.log.info('host promoted to indexer', { ordinal, writerKey: key, replaces: current })
     return true
   }

@@ -8,12 +8,12 @@ const Timer = require('./timer')
 const { isAnnounced, withTimeout } = require('./swarm')
 
 class Announcer extends ReadyResource {
-  constructor ({ replicator, topics, intervalMs, log, metrics }) {
+  constructor ({ replicator, topics, intervalMs, log, stats }) {
     super()
     this.replicator = replicator
     this.swarm = replicator.swarm
     this.log = log
-    this.metrics = metrics
+    this.stats = stats
     this.topics = topics.map(([name, topic]) => ({ name, topic, discovery: null, flushed: false }))
     this.announced = false
     this.announcedAt = null
@@ -49,7 +49,7 @@ class Announcer extends ReadyResource {
   _verified () {
     if (this.announceSeconds === null) {
       this.announceSeconds = (Date.now() - this.t0) / 1000
-      this.metrics.announceFlush.observe(this.announceSeconds)
+      this.stats.announceFlush.observe(this.announceSeconds)
     }
     this.announced = true
     this.announcedAt = new Date().toISOString()
@@ -64,7 +64,7 @@ class Announcer extends ReadyResource {
   }
 
   async _reannounce (discovery) {
-    this.metrics.reannounces.inc()
+    this.stats.reannounces.inc()
     this.swarm.server.refresh()
     await this.waitRelays(5000)
     await withTimeout(discovery.refresh({ server: true, client: false }), 20000)

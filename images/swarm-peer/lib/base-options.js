@@ -11,7 +11,7 @@ const { openSlotsView } = require('./host-slots')
 
 const DEFAULT_ACK_INTERVAL_MS = 1000
 
-function baseOptions (app, { encryptionKey = null, ackIntervalMs = DEFAULT_ACK_INTERVAL_MS, log, metrics, onapplied = () => {} }) {
+function baseOptions (app, { encryptionKey = null, ackIntervalMs = DEFAULT_ACK_INTERVAL_MS, log, stats, onapplied = () => {} }) {
   const opts = {
     valueEncoding: 'json',
     ackInterval: ackIntervalMs,
@@ -23,7 +23,7 @@ function baseOptions (app, { encryptionKey = null, ackIntervalMs = DEFAULT_ACK_I
     },
     apply: wrapApply(app.apply, {
       onignored: (why, node) => {
-        metrics.entriesIgnored.inc()
+        stats.entriesIgnored.inc()
         log.warn('writer entry ignored', { why, type: node.value.type, from: node.from.key.toString('hex').slice(0, 16) })
       },
       onduplicate: (why, node) => log.info('writer entry changed nothing', { why, type: node.value.type, from: node.from.key.toString('hex').slice(0, 16) }),

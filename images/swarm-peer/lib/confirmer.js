@@ -42,14 +42,14 @@ function signedTotal (base) {
 }
 
 class Confirmer extends ReadyResource {
-  constructor ({ base, isIndexer, stallMs = 1000, maxStallMs = 60000, tickMs = 250, log, metrics }) {
+  constructor ({ base, isIndexer, stallMs = 1000, maxStallMs = 60000, tickMs = 250, log, stats }) {
     super()
     this.base = base
     this.isIndexer = isIndexer
     this.stallMs = stallMs
     this.maxStallMs = maxStallMs
     this.log = log
-    this.metrics = metrics
+    this.stats = stats
     this.wait = stallMs
     this.since = null // when the signed length last moved while entries waited
     this.signed = -1
@@ -69,7 +69,7 @@ class Confirmer extends ReadyResource {
 
   async tick (now = Date.now()) {
     const lag = unconfirmed(this.base)
-    this.metrics.unconfirmed.set(lag)
+    this.stats.unconfirmed.set(lag)
     if (lag === 0 || !this.base.writable || !this.isIndexer()) {
       this.since = null
       this._progress()
@@ -85,7 +85,7 @@ class Confirmer extends ReadyResource {
     if (now - this.since < this.wait * this.jitter || this.closing) return
     await this.base.append(null)
     this.nudges++
-    this.metrics.confirmNudges.inc()
+    this.stats.confirmNudges.inc()
     this.since = now
     this.jitter = 1 + Math.random()
     if (++this.fruitless > FREE_NUDGES) this.wait = Math.min(this.wait * 2, this.maxStallMs)

@@ -11,7 +11,9 @@ const fs = require('fs')
 const crypto = require('hypercore-crypto')
 const ReadyResource = require('ready-resource')
 const quiet = require('./quiet-log')
-const { createMetrics } = require('./metrics')
+const Stats = require('./stats')
+const config = require('./config')
+const { logApp } = require('./log-app')
 const { fromSeed, bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { openHostBase, wipeStore, hasBase } = require('./host-base')
@@ -36,16 +38,20 @@ function activeIndexer (base) {
   return indexers.some((i) => i.key.equals(base.local.key))
 }
 
+// What a host created without a setting uses (the defaults of Host.config()).
+const HOST_DEFAULTS = { ordinal: 0, replicas: 1, hostSeed: null, writersPolicy: 'Clients', acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 30000, watchdogIntervalMs: 30000 }
+
 class Host extends ReadyResource {
-  // opts: the host config (lib/config.js) plus {app: {open, apply, genesis?}, log, metrics}
+  // opts: the host config (Host.config(), lib/config.js) plus {app: {open, apply, genesis?} (default:
+  // the JSON log app), log, stats}
   constructor (opts) {
     super()
     this.role = 'host'
-    this.opts = { ordinal: 0, replicas: 1, hostSeed: null, ...opts }
+    this.opts = { ...HOST_DEFAULTS, ...opts, app: opts.app || logApp }
     this.ordinal = this.opts.ordinal
     this.replicas = this.opts.replicas
     this.log = opts.log || quiet
-    this.metrics = opts.metrics || createMetrics('host')
+    this.stats = opts.stats || new Stats()
     this.keyPair = fromSeed(opts.seed)
     this.bootTopic = bootstrapTopic(opts.topic)
     this.firstPeer = false
@@ -55,6 +61,9 @@ class Host extends ReadyResource {
     this.restore = null // its result: {restored, why, writerKey, length, target, findMs, gateMs, at}
     this._reset()
   }
+
+  // The host's options from the SWARM_* environment (throws a ConfigError naming the variable).
+  static config (env = process.env) { return config.host(env) }
 
   _reset () {
     this.store = null
@@ -97,7 +106,7 @@ class Host extends ReadyResource {
     }
     if (!this.store) await this._openStore()
     if (!this.replicator) this.replicator = this._replicator()
-    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, metrics: this.metrics, onapplied: (type, key) => this._onapplied(type, key) })
+    const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, stats: this.stats, onapplied: (type, key) => this._onapplied(type, key) })
     const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
     restoreDone(o.dataDir)
     this.base = base
@@ -112,7 +121,7 @@ class Host extends ReadyResource {
     await this._startMembership()
     this._replayEarly()
     if (!this.multi) await this._recordSoloSlot()
-    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, metrics: this.metrics })
+    this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, stats: this.stats })
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
     await this.announcer.ready()
   }
@@ -129,7 +138,7 @@ class Host extends ReadyResource {
 
   _replicator () {
     const o = this.opts
-    const r = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, metrics: this.metrics })
+    const r = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, stats: this.stats })
     r.on('peer', (info) => this._onpeer(info))
     r.on('message', (info, m) => this._onmessage(info, m))
     return r
@@ -192,7 +201,7 @@ class Host extends ReadyResource {
 
   async _startMembership () {
     const o = this.opts
-    const common = { log: this.log, metrics: this.metrics }
+    const common = { log: this.log, stats: this.stats }
     const isIndexer = () => this.isIndexer()
     const connected = () => [...this.replicator.peers.values()].map((i) => i.writerKey).filter(Boolean)
     this.registry = new WriterRegistry({ base: this.base, dataDir: o.dataDir, idleMs: o.writerIdleMs, connected, sweeps: this.ordinal === 0, isIndexer, ...common })
@@ -215,13 +224,13 @@ class Host extends ReadyResource {
   _watchBase () {
     const base = this.base
     const update = () => {
-      this.metrics.viewLength.set(base.view.length)
-      this.metrics.writable.set(base.writable ? 1 : 0)
-      this.metrics.indexer.set(activeIndexer(base) ? 1 : 0)
-      this.metrics.unconfirmed.set(unconfirmed(base))
+      this.stats.viewLength.set(base.view.length)
+      this.stats.writable.set(base.writable ? 1 : 0)
+      this.stats.indexer.set(activeIndexer(base) ? 1 : 0)
+      this.stats.unconfirmed.set(unconfirmed(base))
       if (base.system) {
-        this.metrics.writers.set(base.system.members)
-        this.metrics.indexers.set(base.system.indexers.length)
+        this.stats.writers.set(base.system.members)
+        this.stats.indexers.set(base.system.indexers.length)
       }
     }
     base.on('update', update)
@@ -259,7 +268,7 @@ class Host extends ReadyResource {
   async _startOver (why) {
     const baseKey = this.base.key.toString('hex')
     this.log.warn('this host\'s writer key is no longer in the base: starting over on an empty store', { ordinal: this.ordinal, ...why })
-    this.metrics.startedOver.inc()
+    this.stats.startedOver.inc()
     await this._stop()
     wipeStore(this.opts.dataDir)
     this.startedOver = { ...why, at: new Date().toISOString() }
@@ -270,7 +279,7 @@ class Host extends ReadyResource {
     this.log.info('peer connected', { peers: this.replicator.swarm.connections.size })
     if (!this.firstPeer) {
       this.firstPeer = true
-      this.metrics.firstPeer.observe((Date.now() - this.replicator.started) / 1000)
+      this.stats.firstPeer.observe((Date.now() - this.replicator.started) / 1000)
     }
     if (this.opts.writersPolicy === 'Open' && this.registry) this._offer(info)
   }
@@ -291,7 +300,7 @@ class Host extends ReadyResource {
         this.registry.seen(m.writerKey)
       }
       if (info.proved || open) this._offer(info)
-      else this.metrics.offersRefused.inc()
+      else this.stats.offersRefused.inc()
     } else if (m.type === 'writer-request') {
       this.admission.onWriterRequest(m.key, info.remoteKey).catch(() => {})
     }
@@ -301,7 +310,7 @@ class Host extends ReadyResource {
     if (info.offered) return
     info.offered = true
     this.replicator.send(info, { type: 'offer', envelope: this.keyOffer() })
-    this.metrics.offersSent.inc()
+    this.stats.offersSent.inc()
   }
 
   keyOffer () {
@@ -334,8 +343,8 @@ class Host extends ReadyResource {
     else if (!swarm.server || swarm.server.relayAddresses.length === 0) reason = 'no relay addresses'
     else if (this.multi && this.ordinal < this.replicas && !this.isIndexer()) reason = 'not an indexer yet'
     if (this.closing) reason = 'shutting down'
-    if (swarm) this.metrics.dhtOnline.set(swarm.dht.online ? 1 : 0)
-    this.metrics.ready.set(reason === null ? 1 : 0)
+    if (swarm) this.stats.dhtOnline.set(swarm.dht.online ? 1 : 0)
+    this.stats.ready.set(reason === null ? 1 : 0)
     return { ready: reason === null, reason, writable: !!this.base && this.base.writable }
   }
 

@@ -1,9 +1,10 @@
 'use strict'
-// The reference app on the base: a JSON log. Its entries:
+// The JSON log app, the default app of a Host or Member (the reference peer runs it): every
+// entry an app writes, in order. Its entries:
 //   {type: 'genesis', topic, at}       written once by the host that creates the base
-//   {type: 'put', key, value, at, by}  application data (any writer)
-// The view is a hypercore of the applied entries. Writer entries (add-writer/remove-writer)
-// never reach it: the library applies them (lib/system-apply.js).
+//   {type: 'put', key, value, at, by}  the reference peer's application data (any writer)
+// The view is a hypercore of the applied entries. Membership entries (add-writer, ...) never
+// reach it: the library applies them (lib/system-apply.js).
 
 const logApp = {
   genesis (topic) {
@@ -19,31 +20,4 @@ const logApp = {
   }
 }
 
-async function readLog (base, start) {
-  await base.update()
-  const length = base.view.length
-  const entries = []
-  for (let i = Math.max(0, start); i < length && entries.length < 1000; i++) entries.push(await base.view.get(i))
-  // signedLength: entries below it are confirmed (signed by a quorum of the base's indexers).
-  return { length, signedLength: base.view.signedLength || 0, start, entries }
-}
-
-// The app API of the reference peer (served on SWARM_APP_HOST:SWARM_APP_PORT, never on the
-// status port): POST /append, GET /log?start=n (entries, the view's length and signed length).
-function logRoutes (peer) {
-  return {
-    'POST /append': async ({ body }) => {
-      if (!body || typeof body !== 'object' || Array.isArray(body)) return { code: 400, body: { error: 'body must be a JSON object' } }
-      if (!peer.base.writable) return { code: 409, body: { error: `this ${peer.role} is not a writer of the base` } }
-      await peer.base.append({ ...body, type: 'put', at: new Date().toISOString(), by: peer.writerKey })
-      await peer.base.update()
-      return { body: { ok: true, viewLength: peer.base.view.length } }
-    },
-    'GET /log': async ({ url }) => {
-      const start = Number(url.searchParams.get('start') || 0)
-      return { body: await readLog(peer.base, Number.isFinite(start) ? start : 0) }
-    }
-  }
-}
-
-module.exports = { logApp, logRoutes, readLog }
+module.exports = { logApp }

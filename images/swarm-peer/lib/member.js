@@ -5,12 +5,16 @@
 // discovery key as client and server), asks to be a writer as the policy says (lib/joiner.js)
 // and reports readiness: on the recorded base, replicated, connected to >= 1 member.
 const fs = require('fs')
+const os = require('os')
 const path = require('path')
 const Corestore = require('corestore')
 const Autobase = require('autobase')
 const ReadyResource = require('ready-resource')
 const quiet = require('./quiet-log')
-const { createMetrics } = require('./metrics')
+const Stats = require('./stats')
+const config = require('./config')
+const { isSystem } = require('./system-apply')
+const { logApp } = require('./log-app')
 const { bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
 const { offerProof } = require('./membership')
@@ -21,13 +25,14 @@ const Joiner = require('./joiner')
 const OfferInbox = require('./offer-inbox')
 
 class Member extends ReadyResource {
-  // opts: the client config (lib/config.js) plus {app: {open, apply}, log, metrics}
+  // opts: the client config (Member.config(), lib/config.js) plus {app: {open, apply} (default: the
+  // JSON log app), log, stats}
   constructor (opts) {
     super()
     this.role = 'client'
-    this.opts = { writersPolicy: 'Clients', requestWriter: true, offerTimeoutMs: 0, ...opts }
+    this.opts = { writersPolicy: 'Clients', requestWriter: true, offerTimeoutMs: 0, ...opts, app: opts.app || logApp }
     this.log = opts.log || quiet
-    this.metrics = opts.metrics || createMetrics('client')
+    this.stats = opts.stats || new Stats()
     this.bootTopic = bootstrapTopic(opts.topic)
     this.baseKey = opts.baseKey || null
     this.store = null
@@ -35,10 +40,17 @@ class Member extends ReadyResource {
     this.bootCore = null
     this.replicator = null
     this.joiner = null
-    this.inbox = new OfferInbox({ topic: opts.topic, hostPublicKey: opts.hostPublicKey, log: this.log, metrics: this.metrics })
+    this.inbox = new OfferInbox({ topic: opts.topic, hostPublicKey: opts.hostPublicKey, log: this.log, stats: this.stats })
     this.replicated = false
     this.firstPeer = false
   }
+
+  // A member's options from the SWARM_* environment (throws a ConfigError naming the variable).
+  static config (env = process.env) { return config.client(env) }
+
+  // Whether an entry's value is one of the library's own (membership) entries, which it applies
+  // itself and never passes to the app's apply.
+  static isSystem (value) { return isSystem(value) }
 
   get writerKey () { return this.base && this.base.local ? this.base.local.key.toString('hex') : null }
   get writable () { return !!this.base && this.base.writable }
@@ -46,9 +58,10 @@ class Member extends ReadyResource {
   async _open () {
     const o = this.opts
     if (o.requireBootstrap && !this.baseKey) throw new Error('a base key is required (SWARM_REQUIRE_BOOTSTRAP): a member never creates a base')
+    if (!o.dataDir) Object.assign(o, { dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-member-')), ephemeralDataDir: true })
     fs.mkdirSync(o.dataDir, { recursive: true })
     this.store = new Corestore(path.join(o.dataDir, 'corestore'))
-    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, firewalled: false, log: this.log, metrics: this.metrics })
+    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, firewalled: false, log: this.log, stats: this.stats })
     this.replicator.on('peer', (info) => this._onpeer(info))
     this.replicator.on('message', (info, m) => this.inbox.receive(info, m, this.baseKey))
     this.replicator.join(this.bootTopic, { server: false, client: true })
@@ -69,14 +82,14 @@ class Member extends ReadyResource {
 
   async _openBase () {
     const key = Buffer.from(this.baseKey, 'hex')
-    this.base = new Autobase(this.store, key, baseOptions(this.opts.app, { encryptionKey: this.opts.encryptionKey, ackIntervalMs: this.opts.ackIntervalMs, log: this.log, metrics: this.metrics }))
+    this.base = new Autobase(this.store, key, baseOptions(this.opts.app, { encryptionKey: this.opts.encryptionKey, ackIntervalMs: this.opts.ackIntervalMs, log: this.log, stats: this.stats }))
     await this.base.ready()
     this.bootCore = this.store.get({ key })
     await this.bootCore.ready()
     this.log.info('base open', { baseKey: this.baseKey, writerKey: this.writerKey, writable: this.base.writable })
     this.base.on('update', () => this._onupdate())
-    this.base.on('writable', () => { this.metrics.writable.set(1); this._hello() })
-    this.base.on('unwritable', () => this.metrics.writable.set(0))
+    this.base.on('writable', () => { this.stats.writable.set(1); this._hello() })
+    this.base.on('unwritable', () => this.stats.writable.set(0))
     this.replicator.attachWakeup(this.base.wakeupProtocol)
     this.replicator.join(this.base.discoveryKey, { server: true, client: true })
     this._hello()
@@ -84,12 +97,12 @@ class Member extends ReadyResource {
   }
 
   _onupdate () {
-    this.metrics.viewLength.set(this.base.view.length || 0)
-    this.metrics.unconfirmed.set(unconfirmed(this.base))
+    this.stats.viewLength.set(this.base.view.length || 0)
+    this.stats.unconfirmed.set(unconfirmed(this.base))
     if (!this.replicated && this.base.length > 0 && this.membersConnected() > 0) {
       this.replicated = true
       const s = (Date.now() - this.replicator.started) / 1000
-      this.metrics.replicated.observe(s)
+      this.stats.replicated.observe(s)
       this.log.info('replicated', { replicatedSeconds: s, viewLength: this.base.view.length })
     }
   }
@@ -108,7 +121,7 @@ class Member extends ReadyResource {
     if (!this.firstPeer) {
       this.firstPeer = true
       const s = (Date.now() - this.replicator.started) / 1000
-      this.metrics.firstPeer.observe(s)
+      this.stats.firstPeer.observe(s)
       this.log.info('connected to host', { firstPeerSeconds: s })
     }
     this._hello(info)
@@ -130,8 +143,8 @@ class Member extends ReadyResource {
     else if (this.membersConnected() === 0) reason = 'not connected to any member'
     else if (!this.replicated) reason = 'base not replicated yet'
     if (this.closing) reason = 'shutting down'
-    if (this.replicator) this.metrics.dhtOnline.set(this.replicator.swarm.dht.online ? 1 : 0)
-    this.metrics.ready.set(reason === null ? 1 : 0)
+    if (this.replicator) this.stats.dhtOnline.set(this.replicator.swarm.dht.online ? 1 : 0)
+    this.stats.ready.set(reason === null ? 1 : 0)
     return { ready: reason === null, reason, writable: !!this.base && this.base.writable }
   }
 

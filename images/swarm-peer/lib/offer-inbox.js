@@ -5,11 +5,11 @@
 const signed = require('./signed')
 
 class OfferInbox {
-  constructor ({ topic, hostPublicKey, log, metrics }) {
+  constructor ({ topic, hostPublicKey, log, stats }) {
     this.topic = topic
     this.hostPublicKey = hostPublicKey
     this.log = log
-    this.metrics = metrics
+    this.stats = stats
     this.ignored = 0
     this.conflicting = 0
     this.waiters = []
@@ -34,7 +34,7 @@ class OfferInbox {
 
   _ignore (msg, fields) {
     this.ignored++
-    this.metrics.offersIgnored.inc()
+    this.stats.offersIgnored.inc()
     this.log.warn(msg, fields)
   }
 }

@@ -8,10 +8,10 @@ const { createSwarm, withTimeout } = require('./swarm')
 const offer = require('./offer')
 
 class Replicator extends ReadyResource {
-  constructor ({ store, bootstrap, dhtHost, keyPair = null, firewalled, metrics, log }) {
+  constructor ({ store, bootstrap, dhtHost, keyPair = null, firewalled, stats, log }) {
     super()
     this.store = store
-    this.metrics = metrics
+    this.stats = stats
     this.log = log
     this.swarm = createSwarm({ bootstrap, dhtHost, keyPair, firewalled })
     this.peers = new Map() // conn -> {conn, remoteKey, channel, ...role-specific fields}
@@ -43,11 +43,11 @@ class Replicator extends ReadyResource {
   _onconnection (conn) {
     const info = { conn, remoteKey: conn.remotePublicKey.toString('hex'), stream: null, channel: null }
     this.peers.set(conn, info)
-    this.metrics.connections.set(this.swarm.connections.size)
+    this.stats.connections.set(this.swarm.connections.size)
     conn.on('error', () => {})
     conn.on('close', () => {
       this.peers.delete(conn)
-      this.metrics.connections.set(this.swarm.connections.size)
+      this.stats.connections.set(this.swarm.connections.size)
       this.emit('peer-close', info)
     })
     info.stream = this.store.replicate(conn)

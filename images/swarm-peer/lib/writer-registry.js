@@ -15,7 +15,7 @@ const FILE = 'writers.json'
 
 class WriterRegistry extends ReadyResource {
   // isIndexer(): whether this host's remove-writer would be honoured (apply wants an active indexer)
-  constructor ({ base, dataDir, idleMs, connected, sweeps = true, isIndexer = () => base.writable, log, metrics }) {
+  constructor ({ base, dataDir, idleMs, connected, sweeps = true, isIndexer = () => base.writable, log, stats }) {
     super()
     this.base = base
     this.connected = connected
@@ -24,7 +24,7 @@ class WriterRegistry extends ReadyResource {
     this.file = path.join(dataDir, FILE)
     this.idleMs = idleMs
     this.log = log
-    this.metrics = metrics
+    this.stats = stats
     this.lastSeen = new Map() // hex key -> ms
     this.timer = new Timer(() => this.sweep(), Math.min(60000, Math.max(500, Math.floor(idleMs / 4))), {
       onerror: (err) => log.warn('writer sweep failed', { error: err.message })
@@ -78,11 +78,11 @@ class WriterRegistry extends ReadyResource {
       if (info.isIndexer || now - seen < this.idleMs || !this.isIndexer() || !this.base.removeable(buf)) continue
       await this.base.append({ type: 'remove-writer', key })
       this.lastSeen.delete(key)
-      this.metrics.writersRemoved.inc()
+      this.stats.writersRemoved.inc()
       this.log.info('idle writer removed', { writerKey: key, idleSeconds: Math.round((now - seen) / 1000) })
     }
     this._save()
-    this.metrics.writers.set(this.base.system ? this.base.system.members : 0)
+    this.stats.writers.set(this.base.system ? this.base.system.members : 0)
   }
 }
 

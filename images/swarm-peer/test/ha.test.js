@@ -26,7 +26,7 @@ test.after(closeAll)
 const hex = (b) => b.toString('hex')
 const topicName = (what) => `${what}-${Date.now()}`
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const counter = async (c) => (await c.get()).values.reduce((n, v) => n + v.value, 0)
+const counter = async (c) => c.value
 // (base.system is null for a moment while autobase rebuilds its apply state)
 const indexerKeys = (peer) => peer.base.system ? peer.base.system.indexers.map((i) => hex(i.key)).sort() : []
 
@@ -92,7 +92,7 @@ test('apply: membership entries written by a non-indexer are ignored on every pe
   await until(() => member.writable, 90000, 'member writable')
   const before = indexerKeys(hosts[0])
   const slotsBefore = await slotsOf(hosts[0])
-  const ignoredBefore = await Promise.all(hosts.map((h) => counter(h.metrics.entriesIgnored)))
+  const ignoredBefore = await Promise.all(hosts.map((h) => counter(h.stats.entriesIgnored)))
   const rogue = [
     { type: 'add-writer', key: reader.writerKey },
     { type: 'add-indexer', key: reader.writerKey, ordinal: 3 },
@@ -110,7 +110,7 @@ test('apply: membership entries written by a non-indexer are ignored on every pe
     assert.strictEqual(await writerRecord(p, reader.writerKey), null, 'the reader was never added')
     assert.ok(!await viewHas(p, (e) => rogue.some((r) => r.type === e.type)), 'no membership entry reached the app\'s view')
   }
-  for (const [i, h] of hosts.entries()) assert.ok(await counter(h.metrics.entriesIgnored) - ignoredBefore[i] >= rogue.length, `host ${i} counted the ignored entries`)
+  for (const [i, h] of hosts.entries()) assert.ok(await counter(h.stats.entriesIgnored) - ignoredBefore[i] >= rogue.length, `host ${i} counted the ignored entries`)
   assert.strictEqual(reader.writable, false)
   assert.strictEqual(hosts[2].base.writable, true)
   assert.strictEqual(hosts[2].isIndexer(), true)
@@ -137,7 +137,7 @@ test('a host that is a writer but not an indexer leaves pairing requests unanswe
   assert.strictEqual(paired, false, 'the candidate was not paired')
   assert.strictEqual(m.writable, false)
   assert.strictEqual(h1.base.local.length, appendedBefore, 'host 1 appended nothing')
-  assert.ok(await counter(h1.metrics.pairingSilent) >= 1, 'host 1 got the request and left it unanswered')
+  assert.ok(await counter(h1.stats.pairingSilent) >= 1, 'host 1 got the request and left it unanswered')
 })
 
 test('a removed host cannot admit; it starts over with a new key and is promoted into its emptied slot', async () => {
@@ -173,7 +173,7 @@ test('every indexer host admits; each candidate is added once, even when two hos
   const members = await Promise.all(Array.from({ length: 6 }, () => startMember({ bootstrap, topic, host: hosts[0], secret })))
   for (const m of members) await until(() => m.writable, 180000, 'member writable')
   const parallelMs = Date.now() - t0
-  const perHost = await Promise.all(hosts.map((h) => counter(h.metrics.writersAdded)))
+  const perHost = await Promise.all(hosts.map((h) => counter(h.stats.writersAdded)))
   const reader = await startMember({ bootstrap, topic, host: hosts[0], secret: { ...secret, memberSeed: null } })
   const both = await Promise.all([hosts[1].admission.admit(reader.writerKey, 'test'), hosts[2].admission.admit(reader.writerKey, 'test')])
   assert.deepStrictEqual(both, [true, true])
@@ -190,7 +190,7 @@ test('every indexer host admits; each candidate is added once, even when two hos
     assert.strictEqual(p.base.system.indexers.length, 3)
   }
   for (const m of [...members, reader]) assert.strictEqual(m.writable, true)
-  const appended = (await Promise.all(hosts.map((h) => counter(h.metrics.writersAdded)))).reduce((a, b) => a + b, 0)
+  const appended = (await Promise.all(hosts.map((h) => counter(h.stats.writersAdded)))).reduce((a, b) => a + b, 0)
   t.diagnostic(`FIGURE 6 members started at once, all writable in ${parallelMs} ms; add-writer entries appended per host ${perHost.join(', ')}; ` +
     `${appended} entries for ${keys.length} candidates (one key admitted by two hosts at once included), ${keys.length} applied`)
 })

@@ -1,5 +1,6 @@
 'use strict'
-// Test helpers: real swarm-peer child processes on a loopback DHT testnet.
+// Test helpers: real swarm-peer child processes on a loopback DHT testnet (the program's tests, the
+// benchmarks), and temporary directories.
 const { spawn } = require('child_process')
 const crypto = require('crypto')
 const dgram = require('dgram')
@@ -8,7 +9,8 @@ const net = require('net')
 const os = require('os')
 const path = require('path')
 
-const BIN = path.join(__dirname, '..', 'bin', 'swarm-peer.js')
+// The reference peer program (program/), run as child processes.
+const BIN = path.join(__dirname, '..', 'program', 'bin', 'swarm-peer.js')
 const children = new Set()
 
 function freeTcpPort () {

@@ -9,7 +9,12 @@ const { tmpdir } = require('./helpers')
 const closers = []
 
 // DEBUG_PEER=1 prints the peers' JSON logs.
-const log = process.env.DEBUG_PEER ? require('../lib/log') : undefined
+const log = process.env.DEBUG_PEER ? debugLog() : undefined
+
+function debugLog () {
+  const write = (level) => (msg, fields) => process.stdout.write(JSON.stringify({ level, msg, ...fields }) + '\n')
+  return { info: write('info'), warn: write('warn'), error: write('error') }
+}
 
 // closeAll() destroys it after the peers.
 async function testnet () {

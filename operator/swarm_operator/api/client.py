@@ -6,6 +6,7 @@ Configuration (in-cluster service account, or a kubeconfig with its auth plugins
 
 from __future__ import annotations
 
+import json
 import ssl
 from typing import Any
 
@@ -93,8 +94,9 @@ class Kube:
         headers = self.headers(accept)
         if body is not None:
             headers["Content-Type"] = content_type
-        async with session.request(method, self.base + url_path, json=body, headers=headers,
-                                   params=params) as rsp:
+        # A body already serialized (str) is sent as UTF-8 as it is; anything else as JSON.
+        sent = {"data": body.encode()} if isinstance(body, str) else {"json": body}
+        async with session.request(method, self.base + url_path, headers=headers, params=params, **sent) as rsp:
             if rsp.status >= 400:
                 text = await rsp.text()
                 try:
@@ -116,8 +118,13 @@ class Kube:
                                   params={"fieldManager": FIELD_MANAGER})
 
     async def apply(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply as the operator's field manager: it owns exactly the fields it sends."""
-        return await self.request("PATCH", url_path, body, APPLY_PATCH,
+        """Server-side apply as the operator's field manager: it owns exactly the fields it sends.
+
+        The body is YAML to the API server (JSON is YAML), sent as UTF-8 text: JSON's escapes of
+        characters outside the Basic Multilingual Plane (a surrogate pair, "\\ud83d\\udd25") are not
+        YAML, whose parser refuses them ("invalid Unicode character escape code")."""
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return await self.request("PATCH", url_path, text, APPLY_PATCH,
                                   params={"fieldManager": FIELD_MANAGER, "force": "true"})
 
     async def replace(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +138,16 @@ class Kube:
     async def merge_patch(self, url_path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", url_path, body, MERGE_PATCH,
                                   params={"fieldManager": FIELD_MANAGER})
+
+    async def whoami(self) -> str | None:
+        """The user the API server takes this client for (a SelfSubjectReview: every authenticated
+        user may ask it), or None when it cannot say."""
+        try:
+            review = await self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        except ApiError:
+            return None
+        return ((review.get("status") or {}).get("userInfo") or {}).get("username")
 
     async def delete(self, url_path: str, uid: str | None = None, propagation: str = "Background") -> None:
         """Delete; with `uid`, only that very object (a replaced one answers 409). `propagation`

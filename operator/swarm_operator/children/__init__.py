@@ -14,10 +14,11 @@ from .secrets import (
     identity_secret,
     identity_seeds,
     member_secret,
+    seed_id_of,
 )
 from .service import host_service
 from .statefulset import host_statefulset
 
 __all__ = ["ANNOTATION_HOST_PUBLIC_KEY", "Inputs", "client_deployment", "encryption_owners", "encryption_secret",
            "host_service", "host_statefulset", "hosts_secret", "identity_secret",
-           "identity_seeds", "member_secret", "swarm_configmap"]
+           "identity_seeds", "member_secret", "seed_id_of", "swarm_configmap"]

@@ -88,6 +88,7 @@ class Inputs:
     hosts: int = 1  # the hosts the topic has: spec.bootstrapHost.replicas, or more while a scale-down is refused
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
+    member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
 
     @property
     def name(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import names
 from ..models import ClientGroup, SwarmTopicSpec
+from ..podpolicy import restricted_defaults
 from . import pods
 from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, metadata, with_spec_hash
 
@@ -44,8 +45,7 @@ def _client_pod_spec(topic_name: str, spec: SwarmTopicSpec, pod_spec: dict[str, 
         if key in pod_spec:
             pod_spec[key] = [pods.with_env(c, env, mounts) for c in pod_spec[key]]
     pod_spec["volumes"] = pods.replace_named(pod_spec.get("volumes", []), volumes)
-    if "securityContext" not in pod_spec:
-        pod_spec["securityContext"] = copy.deepcopy(pods.RESTRICTED_POD)
+    restricted_defaults(pod_spec)
     # The peers never call the API server: no token unless the template asks for one.
     pod_spec.setdefault("automountServiceAccountToken", False)
 
@@ -58,6 +58,8 @@ def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) 
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**meta.get("labels", {}), **labels}
     meta["annotations"] = {**meta.get("annotations", {}), ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}
+    if inputs.member_seed_id and pods.clients_are_members(inputs.spec):
+        meta["annotations"][names.ANNOTATION_MEMBER_SEED_ID] = inputs.member_seed_id
     _client_pod_spec(name, inputs.spec, template.setdefault("spec", {}))
     meta_out = metadata(inputs.topic, names.client_deployment(name, group.name), names.COMPONENT_CLIENT)
     meta_out["labels"][names.LABEL_CLIENT] = group.name

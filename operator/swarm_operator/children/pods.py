@@ -3,7 +3,6 @@ topic's Secrets as read-only files."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .. import names
@@ -23,9 +22,6 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
-# The "restricted" Pod Security Standard, given to client pods whose template sets none.
-RESTRICTED_POD: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-RESTRICTED_CONTAINER: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 def env_value(name: str, value: str) -> dict[str, Any]:
@@ -68,8 +64,6 @@ def replace_named(theirs: list[dict[str, Any]], ours: list[dict[str, Any]], key:
 def with_env(container: dict[str, Any], env: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> dict[str, Any]:
     out = {**container, "env": replace_named(container.get("env", []), env)}
     out["volumeMounts"] = replace_named(container.get("volumeMounts", []), mounts, "mountPath")
-    if "securityContext" not in out:
-        out["securityContext"] = copy.deepcopy(RESTRICTED_CONTAINER)
     return out
 
 

@@ -26,8 +26,10 @@ from .common import ANNOTATION_HOST_PUBLIC_KEY, metadata, owner_reference
 
 
 def _secret(topic: dict[str, Any], name: str, key: str, value_hex: str) -> dict[str, Any]:
+    """Immutable: its value is never replaced in place (a replaced value is a new Secret, a new uid,
+    which the operator sees); its metadata (owners, annotations) stays writable."""
     meta = metadata(topic, name, names.COMPONENT_HOST)
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "immutable": True,
             "stringData": {key: value_hex}}
 
 
@@ -71,10 +73,21 @@ def hosts_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:
     return _secret(topic, names.hosts_secret(topic["metadata"]["name"]), names.HOST_SEED_KEY, invite_seed_hex)
 
 
-def member_secret(topic: dict[str, Any], invite_seed_hex: str) -> dict[str, Any]:
-    """The membership credential: the host and, unless HostOnly, the client pods."""
-    return _secret(topic, names.member_secret(topic["metadata"]["name"]), names.MEMBER_SEED_KEY,
-                   invite_seed_hex)
+def member_secret(topic: dict[str, Any], invite_seed_hex: str, seed_id: str | None = None) -> dict[str, Any]:
+    """The membership credential: the host and, unless HostOnly, the client pods. Its seed id (not
+    derived from the seed; without one, the Secret's uid stands for it) goes on the pod templates
+    that mount it."""
+    secret = _secret(topic, names.member_secret(topic["metadata"]["name"]), names.MEMBER_SEED_KEY, invite_seed_hex)
+    if seed_id:
+        secret["metadata"]["annotations"][names.ANNOTATION_SEED_ID] = seed_id
+    return secret
+
+
+def seed_id_of(secret: dict[str, Any]) -> str:
+    """The id of the seed a member Secret holds: the id the operator gave it, else (a Secret made by
+    an older operator or put back by a restore) its uid."""
+    meta = secret["metadata"]
+    return str((meta.get("annotations") or {}).get(names.ANNOTATION_SEED_ID) or meta.get("uid") or "")
 
 
 def encryption_secret(topic: dict[str, Any], key_hex: str, owners: list[Any] | None = None) -> dict[str, Any]:

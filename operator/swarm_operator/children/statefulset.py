@@ -8,6 +8,7 @@ from typing import Any
 from .. import names
 from ..config import HOST_RESOURCES
 from ..models import SwarmTopicSpec
+from ..podpolicy import restricted_defaults
 from . import pods
 from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, digest, metadata, with_spec_hash
 from .service import host_selector
@@ -107,8 +108,11 @@ def _template(inputs: Inputs) -> dict[str, Any]:
                pods.secret_volume(names.ENCRYPTION_VOLUME, names.encryption_secret(name))]
     if inputs.several_hosts:
         volumes.append(pods.secret_volume(names.HOSTS_VOLUME, names.hosts_secret(name)))
+    annotations = {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key, **keys}
+    if inputs.member_seed_id:  # a new member seed rolls the hosts onto it
+        annotations[names.ANNOTATION_MEMBER_SEED_ID] = inputs.member_seed_id
     ours: dict[str, Any] = {
-        "metadata": {"labels": labels, "annotations": {ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key, **keys}},
+        "metadata": {"labels": labels, "annotations": annotations},
         "spec": {
             "securityContext": pods.POD_SECURITY_CONTEXT,
             "enableServiceLinks": False,
@@ -122,7 +126,9 @@ def _template(inputs: Inputs) -> dict[str, Any]:
     base = spec.bootstrapHost.template
     if inputs.several_hosts:  # the user's own affinity or spread, if any, wins
         base = deep_merge({"spec": _spread(name)}, base)
-    return deep_merge(base, ours)
+    template = deep_merge(base, ours)
+    restricted_defaults(template["spec"])  # the template's initContainers
+    return template
 
 
 def template_hash(inputs: Inputs) -> str:

@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     election.add_argument("--leader-identity", default=None, metavar="ID",
                           help="this replica's identity (default: $POD_NAME, else host name + random)")
     add_network_arguments(run)
+    topics = run.add_argument_group("what a SwarmTopic may do (docs/security.md)")
+    topics.add_argument("--service-account", default=None, metavar="NAME",
+                        help="the operator's ServiceAccount, which no topic's pod may run as (default: as the API "
+                        "server says who the operator is)")
+    topics.add_argument("--allow-topics-in-operator-namespace", dest="allow_operator_namespace",
+                        action="store_true", help="accept SwarmTopics in the operator's own namespace")
+    topics.add_argument("--pod-security-exempt-namespace", dest="pod_security_exempt", action="append",
+                        default=[], metavar="NS", help="a trusted namespace whose topics' pod templates are not "
+                        "held to the restricted Pod Security profile (repeatable)")
     run.add_argument("--metrics-port", type=int, default=DEFAULTS.metrics_port,
                      help="Prometheus /metrics port, 0 = off (default %(default)s)")
     run.add_argument("--liveness-port", type=int, default=DEFAULTS.liveness_port,
@@ -176,7 +185,9 @@ def config_of(args: argparse.Namespace) -> Config:
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
                   leader_election=args.leader_election, lease_name=args.leader_election_name,
                   lease_namespace=args.leader_election_namespace, identity=args.leader_identity,
-                  backup_check=args.backup_check, topic_network=network)
+                  backup_check=args.backup_check, topic_network=network, service_account=args.service_account,
+                  allow_operator_namespace=args.allow_operator_namespace,
+                  pod_security_exempt=tuple(args.pod_security_exempt))
 
 
 def election(config: Config) -> Any:

@@ -25,19 +25,20 @@ from dataclasses import replace
 from datetime import datetime
 
 from .. import conditions as c
-from .. import owned
+from .. import names, owned
+from ..identity import untrusted_host_key
 from ..reasons import R
-from . import backupcheck, basekey, clients, host, status, trust
-from .status import describe_change, progress_only
+from . import adopt, backupcheck, basekey, clients, host, record, status, trust
+from .status import describe_change, progress_only, quiet_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, write
 
 __all__ = ["Decision", "Event", "Observed", "Plan", "Target", "Write", "after_refusal", "describe_change", "plan",
-           "progress_only"]
+           "progress_only", "quiet_only"]
 
 CONFLICT_RECHECK = 30.0  # seconds between looks at a name held by a foreign object
 
 
-def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], record: bool = False,
+def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], record: bool = False, hold: bool = False,
             **flags: object) -> Plan:
     """The plan of these decisions: their writes in order (the key's record, carrying the final
     status, before the writes of the step that recorded it), the status, the events."""
@@ -53,11 +54,11 @@ def _finish(obs: Observed, decisions: list[Decision], conds: list[c.Cond], recor
                                 f"record base key {decision.recorded}",
                                 resource_version=obs.topic["metadata"].get("resourceVersion")))
         writes += decision.writes
-    if obs.spec is not None and obs.spec.paused:  # observe and report, write no child
+    if (obs.spec is not None and obs.spec.paused) or hold:  # observe and report, write no child
         writes = [w for w in writes if w.op == "record-status"]
-    events = [e for d in decisions for e in d.events]
-    events += status.open_writers(obs, fields) + status.state_events(old, new)
-    return Plan(writes=writes, status=new, events=events, old_status=old,
+    actions = [e for d in decisions for e in d.events] + status.open_writers(obs, fields)
+    events = actions + status.state_events(old, new)
+    return Plan(writes=writes, status=new, events=events, action_events=actions, old_status=old,
                 recheck=earliest(*(d.recheck for d in decisions)),
                 rollout_seconds=status.rollout_seconds(old, new, obs.now), **flags)  # type: ignore[arg-type]
 
@@ -71,22 +72,28 @@ def plan(obs: Observed) -> Plan:
             "read from, written to or deleted); delete or rename it, or rename the SwarmTopic"
         # A foreign object's removal may reach no watch of this topic (another topic's label, or none).
         return _finish(obs, [Decision(recheck=CONFLICT_RECHECK)], [c.Cond(c.READY, False, R.NAME_CONFLICT, message)])
+    untrusted = untrusted_host_key(obs.topic, obs.secrets.get(names.identity_secret(obs.name)))
+    if untrusted is not None:  # no host key to verify anything with: write nothing, say why
+        return _finish(obs, [], [c.Cond(c.DEGRADED, True, R.UNTRUSTED_RECORD, untrusted)])
+    adopted = adopt.children(obs)
     identity = trust.secrets(obs)
     owners = trust.encryption_owners(obs)
     fields = Decision(fields=trust.identity_fields(obs, identity.public_key))
     keys = identity.public_keys
     if keys is None:  # the identity Secret is being replaced: nothing else this pass
         pending = c.Cond(c.HOST_READY, False, R.IDENTITY_PENDING, "the host identity is being created")
-        return _finish(obs, [identity, owners, fields], [pending])
+        return _finish(obs, [adopted, identity, owners, fields], [pending])
     side = host.children(obs, keys)
     ready = host.readiness(obs, keys)
     key = basekey.record(obs, keys, ready)
-    made = clients.deployments(obs, keys, key.recorded)
+    given = record.given(obs)  # a recorded key, as far as it is trusted (clients never start on an adopted one)
+    made = clients.deployments(obs, keys, given.key if obs.recorded_key else key.recorded)
     refused = host.scale_down_refused(obs)
     backup = backupcheck.check(obs)
-    return _finish(obs, [identity, owners, fields, side, ready, key, made, backup], [refused] if refused else [],
-                   record=key.recorded_now, recorded_now=key.recorded_now, conflict_now=key.conflict_now,
-                   timeout_now=ready.timeout_now, roll=side.roll,
+    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made, backup],
+                   [refused] if refused else [], record=key.recorded_now, hold=given.hold,
+                   recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
+                   roll=side.roll,
                    host_ready=any(x.type == c.HOST_READY and x.status is True for x in ready.conditions),
                    host_stats=ready.host_stats)
 

@@ -11,6 +11,7 @@ from .. import owned
 from ..children import configmap
 from ..conditions import parse_time
 from ..reasons import R
+from . import record as record_check
 from .host import inputs, rolled
 from .types import Decision, Observed, Readiness, Write, write
 
@@ -53,10 +54,13 @@ def record(obs: Observed, public_keys: tuple[str, ...], ready: Readiness) -> Key
     writes: tuple[Write, ...] = ()
     if recorded:
         conds.append(c.Cond(c.BASE_KEY_RECORDED, True, R.RECORDED, f"base key {recorded}"))
-        if (other := _other_key(obs, ready, recorded)) is not None:
+        given = record_check.given(obs)
+        if given.untrusted is not None:
+            degraded = given.untrusted
+        elif (other := _other_key(obs, ready, recorded)) is not None:
             degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
-                              f"{other}, the recorded key is {recorded}; the recorded key is kept and the clients "
-                              "stay on it")
+                              f"{other}, status.baseKey is {recorded}: the record is kept, never overwritten, and "
+                              f"the clients stay on the key they have ({given.key or 'none yet'})")
     elif report is not None and adopted and report.base_key != adopted:
         degraded = c.Cond(c.DEGRADED, True, R.BASE_KEY_CONFLICT,
                           f"the host reports base key {report.base_key}, spec.baseKey is {adopted}; nothing recorded")

@@ -50,6 +50,7 @@ def roll(obs: Observed, made: Inputs) -> Roll:
     revision = status.get("updateRevision")
     pods = obs.host_pods
     all_ready = all(n in pods and pod_ready(pods[n]) for n in range(replicas))
-    updated = all(((pods[n]["metadata"].get("labels") or {}).get(REVISION_LABEL)) == revision
+    # A host pod the StatefulSet controller is replacing is absent for a moment: not updated yet.
+    updated = all(n in pods and ((pods[n]["metadata"].get("labels") or {}).get(REVISION_LABEL)) == revision
                   for n in range(top, replicas))
     return Roll(max(0, top - 1) if all_ready and updated else top, "rolling")

@@ -12,8 +12,10 @@ from .. import drift, names, owned
 from ..reasons import R
 from .types import Decision, Event, Obj, Write, write
 
-# Fields a child keeps as created (immutable on the API server): never compared, never "drift".
-_IMMUTABLE = ("volumeClaimTemplates", "selector", "serviceName")
+# Fields a child keeps as created (immutable on the API server), by kind: never compared, never
+# "drift". A Service's selector is mutable, and is compared (a selector edited to another app's
+# pods would take the host's name).
+_IMMUTABLE = {"StatefulSet": ("volumeClaimTemplates", "selector", "serviceName"), "Deployment": ("selector",)}
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ def _write(desired: Obj, live: Obj | None, topic: Obj, create_body: Obj | None) 
     if live is None:
         return write("create", kind, topic, None, create_body or desired, f"create {kind.kind} {name}"), []
     compare = drift.owned_fields(desired)
-    compare["spec"] = {k: v for k, v in (compare.get("spec") or {}).items() if k not in _IMMUTABLE}
+    fixed = _IMMUTABLE.get(desired["kind"], ())
+    compare["spec"] = {k: v for k, v in (compare.get("spec") or {}).items() if k not in fixed}
     if not compare["spec"]:
         del compare["spec"]
     diffs = drift.differences(compare, live)

@@ -16,7 +16,7 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
-from . import brake
+from . import brake, record, trust
 from .ensure import keep, merged
 from .quorum import several_hosts
 from .types import Decision, Obj, Observed, Readiness, write
@@ -67,11 +67,11 @@ def scale_down_refused(obs: Observed) -> c.Cond | None:
 
 
 def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
-    """What the children are made from: the key only once recorded or adopted."""
+    """What the children are made from: the key only once recorded (and trusted: record.py) or adopted."""
     assert obs.spec is not None
-    return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], obs.recorded_key or obs.spec.adopted_base_key(),
+    return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], record.given(obs).key,
                   host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
-                  network=obs.network)
+                  network=obs.network, member_seed_id=trust.member_seed_id(obs))
 
 
 @dataclass(frozen=True)

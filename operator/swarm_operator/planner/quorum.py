@@ -47,17 +47,21 @@ def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[st
     if not obs.reports:
         return c.Cond(c.QUORUM, False, R.QUORUM_DOWN, "no host reports: nothing is confirmed and no member is "
                       "admitted until a majority of the indexer hosts is back"), {"quorum": False}
-    latest = max(obs.reports.values(), key=lambda r: r.signed_length or 0)
+    # The base's state as an active indexer sees it (a host still catching up may see an older one).
+    informed = [r for r in obs.reports.values() if r.indexer] or list(obs.reports.values())
+    latest = max(informed, key=lambda r: r.signed_length or 0)
     indexers = set(latest.indexer_keys)
     need = len(indexers) // 2 + 1
     up = {r.writer_key for r in ready.values() if r.indexer and r.writer_key in indexers}
     seat_of = {key: n for n, key in latest.host_slots}
-    lost = sorted(key for key in indexers if key in seat_of and seat_of[key] in obs.reports
-                  and obs.reports[seat_of[key]].writer_key != key)
-    stats = {"quorum": len(up) >= need, "indexers": len(indexers),
+    # A key once seen replaced stays lost (its disk is gone), whether or not its host answers now.
+    lost = sorted((indexers & obs.lost_keys) | {
+        key for key in indexers if key in seat_of and seat_of[key] in obs.reports
+        and obs.reports[seat_of[key]].writer_key != key})
+    stats = {"quorum": len(up) >= need, "indexers": len(indexers), "lost": lost,
              "unconfirmed": max((r.unconfirmed or 0) for r in obs.reports.values())}
     if indexers and len(indexers) - len(lost) < need:
-        hosts = ", ".join(str(seat_of[k]) for k in lost)
+        hosts = ", ".join(str(seat_of[k]) for k in lost if k in seat_of)
         return c.Cond(c.QUORUM, False, R.QUORUM_LOST,
                       f"hosts {hosts} lost their disks: {len(lost)} of the base's {len(indexers)} indexers are gone "
                       f"for good and {need} are needed, so nothing can be confirmed again; nothing is re-created on a "

@@ -137,10 +137,19 @@ def state_events(old: Status, new: Status) -> list[Event]:
 
 
 PROGRESS_FIELDS = ("clients", "clientsReady")
+# Fields that are the operator's memory, not news: never worth a status write of their own; they
+# ride along with the next one (a restart recomputes them).
+QUIET_FIELDS = ("childUIDs",)
+
+
+def quiet_only(old: Status, new: Status) -> bool:
+    """Whether `new` differs from `old` only in `QUIET_FIELDS`."""
+    return old != new and {k: v for k, v in old.items() if k not in QUIET_FIELDS} == \
+        {k: v for k, v in new.items() if k not in QUIET_FIELDS}
 
 
 def _without_progress(status: Status) -> Status:
-    out = {k: v for k, v in status.items() if k not in PROGRESS_FIELDS}
+    out = {k: v for k, v in status.items() if k not in PROGRESS_FIELDS + QUIET_FIELDS}
     out["conditions"] = [{k: v for k, v in cond.items() if k != "message"} for cond in status.get("conditions") or []]
     return out
 

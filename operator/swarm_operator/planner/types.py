@@ -68,6 +68,7 @@ class Observed:
     # Fresh random values (hex) for what does not exist yet: by Secret name, and by
     # `fresh_key(secret, key)` for a key a Secret lacks (a host's seed).
     fresh: dict[str, str] = field(default_factory=dict)
+    fresh_seed_id: str = ""  # the id of a member seed being made
     # The hosts, by ordinal: their pods, their volumes (PersistentVolumeClaims, metadata), the
     # verified reports of the Ready ones, and why a Ready one's report could not be trusted.
     host_pods: dict[int, Obj] = field(default_factory=dict)
@@ -76,6 +77,11 @@ class Observed:
     report_errors: dict[int, HostReportError] = field(default_factory=dict)
     # The upgrade brake: whether this topic holds (or may take) a roll slot this pass.
     may_roll: bool = True
+    # Indexer keys seen replaced on an earlier pass (their disks are gone): lost for good.
+    lost_keys: frozenset[str] = frozenset()
+    # The uids of the children the operator made, "Kind/name" -> uid, as it remembers them (the
+    # status' childUIDs and what it made or saw since).
+    known_uids: dict[str, str] = field(default_factory=dict)
     # `run --backup-check`: the CredentialsBackedUp condition (backupcheck.py).
     backup_check: bool = False
 
@@ -174,6 +180,9 @@ class Plan:
     writes: list[Write] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)  # the whole desired status
     events: list[Event] = field(default_factory=list)
+    # The events of single actions (not of the state): said even when a later write of the pass
+    # meets a 409, since the next pass may no longer see what they tell (a Secret made again).
+    action_events: list[Event] = field(default_factory=list)
     old_status: dict[str, Any] = field(default_factory=dict)
     recorded_now: bool = False
     conflict_now: bool = False

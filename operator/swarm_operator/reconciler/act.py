@@ -16,7 +16,7 @@ from typing import Any
 from .. import owned
 from ..api.client import Kube
 from ..api.errors import ApiConflict, ApiError, ApiForbidden, ApiNotFound, Verdict, verdict
-from ..planner import Plan, Write, after_refusal, describe_change, progress_only
+from ..planner import Plan, Write, after_refusal, describe_change, progress_only, quiet_only
 from ..reasons import R
 from .caches import in_scope
 from .context import Memory, Wiring
@@ -78,15 +78,19 @@ async def _perform(kube: Kube, topic: dict[str, Any], write: Write) -> dict[str,
 
 async def reread(wiring: Wiring, memory: Memory, topic: dict[str, Any], write: Write) -> None:
     """After a 409: read the object again. One the caches hold goes into them; one they cannot
-    see (none of the operator's labels) is read directly by this topic's passes from now on."""
+    see (none of the operator's labels) is read directly by this topic's passes from now on. The
+    topic itself is not read: its watch brings the newer version within moments (the retry that
+    comes sooner meets another 409), and the operator holds no `get` on SwarmTopics."""
     kind = owned.BY_KIND[write.target.kind]
+    if kind is owned.TOPIC:
+        return
     name = write.target.name or (write.body or {}).get("metadata", {}).get("name")
     if not name:
         return
     obj = await wiring.kube.get(kind.path(write.target.namespace, name), metadata_only=kind.metadata_only)
     if obj is None:
         return
-    if kind is owned.TOPIC or in_scope(kind, obj):
+    if in_scope(kind, obj):
         wiring.caches.put(kind, obj)
     else:
         memory.direct.setdefault((write.target.namespace, topic["metadata"]["name"]), set()).add((kind.kind, name))
@@ -113,6 +117,10 @@ async def act(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: P
             raise
         if answer is not None:
             wiring.caches.put(owned.BY_KIND[write.target.kind], answer)
+            if write.op == "create":  # its uid: the operator's own child, should it lose its ownerReference
+                meta = answer.get("metadata") or {}
+                memory.uids.setdefault((meta.get("namespace"), topic["metadata"]["name"]), {})[
+                    f"{write.target.kind}/{meta.get('name')}"] = meta.get("uid")
         if write.op == "record-status":
             written = write.body["status"]
     await _write_final_status(wiring, memory, topic, the_plan, written)
@@ -123,7 +131,7 @@ async def _write_final_status(wiring: Wiring, memory: Memory, topic: dict[str, A
                               written: dict[str, Any]) -> None:
     meta = topic["metadata"]
     key = (meta["namespace"], meta["name"])
-    if the_plan.status != written:
+    if the_plan.status != written and not quiet_only(written, the_plan.status):
         wait = memory.hold(key) if progress_only(written, the_plan.status) else 0.0
         if wait > 0:
             the_plan.recheck = wait if the_plan.recheck is None else min(the_plan.recheck, wait)

@@ -13,6 +13,7 @@ import aiohttp
 from ..api.client import Kube
 from ..config import TopicNetwork
 from ..hostreport import HostReport
+from ..podpolicy import TopicRules
 from .caches import Caches
 from .events import EventLimiter
 from .rolls import Rolls
@@ -31,6 +32,7 @@ class Wiring:
     caches: Caches
     peer_image: str
     report_ttl: float = 10.0  # a verified report is read again after this long (the re-check interval)
+    rules: TopicRules = field(default_factory=TopicRules)  # where topics may be, what their pod templates may do
     backup_check: bool = False  # `run --backup-check`
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topics' NetworkPolicies
 
@@ -52,13 +54,19 @@ class Memory:
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
     rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
+    lost_keys: dict[Key, frozenset[str]] = field(default_factory=dict)  # indexer keys seen replaced
+    # The uid of each child made or seen controlled, "Kind/name" -> uid (status.childUIDs keeps
+    # them across restarts, written along with the next status write).
+    uids: dict[Key, dict[str, str]] = field(default_factory=dict)
 
     def forget(self, key: Key) -> None:
         self.rolls.forget(key)
+        self.lost_keys.pop(key, None)
         for report in [k for k in self.reports if k[:2] == key]:
             del self.reports[report]
         self.direct.pop(key, None)
         self.held.pop(key, None)
+        self.uids.pop(key, None)
 
     def hold(self, key: Key) -> float:
         """Seconds a progress-only status may still wait to be written (0: write it now)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import names, owned
 from ..hostreport import HostReport, HostReportError
-from ..identity import known_public_key, new_seed
+from ..identity import known_host_key, known_public_key, new_seed
 from ..models import HOST_REPLICAS, SwarmTopicSpec
 from ..objects import controlled_by, pod_ready
 from ..planner import Observed
@@ -55,17 +55,38 @@ def claims(topic: dict[str, Any], spec: SwarmTopicSpec) -> list[tuple[owned.Kind
     return [(kind, n) for kind in owned.children() for n in kind.claimed(name, spec)]
 
 
+def checked_first(caches: Any, topic: dict[str, Any], spec: SwarmTopicSpec) -> set[tuple[str, str]]:
+    """The names checked before anything is created: every name of a kind `checked_first` that the
+    topic's children take, the hosts' Secret and disruption budget only with several hosts (with
+    one they are never made, and would be read on every pass)."""
+    name, ns = topic["metadata"]["name"], topic["metadata"]["namespace"]
+    running = int(((caches.get(owned.STATEFULSET, ns, names.host_statefulset(name)) or {}).get("spec") or {}).get(
+        "replicas") or 0)
+    several = max(spec.bootstrapHost.replicas, running) > 1
+    only_several = {(owned.SECRET.kind, names.hosts_secret(name)),
+                    (owned.DISRUPTION_BUDGET.kind, names.host_disruption_budget(name))}
+    return {(kind.kind, n) for kind, n in claims(topic, spec)
+            if kind.checked_first and (several or (kind.kind, n) not in only_several)}
+
+
 async def read_past_caches(wiring: Wiring, memory: Memory, key: Key,
-                           found: dict[tuple[str, str], dict[str, Any] | None]) -> None:
-    """Same-named objects no cache sees, read directly; forgotten once gone."""
-    pending = memory.direct.get(key) or set()
-    for kind_name, name in sorted(pending):
-        kind = owned.BY_KIND[kind_name]
-        obj = await wiring.kube.get(kind.path(key[0], name), metadata_only=kind.metadata_only)
+                           found: dict[tuple[str, str], dict[str, Any] | None],
+                           checked: set[tuple[str, str]] | None = None) -> None:
+    """Same-named objects no cache sees, read directly (those met before, and every `checked` name
+    that no cache holds: before anything is created); kept on the topic's direct reads while they
+    exist, forgotten once gone."""
+    pending = memory.direct.setdefault(key, set())
+    absent = {(k, n) for (k, n), obj in found.items() if obj is None and (k, n) in (checked or set())}
+    asked = sorted(pending | absent)
+    answers = await asyncio.gather(*(wiring.kube.get(owned.BY_KIND[k].path(key[0], n),
+                                                     metadata_only=owned.BY_KIND[k].metadata_only) for k, n in asked))
+    for (kind_name, name), obj in zip(asked, answers, strict=True):
         if obj is None:
             pending.discard((kind_name, name))
         else:
-            found[(kind_name, name)] = {"metadata": obj.get("metadata") or {}} if kind.metadata_only else obj
+            pending.add((kind_name, name))
+            metadata_only = owned.BY_KIND[kind_name].metadata_only
+            found[(kind_name, name)] = {"metadata": obj.get("metadata") or {}} if metadata_only else obj
     if not pending:
         memory.direct.pop(key, None)
 
@@ -76,7 +97,7 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     name, ns = meta["name"], meta["namespace"]
     caches = wiring.caches
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
-    await read_past_caches(wiring, memory, (ns, name), found)
+    await read_past_caches(wiring, memory, (ns, name), found, checked_first(caches, topic, spec))
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
                    network=wiring.network, may_roll=memory.rolls.may_roll((ns, name)), backup_check=wiring.backup_check,
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
@@ -88,7 +109,9 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
             obs.set_child(owned.DEPLOYMENT, dep["metadata"]["name"], dep)
     for (kind_name, child), obj in found.items():
         obs.set_child(owned.BY_KIND[kind_name], child, obj)
+    obs.known_uids = {**((topic.get("status") or {}).get("childUIDs") or {}), **memory.uids.get((ns, name), {})}
     obs.fresh = _fresh(obs, spec)
+    obs.fresh_seed_id = secrets.token_hex(8)
     identity = obs.secrets.get(names.identity_secret(name))
     if identity is not None and controlled_by(identity, topic):
         # A list: with no host pod yet, max() of one number alone would fail.
@@ -122,10 +145,8 @@ def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:
 
 def _public_keys(topic: dict[str, Any], configmap: dict[str, Any] | None, identity: dict[str, Any],
                  hosts: int) -> dict[int, str]:
-    """Each host's public key, as its identity Secret's metadata (or, for host 0, the record) says."""
-    annotations = identity["metadata"].get("annotations") or {}
-    keys = {n: str(annotations[names.host_public_key_annotation(n)])
-            for n in range(1, hosts) if annotations.get(names.host_public_key_annotation(n))}
+    """Each host's public key, pinned as recorded in status (else as its identity Secret says)."""
+    keys = {n: key for n in range(1, hosts) if (key := known_host_key(topic, identity, n))}
     zero = known_public_key(topic, configmap, identity)
     return {0: zero, **keys} if zero else keys
 

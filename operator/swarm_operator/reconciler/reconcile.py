@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics, owned
+from ..api.errors import ApiError
 from ..hostreport import HostReport
-from ..planner import Observed, Plan, plan
+from ..planner import Event, Observed, Plan, plan
 from ..validation import parse_spec
 from .act import act
 from .context import Memory, Wiring
@@ -52,6 +53,13 @@ def _measure(memory: Memory, topic: dict[str, Any], report: HostReport | None, t
         metrics.client_rollout_duration.observe(the_plan.rollout_seconds)
 
 
+async def _post(wiring: Wiring, memory: Memory, topic: dict[str, Any], events: list[Event]) -> None:
+    """Post events, at most one per topic, reason and child per limiter period."""
+    for event in events:
+        if memory.events.allow(topic["metadata"]["uid"], event.reason, event.about):
+            await post_event(wiring.kube, topic, event.type, event.reason, event.message)
+
+
 async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -> Outcome | None:
     """Bring one SwarmTopic one step closer to its spec. None: it is gone. A refused write is
     raised after the pass's status and events are out (the controller backs off)."""
@@ -60,21 +68,27 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     if topic is None or topic["metadata"].get("deletionTimestamp"):
         memory.forget((namespace, name))
         return None
-    spec, error = parse_spec(topic)
+    spec, error = parse_spec(topic, wiring.rules)
     if spec is None:
         obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=wiring.peer_image,
                        backup_check=wiring.backup_check)
     else:
         obs = await observe(wiring, memory, topic, spec)
     planned = time.monotonic()
-    the_plan, refused = await act(wiring, memory, topic, plan(obs))  # 409s propagate: the caller retries
+    made = plan(obs)
+    try:
+        the_plan, refused = await act(wiring, memory, topic, made)  # 409s propagate: the caller retries
+    except ApiError:  # a 409 or a failure after some writes: what was decided is told even so
+        await _post(wiring, memory, topic, made.action_events)
+        raise
+    memory.uids.setdefault((namespace, name), {}).update(the_plan.status.get("childUIDs") or {})
     if the_plan.recorded_now:
         log.info("%s/%s: base key recorded: observed in %.1f ms, written in %.1f ms", namespace, name,
                  1000 * (planned - started), 1000 * (time.monotonic() - planned))
-    for event in the_plan.events:
-        if memory.events.allow(topic["metadata"]["uid"], event.reason, event.about):
-            await post_event(wiring.kube, topic, event.type, event.reason, event.message)
+    await _post(wiring, memory, topic, the_plan.events)
     memory.rolls.settle((namespace, name), the_plan.roll)
+    if the_plan.host_stats.get("lost"):
+        memory.lost_keys[(namespace, name)] = frozenset(the_plan.host_stats["lost"])
     _measure(memory, topic, obs.report, the_plan)
     if refused is not None:
         raise refused

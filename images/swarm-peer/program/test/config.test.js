@@ -4,7 +4,7 @@ const assert = require('node:assert')
 const crypto = require('crypto')
 const fs = require('fs')
 const path = require('path')
-const { spawnPeer, tmpdir, seedFile, stopAll } = require('./helpers')
+const { spawnPeer, tmpdir, seedFile, stopAll } = require('../../test/helpers')
 
 test.after(stopAll)
 

@@ -2,7 +2,7 @@
 // Restarts: same disk keeps the base; empty disk + SWARM_BASE_KEY rejoins it; SIGTERM loses nothing.
 const test = require('node:test')
 const assert = require('node:assert')
-const { topicSecrets, startBootstrap, startHost, startClient, tmpdir, seedFile, get, post, waitFor, stop, stopAll, hostStatus } = require('./helpers')
+const { topicSecrets, startBootstrap, startHost, startClient, tmpdir, seedFile, get, post, waitFor, stop, stopAll, hostStatus } = require('../../test/helpers')
 
 let boot
 test.before(async () => { boot = await startBootstrap() })

@@ -6,11 +6,13 @@ const HttpServer = require('./http-server')
 const { statusRoutes } = require('./status-routes')
 
 class Program {
-  // peer: a Host, Member or DhtNode; appRoutes(peer) -> route table, or null
-  constructor ({ peer, statusPort, appPort = null, appHost = '127.0.0.1', appRoutes = null, log }) {
+  // peer: a Host, Member or DhtNode of the library; metrics: createMetrics(role, peer.stats);
+  // appRoutes(peer) -> route table, or null
+  constructor ({ peer, metrics, statusPort, appPort = null, appHost = '127.0.0.1', appRoutes = null, log }) {
     this.peer = peer
+    this.metrics = metrics
     this.log = log
-    this.status = new HttpServer({ port: statusPort, routes: statusRoutes(peer, peer.metrics), log })
+    this.status = new HttpServer({ port: statusPort, routes: statusRoutes(peer, metrics), log })
     this.appOpts = appRoutes ? { port: appPort, host: appHost, routes: null, make: appRoutes } : null
     this.app = null
   }
@@ -31,6 +33,7 @@ class Program {
     if (this.app) await this.app.close()
     await this.status.close()
     await this.peer.close()
+    this.metrics.close()
   }
 }
 

@@ -4,8 +4,8 @@ const test = require('node:test')
 const assert = require('node:assert')
 const crypto = require('hypercore-crypto')
 const { randomBytes } = require('crypto')
-const { topicSecrets, startBootstrap, startHost, startClient, tmpdir, seedFile, get, post, waitFor, stopAll, hostStatus } = require('./helpers')
-const signed = require('../lib/signed')
+const { topicSecrets, startBootstrap, startHost, startClient, tmpdir, seedFile, get, post, waitFor, stopAll, hostStatus } = require('../../test/helpers')
+const signed = require('../../lib/signed')
 
 const TOPIC = 'chat-' + Date.now()
 let boot, host, status, sec

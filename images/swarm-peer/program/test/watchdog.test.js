@@ -2,7 +2,7 @@
 // /readyz follows the DHT: 503 when the bootstrap node is gone, 200 again when it returns.
 const test = require('node:test')
 const assert = require('node:assert')
-const { startBootstrap, startHost, tmpdir, seedFile, get, waitFor, stop, stopAll, freeUdpPort } = require('./helpers')
+const { startBootstrap, startHost, tmpdir, seedFile, get, waitFor, stop, stopAll, freeUdpPort } = require('../../test/helpers')
 
 test.after(stopAll)
 
