@@ -183,7 +183,10 @@ class LocalCluster(Cluster):
         from localcluster.testing import shared_control_plane
         self.plane = shared_control_plane()
         self.kubeconfig = str(self.plane.kubeconfig)
-        self.nodes = NodeCluster(self.plane, self.state_dir)
+        # E2E_LOCAL_NETWORK_POLICY=1: the node enforces NetworkPolicies (kube-router's controller), for
+        # e2e/test_network_policy.py; off by default (every case would pay for the controller).
+        policy = os.environ.get("E2E_LOCAL_NETWORK_POLICY", "").lower() in ("1", "true", "yes")
+        self.nodes = NodeCluster(self.plane, self.state_dir, network_policy=policy)
         self.nodes.start()
         self.set_operator_replicas(2)  # the chart's default: a leader and a standby
 
@@ -315,12 +318,17 @@ def example_topic() -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / "topic.yaml").read_text())
 
 
-def topic_manifest(name: str, namespace: str, clients: int = 3,
-                   announce_timeout: int | None = None, **spec: Any) -> dict[str, Any]:
-    """examples/topic.yaml renamed into `namespace`, with `clients` replicas in its first group."""
+def topic_manifest(name: str, namespace: str, clients: int = 3, announce_timeout: int | None = None,
+                   hosts: int | None = 1, **spec: Any) -> dict[str, Any]:
+    """examples/topic.yaml renamed into `namespace`, with `clients` replicas in its first group and
+    `hosts` bootstrap hosts: one unless a case is about several (e2e/test_several_hosts.py; the
+    demo runs the product's default of three): two cores carry the suite's topics side by side.
+    None leaves the replicas to the product's default."""
     obj = copy.deepcopy(example_topic())
     obj["metadata"] = {"name": name, "namespace": namespace}
     obj["spec"]["clients"][0]["replicas"] = clients
+    if hosts is not None:
+        obj["spec"].setdefault("bootstrapHost", {})["replicas"] = hosts
     if announce_timeout is not None:
         obj["spec"].setdefault("bootstrapHost", {})["announceTimeoutSeconds"] = announce_timeout
     obj["spec"].update(spec)

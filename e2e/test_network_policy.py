@@ -5,8 +5,9 @@ peers find each other on the DHT and replicate through it). Switched off, the ot
 in: the block was the policy's.
 
 Runs on a cluster whose network plugin enforces NetworkPolicies: the local cluster's real node with
-its policy controller (kube-router: `localcluster.cluster.NodeCluster(network_policy=True)`), or any
-cluster with E2E_NETWORK_POLICY=1. Needs `kubectl exec` (the probe runs inside the other topic's pod).
+its policy controller (kube-router: `E2E_LOCAL_NETWORK_POLICY=1 pytest e2e/test_network_policy.py`
+starts the local cluster with it), or any cluster with E2E_NETWORK_POLICY=1. Needs `kubectl exec`
+(the probe runs inside the other topic's pod).
 Elsewhere it is skipped, saying why."""
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def enforces_network_policies(cluster: Cluster) -> bool:
 def enforcing(cluster: Cluster) -> Cluster:
     if not enforces_network_policies(cluster):
         pytest.skip("the cluster enforces no NetworkPolicies: the local cluster's node without its policy "
-                    "controller (NodeCluster(network_policy=True)), or another cluster without E2E_NETWORK_POLICY=1")
+                    "controller (run E2E_LOCAL_NETWORK_POLICY=1 pytest e2e/test_network_policy.py), or another "
+                    "cluster without E2E_NETWORK_POLICY=1")
     return cluster
 
 
@@ -75,16 +77,11 @@ def host_ip(cluster: Cluster, name: str, ns: str) -> str:
     return str(pod["status"]["podIP"])
 
 
-def one_host(manifest: dict[str, Any]) -> dict[str, Any]:
-    manifest["spec"].setdefault("bootstrapHost", {})["replicas"] = 1  # two topics share two cores
-    return manifest
-
-
 def test_another_topic_cannot_reach_the_host_s_status_port(enforcing: Cluster, ns: str) -> None:
     cluster = enforcing
-    cluster.apply(one_host(topic_manifest("guarded", ns, clients=1, networkPolicy={"enabled": True})))
+    cluster.apply(topic_manifest("guarded", ns, clients=1, networkPolicy={"enabled": True}))
     # The other topic has no policy of its own: a block can only be the guarded topic's ingress rule.
-    cluster.apply(one_host(topic_manifest("other", ns, clients=1, networkPolicy={"enabled": False})))
+    cluster.apply(topic_manifest("other", ns, clients=1, networkPolicy={"enabled": False}))
     wait_ready(cluster, "guarded", ns, timeout=300)  # DHT, replication and the operator's reads, under the policy
     wait_ready(cluster, "other", ns, timeout=300)
     assert cluster.get_json("networkpolicy", "guarded-peers", ns) is not None

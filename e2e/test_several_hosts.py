@@ -39,8 +39,7 @@ HOSTS = "app.kubernetes.io/component=bootstrap-host"
 
 
 def ha_topic(name: str, ns: str, clients: int = 2, hosts: int = 3) -> dict[str, Any]:
-    manifest = topic_manifest(name, ns, clients=clients)
-    manifest["spec"].setdefault("bootstrapHost", {})["replicas"] = hosts
+    manifest = topic_manifest(name, ns, clients=clients, hosts=hosts)
     open_app_api(manifest["spec"]["clients"][0], APP_PORT)
     return manifest
 

@@ -201,10 +201,14 @@ class Node:
             self.ctr("-n", "k8s.io", "containers", "rm", *containers)
 
     def describe(self) -> dict[str, str]:
-        """kubelet and containerd versions as the Node reports them (e.g. for the demo's summary)."""
+        """kubelet and containerd versions as the Node reports them (e.g. for the demo's summary);
+        kube-proxy's from its binary (the Node's `kubeProxyVersion` is deprecated and left empty)."""
         info = self.plane.get(f"/api/v1/nodes/{self.layout.name}")["status"]["nodeInfo"]
+        said = subprocess.run([str(BIN / "kube-proxy"), "--version"], capture_output=True, text=True,
+                              check=False).stdout.split()  # "Kubernetes v1.35.4"
         return {"name": self.layout.name, "kubelet": info["kubeletVersion"],
-                "containerRuntime": info["containerRuntimeVersion"], "kubeProxy": info.get("kubeProxyVersion", ""),
+                "containerRuntime": info["containerRuntimeVersion"],
+                "kubeProxy": info.get("kubeProxyVersion") or (said[-1] if said else ""),
                 "os": info["osImage"], "kernel": info["kernelVersion"]}
 
 

@@ -36,8 +36,11 @@ def test_slots_go_in_a_stable_order_and_never_beyond_the_limit() -> None:
 
 
 def _world(image: str, sts_image: str, pods: dict[int, dict[str, Any]], revision: str, current: str,
-           may_roll: bool = True, partition: int = 0, sts_hash_from: str | None = None) -> Any:
+           may_roll: bool = True, partition: int = 0, sts_hash_from: str | None = None,
+           pinned: str | None = None) -> Any:
     topic = topic3(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
+    if pinned:
+        topic["spec"].setdefault("bootstrapHost", {})["image"] = pinned
     spec = parse_spec(topic)[0]
     assert spec is not None
     made = Inputs(topic, spec, sts_image, PUBS[0], KEY, 3, PUBS, hosts=3, partition=partition,
@@ -95,6 +98,15 @@ def test_a_new_peer_image_goes_in_with_no_host_restarted_then_one_host_at_a_time
     # Every host on r2 and the controller says so: nothing left to roll, the slot goes.
     done = plan(_world(NEW, NEW, _pods(("r2", "r2", "r2")), "r2", "r2", partition=0))
     assert done.roll == "none" and [w for w in done.writes if w.target.kind == "StatefulSet"] == []
+
+
+def test_a_topic_that_pins_its_peer_image_is_left_alone_by_an_operator_upgrade() -> None:
+    # spec.bootstrapHost.image names 0.1.0; the operator's default peer image became 0.2.0.
+    p = plan(_world(NEW, OLD, _pods(("r1", "r1", "r1")), "r1", "r1", pinned=OLD))
+    assert [w for w in p.writes if w.target.kind == "StatefulSet"] == [] and p.roll == "none"
+    # Unpinned, the same world rolls (the pin is what held it).
+    p = plan(_world(NEW, OLD, _pods(("r1", "r1", "r1")), "r1", "r1"))
+    assert p.roll == "rolling"
 
 
 def test_a_topic_without_a_slot_holds_its_hosts_where_they_are() -> None:
