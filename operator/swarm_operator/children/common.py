@@ -89,10 +89,16 @@ class Inputs:
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
+    restore: bool = False  # the hosts start in restore mode (planner/restore.py): the ConfigMap's `restore`
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @property
+    def restored(self) -> bool:
+        """`swarm-operator restore` made this topic (its hosts read SWARM_RESTORE: planner/restore.py)."""
+        return bool((self.topic["metadata"].get("annotations") or {}).get(names.ANNOTATION_RESTORED_FROM))
 
     @property
     def several_hosts(self) -> bool:
