@@ -82,7 +82,7 @@ CM_TOPIC = "topic"
 CM_BASE_KEY = "baseKey"
 CM_HOST_PUBLIC_KEY = "hostPublicKey"
 CM_DHT_BOOTSTRAP = "dhtBootstrap"
-# "true" only while a restored topic's hosts first start (planner/restore.py): the hosts' SWARM_RESTORE.
+# A restored topic's (planner/restore.py): "true" while its hosts first start, then "false"; their SWARM_RESTORE.
 CM_RESTORE = "restore"
 
 # Environment of the peers (SPEC sections 4 and 5).

@@ -1,7 +1,7 @@
 """Restore mode of a restored topic's hosts (planner/restore.py), on the pure planner: a topic that
 `swarm-operator restore` made (annotation restored-from) gets `restore: "true"` in its ConfigMap
 before its StatefulSet exists, its hosts read it as SWARM_RESTORE through an optional reference,
-and the key goes for good once every host reported; no other topic ever gets it."""
+and the key turns "false" for good once every host reported; no other topic ever gets it."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def first_pass(topic: dict[str, Any]) -> Observed:
     return observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE, secrets=secrets())
 
 
-def running(topic: dict[str, Any], restore_key: bool, reports: dict[int, HostReport], sts_replicas: int = 3,
+def running(topic: dict[str, Any], restore_key: str | None, reports: dict[int, HostReport], sts_replicas: int = 3,
             configmap: bool = True) -> Observed:
-    """Later passes: the ConfigMap (with or without `restore`) and the StatefulSet live, the pods of
+    """Later passes: the ConfigMap (with `restore_key`, if any) and the StatefulSet live, the pods of
     `reports` Ready, the others not."""
     spec = parse_spec(topic)[0]
     assert spec is not None
@@ -88,40 +88,40 @@ def test_a_topic_never_restored_gets_neither_the_key_nor_the_reference() -> None
 def test_restore_mode_stays_on_until_every_host_reported_even_when_host_0_records_the_key() -> None:
     started = {"hostPublicKey": PUBS[0], "restore": {"source": SOURCE, "startedAt": "2026-11-24T11:59:00Z"}}
     # Host 0 alone reported: its report records the key, which rewrites the ConfigMap: the key stays.
-    p = plan(running(restored(status=started), True, {0: restored_report(0)}, sts_replicas=1))
+    p = plan(running(restored(status=started), "true", {0: restored_report(0)}, sts_replicas=1))
     assert p.recorded_now and configmap_writes(p)
     assert all(cm["data"][names.CM_RESTORE] == "true" for cm in configmap_writes(p))
     assert p.status["restore"] == started["restore"] and not [e for e in p.events if e.reason == "RestoreFinished"]
     # Two of three: still on, nothing to write to the ConfigMap.
-    two = plan(running(restored(status=p.status), True, {0: restored_report(0), 1: restored_report(1)}))
+    two = plan(running(restored(status=p.status), "true", {0: restored_report(0), 1: restored_report(1)}))
     assert configmap_writes(two) == [] and "finishedAt" not in two.status["restore"]
 
 
-def test_when_every_host_reported_the_key_goes_for_good_with_one_event() -> None:
+def test_when_every_host_reported_the_key_turns_false_for_good_with_one_event() -> None:
     started = {"hostPublicKey": PUBS[0], "baseKey": KEY,
                "restore": {"source": SOURCE, "startedAt": "2026-11-24T11:59:00Z"}}
     why = "no slot for host 2 in the base"
     reports = {0: restored_report(0), 1: restored_report(1), 2: restored_report(2, why)}
-    p = plan(running(restored(status=started), True, reports))
-    (cm,) = configmap_writes(p)
-    assert names.CM_RESTORE not in cm["data"] and cm["data"][names.CM_BASE_KEY] == KEY
+    p = plan(running(restored(status=started), "true", reports))
+    (cm,) = configmap_writes(p)  # "false", not a removal: server-side apply keeps a key the create wrote
+    assert cm["data"][names.CM_RESTORE] == "false" and cm["data"][names.CM_BASE_KEY] == KEY
     assert [w for w in p.writes if w.target.kind == "StatefulSet"] == []  # no host restarts
     assert p.status["restore"] == {"source": SOURCE, "startedAt": "2026-11-24T11:59:00Z",
                                    "finishedAt": "2026-11-24T12:00:00Z", "restoredHosts": [0, 1]}
     (event,) = [e for e in p.events if e.reason == "RestoreFinished"]
     assert event.type == "Normal" and "host 0 took back its writer key" in event.message and why in event.message
     # Later: a host down, even a re-made ConfigMap (deleted by someone): never on again.
-    later = running(restored(status=p.status), False, {0: report(0), 1: report(1)}, configmap=False)
+    later = running(restored(status=p.status), "false", {0: report(0), 1: report(1)}, configmap=False)
     again = plan(later)
-    assert names.CM_RESTORE not in configmap_writes(again)[0]["data"]
+    assert configmap_writes(again)[0]["data"][names.CM_RESTORE] == "false"
     assert "RestoreFinished" not in [e.reason for e in again.events]
 
 
 def test_one_restored_host_finishes_in_the_pass_that_records_its_key() -> None:
     started = {"hostPublicKey": PUBS[0], "restore": {"source": SOURCE, "startedAt": "2026-11-24T11:59:00Z"}}
-    p = plan(running(restored(hosts=1, status=started), True, {0: restored_report(0)}, sts_replicas=1))
+    p = plan(running(restored(hosts=1, status=started), "true", {0: restored_report(0)}, sts_replicas=1))
     assert p.recorded_now and configmap_writes(p)
-    assert all(names.CM_RESTORE not in cm["data"] for cm in configmap_writes(p))
+    assert all(cm["data"][names.CM_RESTORE] == "false" for cm in configmap_writes(p))
     assert p.status["restore"]["finishedAt"] and p.status["restore"]["restoredHosts"] == [0]
 
 
@@ -129,7 +129,7 @@ def test_a_topic_restored_before_restore_mode_never_starts_one_late() -> None:
     # Annotated, hosts already made (no status.restore: an operator without restore mode restored it),
     # a host down: the ConfigMap never gets the key (the template gets the reference, set nowhere).
     status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
-    p = plan(running(restored(status=status), False, {0: report(0), 1: report(1)}))
+    p = plan(running(restored(status=status), None, {0: report(0), 1: report(1)}))
     assert all(names.CM_RESTORE not in cm["data"] for cm in configmap_writes(p)) and "restore" not in p.status
 
 

@@ -89,7 +89,7 @@ class Inputs:
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
-    restore: bool = False  # the hosts start in restore mode (planner/restore.py): the ConfigMap's `restore`
+    restore: str | None = None  # the ConfigMap's `restore` ("true": hosts start in restore mode; planner/restore.py)
 
     @property
     def name(self) -> str:

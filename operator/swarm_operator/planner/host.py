@@ -71,7 +71,7 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], record.given(obs).key,
                   host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
-                  network=obs.network, member_seed_id=trust.member_seed_id(obs), restore=restore.on(obs))
+                  network=obs.network, member_seed_id=trust.member_seed_id(obs), restore=restore.configmap_value(obs))
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ topic carrying that annotation:
   so adding or removing the key restarts nothing: env is read at a container's start);
 - the key is `"true"` from the ConfigMap's creation (before the StatefulSet's) until every host of
   the topic has reported (a Ready pod whose signed report verifies: it has passed its restore, or
-  found nothing to restore, and opened the base), then removed for good: `status.restore.finishedAt`
-  keeps that it finished (an operator restart or a re-made ConfigMap never turns it on again), and
-  one `RestoreFinished` event says which hosts took back their keys.
+  found nothing to restore, and opened the base), then `"false"` for good (a value, not a removal:
+  a server-side apply never removes a key the create wrote): `status.restore.finishedAt` keeps that
+  it finished (an operator restart or a re-made ConfigMap never turns it on again), and one
+  `RestoreFinished` event says which hosts took back their keys.
 
 Reusing an old key outside a restore is pure risk (the spike's F3/F4: two processes with one key,
 or a gate that trusts a peer with a short copy, fork the writer core), so nothing else ever turns
@@ -59,13 +60,23 @@ def _begun(obs: Observed, old: dict[str, Any]) -> bool:
 
 
 def on(obs: Observed) -> bool:
-    """Whether the ConfigMap carries `restore: "true"` this pass (every builder of it asks this): a
-    restored topic whose restore began before its hosts (a topic restored by an operator without
-    restore mode never starts one late) and has not finished."""
+    """Restore mode is on this pass: a restored topic whose restore began before its hosts (a topic
+    restored by an operator without restore mode never starts one late) and has not finished."""
     if restored_from(obs.topic) is None:
         return False
     old = _old(obs)
     return _begun(obs, old) and not old.get("finishedAt") and not _all_reported(obs)
+
+
+def configmap_value(obs: Observed) -> str | None:
+    """The ConfigMap's `restore` this pass (every builder of it asks this): "true" while on, "false"
+    once this topic's restore is over (a value, not a removal: server-side apply never removes a
+    key the operator's create wrote), None on a topic that never had one."""
+    if on(obs):
+        return "true"
+    if restored_from(obs.topic) is not None and _begun(obs, _old(obs)):
+        return "false"
+    return None
 
 
 def _outcome(obs: Observed) -> tuple[list[int], str]:
@@ -94,7 +105,7 @@ def decide(obs: Observed) -> Decision:
         return Decision(fields={"restore": {"source": source, "startedAt": started}}, recheck=RECHECK)
     taken, words = _outcome(obs)
     event = Event("Normal", R.RESTORE_FINISHED,
-                  f"every host reported after the restore ({source}): {words}. Restore mode is off (the key "
-                  f"{names.CM_RESTORE} left ConfigMap {names.swarm_configmap(obs.name)}; no host restarts)")
+                  f"every host reported after the restore ({source}): {words}. Restore mode is off "
+                  f"({names.CM_RESTORE}: \"false\" in ConfigMap {names.swarm_configmap(obs.name)}; no host restarts)")
     return Decision(events=(event,), fields={"restore": {"source": source, "startedAt": started,
                                                          "finishedAt": now_rfc3339(obs.now), "restoredHosts": taken}})
