@@ -7,7 +7,7 @@ topic carrying that annotation:
 
 - its host pods read `SWARM_RESTORE` from the ConfigMap `<name>-swarm`, key `restore`, optional
   (children/statefulset.py: the reference is in the template from the StatefulSet's creation on,
-  so adding or removing the key restarts nothing: env is read at a container's start);
+  so changing the key restarts nothing: env is read at a container's start);
 - the key is `"true"` from the ConfigMap's creation (before the StatefulSet's) until every host of
   the topic has reported (a Ready pod whose signed report verifies: it has passed its restore, or
   found nothing to restore, and opened the base), then `"false"` for good (a value, not a removal:
@@ -17,8 +17,10 @@ topic carrying that annotation:
 
 Reusing an old key outside a restore is pure risk (the spike's F3/F4: two processes with one key,
 or a gate that trusts a peer with a short copy, fork the writer core), so nothing else ever turns
-restore mode on: a topic without the annotation never gets the key, and a host that restarts or
-loses its disk after the restore starts as usual.
+restore mode on: a topic without the annotation never gets the key (nor the reference: an operator
+upgrade rolls none of its hosts), a topic restored by an operator without restore mode (its hosts
+made, no status.restore) never starts one late, and a host that restarts or loses its disk after the
+restore starts as usual.
 """
 
 from __future__ import annotations
