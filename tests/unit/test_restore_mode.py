@@ -12,6 +12,7 @@ from typing import Any
 from nacl.signing import SigningKey
 from swarm_operator import children, names, owned
 from swarm_operator.children import Inputs
+from swarm_operator.cli.topic_status import restore_line
 from swarm_operator.hashes import bootstrap_topic_hash
 from swarm_operator.hostreport import HostReport, verify_report
 from swarm_operator.planner import Observed, Plan, plan
@@ -158,3 +159,13 @@ def test_the_report_says_whether_the_host_took_back_its_key() -> None:
     assert (not_taken.restored, not_taken.restore_why) == (False, "no slot")
     older = verify_report(signed(), pub, "chat")  # a host before restore mode
     assert (older.restored, older.restore_why) == (None, None)
+
+
+def test_swarm_operator_status_says_where_the_restore_is() -> None:
+    waiting = {"restore": {"source": SOURCE, "startedAt": "2026-11-24T11:59:00Z"}}
+    assert restore_line(waiting) == [f"  restored from {SOURCE}: restore mode on since 2026-11-24T11:59:00Z, until "
+                                     "every host reported (a waiting host's /readyz says what for)"]
+    done = {"restore": {**waiting["restore"], "finishedAt": "2026-11-24T12:00:00Z", "restoredHosts": [0, 2]}}
+    assert restore_line(done)[0].endswith("off since 2026-11-24T12:00:00Z; hosts that took back their writer keys: "
+                                          "0, 2")
+    assert restore_line({"baseKey": KEY}) == []
