@@ -211,7 +211,9 @@ def main() -> int:
     finally:
         floor.close()
 
-    print(f"cold start from apply to all clients Ready ({args.runs} runs each, one process run)")
+    one, five, fifteen = os.getloadavg()
+    print(f"cold start from apply to all clients Ready ({args.runs} runs each, one process run; machine: "
+          f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} at the end)")
     for clients, figures in results.items():
         op, fl = figures["operator"], figures["floor"]
         print(f"-- {clients} clients")

@@ -26,6 +26,8 @@ TOOLS_BIN = REPO / ".tools" / "bin"
 EXAMPLES = REPO / "examples"
 GROUP_PLURAL = "swarmtopics.swarm-operator.dev"
 DHT_NAMESPACE = "default"
+APP_PORT = 8081  # the app API of the suite's own client pods (`open_app_api`)
+HOSTS = "app.kubernetes.io/component=bootstrap-host"  # the host pods' label selector
 # The Pod Security Standard the e2e and demo namespaces enforce: the API server itself refuses any
 # pod (the operator's children included) that is not `restricted`-compliant.
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
@@ -463,3 +465,28 @@ def hold_for(what: str, probe: Callable[[], T], holds: Callable[[T], bool], seco
         if time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def hosts_ready(cluster: Cluster, name: str, ns: str, count: int) -> bool:
+    topic = cluster.topic(name, ns) or {}
+    hosts = (topic.get("status") or {}).get("hosts") or []
+    return sum(1 for h in hosts if h.get("ready") and h.get("indexer")) == count
+
+
+def every_view_holds(cluster: Cluster, name: str, ns: str, acked: list[str]) -> dict[str, int]:
+    """How many acknowledged entries each client pod's view lacks (all must be 0)."""
+    missing = {}
+    for pod in client_pods(cluster, name, ns):
+        if not pod_ready(pod):
+            continue
+        seen: set[str] = set()
+        start = 0
+        while True:
+            code, log = pod_http(pod, APP_PORT, f"/log?start={start}", timeout=10)
+            assert code == 200, (pod["metadata"]["name"], code, log)
+            seen.update(e.get("key") for e in log["entries"] if isinstance(e, dict))
+            start += len(log["entries"])
+            if start >= log["length"] or not log["entries"]:
+                break
+        missing[pod["metadata"]["name"]] = len(set(acked) - seen)
+    return missing

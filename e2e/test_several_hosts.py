@@ -23,9 +23,13 @@ from typing import Any
 
 import pytest
 from e2e_support import (
+    APP_PORT,
+    HOSTS,
     Cluster,
     client_pods,
     condition,
+    every_view_holds,
+    hosts_ready,
     open_app_api,
     pod_http,
     pod_ready,
@@ -33,9 +37,6 @@ from e2e_support import (
     wait_for,
     wait_ready,
 )
-
-APP_PORT = 8081
-HOSTS = "app.kubernetes.io/component=bootstrap-host"
 
 
 def ha_topic(name: str, ns: str, clients: int = 2, hosts: int = 3) -> dict[str, Any]:
@@ -101,12 +102,6 @@ class Writers:
         return round(found, 2)
 
 
-def hosts_ready(cluster: Cluster, name: str, ns: str, count: int) -> bool:
-    topic = cluster.topic(name, ns) or {}
-    hosts = (topic.get("status") or {}).get("hosts") or []
-    return sum(1 for h in hosts if h.get("ready") and h.get("indexer")) == count
-
-
 def lose_disks(cluster: Cluster, name: str, ns: str, *ordinals: int) -> None:
     """Delete hosts' volumes and then, at once and with no grace (their nodes are gone), their pods:
     the StatefulSet makes both again, empty."""
@@ -124,25 +119,6 @@ def host_writer_key(cluster: Cluster, name: str, ns: str, ordinal: int) -> str |
         return json.loads(cluster.peer_status(pod)["payload"])["writerKey"]
     except (OSError, KeyError, AssertionError):
         return None
-
-
-def every_view_holds(cluster: Cluster, name: str, ns: str, acked: list[str]) -> dict[str, int]:
-    """How many acknowledged entries each client pod's view lacks (all must be 0)."""
-    missing = {}
-    for pod in client_pods(cluster, name, ns):
-        if not pod_ready(pod):
-            continue
-        seen: set[str] = set()
-        start = 0
-        while True:
-            code, log = pod_http(pod, APP_PORT, f"/log?start={start}", timeout=10)
-            assert code == 200, (pod["metadata"]["name"], code, log)
-            seen.update(e.get("key") for e in log["entries"] if isinstance(e, dict))
-            start += len(log["entries"])
-            if start >= log["length"] or not log["entries"]:
-                break
-        missing[pod["metadata"]["name"]] = len(set(acked) - seen)
-    return missing
 
 
 @pytest.mark.timeout(900)
@@ -185,7 +161,12 @@ def test_three_hosts_outlive_the_loss_of_any_one_and_say_when_a_majority_is_gone
     print("several hosts:", json.dumps(figures))
     assert set(missing.values()) == {0}, missing
     # 4. Two disks lost for good: the quorum cannot come back, and nothing is made anew.
+    olds = {o: host_writer_key(cluster, name, ns, o) for o in (1, 2)}
     lose_disks(cluster, name, ns, 1, 2)  # together: neither is there to promote the other
+    for o, k in olds.items():  # the disks are really new (the StatefulSet waits for a PVC being deleted)
+        wait_for(f"host {o} on a new key", lambda o=o, k=k: (
+            (w := host_writer_key(cluster, name, ns, o)) is not None and w != k), timeout=180)
+
     def quorum() -> dict[str, Any] | None:
         topic = cluster.topic(name, ns) or {}
         print("  quorum:", condition(topic, "Quorum"), (topic.get("status") or {}).get("hosts"))

@@ -47,12 +47,17 @@ def shared_control_plane(controller_qps: int | None = None, hostpath_provisioner
                              hostpath_provisioner=hostpath_provisioner)
         plane.start()
         atexit.register(_stop, plane, remove=not given and not os.environ.get("SWARM_KEEP_STATE"))
-        helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
-             "--set", "replicaCount=0", "--wait")
-        kubectl(plane.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-                "crd/swarmtopics.swarm-operator.dev")
+        install_chart(plane)
         _shared = plane
     return _shared
+
+
+def install_chart(plane: ControlPlane) -> None:
+    """The chart's release with no operator replica: the CRD, the ServiceAccount and its RBAC."""
+    helm(plane, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--create-namespace",
+         "--set", "replicaCount=0", "--wait")
+    kubectl(plane.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/swarmtopics.swarm-operator.dev")
 
 
 def _stop(plane: ControlPlane, remove: bool) -> None:

@@ -26,12 +26,12 @@ import kopf
 from . import __version__, metrics
 from .api.client import Kube
 from .api.leader import Election, LeaderElector
-from .api.workqueue import WorkQueue
+from .api.throttle import Throttle
 from .config import Config
 from .podpolicy import TopicRules
 from .reconciler.caches import Caches
 from .reconciler.context import Memory, Wiring
-from .reconciler.controller import Controller, announcer
+from .reconciler.controller import Controller
 from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
@@ -56,17 +56,18 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     # kopf serves no resource here (the caches do the watching): it needs neither the CRDs' nor the
     # namespaces' list and watch, and the chart grants neither (least privilege).
     settings.scanning.disabled = True
-    kube = Kube.from_environment()
+    kube = Kube.from_environment(Throttle(config.api_qps, config.api_burst))
     identity = election.identity if election else "single"
     kube.user_agent = f"swarm-operator/{__version__} ({identity})"  # the API server's audit log tells replicas apart
     rules = await topic_rules(kube, config)
-    queue: WorkQueue[tuple[str, str]] = WorkQueue()
-    caches = Caches(kube, config.namespaces, announcer(queue))
+    # The caches announce changes to the controller, which is made from them (a late-bound name).
+    caches = Caches(kube, config.namespaces, lambda ns, name, progress: controller.announce(ns, name, progress))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
                     network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
-                            workers=config.workers, queue=queue)
+                            workers=config.workers)
+    metrics.api_stats.source = lambda: (kube.throttle.window.limit, kube.throttled, kube.throttle.waiting)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector
     caches.start()

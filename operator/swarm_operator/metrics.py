@@ -14,12 +14,12 @@ scrape time from that table. Cardinality: at most 6 + 3 x conditions + 10 series
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .reasons import Phase
@@ -228,3 +228,37 @@ def _families() -> tuple[GaugeMetricFamily, ...]:
 
 topic_metrics = TopicMetrics()
 REGISTRY.register(topic_metrics)
+
+
+class ApiStats(Collector):
+    """The API client's throttle (`api/throttle.py`), read at scrape time: `source` gives the window
+    of requests in flight, the 429s answered so far and the requests waiting (set at start-up)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[float, int, int]] | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        """Its families, so that a scrape asking only for them (`?name[]=...`) builds nothing else."""
+        return self._families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return iter(())
+        return self._families(self.source())
+
+    @staticmethod
+    def _families(values: tuple[float, int, int] | None) -> Iterator[Metric]:
+        window, throttled, waiting = values or (None, None, None)
+        yield GaugeMetricFamily("swarm_operator_api_window",
+                                "Requests the operator may have in flight, as learnt from the API server's answers.",
+                                value=window)
+        yield CounterMetricFamily("swarm_operator_api_throttled",
+                                  "API answers 429 (priority and fairness turning a request away; each sent again "
+                                  "after its Retry-After).", value=throttled)
+        yield GaugeMetricFamily("swarm_operator_api_waiting_requests",
+                                "Requests waiting in the operator for the window or the --api-qps limit.",
+                                value=waiting)
+
+
+api_stats = ApiStats()
+REGISTRY.register(api_stats)

@@ -74,6 +74,9 @@ class Kind:
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
     build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
+    # Its objects name the topic's other children (volumes, a Service): written only once the writes
+    # before it in a pass were answered (a same-named foreign object found first), never with them.
+    refers: bool = False
     # Its names are read past the caches when absent from them, before anything is created: a
     # same-named object without the operator's labels (no cache sees it) is a NameConflict before
     # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
@@ -136,7 +139,7 @@ STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", 
                    watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
                    trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
                                      "currentRevision", "updateRevision"),
-                   build=host_statefulset, checked_first=True, asked_by_admission=("delete",))
+                   build=host_statefulset, refers=True, checked_first=True, asked_by_admission=("delete",))
 # Several hosts: a voluntary disruption takes at most one at a time.
 DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
                          ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
@@ -145,7 +148,7 @@ DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbu
                          asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
-                  names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients))
+                  names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)

@@ -19,7 +19,9 @@ load and failures:
 | `410-event` | watches | the stream, then an `ERROR` event (410 Expired) and its end, as the server sends |
 | `watch-cut` | watches | the stream, then the connection reset mid-stream |
 
-`Tally` counts what was injected per kind (and the requests per kind of call) for a test to
+`FaultRates.write_delay` holds every forwarded write's answer that long (a slow server as its client
+sees it: what it sends at once arrives together, what it sends one after the other arrives that far
+apart). `Tally` counts what was injected per kind (and the requests per kind of call) for a test to
 print; `enabled` turns every fault off (and back on) without restarting anything.
 """
 
@@ -89,6 +91,7 @@ class FaultRates:
     watch_cut: float = 0.0  # watches
     watch_seconds: tuple[float, float] = (0.5, 5.0)  # when a 410 event or a cut comes into a stream
     retry_after: int = 1  # seconds, in a 429's Retry-After
+    write_delay: float = 0.0  # seconds each forwarded write's answer is held before the client gets it
 
     def __post_init__(self) -> None:
         for call in Call:
@@ -338,6 +341,8 @@ class FaultProxy:
             if call is Call.WATCH and upstream.status == 200:
                 return await WatchRelay(self, plan).run(request, upstream)
             payload = await upstream.read()
+            if call is Call.WRITE and self.dice.rates.write_delay > 0:
+                await asyncio.sleep(self.dice.rates.write_delay)
             return web.Response(status=upstream.status, body=payload, headers=forwardable(upstream.headers))
 
     # -- the server's thread -----------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from packaging_support import ALERTS, CHART, DASHBOARD, HERE, REPO, render, run, tool
 from swarm_operator import __version__, names
+from swarm_operator.config import Config
 
 K8S = "1.35.0"
 ALL = HERE / "all-features-values.yaml"
@@ -285,7 +286,9 @@ def test_operator_deployment_defaults() -> None:
     assert ports == {"metrics": 9090, "liveness": 8081}
     assert container["args"][0] == "run"
     for arg in (f"--peer-image=ghcr.io/swarm-operator/swarm-peer:{__version__}", "--metrics-port=9090",
-                "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces"):
+                "--liveness-port=8081", "--reconcile-interval=300", "--all-namespaces",
+                # the Config's defaults (api/throttle.py's rate limit, the topics reconciled at once)
+                f"--api-qps={Config.api_qps:g}", f"--api-burst={Config.api_burst}", f"--workers={Config.workers}"):
         assert arg in container["args"], arg
     assert "--no-leader-election" not in container["args"] and "--backup-check" not in container["args"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}

@@ -133,3 +133,46 @@ def test_a_host_pod_being_replaced_holds_the_partition_and_breaks_nothing() -> N
     del pods[2]
     p = plan(_world(NEW, NEW, pods, "r2", "r1", partition=2))
     assert [w for w in p.writes if w.target.kind == "StatefulSet"] == [] and p.roll == "rolling"
+
+
+def test_a_statefulset_made_again_rolls_the_pods_it_adopted_under_the_brake() -> None:
+    """One host to several: the StatefulSet is made again and adopts the running pods, of the old
+    one's revision; the controller starts the new one with current = update revision, so its status
+    alone says nothing is left to roll (before: the partition went to 0 at once, every such topic's
+    hosts restarting together, no slot taken)."""
+    adopted = _pods(("r1", "r1", "r1"))
+    held = plan(_world(NEW, NEW, adopted, "r2", "r2", may_roll=False, partition=3))
+    assert held.roll == "held" and [w for w in held.writes if w.target.kind == "StatefulSet"] == []
+    rolling = plan(_world(NEW, NEW, adopted, "r2", "r2", partition=3))
+    assert rolling.roll == "rolling" and _partition(_sts_write(rolling)) == 2  # one host at a time
+
+
+def test_a_topic_keeps_its_slot_until_its_hosts_are_all_ready() -> None:
+    """The controller may say current = update revision before the last rolled host is Ready (a
+    StatefulSet made again): the topic keeps its slot until then, and a topic without one is left alone."""
+    pods = _pods(("r2", "r2", "r2"), (False, True, True))
+    kept = plan(_world(NEW, NEW, pods, "r2", "r2"))
+    assert kept.roll == "rolling" and [w for w in kept.writes if w.target.kind == "StatefulSet"] == []
+    del pods[0]  # being replaced
+    assert plan(_world(NEW, NEW, pods, "r2", "r2")).roll == "rolling"
+    assert plan(_world(NEW, NEW, pods, "r2", "r2", may_roll=False)).roll == "none"
+    assert plan(_world(NEW, NEW, _pods(("r2", "r2", "r2")), "r2", "r2")).roll == "none"  # Ready: the slot goes
+
+
+def test_the_partition_stays_until_the_controller_has_seen_the_statefulset() -> None:
+    """Right after a write (a new template with the partition at the top, or a StatefulSet just made
+    again over running pods) the cached status is the controller's view of the old spec, or none at
+    all: the pass before it looks must not read it as "nothing to roll" (before: the partition went
+    to 0 and every host of every such topic restarted at once; seen on an upgrade from 0.1.0)."""
+    pods = _pods(("r1", "r1", "r1"))
+    applied = _world(NEW, NEW, pods, "r1", "r1", partition=3, may_roll=False)
+    assert applied.statefulset is not None
+    applied.statefulset["metadata"]["generation"] = 3  # the new template; observedGeneration is 2
+    held = plan(applied)
+    assert [w for w in held.writes if w.target.kind == "StatefulSet"] == [] and held.roll == "none"
+    made = _world(NEW, NEW, pods, "r1", "r1", partition=3)
+    assert made.statefulset is not None
+    made.statefulset.update(status={})  # just made: the controller has not written a status yet
+    made.statefulset["metadata"]["generation"] = 1
+    rolling = plan(made)
+    assert [w for w in rolling.writes if w.target.kind == "StatefulSet"] == [] and rolling.roll == "rolling"

@@ -51,3 +51,19 @@ def test_a_bad_recipient_is_one_line_before_the_cluster_is_read(capsys: pytest.C
     assert main(["backup", "apps/chat", "-r", "not-a-key", "-o", "x.age", "--kubeconfig", "/nonexistent"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: recipient 'not-a-key'") and err.count("\n") == 1, err
+
+
+def test_the_api_rate_limit_is_settable_and_zero_is_none() -> None:
+    from swarm_operator.api.throttle import Throttle
+    from swarm_operator.cli import config_of
+    from swarm_operator.config import Config
+
+    default = config_of(build_parser().parse_args(["run", "--operator-namespace", "op"]))
+    assert (default.api_qps, default.api_burst, default.workers) == (Config.api_qps, Config.api_burst, Config.workers)
+    config = config_of(build_parser().parse_args(["run", "--operator-namespace", "op", "--api-qps", "5",
+                                                  "--api-burst", "7"]))
+    rate = Throttle(config.api_qps, config.api_burst).rate
+    assert (rate.qps, rate.burst) == (5.0, 7)
+    assert [rate.take() for _ in range(7)] == [0.0] * 7 and rate.take() > 0  # a burst of 7, then 5 per second
+    unlimited = config_of(build_parser().parse_args(["run", "--operator-namespace", "op", "--api-qps", "0"]))
+    assert all(Throttle(unlimited.api_qps, unlimited.api_burst).rate.take() == 0.0 for _ in range(10_000))

@@ -15,7 +15,7 @@ from swarm_operator.children import Inputs
 from swarm_operator.children.disruption import host_disruption_budget
 from swarm_operator.hostreport import HostReport
 from swarm_operator.identity import public_key_of
-from swarm_operator.planner import Observed, Plan, plan
+from swarm_operator.planner import Observed, Plan, after_refusal, plan
 from swarm_operator.planner.types import fresh_key
 from swarm_operator.validation import parse_spec
 from unit_support import NOW, UID, make_topic, observed_of, stamp
@@ -218,6 +218,28 @@ def test_two_disks_lost_for_good_is_quorum_lost_and_nothing_is_made_anew() -> No
     assert cond(one, c.QUORUM)["reason"] == "QuorumHeld" and one.phase == "Ready"
 
 
+def test_two_disks_lost_with_the_seats_already_naming_the_new_keys_is_quorum_lost() -> None:
+    # Seen on the real node: host 0 adds both new keys at once; the seats (and autobase's optimistic
+    # view) name them at once, but no majority of the old indexers confirms it, so the consensus
+    # (what the reports say since) still names the old keys, and the new hosts are no indexers.
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    fresh1, fresh2 = "b1" * 32, "b2" * 32
+    seats = {0: WRITERS[0], 1: fresh1, 2: fresh2}
+    reports = {0: report(0, slots=seats), 1: report(1, writer=fresh1, slots=seats),
+               2: report(2, writer=fresh2, slots=seats)}
+    p = plan(world(topic3(status=status), pods={0: host_pod(0, True), 1: host_pod(1, False),
+                                                 2: host_pod(2, False)}, reports=reports))
+    lost = cond(p, c.QUORUM)
+    assert lost["reason"] == "QuorumLost" and "hosts 1, 2 lost their disks" in lost["message"], lost
+    assert p.phase == "Stuck" and p.status["baseKey"] == KEY
+    assert [w for w in p.writes if w.op in ("create", "delete", "orphan")] == []
+    # While a host has not answered yet, nobody is called lost on that ground: down, not lost.
+    down = plan(world(topic3(status=status), pods={0: host_pod(0, True), 1: host_pod(1, False),
+                                                    2: host_pod(2, False, running=False)},
+                      reports={0: report(0, slots=seats), 1: report(1, writer=fresh1, slots=seats)}))
+    assert cond(down, c.QUORUM)["reason"] == "QuorumDown"
+
+
 def test_fewer_hosts_are_refused_and_the_running_ones_kept() -> None:
     topic = topic3(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
     obs = world(topic)
@@ -270,3 +292,52 @@ def test_a_paused_topic_without_its_identity_tells_no_invented_key() -> None:
     p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
                          fresh=fresh))
     assert p.writes == [] and p.phase == "Paused" and "hostPublicKey" not in p.status
+
+
+def test_a_refused_write_leaves_status_hosts_as_it_was() -> None:
+    """One host to three, the pass's first write refused (seen on the upgrade e2e: the API server did
+    not know the new CRD version yet, 403): the identity Secret never got the seeds that pass drew,
+    so status.hosts, which pins the hosts' keys, must not name their keys (before: it did, the next
+    pass wrote other seeds, and hosts 1 and 2 were WrongIdentity for good)."""
+    topic = make_topic(status={"hostPublicKey": PUBS[0], "baseKey": KEY})
+    spec1 = parse_spec(topic)[0]
+    assert spec1 is not None
+    one = Inputs(topic, spec1, IMAGE, PUBS[0], KEY, 1, PUBS[:1], member_seed_id=MEMBER_ID)
+    topic["spec"]["bootstrapHost"]["replicas"] = 3
+
+    def pass_with(seeds: tuple[str, str], status: dict[str, Any]) -> Plan:
+        fresh = {fresh_key("chat-identity", "seed-1"): seeds[0], fresh_key("chat-identity", "seed-2"): seeds[1],
+                 "chat-hosts": "06" * 32}
+        now = {**topic, "status": status}
+        return plan(observed_of(topic=now, spec=parse_spec(now)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                                fresh=fresh, secrets={k: v for k, v in secrets(1).items() if k != "chat-hosts"},
+                                configmap=live(children.swarm_configmap(one)), service=live(children.host_service(one)),
+                                statefulset=live(children.host_statefulset(one), observedGeneration=1, replicas=1,
+                                                 updatedReplicas=1, currentRevision="r1", updateRevision="r1"),
+                                host_pod=host_pod(0, True), report=report(0, (0,))))
+
+    first = pass_with((SEEDS[1], SEEDS[2]), topic["status"])
+    assert [h.get("publicKey") for h in first.status["hosts"]] == list(PUBS)
+    create = next(w for w in first.writes if w.op == "create" and w.target.kind == "Secret")
+    refused = after_refusal(first, create, "Forbidden", "403 Forbidden", NOW)
+    assert "hosts" not in refused.status and cond(refused, c.READY)["reason"] == "Forbidden"
+    other = ("0a" * 32, "0b" * 32)  # the next pass draws other seeds, and writes them
+    second = pass_with(other, refused.status)
+    patch = next(w.body for w in second.writes if w.op == "patch" and w.target.name == "chat-identity")
+    assert patch["stringData"] == {"seed-1": other[0], "seed-2": other[1]}
+    assert [h.get("publicKey") for h in second.status["hosts"]][1:] == [public_key_of(s) for s in other]
+
+
+def test_a_refused_identity_secret_records_no_host_key() -> None:
+    """A new topic whose identity Secret's creation is refused: status.hostPublicKey (which pins host
+    0's key) must not name the key of a seed that was never written (the next pass draws another)."""
+    topic = topic3()
+    fresh = {"chat-identity": SEEDS[0], "chat-member": "04" * 32, "chat-encryption": "05" * 32,
+             "chat-hosts": "06" * 32,
+             **{fresh_key("chat-identity", f"seed-{n}"): f"{n + 6:02x}" * 32 for n in range(1, 5)}}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         fresh=fresh))
+    first = p.writes[0]
+    assert (first.op, first.target.kind, first.body["metadata"]["name"]) == ("create", "Secret", "chat-identity")
+    refused = after_refusal(p, first, "Forbidden", "403 Forbidden", NOW)
+    assert "hostPublicKey" not in refused.status and "hosts" not in refused.status

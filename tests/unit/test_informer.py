@@ -12,7 +12,7 @@ from swarm_operator.api.informer import Informer
 from swarm_operator.api.workqueue import WorkQueue
 from swarm_operator.children import Inputs, host_statefulset
 from swarm_operator.reconciler.caches import Caches, in_scope
-from swarm_operator.reconciler.controller import announcer
+from swarm_operator.reconciler.controller import Controller
 
 
 def host_pod(topic: str, namespace: str = "apps", uid: str = "u", version: str = "1") -> dict[str, Any]:
@@ -105,7 +105,8 @@ async def test_a_relist_announces_only_what_changed_or_went_away() -> None:
     assert len(seen) == 1000  # the first list: every topic
     assert kube.pages == 2  # in pages of 500
     seen.clear()
-    kube.items = [host_pod(f"t{n}", uid=f"u{n}", version="2" if n == 7 else "1") for n in range(1, 1000)]
+    kube.items = [host_pod(f"t{n}", uid=f"u{n}", version="2" if n in (7, 8) else "1") for n in range(1, 1000)]
+    kube.items[6]["status"]["podIP"] = "10.0.0.77"  # t7 changed; t8 only in what the cache does not keep
     await informer._list()  # t7 changed, t0 went away; 997 unchanged pods announce nothing
     assert sorted(seen) == [("apps", "t0"), ("apps", "t7")]
     assert informer.get("apps", "t0-host-0") is None and len(informer) == 999
@@ -119,10 +120,13 @@ async def test_the_operators_own_write_does_not_wake_it_but_a_later_change_does(
     informer.put(host_pod("chat", version="5"))  # a write's answer
     assert seen == []
 
+    changed = host_pod("chat", version="7")
+    changed["status"]["conditions"][0]["status"] = "False"
+
     async def events(version: str) -> Any:
         for event in ({"type": "MODIFIED", "object": host_pod("chat", version="5")},  # the same write
                       {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "6"}}},
-                      {"type": "MODIFIED", "object": host_pod("chat", version="7")},  # someone else's
+                      {"type": "MODIFIED", "object": changed},  # someone else's
                       {"type": "DELETED", "object": host_pod("chat", version="8")}):
             yield event
 
@@ -143,8 +147,9 @@ async def test_an_error_event_lists_again() -> None:
 
 
 async def test_a_host_pod_change_puts_its_topic_ahead_of_a_burst() -> None:
-    queue: WorkQueue[tuple[str, str]] = WorkQueue()
-    caches = Caches(None, (), announcer(queue))  # type: ignore[arg-type]
+    controller = Controller(None)  # type: ignore[arg-type]
+    queue: WorkQueue[tuple[str, str]] = controller.queue
+    caches = Caches(None, (), controller.announce)  # type: ignore[arg-type]
     for n in range(100):
         caches._informers[("SwarmTopic", None)]._changed(
             {"metadata": {"name": f"new-{n}", "namespace": "apps", "resourceVersion": "1"}})
@@ -162,3 +167,21 @@ async def test_metadata_only_kinds_keep_no_data_even_from_a_writes_answer() -> N
     assert caches.get(owned.SECRET, "apps", "chat-member") == {"metadata": secret["metadata"]}
     caches.put(owned.SECRET, {"metadata": {"name": "foreign", "namespace": "apps"}, "data": {}})
     assert caches.get(owned.SECRET, "apps", "foreign") is None  # not in the cache's scope
+
+
+def test_a_change_of_what_the_cache_does_not_keep_is_stored_and_not_announced() -> None:
+    seen: list[tuple[str, str]] = []
+    informer = pod_informer(Listing(""), seen)
+    informer._changed(host_pod("chat", version="1"))
+    assert seen == [("apps", "chat")]
+    update = host_pod("chat", version="2")  # the kubelet's status update: a field the trim drops
+    update["status"]["containerStatuses"][0]["ready"] = False
+    update["status"]["qosClass"] = "BestEffort"
+    informer._changed(update)
+    assert seen == [("apps", "chat")]  # no pass for it...
+    stored = informer.get("apps", "chat-host-0")
+    assert stored is not None and stored["metadata"]["resourceVersion"] == "2"  # ...but the version is current
+    ready = host_pod("chat", version="3")
+    ready["status"]["podIP"] = "10.0.0.10"  # what the planner reads
+    informer._changed(ready)
+    assert seen == [("apps", "chat"), ("apps", "chat")]

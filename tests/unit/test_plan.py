@@ -14,7 +14,7 @@ from swarm_operator.children import Inputs
 from swarm_operator.hostreport import HostReport, HostReportError
 from swarm_operator.identity import public_key_of
 from swarm_operator.models import SwarmTopicSpec
-from swarm_operator.planner import Observed, Plan, after_refusal, plan
+from swarm_operator.planner import Observed, Plan, after_refusal, plan, waves
 from swarm_operator.validation import parse_spec
 from unit_support import NOW, UID, make_topic, more_seeds, observed_of, put, stamp
 
@@ -618,3 +618,70 @@ def test_a_host_pod_that_is_not_running_yet_is_pending_not_timed_out() -> None:
     assert cond(plan(observed(make_topic(age=1000), host_pod=young)), c.HOST_READY)["reason"] == "WaitingForAnnounce"
     started = plan(observed(make_topic(age=1000), host_pod=pod(ready=False, age=30)))
     assert cond(started, c.HOST_READY)["reason"] == "WaitingForAnnounce"  # 30 s of 120 since it started
+
+
+def test_a_first_pass_sends_what_needs_no_order_at_once_and_the_statefulset_after() -> None:
+    topic = make_topic()
+    fresh = {"chat-identity": "01" * 32, "chat-member": "02" * 32, "chat-encryption": "03" * 32, **more_seeds()}
+    p = plan(observed_of(topic=topic, spec=parse_spec(topic)[0], spec_error=None, now=NOW, peer_image=IMAGE,
+                         secrets=dict.fromkeys(SECRETS), fresh=fresh))
+    assert [[(w.target.kind, w.body["metadata"]["name"]) for w in wave] for wave in waves(p.writes)] == [
+        [("Secret", "chat-identity"), ("Secret", "chat-member"), ("Secret", "chat-encryption"),
+         ("ConfigMap", "chat-swarm"), ("Service", "chat-host")],
+        [("StatefulSet", "chat-host")]]  # what mounts the Secrets and reads the ConfigMap: once they are answered
+
+
+def test_the_keys_record_then_the_configmap_then_the_clients_each_after_the_other() -> None:
+    p = plan(observed(make_topic(), host_pod=pod(ready=True), report=report()))
+    assert [[(w.op, w.target.kind) for w in wave] for wave in waves(p.writes)][-3:] == [
+        [("record-status", "SwarmTopic")], [("apply", "ConfigMap")], [("create", "Deployment")]]
+
+
+def test_a_live_child_already_found_as_wished_is_not_compared_again_until_it_changes() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    obs = _steady(topic, ready=5)
+    sts, cm = obs.statefulset, obs.configmap
+    assert sts is not None and cm is not None
+    sts["metadata"]["generation"] = 1  # as the API server keeps it for a StatefulSet (not a ConfigMap)
+    assert plan(obs).writes == []  # built, compared, found as wished: remembered
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "evil:1"  # an edit that, on a real server, comes with a new version...
+    cm["data"]["baseKey"] = OTHER
+    assert plan(obs).writes == []  # ...so at the same versions nothing is built or compared again
+    sts["metadata"]["resourceVersion"] = "8"  # a status update: the StatefulSet's generation did not move
+    assert plan(obs).writes == []
+    sts["metadata"]["generation"] = 2  # its spec changed
+    cm["metadata"]["resourceVersion"] = "8"
+    assert sorted((w.op, w.target.kind) for w in plan(obs).writes) == [("repair", "ConfigMap"),
+                                                                        ("repair", "StatefulSet")]
+
+
+def test_a_child_is_built_again_when_what_it_is_made_from_changes() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    assert plan(_steady(topic, ready=5)).writes == []
+    changed = make_topic(status={"baseKey": KEY, "conditions": []})
+    changed["spec"]["clients"][0]["replicas"] = 7  # a new spec (its generation would move too)
+    obs = _steady(topic, ready=5)  # the live children as the old spec made them
+    obs.topic, obs.spec = changed, parse_spec(changed)[0]
+    assert [(w.op, w.target.kind) for w in plan(obs).writes] == [("apply", "Deployment")]
+    obs = _steady(topic, ready=5)
+    obs.peer_image = "ghcr.io/swarm-operator/swarm-peer:0.2.0"  # the operator's peer image changed
+    assert [(w.op, w.target.kind) for w in plan(obs).writes] == [("apply", "StatefulSet")]
+
+
+def test_the_host_template_is_made_from_neither_the_recorded_key_nor_the_running_hosts_nor_the_partition() -> None:
+    """planner/desired.py remembers the template's digest without them (NOT_IN_TEMPLATE)."""
+    from dataclasses import replace
+
+    from swarm_operator.children import statefulset
+    from swarm_operator.planner.desired import NOT_IN_TEMPLATE, template_hash
+
+    topic = make_topic()
+    made = Inputs(topic, parse_spec(topic)[0], IMAGE, PUB, host_public_keys=(PUB,))
+    digest = statefulset.template_hash(made)
+    for field, value in {"base_key": KEY, "host_replicas": 3, "partition": 2, "restore": "true"}.items():
+        assert field in NOT_IN_TEMPLATE
+        assert statefulset.template_hash(replace(made, **{field: value})) == digest, field
+        assert template_hash(replace(made, **{field: value})) == digest
+    assert statefulset.template_hash(replace(made, peer_image="other:1")) != digest
+    assert template_hash(replace(made, peer_image="other:1")) != digest

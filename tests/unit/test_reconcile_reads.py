@@ -64,3 +64,25 @@ async def test_a_create_that_meets_its_own_object_puts_it_in_the_cache_as_metada
     assert server.asked == [(path, True)]  # a Secret is read as metadata only
     assert ctx.caches.get(owned.SECRET, "apps", "chat-member") == mine
     assert memory.direct == {}
+
+
+async def test_a_topic_whose_identity_exists_and_whose_hosts_have_no_pod_yet_is_observed() -> None:
+    """The window between the first pass and the StatefulSet's first pod (every topic of a burst
+    passes through it): observe used to fail there (`max()` of one number), and each such pass was
+    retried with backoff."""
+    from swarm_operator.reconciler.observe import observe
+    from swarm_operator.validation import parse_spec
+
+    topic = make_topic()
+    topic["metadata"]["uid"] = "uid-1"
+    identity = {"metadata": {"name": "chat-identity", "namespace": "apps", "resourceVersion": "3",
+                             "labels": names.common_labels("chat", names.COMPONENT_HOST),
+                             "annotations": {names.ANNOTATION_HOST_PUBLIC_KEY: "ab" * 32},
+                             "ownerReferences": [{"kind": "SwarmTopic", "name": "chat", "uid": "uid-1",
+                                                  "controller": True}]}}
+    ctx = context(Server({}))
+    ctx.caches.put(owned.SECRET, identity)
+    spec, error = parse_spec(topic)
+    assert spec is not None, error
+    obs = await observe(ctx, Memory(), topic, spec)
+    assert obs.host_pods == {} and obs.reports == {}

@@ -17,7 +17,7 @@ from swarm_operator.hashes import bootstrap_topic_hash
 from swarm_operator.hostreport import HostReport, verify_report
 from swarm_operator.planner import Observed, Plan, plan
 from swarm_operator.validation import parse_spec
-from test_hosts_plan import IMAGE, KEY, MEMBER_ID, PUBS, host_pod, live, report, rolled_sts, secrets, topic3
+from test_hosts_plan import IMAGE, KEY, MEMBER_ID, PUBS, host_pod, live, report, secrets, topic3
 from unit_support import NOW, make_topic, observed_of
 
 SOURCE = "apps/chat (backup of 2026-11-24T11:00:00Z)"
@@ -47,10 +47,12 @@ def running(topic: dict[str, Any], restore_key: str | None, reports: dict[int, H
     spec = parse_spec(topic)[0]
     assert spec is not None
     made = Inputs(topic, spec, IMAGE, PUBS[0], KEY, sts_replicas, PUBS, hosts=spec.bootstrapHost.replicas,
-                  member_seed_id=MEMBER_ID, restore=restore_key)
+                  member_seed_id=MEMBER_ID, restore=restore_key, restored=restore_key is not None)
+    sts = live(children.host_statefulset(made), observedGeneration=1, replicas=sts_replicas,
+               updatedReplicas=sts_replicas, currentRevision="r1", updateRevision="r1", readyReplicas=sts_replicas)
     obs = observed_of(topic=topic, spec=spec, spec_error=None, now=NOW, peer_image=IMAGE, secrets=secrets(),
                       configmap=live(children.swarm_configmap(made)) if configmap else None,
-                      service=live(children.host_service(made)), statefulset=rolled_sts(topic, sts_replicas))
+                      service=live(children.host_service(made)), statefulset=sts)
     obs.host_pods.update({n: host_pod(n, n in reports) for n in range(spec.bootstrapHost.replicas)})
     obs.reports.update(reports)
     return obs

@@ -131,3 +131,19 @@ def test_the_operator_registry_exposes_them_as_valid_text() -> None:
     assert not re.search(r'="[0-9a-f]{64}"', text), "a key became a label value"
     assert 'swarm_operator_topic_phase{namespace="apps",phase="RollingOut",topic="chat"} 1.0' in text \
         or 'swarm_operator_topic_phase{namespace="apps",topic="chat",phase="RollingOut"} 1.0' in text
+
+
+def test_the_api_clients_window_and_429s_are_exported() -> None:
+    from prometheus_client import generate_latest
+    from swarm_operator import metrics
+    from swarm_operator.api.throttle import Throttle
+
+    throttle = Throttle()
+    throttle.answered("POST secrets", 0.01, retry_after=1.0)  # a 429: the window halves
+    metrics.api_stats.source = lambda: (throttle.window.limit, 1, throttle.waiting)
+    try:
+        text = generate_latest(metrics.REGISTRY).decode()
+    finally:
+        metrics.api_stats.source = None
+    assert "swarm_operator_api_window 4.0" in text and "swarm_operator_api_throttled_total 1.0" in text
+    assert "swarm_operator_api_waiting_requests 0.0" in text

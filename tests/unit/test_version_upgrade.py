@@ -8,8 +8,9 @@ import copy
 from typing import Any
 
 import pytest
-from swarm_operator import children, names
+from swarm_operator import children, names, owned
 from swarm_operator.children.common import with_spec_hash
+from swarm_operator.planner.desired import Want
 from swarm_operator.planner.ensure import keep
 from swarm_operator.validation import parse_spec
 from unit_support import make_topic
@@ -42,10 +43,11 @@ def test_children_of_v1alpha1_are_reapplied_once_without_a_pod_template_change(c
     }[child]()
     assert desired["metadata"]["ownerReferences"][0]["apiVersion"] == names.API_VERSION == f"{names.GROUP}/v1beta1"
     live = made_by_the_v1alpha1_operator(desired)
-    kept = keep(desired, live, topic)
+    want = Want(owned.BY_KIND[desired["kind"]], desired["metadata"]["name"], ("v1beta1", child), lambda: desired)
+    kept = keep(want, live, topic)
     (write,) = kept.writes
     assert write.op == "apply" and kept.events == ()  # an update, not a DriftRepaired
     assert write.body["metadata"]["ownerReferences"][0]["apiVersion"] == names.API_VERSION
     assert write.body.get("spec", {}).get("template") == live.get("spec", {}).get("template")
     applied = {**write.body, "metadata": {**write.body["metadata"], "uid": "child-uid"}}
-    assert keep(desired, applied, topic).writes == ()  # once
+    assert keep(want, applied, topic).writes == ()  # once

@@ -75,3 +75,34 @@ async def test_timer_rechecks_wait_behind_events() -> None:
     await asyncio.sleep(0.05)
     queue.add("new")
     assert [await queue.get(), await queue.get()] == ["new", "old"]
+
+
+async def test_a_taker_of_the_best_lanes_waits_for_one_and_leaves_the_rest() -> None:
+    queue: WorkQueue[str] = WorkQueue(4)
+    queue.add("first-pass", 2)
+    express = asyncio.create_task(queue.next(worst=1))  # takes only lanes 0 and 1
+    await asyncio.sleep(0.01)
+    assert not express.done() and len(queue) == 1
+    queue.add("key-to-record", 0)
+    assert await asyncio.wait_for(express, 1) == ("key-to-record", 0)
+    assert await asyncio.wait_for(queue.next(), 1) == ("first-pass", 2)
+
+
+async def test_no_key_waits_while_a_taker_that_may_take_it_waits() -> None:
+    queue: WorkQueue[str] = WorkQueue(4)
+    express = asyncio.create_task(queue.next(worst=1))
+    bulk = [asyncio.create_task(queue.next()) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    queue.add("new-0", 2)  # wakes a bulk taker
+    queue.add("new-1", 2)  # wakes the other
+    queue.add("ready", 0)  # wakes the express taker; a bulk one may take it first (the best lane)
+    got = await asyncio.wait_for(asyncio.gather(*bulk), 1)
+    await asyncio.sleep(0.01)
+    taken = sorted(k for k, _ in got) + ([express.result()[0]] if express.done() else [])
+    left = [k for k in ("new-0", "new-1", "ready") if k not in taken]
+    # Whatever the bulk takers took, the express one holds "ready" or waits with only a lane-2 key left.
+    assert express.done() == ("ready" not in [k for k, _ in got])
+    assert len(queue) == len(left) and all(k.startswith("new") for k in left)
+    if not express.done():
+        queue.add("ready-2", 0)
+        assert await asyncio.wait_for(express, 1) == ("ready-2", 0)

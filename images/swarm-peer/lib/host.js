@@ -38,6 +38,23 @@ function activeIndexer (base) {
   return indexers.some((i) => i.key.equals(base.local.key))
 }
 
+// The indexers that confirm entries: autobase's consensus (its linearizer). `base.system.indexers`
+// is the optimistic view, where an indexer added by an entry nobody could confirm already shows
+// (both other hosts' disks lost at once: host 0 adds their new keys, they show in system.indexers
+// and report themselves indexers, yet nothing is ever confirmed again). The report says the
+// consensus, so the operator's Quorum says what confirms. (`linearizer` is autobase's own field,
+// pinned 7.28.x; the optimistic view is the fallback while it is being rebuilt.)
+function consensusIndexerKeys (base) {
+  if (base && base.linearizer && base.linearizer.indexers) return base.linearizer.indexers.map((w) => w.core.key)
+  return base && base.system ? base.system.indexers.map((i) => i.key) : []
+}
+
+function consensusIndexer (base) {
+  if (!activeIndexer(base)) return false
+  if (!base.linearizer || !base.linearizer.indexers || base.linearizer.indexers.length === 0) return true
+  return base.isIndexer === true
+}
+
 // What a host created without a setting uses (the defaults of Host.config()).
 const HOST_DEFAULTS = { ordinal: 0, replicas: 1, hostSeed: null, writersPolicy: 'Clients', acceptWriters: true, writerIdleMs: 900000, pairingPollMs: 30000, watchdogIntervalMs: 30000 }
 
@@ -226,11 +243,11 @@ class Host extends ReadyResource {
     const update = () => {
       this.stats.viewLength.set(base.view.length)
       this.stats.writable.set(base.writable ? 1 : 0)
-      this.stats.indexer.set(activeIndexer(base) ? 1 : 0)
+      this.stats.indexer.set(consensusIndexer(base) ? 1 : 0)
       this.stats.unconfirmed.set(unconfirmed(base))
       if (base.system) {
         this.stats.writers.set(base.system.members)
-        this.stats.indexers.set(base.system.indexers.length)
+        this.stats.indexers.set(consensusIndexerKeys(base).length)
       }
     }
     base.on('update', update)
@@ -341,7 +358,7 @@ class Host extends ReadyResource {
     else if (!a.announced) reason = 'own announce missing on the DHT'
     else if (!swarm.dht.online) reason = 'DHT offline'
     else if (!swarm.server || swarm.server.relayAddresses.length === 0) reason = 'no relay addresses'
-    else if (this.multi && this.ordinal < this.replicas && !this.isIndexer()) reason = 'not an indexer yet'
+    else if (this.multi && this.ordinal < this.replicas && !consensusIndexer(this.base)) reason = 'not an indexer yet'
     if (this.closing) reason = 'shutting down'
     if (swarm) this.stats.dhtOnline.set(swarm.dht.online ? 1 : 0)
     this.stats.ready.set(reason === null ? 1 : 0)
@@ -373,14 +390,15 @@ class Host extends ReadyResource {
 
   _seatReport () {
     const b = this.base
-    const indexer = this.isIndexer()
+    const indexer = consensusIndexer(b) // what confirms, not the optimistic view (see consensusIndexerKeys)
+    const keys = consensusIndexerKeys(b)
     const slots = this.seat ? [...this.seat.slots].sort((x, y) => x[0] - y[0]).map(([ordinal, key]) => ({ ordinal, key })) : []
     return {
       ordinal: this.ordinal,
       replicas: this.replicas,
       indexer,
-      indexers: b.system ? b.system.indexers.length : 0,
-      indexerKeys: b.system ? b.system.indexers.map((i) => i.key.toString('hex')) : [],
+      indexers: keys.length,
+      indexerKeys: keys.map((k) => k.toString('hex')),
       pendingIndexers: b.system ? b.system.pendingIndexers.length : 0,
       seat: this.seat ? this.seat.state : (indexer ? 'indexer' : 'none'),
       hostSlots: slots,

@@ -287,6 +287,41 @@ for (const ordinal of [1, 0]) {
   })
 }
 
+test('two disks lost together: the new hosts are added optimistically but never confirm, and the reports say so (not indexers, the old consensus set)', async (t) => {
+  const topic = topicName('two-lost')
+  const secret = secrets()
+  const hosts = await startHosts({ bootstrap, topic, secret })
+  const baseKey = hex(hosts[0].base.key)
+  const m = await startMember({ bootstrap, topic, host: hosts[0], secret })
+  await until(() => m.writable, 90000, 'member writable')
+  const old = hosts.map((h) => h.writerKey)
+  for (const o of [1, 2]) {
+    const dataDir = hosts[o].opts.dataDir
+    await hosts[o].close()
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+  for (const o of [1, 2]) hosts[o] = await startHost({ bootstrap, topic, secret, replicas: 3, ordinal: o, baseKey, dataDir: tmpdir() + '/host' })
+  // Host 0 appends the new keys: the optimistic view shows them (what the reports said before).
+  await until(() => [1, 2].every((o) => indexerKeys(hosts[0]).includes(hosts[o].writerKey)), 90000, 'new keys in the optimistic view')
+  await sleep(5000)
+  const reports = hosts.map((h) => signed.verify(h.status({ nonce: 'ab'.repeat(32) }), hex(h.keyPair.publicKey)))
+  t.diagnostic(`two disks lost: reports ${JSON.stringify(reports.map((r) => ({ indexer: r.indexer, indexers: r.indexers })))}`)
+  assert.strictEqual(reports[0].indexer, true, 'host 0 is still an indexer of the consensus')
+  for (const o of [1, 2]) {
+    assert.strictEqual(reports[o].indexer, false, `host ${o} on a new key confirms nothing: not an indexer`)
+    assert.notStrictEqual(hosts[o].readiness().reason, null, `host ${o} is not Ready`)
+  }
+  for (const r of reports) {
+    assert.ok(r.indexerKeys.includes(old[0]), 'the consensus still names host 0')
+    assert.ok(r.indexerKeys.every((k) => old.includes(k)), 'and only old keys: the new ones were never confirmed')
+  }
+  await m.base.append({ type: 'put', key: 'w', value: 'after two disks' })
+  const index = m.base.view.length - 1
+  await sleep(10000)
+  assert.ok(m.base.view.signedLength <= index, 'nothing is confirmed again')
+  assert.strictEqual(hex(hosts[0].base.key), baseKey, 'the same base')
+})
+
 test('an old disk whose key was replaced comes back: the host says so, wipes its store and starts over (never two writer keys for one ordinal)', async () => {
   const topic = topicName('old-disk')
   const secret = secrets()

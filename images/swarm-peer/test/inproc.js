@@ -59,7 +59,7 @@ async function startHosts ({ bootstrap, topic, secret, n = 3, ...rest }) {
 }
 
 function allIndexers (hosts, n) {
-  return hosts.every((h) => h.opened && h.base && h.base.system && h.isIndexer() && h.base.system.indexers.length === n && h.base.system.pendingIndexers.length === 0)
+  return hosts.every((h) => h.opened && h.base && h.base.system && h.isIndexer() && h.base.isIndexer && h.base.system.indexers.length === n && h.base.system.pendingIndexers.length === 0)
 }
 
 // `host` gives the base key and the pinned host key (or pass baseKey/hostPublicKey in `rest`).

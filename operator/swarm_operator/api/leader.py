@@ -27,6 +27,7 @@ import aiohttp
 
 from .client import Kube
 from .errors import ApiConflict, ApiError
+from .throttle import CRITICAL, PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class LeaderElector:
 
     async def run(self) -> None:
         """Campaign until elected, then renew until the lease is lost (`lost` is set) or cancelled."""
+        PRIORITY.set(CRITICAL)  # this task's requests go before every topic's in the client's throttle
         e = self.election
         while True:
             if await self._try():

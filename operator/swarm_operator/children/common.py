@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from .. import names
@@ -47,10 +48,13 @@ def metadata(topic: dict[str, Any], name: str, component: str) -> dict[str, Any]
 
 
 def spec_hash(obj: dict[str, Any]) -> str:
-    """A digest of what the operator wants for a child (its annotation excluded)."""
-    clean = copy.deepcopy(obj)
-    clean["metadata"].get("annotations", {}).pop(names.ANNOTATION_SPEC_HASH, None)
-    return digest(clean)
+    """A digest of what the operator wants for a child (its annotation excluded), without copying it."""
+    meta = obj["metadata"]
+    annotations = meta.get("annotations")
+    if annotations and names.ANNOTATION_SPEC_HASH in annotations:
+        rest = {k: v for k, v in annotations.items() if k != names.ANNOTATION_SPEC_HASH}
+        obj = {**obj, "metadata": {**meta, "annotations": rest}}
+    return digest(obj)
 
 
 def digest(obj: Any) -> str:
@@ -64,14 +68,19 @@ def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` wins; dicts merge recursively, everything else is replaced."""
+    """`override` wins; dicts merge recursively, everything else is replaced. Neither is changed:
+    the result holds copies."""
     out = copy.deepcopy(base)
+    _merge_into(out, override)
+    return out
+
+
+def _merge_into(out: dict[str, Any], override: dict[str, Any]) -> None:
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+            _merge_into(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
-    return out
 
 
 @dataclass(frozen=True)
@@ -90,17 +99,29 @@ class Inputs:
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
     restore: str | None = None  # the ConfigMap's `restore` ("true": hosts start in restore mode; planner/restore.py)
+    restored: bool = False  # `swarm-operator restore` made the topic: its hosts read SWARM_RESTORE (planner/restore.py)
+    digest: str = ""  # `topic_digest(topic)`, when the caller has it already ("": computed when asked)
 
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
 
     @property
-    def restored(self) -> bool:
-        """`swarm-operator restore` made this topic (its hosts read SWARM_RESTORE: planner/restore.py)."""
-        return bool((self.topic["metadata"].get("annotations") or {}).get(names.ANNOTATION_RESTORED_FROM))
-
-    @property
     def several_hosts(self) -> bool:
         """The topic's hosts are several indexers."""
         return self.hosts > 1
+
+    @cached_property
+    def key(self) -> tuple[Any, ...]:
+        """What the children are made from, hashable: a digest of the topic's identity and spec
+        (`topic_digest`, or the one given), and every other field (a builder's output depends on
+        nothing else)."""
+        rest = tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("topic", "spec", "digest"))
+        return self.digest or topic_digest(self.topic), *rest
+
+
+def topic_digest(topic: dict[str, Any]) -> str:
+    """A digest of a topic's identity and spec: what its children are made from."""
+    meta = topic["metadata"]
+    text = json.dumps([meta.get("uid"), meta.get("name"), meta.get("namespace"), topic.get("spec")], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

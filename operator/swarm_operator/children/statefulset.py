@@ -90,8 +90,10 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, host
             *([pods.mount(names.HOSTS_VOLUME, names.HOSTS_MOUNT_PATH)] if hosts > 1 else []),
         ],
         # Ready means the announce has flushed (SPEC section 4), not merely "process up".
+        # Every second (the kubelet's shortest period): the key is read once the pod is Ready, so a
+        # probe period is added to every cold start (half of it on average, all of it at worst).
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": names.STATUS_PORT_NAME},
-                           "periodSeconds": 2, "failureThreshold": 1, "timeoutSeconds": 2},
+                           "periodSeconds": 1, "failureThreshold": 1, "timeoutSeconds": 1},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": names.STATUS_PORT_NAME},
                           "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 6},
         "resources": host_resources(host.resources),

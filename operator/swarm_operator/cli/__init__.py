@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="re-check every topic from the caches (and read its host's report) at least "
                      "this often, changes or not; jittered by 10%% (default %(default)g)")
     run.add_argument("--workers", type=int, default=DEFAULTS.workers,
-                     help="topics reconciled in parallel (default %(default)s)")
+                     help="at most this many topics reconciled at once; fewer while the API server's "
+                     "answers slow down (default %(default)s)")
+    run.add_argument("--api-qps", type=float, default=DEFAULTS.api_qps, metavar="N",
+                     help="client-side limit of API requests per second, whatever the server's priority and "
+                     "fairness would allow; 0: none (default %(default)g)")
+    run.add_argument("--api-burst", type=int, default=DEFAULTS.api_burst, metavar="N",
+                     help="requests that may start at once above --api-qps (default %(default)s)")
     run.add_argument("--max-rolling-topics", type=int, default=DEFAULTS.max_rolling_topics, metavar="N",
                      help="the upgrade brake: at most N topics roll their hosts onto a new template at once, one "
                      "host at a time each, in the order of their namespace/name; 0 = no limit (default %(default)s)")
@@ -181,6 +187,7 @@ def config_of(args: argparse.Namespace) -> Config:
                            operator_labels=tuple(args.operator_labels), status_from=args.topic_status_from,
                            dht_peers=args.topic_dht_peers)
     return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
+                  api_qps=args.api_qps, api_burst=args.api_burst,
                   max_rolling_topics=args.max_rolling_topics,
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,
                   leader_election=args.leader_election, lease_name=args.leader_election_name,

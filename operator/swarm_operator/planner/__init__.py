@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
@@ -30,10 +31,10 @@ from ..identity import untrusted_host_key
 from ..reasons import R
 from . import adopt, backupcheck, basekey, clients, host, record, restore, status, trust
 from .status import describe_change, progress_only, quiet_only
-from .types import Decision, Event, Observed, Plan, Target, Write, earliest, write
+from .types import Decision, Event, Observed, Plan, Target, Write, earliest, waves, write
 
 __all__ = ["Decision", "Event", "Observed", "Plan", "Target", "Write", "after_refusal", "describe_change", "plan",
-           "progress_only", "quiet_only"]
+           "progress_only", "quiet_only", "waves"]
 
 CONFLICT_RECHECK = 30.0  # seconds between looks at a name held by a foreign object
 
@@ -99,10 +100,25 @@ def plan(obs: Observed) -> Plan:
                    host_stats=ready.host_stats)
 
 
-def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now: datetime) -> Plan:
-    """The plan after the API server refused `refused`: the writes after it did not happen, and the
-    status says why (Ready=False with the server's message)."""
-    done = the_plan.writes[: the_plan.writes.index(refused)]
-    new = status.override_ready(the_plan.status, reason, f"{refused.what}: {message}", now)
+PINNED_KEYS = ("hostPublicKey", "hosts")  # status fields naming the hosts' public keys
+
+
+def after_refusal(the_plan: Plan, refused: Write, reason: str, message: str, now: datetime,
+                  done: list[Write] | None = None) -> Plan:
+    """The plan after the API server refused `refused`: the writes after it did not happen (or only
+    `done` did, when writes went out together), and the status says why (Ready=False with the
+    server's message); the hosts' pinned keys stay as they were."""
+    done = the_plan.writes[: the_plan.writes.index(refused)] if done is None else done
+    new = _hosts_as_before(status.override_ready(the_plan.status, reason, f"{refused.what}: {message}", now),
+                           the_plan.old_status)
     side = [e for e in the_plan.events if e not in status.state_events(the_plan.old_status, the_plan.status)]
     return replace(the_plan, writes=done, status=new, events=[*side, *status.state_events(the_plan.old_status, new)])
+
+
+def _hosts_as_before(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`status.hostPublicKey` and `status.hosts` pin the hosts' public keys; the pass may have drawn
+    them from seeds its refused write kept from the identity Secret (a later pass draws others):
+    they keep what they held."""
+    out = {k: v for k, v in new.items() if k not in PINNED_KEYS}
+    out.update({k: old[k] for k in PINNED_KEYS if k in old})
+    return out

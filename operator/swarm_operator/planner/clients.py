@@ -4,20 +4,23 @@ ordering invariant); before that, any of the topic's Deployments is held at 0 re
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 from .. import conditions as c
-from .. import owned
+from .. import names, owned
 from ..children import client_deployment
+from ..models import ClientGroup
 from ..reasons import R
+from .desired import Want
 from .ensure import keep
 from .host import inputs
-from .types import Decision, Event, Observed, Write, write
+from .types import Decision, Event, Obj, Observed, Write, write
 
 
 def _held_at_zero(obs: Observed) -> list[Write]:
     return [write("scale", owned.DEPLOYMENT, obs.topic, dname, {"spec": {"replicas": 0}},
-                  f"hold Deployment {dname} at 0 until the base key is recorded")
+                  f"hold Deployment {dname} at 0 until the base key is recorded", joins=True)
             for dname, live in sorted(obs.deployments.items()) if (live.get("spec") or {}).get("replicas", 0) > 0]
 
 
@@ -32,12 +35,11 @@ def deployments(obs: Observed, public_keys: tuple[str, ...], recorded: str | Non
     events: list[Event] = []
     status = []
     for group in obs.spec.clients:
-        desired = client_deployment(made, group, group.replicas)
-        dname = desired["metadata"]["name"]
+        dname = names.client_deployment(obs.name, group.name)
         live = obs.deployments.get(dname)
-        create_body = copy.deepcopy(desired)
-        create_body["spec"]["replicas"] = group.start_replicas()
-        kept = keep(desired, live, obs.topic, create_body)
+        want = Want(owned.DEPLOYMENT, dname, (owned.DEPLOYMENT.kind, made.key, group.name),
+                    partial(client_deployment, made, group, group.replicas))
+        kept = keep(want, live, obs.topic, partial(_create_body, group))
         writes += kept.writes
         events += kept.events
         live_replicas = int(((live or {}).get("spec") or {}).get("replicas", group.start_replicas()))
@@ -53,6 +55,13 @@ def deployments(obs: Observed, public_keys: tuple[str, ...], recorded: str | Non
                      f"delete Deployment {dname} (its client group was removed)", uid=live["metadata"].get("uid"))
                for dname, live in sorted(obs.deployments.items()) if dname not in wanted]
     return Decision(writes=tuple(writes), events=tuple(events), **_condition(recorded, status))
+
+
+def _create_body(group: ClientGroup, desired: Obj) -> Obj:
+    """A new Deployment starts at the group's replicas (or its minimum, when an HPA owns them)."""
+    body = copy.deepcopy(desired)
+    body["spec"]["replicas"] = group.start_replicas()
+    return body
 
 
 def _condition(recorded: str | None, status: list[dict[str, Any]]) -> dict[str, Any]:

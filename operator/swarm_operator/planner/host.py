@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from .. import conditions as c
 from .. import names, owned
@@ -17,6 +18,7 @@ from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
 from . import brake, record, restore, trust
+from .desired import Want, unchanged
 from .ensure import keep, merged
 from .quorum import several_hosts
 from .types import Decision, Obj, Observed, Readiness, write
@@ -71,7 +73,8 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], record.given(obs).key,
                   host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
-                  network=obs.network, member_seed_id=trust.member_seed_id(obs), restore=restore.configmap_value(obs))
+                  network=obs.network, member_seed_id=trust.member_seed_id(obs), digest=obs.digest,
+                  restore=restore.configmap_value(obs), restored=restore.restored_from(obs.topic) is not None)
 
 
 @dataclass(frozen=True)
@@ -83,22 +86,29 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> HostSide:
     """Every kind with a builder, in the owned table's order. The ConfigMap is made before the host
     (whose optional SWARM_BASE_KEY reads it: a same-named ConfigMap that is not the operator's must
     be found, by the create's 409, before a host could read a key from it); the key goes in once
-    recorded or adopted."""
+    recorded or adopted. The writes of kinds that refer to nothing (`owned.Kind.refers`) go out
+    together with the Secrets before them; the StatefulSet only once they were all answered. A child
+    already found as wished is not built again (`desired.py`)."""
+    assert obs.spec is not None
     made = inputs(obs, public_keys)
     rolled_now = brake.roll(obs, made)  # where the upgrade brake holds the hosts
     made = replace(made, partition=rolled_now.partition)
     kept = []
     for kind in owned.built():
         assert kind.build is not None
-        desired = kind.build(made)
+        name = kind.claimed(obs.name, obs.spec)[0]
+        want = Want(kind, name, (kind.kind, made.key), partial(kind.build, made))
+        live = obs.child(kind, name)
+        if unchanged(want, live):
+            continue
+        desired = want.built()
         if desired is None:
             kept.append(_unwanted(obs, kind))
             continue
-        live = obs.child(kind, desired["metadata"]["name"])
         if kind is owned.STATEFULSET and live is not None and _policy(live) != _policy(desired):
             kept.append(_remade(obs, live, desired))
             break  # nothing after the StatefulSet until it is back
-        kept.append(keep(desired, live, obs.topic))
+        kept.append(keep(want, live, obs.topic, joins=not kind.refers, desired=desired))
     decided = merged(kept)
     return HostSide(writes=decided.writes, events=decided.events, roll=rolled_now.state,
                     recheck=brake.HELD_RECHECK if rolled_now.state == "held" else None)

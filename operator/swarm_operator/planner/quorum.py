@@ -54,14 +54,22 @@ def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[st
     need = len(indexers) // 2 + 1
     up = {r.writer_key for r in ready.values() if r.indexer and r.writer_key in indexers}
     seat_of = {key: n for n, key in latest.host_slots}
+    # An indexer key no host runs, while every host answers on a key of its own, has no disk left
+    # (the seats may already name the new keys: host 0 adds them optimistically, and they stay
+    # unconfirmed when too many went at once).
+    answered = all(n in obs.reports for n in range(obs.host_count))
+    unseated = {key for key in indexers if key not in {r.writer_key for r in obs.reports.values()}} \
+        if answered else set()
     # A key once seen replaced stays lost (its disk is gone), whether or not its host answers now.
-    lost = sorted((indexers & obs.lost_keys) | {
+    lost = sorted((indexers & obs.lost_keys) | unseated | {
         key for key in indexers if key in seat_of and seat_of[key] in obs.reports
         and obs.reports[seat_of[key]].writer_key != key})
     stats = {"quorum": len(up) >= need, "indexers": len(indexers), "lost": lost,
              "unconfirmed": max((r.unconfirmed or 0) for r in obs.reports.values())}
     if indexers and len(indexers) - len(lost) < need:
-        hosts = ", ".join(str(seat_of[k]) for k in lost if k in seat_of)
+        replaced = {seat_of[k] for k in lost if k in seat_of} | {
+            n for n, r in obs.reports.items() if unseated and r.writer_key not in indexers}
+        hosts = ", ".join(str(n) for n in sorted(replaced))
         return c.Cond(c.QUORUM, False, R.QUORUM_LOST,
                       f"hosts {hosts} lost their disks: {len(lost)} of the base's {len(indexers)} indexers are gone "
                       f"for good and {need} are needed, so nothing can be confirmed again; nothing is re-created on a "

@@ -62,8 +62,7 @@ def assemble(obs: Observed, conds: list[c.Cond], fields: dict[str, Any], host_st
     old = dict(obs.topic.get("status") or {})
     generation = obs.topic["metadata"].get("generation")
     conds = [*conds, _ready(conds, str(fields.get("clientsReady", "0/0")).split("/")[0])]
-    status = copy.deepcopy(old)
-    status.update(fields)
+    status = {**old, **fields}  # fields replace whole values; the old ones are only read
     status["observedGeneration"] = generation
     status["conditions"] = c.merge(list(old.get("conditions") or []), conds, generation, obs.now)
     if not obs.backup_check:  # the check is off (or was turned off): its condition goes

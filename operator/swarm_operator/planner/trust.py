@@ -131,7 +131,10 @@ def _creates(obs: Observed, more: dict[int, str]) -> tuple[Write, ...]:
     if obs.host_count > 1:
         builders.append((names.hosts_secret(name), children.hosts_secret))
     # The value is in the body only: `what` is logged, the body never is.
-    return tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}")
+    # Nothing they need exists before them: they go out together (with the host side's ConfigMap
+    # and Service), before the StatefulSet that mounts them.
+    return tuple(write("create", owned.SECRET, topic, None, build(topic, obs.fresh[made]), f"create Secret {made}",
+                       joins=True)
                  for made, build in builders if obs.secrets.get(made) is None)
 
 
@@ -210,7 +213,7 @@ def encryption_owners(obs: Observed) -> Decision:
     body = {"metadata": {"resourceVersion": version, "ownerReferences": desired}}
     what = f"adopt Secret {meta['name']} (kept with the host volume)" if left_with_the_volume(obs, secret) else \
         f"set the owners of Secret {meta['name']} (the topic, and the host volume when retained)"
-    return Decision(writes=(write("patch", owned.SECRET, obs.topic, meta["name"], body, what,
+    return Decision(writes=(write("patch", owned.SECRET, obs.topic, meta["name"], body, what, joins=True,
                                   resource_version=version),))
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
+from ..children.common import topic_digest
 from ..config import TopicNetwork
 from ..hostreport import HostReport, HostReportError
 from ..models import SwarmTopicSpec
@@ -34,6 +36,9 @@ class Write:
 
     `uid`: the object's uid, a precondition of deletes (never delete what was not checked);
     `resource_version`: a precondition of applies and of the key's record.
+    `joins`: it may be sent together with the writes before it (it neither refers to them nor
+    needs them checked first): the reconciler sends such a run of writes at once, and a write
+    that does not join only after every write before it was answered.
     """
 
     op: str
@@ -42,6 +47,7 @@ class Write:
     what: str
     uid: str | None = None
     resource_version: str | None = None
+    joins: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class Observed:
     @property
     def name(self) -> str:
         return str(self.topic["metadata"]["name"])
+
+    @cached_property
+    def digest(self) -> str:
+        """A digest of the topic's identity and spec, once per pass (`children.common.topic_digest`)."""
+        return topic_digest(self.topic)
 
     # Host 0: the one that creates the base and whose report records its key.
     @property
@@ -203,8 +214,19 @@ def target(kind: owned.Kind, topic: Obj, name: str | None = None) -> Target:
 
 
 def write(op: str, kind: owned.Kind, topic: Obj, name: str | None, body: Any, what: str,
-          **pre: str | None) -> Write:
-    return Write(op, target(kind, topic, name), body, what, **pre)
+          joins: bool = False, **pre: str | None) -> Write:
+    return Write(op, target(kind, topic, name), body, what, joins=joins, **pre)
+
+
+def waves(writes: list[Write]) -> list[list[Write]]:
+    """The writes in the order they go out: each run of writes that join the one before it, at once."""
+    out: list[list[Write]] = []
+    for w in writes:
+        if w.joins and out:
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
 
 
 def fresh_key(secret: str, key: str) -> str:

@@ -9,6 +9,7 @@ does (the controller retries). Status has one write path (`write_status`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from .. import owned
 from ..api.client import Kube
 from ..api.errors import ApiConflict, ApiError, ApiForbidden, ApiNotFound, Verdict, verdict
-from ..planner import Plan, Write, after_refusal, describe_change, progress_only, quiet_only
+from ..planner import Plan, Write, after_refusal, describe_change, progress_only, quiet_only, waves
 from ..reasons import R
 from .caches import in_scope
 from .context import Memory, Wiring
@@ -97,34 +98,75 @@ async def reread(wiring: Wiring, memory: Memory, topic: dict[str, Any], write: W
 
 
 async def act(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: Plan) -> tuple[Plan, Refused | None]:
-    """Run the writes in order, then the status (the module's docstring)."""
-    meta = topic["metadata"]
+    """Run the writes in order, a run of writes that join at once (`planner.waves`), then the
+    status (the module's docstring)."""
     written = topic.get("status") or {}
-    for write in the_plan.writes:
-        log.info("%s/%s: %s", meta["namespace"], meta["name"], write.what)
-        try:
-            answer = await _perform(wiring.kube, topic, write)
-        except ApiError as exc:
-            if verdict(exc) is Verdict.REFUSED:
-                refused = Refused.of(exc, secret=write.target.kind == owned.SECRET.kind)
-                log.warning("%s/%s: %s refused: %s", meta["namespace"], meta["name"], write.what, refused)
-                the_plan = after_refusal(the_plan, write, refused.reason, refused.message, datetime.now(UTC))
-                if the_plan.status != written:
-                    wiring.caches.put(owned.TOPIC, await write_status(wiring.kube, topic, the_plan.status))
-                return the_plan, refused
-            if isinstance(exc, ApiConflict):
-                await reread(wiring, memory, topic, write)
-            raise
-        if answer is not None:
-            wiring.caches.put(owned.BY_KIND[write.target.kind], answer)
-            if write.op == "create":  # its uid: the operator's own child, should it lose its ownerReference
-                meta = answer.get("metadata") or {}
-                memory.uids.setdefault((meta.get("namespace"), topic["metadata"]["name"]), {})[
-                    f"{write.target.kind}/{meta.get('name')}"] = meta.get("uid")
-        if write.op == "record-status":
-            written = write.body["status"]
+    done: list[Write] = []
+    for wave in waves(the_plan.writes):
+        answers = await _send(wiring, topic, wave)
+        failed: list[tuple[Write, BaseException]] = []
+        for write, answer in zip(wave, answers, strict=True):
+            if isinstance(answer, BaseException):
+                failed.append((write, answer))
+                continue
+            done.append(write)
+            if answer is not None:
+                _stored(wiring, memory, topic, write, answer)
+            if write.op == "record-status":
+                written = write.body["status"]
+        if failed:
+            return await _failed(wiring, memory, topic, the_plan, done, failed, written)
     await _write_final_status(wiring, memory, topic, the_plan, written)
     return the_plan, None
+
+
+def _stored(wiring: Wiring, memory: Memory, topic: dict[str, Any], write: Write, answer: dict[str, Any]) -> None:
+    """A write's answer into the caches; a created child's uid remembered (the operator's own child,
+    should it lose its ownerReference)."""
+    wiring.caches.put(owned.BY_KIND[write.target.kind], answer)
+    if write.op == "create":
+        meta = answer.get("metadata") or {}
+        memory.uids.setdefault((meta.get("namespace"), topic["metadata"]["name"]), {})[
+            f"{write.target.kind}/{meta.get('name')}"] = meta.get("uid")
+
+
+async def _send(wiring: Wiring, topic: dict[str, Any], wave: list[Write]) -> list[Any]:
+    """The answers of a wave's writes, an exception in place of a failed one's."""
+    meta = topic["metadata"]
+    for write in wave:
+        log.info("%s/%s: %s", meta["namespace"], meta["name"], write.what)
+    if len(wave) == 1:
+        try:
+            return [await _perform(wiring.kube, topic, wave[0])]
+        except Exception as exc:  # judged by the caller, as a wave's
+            return [exc]
+    answers = await asyncio.gather(*(_perform(wiring.kube, topic, w) for w in wave), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+            raise answer  # cancelled
+    return answers
+
+
+async def _failed(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: Plan, done: list[Write],
+                  failed: list[tuple[Write, BaseException]], written: dict[str, Any]) -> tuple[Plan, Refused | None]:
+    """A wave with failed writes (the others in it were stored): the first refusal becomes the
+    status (and the pass ends); otherwise each 409 reads its object again, and the first error is
+    raised for the controller to retry."""
+    meta = topic["metadata"]
+    refusals = [(w, e) for w, e in failed if isinstance(e, ApiError) and verdict(e) is Verdict.REFUSED]
+    if refusals:
+        write, exc = refusals[0]
+        assert isinstance(exc, ApiError)
+        refused = Refused.of(exc, secret=write.target.kind == owned.SECRET.kind)
+        log.warning("%s/%s: %s refused: %s", meta["namespace"], meta["name"], write.what, refused)
+        the_plan = after_refusal(the_plan, write, refused.reason, refused.message, datetime.now(UTC), done=done)
+        if the_plan.status != written:
+            wiring.caches.put(owned.TOPIC, await write_status(wiring.kube, topic, the_plan.status))
+        return the_plan, refused
+    for write, exc in failed:
+        if isinstance(exc, ApiConflict):
+            await reread(wiring, memory, topic, write)
+    raise failed[0][1]
 
 
 async def _write_final_status(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: Plan,

@@ -3,10 +3,20 @@ children, and again from the caches every `interval` seconds (jittered by 10 %, 
 together do not re-check together), or sooner when its plan says time alone will change it (an
 announce timeout). Errors back off per topic; a stale view (409) retries at once.
 
-Progress first: a topic named by a host pod's change (its host just turned Ready, say) is taken
-before topics named by other changes, and those before topics that are only re-checked by the
-timer or retried after an error (`workqueue.py`'s lanes), so a burst of new topics does not
-delay the keys of hosts that are ready."""
+Closest to done first (`Triage`): a topic waits in one of four lanes of the queue, served in order:
+1. `PROGRESS`: its host pod changed (a key to record), or its key is recorded and its clients are
+   coming up (a Ready to write): the work that finishes topics;
+2. `CHANGE`: another change of a topic this process has reconciled before (its host's volume
+   appeared, say);
+3. `FIRST`: a topic this process has not reconciled yet (a first pass: a burst of new topics);
+4. `RECHECK`: the periodic re-check and retries after errors.
+A pass's API requests carry its lane as their priority in the client's throttle
+(`api/throttle.py`), so a topic close to done also goes first at the API server's door.
+
+How many passes run at once follows the API server: `workers` takers start a pass only while no
+request waits in the throttle (its window, learnt from the server's answers, is full otherwise:
+another pass would only queue), and two express takers serve the first two lanes whatever the
+window, so a key to record never waits for a first pass to finish."""
 
 from __future__ import annotations
 
@@ -14,12 +24,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import metrics
 from ..api.errors import ApiError, Verdict, verdict
-from ..api.workqueue import EVENT, PROGRESS, RECHECK, WorkQueue
+from ..api.throttle import PRIORITY
+from ..api.workqueue import WorkQueue
+from ..reasons import Phase
 from .act import Refused
 from .context import Memory, Wiring
 from .reconcile import Outcome, reconcile
@@ -28,15 +39,41 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 MAX_BACKOFF = 60.0
 JITTER = 0.1
+PROGRESS, CHANGE, FIRST, RECHECK = range(4)  # the queue's lanes, served in this order
+LANES = 4
+EXPRESS = 2  # takers of the first two lanes that never wait for the throttle's window
 
 
-def announcer(queue: WorkQueue[Key]) -> Callable[[str, str, bool], None]:
-    """What the caches call when they see a change of a topic or of one of its children."""
+class Cause:
+    HOST = "host"  # the topic's host pod changed
+    CHANGE = "change"  # the topic or another of its children changed
+    TIMER = "timer"  # a re-check: the interval, or a time the plan asked for
+    RETRY = "retry"  # after an error
 
-    def changed(namespace: str, name: str, progress: bool) -> None:
-        queue.add((namespace, name), PROGRESS if progress else EVENT)
 
-    return changed
+@dataclass
+class Triage:
+    """Which lane a topic waits in (the module's docstring): by the cause, and by how close the
+    topic was to done at its last pass in this process."""
+
+    seen: set[Key] = field(default_factory=set)  # reconciled (or being reconciled) by this process
+    closing: set[Key] = field(default_factory=set)  # its key recorded, its clients not all Ready
+
+    def lane(self, key: Key, cause: str) -> int:
+        if cause == Cause.HOST or key in self.closing:
+            return PROGRESS
+        if key not in self.seen:
+            return FIRST
+        return CHANGE if cause == Cause.CHANGE else RECHECK
+
+    def passed(self, key: Key, outcome: Outcome | None) -> None:
+        if outcome is None:
+            self.seen.discard(key)
+            self.closing.discard(key)
+        elif outcome.status.get("phase") == Phase.ROLLING_OUT:
+            self.closing.add(key)
+        else:
+            self.closing.discard(key)
 
 
 @dataclass
@@ -44,8 +81,9 @@ class Controller:
     wiring: Wiring
     memory: Memory = field(default_factory=Memory)
     interval: float = 300.0
-    workers: int = 4
-    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    workers: int = 32
+    queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(LANES))
+    triage: Triage = field(default_factory=Triage)
 
     def __post_init__(self) -> None:
         self._failures: dict[Key, int] = {}
@@ -55,9 +93,19 @@ class Controller:
     def running(self) -> bool:
         return bool(self._tasks)
 
+    def announce(self, namespace: str, name: str, progress: bool) -> None:
+        """What the caches call when they see a change of a topic or of one of its children."""
+        key = (namespace, name)
+        self.queue.add(key, self.triage.lane(key, Cause.HOST if progress else Cause.CHANGE))
+
+    def _later(self, key: Key, delay: float, cause: str) -> None:
+        self.queue.add_after(key, delay, self.triage.lane(key, cause))
+
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(), name=f"reconciler-{i}")
+        self._tasks = [asyncio.create_task(self._worker(express=False), name=f"reconciler-{i}")
                        for i in range(self.workers)]
+        self._tasks += [asyncio.create_task(self._worker(express=True), name=f"reconciler-express-{i}")
+                        for i in range(EXPRESS)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -65,9 +113,14 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _worker(self) -> None:
+    async def _worker(self, express: bool) -> None:
+        throttle = self.wiring.kube.throttle
         while True:
-            key = await self.queue.get()
+            if not express:
+                await throttle.room()
+            key, lane = await self.queue.next(worst=CHANGE if express else None)
+            self.triage.seen.add(key)
+            PRIORITY.set(lane)  # this task's requests, in the throttle's order
             try:
                 await self._process(key)
             finally:
@@ -84,7 +137,7 @@ class Controller:
                 # A stale view (the object was read again), or gone meanwhile: no error; the next
                 # pass starts from what is known now.
                 log.info("%s/%s: %s, retrying", *key, exc)
-                self.queue.add_after(key, 0.2, EVENT)
+                self._later(key, 0.2, Cause.CHANGE)
             else:
                 self._failed(key, exc)
             return
@@ -94,6 +147,7 @@ class Controller:
         self._done(key, outcome)
 
     def _done(self, key: Key, outcome: Outcome | None) -> None:
+        self.triage.passed(key, outcome)
         if outcome is None:
             self.queue.forget(key)
             metrics.topic_metrics.forget(*key)
@@ -101,7 +155,7 @@ class Controller:
         delay = self.interval * random.uniform(1 - JITTER, 1 + JITTER)
         if outcome.recheck is not None:
             delay = min(delay, max(0.5, outcome.recheck))
-        self.queue.add_after(key, delay, RECHECK)
+        self._later(key, delay, Cause.TIMER)
         metrics.topic_metrics.set(*key, metrics.TopicSample.from_status(
             outcome.status, host_ready=outcome.host_ready, paused=outcome.paused,
             host_stats=outcome.host_stats))
@@ -113,4 +167,4 @@ class Controller:
         delay = min(MAX_BACKOFF, 2.0 * 2 ** (count - 1), self.interval * 2 ** (count - 1))
         log.warning("%s/%s: reconcile failed (%s), retrying in %.1fs", *key, exc, delay,
                     exc_info=not isinstance(exc, ApiError | Refused))
-        self.queue.add_after(key, delay, RECHECK)
+        self._later(key, delay, Cause.RETRY)

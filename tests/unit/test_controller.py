@@ -1,0 +1,82 @@
+"""Which topic goes first (reconciler/controller.py): a topic close to done before a first pass, and
+takers that start passes only while the API client's throttle has room, but for the express ones."""
+
+from __future__ import annotations
+
+import asyncio
+
+from swarm_operator.api.throttle import PRIORITY, Throttle
+from swarm_operator.reconciler.controller import CHANGE, FIRST, PROGRESS, RECHECK, Cause, Controller, Triage
+from swarm_operator.reconciler.reconcile import Outcome
+
+
+def outcome(phase: str) -> Outcome:
+    return Outcome(host_ready=True, paused=False, status={"phase": phase})
+
+
+def test_lanes_by_how_close_a_topic_is_to_done() -> None:
+    triage = Triage()
+    key = ("apps", "chat")
+    assert triage.lane(key, Cause.CHANGE) == FIRST  # never reconciled here: a first pass
+    assert triage.lane(key, Cause.HOST) == PROGRESS  # its host pod changed: maybe a key to record
+    triage.seen.add(key)
+    triage.passed(key, outcome("Bootstrapping"))
+    assert (triage.lane(key, Cause.CHANGE), triage.lane(key, Cause.TIMER)) == (CHANGE, RECHECK)
+    triage.passed(key, outcome("RollingOut"))  # its key recorded, its clients coming up
+    assert {triage.lane(key, cause) for cause in (Cause.CHANGE, Cause.TIMER, Cause.RETRY)} == {PROGRESS}
+    triage.passed(key, outcome("Ready"))
+    assert triage.lane(key, Cause.CHANGE) == CHANGE
+    triage.passed(key, None)  # deleted
+    assert triage.lane(key, Cause.CHANGE) == FIRST
+
+
+async def test_a_topic_close_to_done_goes_before_a_burst_of_first_passes() -> None:
+    controller = Controller(None)  # type: ignore[arg-type]
+    controller.triage.seen.add(("apps", "rolling"))
+    controller.triage.passed(("apps", "rolling"), outcome("RollingOut"))
+    controller.triage.seen.add(("apps", "bootstrapping"))
+    for n in range(500):
+        controller.announce("apps", f"new-{n}", False)
+    controller.announce("apps", "bootstrapping", False)  # its host's volume appeared, say
+    controller.announce("apps", "rolling", False)  # a client pod became Ready: its Deployment changed
+    order = [(await controller.queue.next())[0][1] for _ in range(3)]
+    assert order == ["rolling", "bootstrapping", "new-0"]
+
+
+class Wiring:
+    def __init__(self, throttle: Throttle) -> None:
+        self.kube = type("Kube", (), {"throttle": throttle})()
+
+
+async def test_only_express_takers_start_passes_while_the_window_is_full() -> None:
+    throttle = Throttle()
+    throttle.window.limit = 1
+    controller = Controller(Wiring(throttle), workers=4)  # type: ignore[arg-type]
+    started: list[tuple[str, int]] = []
+
+    async def process(key: tuple[str, str]) -> None:  # the pass: records its key and its requests' priority
+        started.append((key[1], PRIORITY.get()))
+
+    controller._process = process  # type: ignore[method-assign]
+    hold = asyncio.Event()
+
+    async def busy() -> None:  # first passes' requests, one in flight and one waiting: the window is full
+        PRIORITY.set(FIRST)
+        async with throttle.slot("POST secrets"):
+            await hold.wait()
+
+    in_flight = [asyncio.create_task(busy()) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    controller.start()
+    try:
+        for n in range(3):
+            controller.announce("apps", f"new-{n}", False)
+        controller.announce("apps", "ready-host", True)
+        await asyncio.sleep(0.05)
+        assert started == [("ready-host", PROGRESS)]  # no first pass while requests wait
+        hold.set()
+        await asyncio.gather(*in_flight)
+        await asyncio.sleep(0.05)
+        assert sorted(started[1:]) == [("new-0", FIRST), ("new-1", FIRST), ("new-2", FIRST)]
+    finally:
+        await controller.stop()
