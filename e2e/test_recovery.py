@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("E2E_RECOVERY") != "1",
 def swarm_operator(cluster: Cluster, *args: str) -> str:
     kube = ["--kubeconfig", cluster.kubeconfig] if cluster.kubeconfig else []
     proc = subprocess.run([sys.executable, "-m", "swarm_operator", *args, *kube], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=360)
     assert proc.returncode == 0, f"swarm-operator {args[0]}: {proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -67,6 +67,16 @@ def outside_member(ns: str, public: dict[str, str], image: str) -> dict[str, Any
                 "volumes": [{"name": "data", "emptyDir": {}},
                             {"name": "member", "secret": {"secretName": "outside-member"}},
                             {"name": "encryption", "secret": {"secretName": "outside-encryption"}}]}}
+
+
+def diagnose(cluster: Cluster, restored: str, outside: str) -> str:
+    """What the restored hosts and the outside member said (a restore that did not get Ready)."""
+    out = [cluster.kubectl("get", "pods,configmaps", "-n", restored, "-o", "wide", check=False)]
+    for ns, pod in [*((restored, f"chat-host-{n}") for n in range(3)), (outside, "outside")]:
+        logs = cluster.kubectl("logs", "-n", ns, pod, "--tail=40", check=False)
+        if logs.strip():
+            out.append(f"--- {ns}/{pod}:\n{logs}")
+    return "\n".join(out)
 
 
 def markers(pod: dict[str, Any] | None) -> set[str]:
@@ -127,8 +137,12 @@ def _run(cluster: Cluster, ns: str, outside: str, restored: str) -> None:
         cluster.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=180s")
         assert before <= markers(outside_pod()), "the outside member lost the base"
         started = time.monotonic()
-        out = swarm_operator(cluster, "restore", f"{tmp}/chat.age", "--identity", str(key), "-n", restored,
-                             "--create-namespace", "--wait", "--timeout", "120")
+        try:
+            out = swarm_operator(cluster, "restore", f"{tmp}/chat.age", "--identity", str(key), "-n", restored,
+                                 "--create-namespace", "--wait", "--timeout", "240")
+        except AssertionError:
+            print(f"after {time.monotonic() - started:.0f} s:\n" + diagnose(cluster, restored, outside))
+            raise
     print(f"\n{out.strip()}\nrestore to Ready: {time.monotonic() - started:.1f} s (goal 60 s)")
     topic = wait_ready(cluster, "chat", restored)
     assert topic["status"]["baseKey"] == base_key
