@@ -4,11 +4,12 @@ encryption key), the namespace deleted, `swarm-operator restore` into a new name
 survive: the same base key, the old entries readable, new members admitted, and the outside member
 sees their writes.
 
-Prepared ahead of what it needs: after a namespace loss every host starts on an empty disk, on a new
-writer key that only the old indexers could promote, and they are gone (QuorumLost with several
-hosts, HostNotWritable with one: docs/operations.md, "A namespace was lost"); whether such hosts can
-be made indexers again is being researched. Runs when E2E_RECOVERY=1 (on the real node, once that
-works); prints the restore's time to Ready (goal: 60 s) and the entries found after it.
+After a namespace loss every host starts on an empty disk; the restored topic's hosts start in
+restore mode (the ConfigMap's `restore: "true"`, read as SWARM_RESTORE): each takes back its old
+writer key from its identity seed and the nonce in the base's host slot, pulls its log back from the
+outside member, and is the same indexer again (docs/operations.md, "A namespace was lost"). Then
+restore mode goes off (`"false"`, no restart). Runs when E2E_RECOVERY=1; prints the restore's time
+to Ready (goal: 60 s), what each host did, and the entries found after it.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from e2e_support import TOOLS_BIN, Cluster, client_pods, clients_ready, pod_http
 from test_trust import APP_PORT, STATUS_PORT, log_of, member_topic, peer_status
 
 pytestmark = pytest.mark.skipif(os.environ.get("E2E_RECOVERY") != "1",
-                                reason="needs hosts restored on empty disks to become indexers again (being "
-                                "researched): E2E_RECOVERY=1 runs it")
+                                reason="a namespace lost and restored, with real peers (minutes): E2E_RECOVERY=1 "
+                                "runs it")
 
 
 def swarm_operator(cluster: Cluster, *args: str) -> str:
     kube = ["--kubeconfig", cluster.kubeconfig] if cluster.kubeconfig else []
     proc = subprocess.run([sys.executable, "-m", "swarm_operator", *args, *kube], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=360)
     assert proc.returncode == 0, f"swarm-operator {args[0]}: {proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -66,6 +67,16 @@ def outside_member(ns: str, public: dict[str, str], image: str) -> dict[str, Any
                 "volumes": [{"name": "data", "emptyDir": {}},
                             {"name": "member", "secret": {"secretName": "outside-member"}},
                             {"name": "encryption", "secret": {"secretName": "outside-encryption"}}]}}
+
+
+def diagnose(cluster: Cluster, restored: str, outside: str) -> str:
+    """What the restored hosts and the outside member said (a restore that did not get Ready)."""
+    out = [cluster.kubectl("get", "pods,configmaps", "-n", restored, "-o", "wide", check=False)]
+    for ns, pod in [*((restored, f"chat-host-{n}") for n in range(3)), (outside, "outside")]:
+        logs = cluster.kubectl("logs", "-n", ns, pod, "--tail=40", check=False)
+        if logs.strip():
+            out.append(f"--- {ns}/{pod}:\n{logs}")
+    return "\n".join(out)
 
 
 def markers(pod: dict[str, Any] | None) -> set[str]:
@@ -126,11 +137,24 @@ def _run(cluster: Cluster, ns: str, outside: str, restored: str) -> None:
         cluster.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=180s")
         assert before <= markers(outside_pod()), "the outside member lost the base"
         started = time.monotonic()
-        out = swarm_operator(cluster, "restore", f"{tmp}/chat.age", "--identity", str(key), "-n", restored,
-                             "--create-namespace", "--wait", "--timeout", "120")
+        try:
+            out = swarm_operator(cluster, "restore", f"{tmp}/chat.age", "--identity", str(key), "-n", restored,
+                                 "--create-namespace", "--wait", "--timeout", "240")
+        except AssertionError:
+            print(f"after {time.monotonic() - started:.0f} s:\n" + diagnose(cluster, restored, outside))
+            raise
     print(f"\n{out.strip()}\nrestore to Ready: {time.monotonic() - started:.1f} s (goal 60 s)")
     topic = wait_ready(cluster, "chat", restored)
     assert topic["status"]["baseKey"] == base_key
+    # Restore mode: every host took back its writer key, then the mode went off ("false").
+    def finished() -> dict[str, Any] | None:
+        found = ((cluster.get_json("swarmtopics", "chat", restored) or {}).get("status") or {}).get("restore") or {}
+        return found if found.get("finishedAt") else None
+    restore = wait_for("the restore finished", finished, timeout=120)
+    print(f"restore: {restore}")
+    hosts = len(topic["status"].get("hosts") or [None])  # status.hosts is absent with one host
+    assert restore["restoredHosts"] == list(range(hosts)), restore
+    assert cluster.get_json("configmaps", "chat-swarm", restored)["data"]["restore"] == "false"
     wait_for("2 restored clients", lambda: clients_ready(cluster, "chat", restored, 2), timeout=120)
     members = client_pods(cluster, "chat", restored)
     wait_for("the old entries in every restored member", lambda: all(before <= markers(p) for p in members),

@@ -64,6 +64,8 @@ PRINTER_COLUMNS = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 _DROP = {"title", "$defs"}
+# json_schema_extra of an optional object field that gets no `default: {}` (models.py).
+ABSENT_UNTIL_SET = "x-swarm-absent-until-set"
 
 
 def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +89,10 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "properties" in out:
         out["properties"] = {k: structural(v, defs) for k, v in out["properties"].items()}
         for prop in out["properties"].values():
-            # Nested objects default to {} so the API server fills in their own defaults.
+            # Nested objects default to {} so the API server fills in their own defaults; an object
+            # marked ABSENT_UNTIL_SET (status.restore) stays absent until it is written.
+            if prop.pop(ABSENT_UNTIL_SET, False):
+                continue
             if prop.get("type") == "object" and "properties" in prop and "default" not in prop:
                 prop["default"] = {}
         out.setdefault("type", "object")

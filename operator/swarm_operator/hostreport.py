@@ -49,6 +49,10 @@ class HostReport:
     signed_length: int | None = None  # the view's confirmed length (which host sees the latest state)
     unconfirmed: int | None = None  # entries this host holds that wait for confirmation
     started_over: bool | None = None  # it found its key replaced, wiped its store and joined again
+    # Restore mode (SWARM_RESTORE): whether this process runs on the writer key it took back, and
+    # when it tried and could not, why (absent from hosts before restore mode, and without it).
+    restored: bool | None = None
+    restore_why: str | None = None
 
 
 def _hex_keys(values: object) -> tuple[str, ...]:
@@ -70,6 +74,14 @@ def _seat(payload: dict[str, object]) -> dict[str, object]:
                             and isinstance(x.get("ordinal"), int) and isinstance(x.get("key"), str)
                             and HEX64.match(x["key"])) if isinstance(slots, list) else (),
     }
+
+
+def _restore(payload: dict[str, object]) -> dict[str, object]:
+    """The restore-mode part of a report (`restored`, `restore.why`; malformed ones left out)."""
+    result = payload.get("restore")
+    why = result.get("why") if isinstance(result, dict) else None
+    return {"restored": payload["restored"] if isinstance(payload.get("restored"), bool) else None,
+            "restore_why": why[:200] if isinstance(why, str) and why else None}
 
 
 def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
@@ -113,7 +125,7 @@ def verify_report(body: bytes | str, public_key_hex: str, expected_topic: str,
             writable=payload["writable"] if isinstance(payload.get("writable"), bool) else None,
             writers_policy=str(payload["writersPolicy"]) if "writersPolicy" in payload else None,
             writers=int(payload["writers"]) if isinstance(payload.get("writers"), int) else None,
-            **_seat(payload),
+            **_seat(payload), **_restore(payload),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HostReportError(R.MALFORMED_REPORT, f"host status payload is malformed: {exc}") from exc

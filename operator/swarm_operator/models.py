@@ -334,6 +334,18 @@ class HostStatus(_Model):
                                  "reports).")
 
 
+class RestoreStatus(_Model):
+    """A topic made by `swarm-operator restore` (annotation restored-from): its hosts' restore mode."""
+
+    source: str = Field(..., description="The restored-from annotation of the restore (the bundle's "
+                       "source namespace/name and time).")
+    startedAt: str | None = Field(None, description="When the operator began it (restore mode on), RFC 3339.")
+    finishedAt: str | None = Field(None, description="When every host had reported and restore mode went off for "
+                                   "good (the ConfigMap's restore key removed), RFC 3339.")
+    restoredHosts: list[int] | None = Field(None, description="The hosts (ordinals) that took back their old "
+                                            "writer keys.")
+
+
 class SwarmTopicStatus(_Model):
     observedGeneration: int | None = Field(None, description="The metadata.generation the operator last acted on.")
     phase: str | None = Field(
@@ -364,6 +376,9 @@ class SwarmTopicStatus(_Model):
         default_factory=list, description="Several hosts: each one, by ordinal (absent with one host).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["ordinal"]},
     )
+    restore: RestoreStatus | None = Field(
+        None, description="A restored topic's restore mode: on from its hosts' first start until every host "
+        "reported (docs/host-contract.md).", json_schema_extra={"x-swarm-absent-until-set": True})
     childUIDs: dict[str, str] | None = Field(
         None, description='The uid of each child the operator made and controls, by "Kind/name": a child that '
         "lost only its ownerReference is adopted again, a stranger of the same name never.")

@@ -82,6 +82,8 @@ CM_TOPIC = "topic"
 CM_BASE_KEY = "baseKey"
 CM_HOST_PUBLIC_KEY = "hostPublicKey"
 CM_DHT_BOOTSTRAP = "dhtBootstrap"
+# A restored topic's (planner/restore.py): "true" while its hosts first start, then "false"; their SWARM_RESTORE.
+CM_RESTORE = "restore"
 
 # Environment of the peers (SPEC sections 4 and 5).
 ENV_TOPIC = "SWARM_TOPIC"
@@ -100,6 +102,7 @@ ENV_WRITER_IDLE_MS = "SWARM_WRITER_IDLE_MS"
 ENV_HOST_ORDINAL = "SWARM_HOST_ORDINAL"
 ENV_HOST_REPLICAS = "SWARM_HOST_REPLICAS"
 ENV_HOST_SEED_FILE = "SWARM_HOST_SEED_FILE"
+ENV_RESTORE = "SWARM_RESTORE"
 
 
 # A topic's Secrets are `<name>-<suffix>`; a backup carries every `<name>-*` Secret the topic owns,
@@ -114,7 +117,8 @@ ENCRYPTION_SUFFIX = "encryption"
 ANNOTATION_BACKUP_TIME = f"{GROUP}/backup-time"
 ANNOTATION_BACKUP_SHA256 = f"{GROUP}/backup-sha256"
 ANNOTATION_BACKUP_SECRETS = f"{GROUP}/backup-secrets"
-# On a restored topic: the namespace/name it was backed up from, and when.
+# On a restored topic: the namespace/name it was backed up from, and when. Written by `swarm-operator
+# restore` on the topic it creates; its hosts then start in restore mode (planner/restore.py).
 ANNOTATION_RESTORED_FROM = f"{GROUP}/restored-from"
 
 

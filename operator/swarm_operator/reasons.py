@@ -79,6 +79,8 @@ class R(enum.StrEnum):
     BACKED_UP = "BackedUp"
     NEVER_BACKED_UP = "NeverBackedUp"
     BACKUP_OUTDATED = "BackupOutdated"
+    # A restored topic's hosts all reported: restore mode off (planner/restore.py)
+    RESTORE_FINISHED = "RestoreFinished"
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ REASONS: dict[R, About] = {
                              "{ns}/{name} --recipient KEY -o FILE (docs/operations.md, Backup and restore)"),
     R.BACKUP_OUTDATED: About(severity="Warning", advice="a Secret of the topic changed since its last backup: "
                              "swarm-operator backup {ns}/{name} --recipient KEY -o FILE"),
+    R.RESTORE_FINISHED: About(severity="Normal"),
 }
 assert set(REASONS) == set(R), "every reason has its entry"
 

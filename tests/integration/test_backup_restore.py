@@ -2,7 +2,8 @@
 process), against the real API server with the operator running: a topic's namespace is lost and the
 topic comes back in another one on the same base, host identity and Secrets; the bundle opens with
 Debian's `age`; damaged bundles and bundles for another topic are refused with one line, nothing
-created; the opt-in backup check warns until a backup is made.
+created; the opt-in backup check warns until a backup is made. The restored topic starts its host in
+restore mode (the ConfigMap's `restore`, read as SWARM_RESTORE) until the host reported, then never again.
 
 The test plays the kubelet (the host pod's status) and the host (a fake host signing with the
 topic's identity seed), as the rest of tests/integration does."""
@@ -77,6 +78,19 @@ def serve_host(api: Api, ns: str, name: str, host: FakeHost) -> None:
     api.merge(f"{pod}/status", {"status": host_pod_status(host.ip, True)})
 
 
+RESTORE_ENV = {"name": "SWARM_RESTORE", "valueFrom": {"configMapKeyRef": {"name": "chat-swarm", "key": "restore",
+                                                                            "optional": True}}}
+
+
+def restore_mode(api: Api, ns: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The ConfigMap's `restore` key, and the host container's SWARM_RESTORE entry."""
+    cm = api.get(f"/api/v1/namespaces/{ns}/configmaps/chat-swarm") or {}
+    sts = api.get(f"/apis/apps/v1/namespaces/{ns}/statefulsets/chat-host") or {}
+    containers = (((sts.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    env = next((e for e in containers[0].get("env") or [] if e["name"] == "SWARM_RESTORE"), None)
+    return (cm.get("data") or {}).get("restore"), env
+
+
 def make_namespace(api: Api, ns: str) -> None:
     if api.get(f"/api/v1/namespaces/{ns}") is None:
         api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -133,6 +147,7 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
     base = LOST_KEY
     host, seed = bootstrap(api, LOST, base)
     try:
+        assert restore_mode(api, LOST) == (None, None)  # a topic never restored: neither key nor reference
         original = {s: secret_data(api, LOST, f"chat-{s}") for s in ("identity", "member", "encryption")}
         never = wait_condition(api, LOST, "chat", "CredentialsBackedUp", "False", "NeverBackedUp")
         assert "swarm-operator backup lost-ns/chat" in never["message"]
@@ -158,9 +173,23 @@ def test_a_lost_namespace_comes_back_on_the_same_base_identity_and_secrets(
     restored_seed = wait_for("the restored identity", lambda: secret_data(api, FOUND, "chat-identity").get("seed")
                              if api.get(f"/api/v1/namespaces/{FOUND}/secrets/chat-identity") else None, 120)
     assert restored_seed == seed
+    # Restore mode: the ConfigMap says restore before the host pod exists, the pod reads it.
+    wait_for("the restored topic's StatefulSet", lambda: api.get(f"/apis/apps/v1/namespaces/{FOUND}/statefulsets/"
+                                                                   "chat-host"), 60)
+    assert restore_mode(api, FOUND) == ("true", RESTORE_ENV)
+    generation = api.get(f"/apis/apps/v1/namespaces/{FOUND}/statefulsets/chat-host")["metadata"]["generation"]
     with FakeHost(restored_seed, "chat", base) as new_host:
+        new_host.seat = {"restored": True, "restore": {"restored": True, "why": None}}  # took its key back
         serve_host(api, FOUND, "chat", new_host)
         out, err = restore.communicate(timeout=90)
+        # Every host reported: the key says "false", the reference stays, no host restarts, one event.
+        wait_for("restore mode off", lambda: restore_mode(api, FOUND)[0] == "false" or None, 30)
+    assert restore_mode(api, FOUND) == ("false", RESTORE_ENV)
+    assert api.get(f"/apis/apps/v1/namespaces/{FOUND}/statefulsets/chat-host")["metadata"]["generation"] == generation
+    finished = (api.get(topic_path(FOUND, "chat")) or {})["status"]["restore"]
+    assert finished["restoredHosts"] == [0] and finished["finishedAt"] and finished["source"].startswith(f"{LOST}/chat")
+    events = [e for e in api.items(f"/api/v1/namespaces/{FOUND}/events") if e["reason"] == "RestoreFinished"]
+    assert len(events) == 1 and "host 0 took back its writer key" in events[0]["message"], events
     assert restore.returncode == 0, f"{out}\n{err}"
     print(f"\n{out.strip()}\nrestore to Ready: {time.monotonic() - started:.1f} s (the test's kubelet included)")
     assert f"restored SwarmTopic {FOUND}/chat on base {base[:12]}" in out and f"{FOUND}/chat Ready on base" in out, out

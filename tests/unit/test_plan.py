@@ -679,7 +679,7 @@ def test_the_host_template_is_made_from_neither_the_recorded_key_nor_the_running
     topic = make_topic()
     made = Inputs(topic, parse_spec(topic)[0], IMAGE, PUB, host_public_keys=(PUB,))
     digest = statefulset.template_hash(made)
-    for field, value in {"base_key": KEY, "host_replicas": 3, "partition": 2}.items():
+    for field, value in {"base_key": KEY, "host_replicas": 3, "partition": 2, "restore": "true"}.items():
         assert field in NOT_IN_TEMPLATE
         assert statefulset.template_hash(replace(made, **{field: value})) == digest, field
         assert template_hash(replace(made, **{field: value})) == digest

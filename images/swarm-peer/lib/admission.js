@@ -78,7 +78,7 @@ class Admission extends ReadyResource {
       this.log.warn('host request for an ordinal beyond SWARM_HOST_REPLICAS left unanswered', { ordinal: r.ordinal, replicas: this.replicas })
       return
     }
-    if (await this.once(r.key, () => this._promote(r.key, r.ordinal))) req.confirm({ key: this.base.key })
+    if (await this.once(r.key, () => this._promote(r.key, r.ordinal, r.nonce))) req.confirm({ key: this.base.key })
   }
 
   // Open policy: a writer-request from any peer.
@@ -137,8 +137,10 @@ class Admission extends ReadyResource {
     }
   }
 
-  // The entry that makes `key` host `ordinal`'s indexer, unless the view already says so.
-  async _promote (key, ordinal) {
+  // The entry that makes `key` host `ordinal`'s indexer, unless the view already says so. It
+  // carries the nonce of the key (the host's request has it when its key is derived: the slot
+  // record keeps it for a restore).
+  async _promote (key, ordinal, nonce = null) {
     if (!this.isIndexer() || this.closing) return false
     const info = await this._known(key)
     const slots = await readSlots(slotsCore(this.base.view))
@@ -150,6 +152,7 @@ class Admission extends ReadyResource {
       return false
     }
     const entry = current ? { type: 'replace-indexer', key, old: current, ordinal } : { type: 'add-indexer', key, ordinal }
+    if (nonce) entry.nonce = nonce
     try {
       this.appended.set(key, Date.now())
       await this.base.append(entry)

@@ -149,10 +149,15 @@ function host (env = process.env) {
     acceptWriters: bool(env, 'SWARM_ACCEPT_WRITERS', true),
     writerIdleMs: int(env, 'SWARM_WRITER_IDLE_MS', 900000, 1000, 604800000),
     pairingPollMs: int(env, 'SWARM_PAIRING_POLL_MS', 30000, 1000, 3600000),
-    ackIntervalMs: int(env, 'SWARM_ACK_INTERVAL_MS', 1000, 100, 600000)
+    ackIntervalMs: int(env, 'SWARM_ACK_INTERVAL_MS', 1000, 100, 600000),
+    // Restore mode: a host on an empty disk takes back its ordinal's old writer key (lib/host-restore.js).
+    restore: bool(env, 'SWARM_RESTORE', false)
   }
   if (h.ordinal > 0 && !h.baseKey) {
     throw new ConfigError(`SWARM_BASE_KEY is required for host ${h.ordinal}: only host 0 creates the base, the others rejoin it`)
+  }
+  if (h.restore && !h.baseKey) {
+    throw new ConfigError('SWARM_BASE_KEY is required when SWARM_RESTORE is true: a restore rejoins the recorded base, it never creates one')
   }
   return h
 }

@@ -6,6 +6,7 @@
 const fs = require('fs')
 const path = require('path')
 const Autobase = require('autobase')
+const { KEY_FILE, READER_DIR } = require('./host-store')
 
 class FatalError extends Error {}
 
@@ -17,6 +18,11 @@ function readState (dataDir) {
   const s = JSON.parse(fs.readFileSync(file, 'utf8'))
   if (!s || !/^[0-9a-f]{64}$/.test(s.baseKey)) throw new FatalError(`${file} is corrupt: no baseKey`)
   return s
+}
+
+// Whether the disk holds a base (its state file): a restore runs on an empty disk only.
+function hasBase (dataDir) {
+  return fs.existsSync(path.join(dataDir, STATE_FILE))
 }
 
 function writeState (dataDir, state) {
@@ -41,9 +47,10 @@ function selectBase (dataDir, baseKey, ordinal) {
   return { state: null, key: baseKey, mode: baseKey ? 'rejoin' : 'create' }
 }
 
-// A host whose writer key was replaced starts over: its store and state go, the identity stays.
+// A host whose writer key was replaced starts over: its store (and the nonce of its key), state
+// and a restore's leftovers go, the identity stays.
 function wipeStore (dataDir) {
-  for (const name of ['corestore', STATE_FILE, STATE_FILE + '.tmp', 'writers.json', 'writers.json.tmp']) {
+  for (const name of ['corestore', KEY_FILE, KEY_FILE + '.tmp', STATE_FILE, STATE_FILE + '.tmp', 'writers.json', 'writers.json.tmp', READER_DIR]) {
     fs.rmSync(path.join(dataDir, name), { recursive: true, force: true })
   }
 }
@@ -68,4 +75,4 @@ async function openHostBase (store, { dataDir, baseKey, topic, opts, genesis, lo
   return { base, mode, encrypted }
 }
 
-module.exports = { openHostBase, wipeStore, FatalError, STATE_FILE }
+module.exports = { openHostBase, wipeStore, hasBase, FatalError, STATE_FILE }

@@ -5,9 +5,10 @@
 // reports. The status port can serve it before ready() resolves the first announce (`status()`
 // is null until then). A host whose writer key was replaced starts over in place: everything
 // but the identity is closed, the store wiped and the base rejoined ('start-over' of the seat).
+// Its store's key is derived from its identity seed (lib/host-store.js); in restore mode a host
+// on an empty disk first takes back its ordinal's old writer key (lib/host-restore.js).
 const fs = require('fs')
-const path = require('path')
-const Corestore = require('corestore')
+const crypto = require('hypercore-crypto')
 const ReadyResource = require('ready-resource')
 const quiet = require('./quiet-log')
 const Stats = require('./stats')
@@ -15,7 +16,10 @@ const config = require('./config')
 const { logApp } = require('./log-app')
 const { fromSeed, bootstrapTopic } = require('./identity')
 const { baseOptions } = require('./base-options')
-const { openHostBase, wipeStore } = require('./host-base')
+const { openHostBase, wipeStore, hasBase } = require('./host-base')
+const { openHostStore, halfRestored, restoreDone, removeStore } = require('./host-store')
+const { HostRestore } = require('./host-restore')
+const { readSlotRecords, slotsCore, ownSlotEntry } = require('./host-slots')
 const { verifyOfferProof } = require('./membership')
 const { Confirmer, unconfirmed } = require('./confirmer')
 const Replicator = require('./replicator')
@@ -70,6 +74,8 @@ class Host extends ReadyResource {
     this.firstPeer = false
     this.startedOver = null // {reason, writerKey, slotKey, at} once this process started over
     this.restarting = null
+    this.restoring = null // the HostRestore while restore mode runs (readiness says what it waits for)
+    this.restore = null // its result: {restored, why, writerKey, length, target, findMs, gateMs, at}
     this._reset()
   }
 
@@ -78,6 +84,8 @@ class Host extends ReadyResource {
 
   _reset () {
     this.store = null
+    this.nonce = null // of the store's primary key (lib/host-store.js); null: a store made before derived keys
+    this.baseJoined = false // the swarm looks for the base's peers (a restore's gate, or several hosts)
     this.base = null
     this.replicator = null
     this.announcer = null
@@ -93,31 +101,119 @@ class Host extends ReadyResource {
   isIndexer () { return activeIndexer(this.base) }
 
   async _open () {
-    await this._start(this.opts.baseKey)
+    await this._start(this.opts.baseKey, { restore: !!this.opts.restore })
   }
 
-  async _start (baseKey) {
+  // A close while restore mode waits (for a member, for its log) stops the wait.
+  close () {
+    if (this.restoring) this.restoring.abort()
+    return super.close()
+  }
+
+  async _start (baseKey, { restore = false } = {}) {
     const o = this.opts
     fs.mkdirSync(o.dataDir, { recursive: true })
-    this.store = new Corestore(path.join(o.dataDir, 'corestore'))
+    if (!hasBase(o.dataDir) && halfRestored(o.dataDir)) {
+      this.log.warn('a restore did not finish on this disk: its store is removed (never opened without the restore gate)', { ordinal: this.ordinal })
+      removeStore(o.dataDir)
+    }
+    if (restore && baseKey && !hasBase(o.dataDir)) {
+      removeStore(o.dataDir) // a store with no base on its disk (a start that stopped before the base opened) holds nothing recorded
+      await this._restoreStore(baseKey)
+    }
+    if (!this.store) await this._openStore()
+    if (!this.replicator) this.replicator = this._replicator()
     const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, stats: this.stats, onapplied: (type, key) => this._onapplied(type, key) })
     const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
+    restoreDone(o.dataDir)
     this.base = base
     this.mode = mode
     this.encrypted = encrypted
-    this.log.info('base open', { mode, encrypted, ordinal: this.ordinal, replicas: this.replicas, baseKey: base.key.toString('hex'), writerKey: this.writerKey, writable: base.writable, publicKey: this.keyPair.publicKey.toString('hex'), writersPolicy: o.writersPolicy })
+    this.log.info('base open', { mode, encrypted, ordinal: this.ordinal, replicas: this.replicas, baseKey: base.key.toString('hex'), writerKey: this.writerKey, writable: base.writable, restored: this.restored, publicKey: this.keyPair.publicKey.toString('hex'), writersPolicy: o.writersPolicy })
     this._watchBase()
-    this.replicator = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, stats: this.stats })
     this.replicator.attachWakeup(base.wakeupProtocol)
-    this.replicator.on('peer', (info) => this._onpeer(info))
-    this.replicator.on('message', (info, m) => this._onmessage(info, m))
     // Hosts find each other: with several, each also looks for the others (a server-only swarm
-    // never dials one; members join as client and server anyway).
-    if (this.multi) this.replicator.join(base.discoveryKey, { server: false, client: true })
+    // never dials one; members join as client and server anyway). A restore joined already.
+    if (this.multi && !this.baseJoined) this.replicator.join(base.discoveryKey, { server: false, client: true })
     await this._startMembership()
+    this._replayEarly()
+    if (!this.multi) await this._recordSoloSlot()
     this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, stats: this.stats })
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
     await this.announcer.ready()
+  }
+
+  // This process took back its ordinal's old writer key (and still has it: not after a start over).
+  get restored () { return !!this.restore && this.restore.restored && !!this.base && this.writerKey === this.restore.writerKey }
+
+  async _openStore () {
+    const { store, nonce, fresh } = await openHostStore(this.opts.dataDir, { seed: this.opts.seed, ordinal: this.ordinal })
+    this.store = store
+    this.nonce = nonce
+    if (fresh) this.log.info('new store on an empty disk: a new writer key', { ordinal: this.ordinal, nonce })
+  }
+
+  _replicator () {
+    const o = this.opts
+    const r = new Replicator({ store: this.store, bootstrap: o.bootstrap, dhtHost: o.dhtHost, keyPair: this.keyPair, firewalled: false, log: this.log, stats: this.stats })
+    r.on('peer', (info) => this._onpeer(info))
+    r.on('message', (info, m) => this._onmessage(info, m))
+    return r
+  }
+
+  // Restore mode on an empty disk (lib/host-restore.js): on success the store holds this
+  // ordinal's old writer key, its writer core back whole; else nothing is kept and the host
+  // starts as without restore mode. `this.restore` says which, and why.
+  async _restoreStore (baseKey) {
+    const r = new HostRestore({ opts: this.opts, baseKey, log: this.log, settleMs: this.opts.restoreSettleMs })
+    this.restoring = r
+    this.log.info('restore mode: reading this host\'s slot from a member of the base', { ordinal: this.ordinal, baseKey })
+    try {
+      const slot = await r.find()
+      const store = slot && await r.open(slot)
+      if (store) {
+        this.store = store
+        this.nonce = slot.nonce
+        this.replicator = this._replicator()
+        this.replicator.join(crypto.discoveryKey(Buffer.from(baseKey, 'hex')), { server: false, client: true })
+        this.baseJoined = true
+        this.log.info('restore: the store holds this host\'s old writer key; pulling its log back before the base opens', { ordinal: this.ordinal, writerKey: slot.key, target: slot.target })
+        await r.gate(store, slot)
+      }
+    } catch (err) {
+      if (this.replicator) await this.replicator.close().catch(() => {})
+      if (this.store) await this.store.close().catch(() => {})
+      this._reset()
+      throw err
+    } finally {
+      this.restoring = null
+    }
+    this.restore = r.result
+    if (r.result.restored) this.log.info('restored: the same writer key, its log back whole', { ordinal: this.ordinal, ...r.result })
+    else this.log.warn('not restored: starting as a host on an empty disk (a new writer key)', { ordinal: this.ordinal, why: r.result.why })
+  }
+
+  // Messages that came while a restore opened the base (the swarm ran for its gate): answered now.
+  _replayEarly () {
+    for (const info of this.replicator.peers.values()) {
+      const early = info.early || []
+      info.early = null
+      for (const m of early) this._onmessage(info, m)
+      if (this.opts.writersPolicy === 'Open') this._offer(info)
+    }
+  }
+
+  // One host (N = 1) has no seat: the creator records its slot with the nonce of its key once,
+  // so that it can be restored from its seed (a store made before derived keys has no nonce:
+  // nothing is appended, the log stays as it was).
+  async _recordSoloSlot () {
+    if (!this.nonce || !this.isIndexer()) return
+    try {
+      const entry = ownSlotEntry(await readSlotRecords(slotsCore(this.base.view)), this.ordinal, this.writerKey, this.nonce)
+      if (entry) await this.base.append(entry)
+    } catch (err) {
+      this.log.warn('recording this host\'s slot failed', { error: err.message })
+    }
   }
 
   async _startMembership () {
@@ -130,7 +226,7 @@ class Host extends ReadyResource {
     this.admission = new Admission({ base: this.base, swarm: this.replicator.swarm, registry: this.registry, policy: o.writersPolicy, acceptWriters: o.acceptWriters, memberSeed: o.memberSeed, hostSeed: o.hostSeed, replicas: this.replicas, isIndexer, pollMs: o.pairingPollMs, ...common })
     await this.admission.ready()
     if (!this.multi) return
-    this.seat = new IndexerSeat({ base: this.base, pairing: this.admission.pairing, ordinal: this.ordinal, replicas: this.replicas, hostSeed: o.hostSeed, isIndexer, log: this.log })
+    this.seat = new IndexerSeat({ base: this.base, pairing: this.admission.pairing, ordinal: this.ordinal, replicas: this.replicas, hostSeed: o.hostSeed, nonce: this.nonce, isIndexer, log: this.log })
     this.seat.on('start-over', (why) => this._startOverSoon(why))
     await this.seat.ready()
     if (o.confirmWatchdog === false) return // only to measure autobase without it (test/ha.test.js)
@@ -193,7 +289,7 @@ class Host extends ReadyResource {
     await this._stop()
     wipeStore(this.opts.dataDir)
     this.startedOver = { ...why, at: new Date().toISOString() }
-    if (!this.closing) await this._start(baseKey)
+    if (!this.closing) await this._start(baseKey, { restore: false }) // never the replaced key again
   }
 
   _onpeer (info) {
@@ -202,13 +298,17 @@ class Host extends ReadyResource {
       this.firstPeer = true
       this.stats.firstPeer.observe((Date.now() - this.replicator.started) / 1000)
     }
-    if (this.opts.writersPolicy === 'Open') this._offer(info)
+    if (this.opts.writersPolicy === 'Open' && this.registry) this._offer(info)
   }
 
   // hello {proof, writerKey?}: a member proving it holds the member seed (then it gets the key
   // offer) and saying which writer it is: a writer is "seen" while a proven connection names
   // it (policy Open: any connection). writer-request: policy Open.
   _onmessage (info, m) {
+    if (!this.registry) { // (a restore's gate: the base is not open yet)
+      info.early = [...(info.early || []).slice(-3), m]
+      return
+    }
     if (m.type === 'hello') {
       const open = this.opts.writersPolicy === 'Open'
       info.proved = info.proved || verifyOfferProof(this.opts.memberSeed, this.keyPair.publicKey, info.conn.remotePublicKey, m.proof)
@@ -251,7 +351,8 @@ class Host extends ReadyResource {
     const a = this.announcer
     const swarm = this.replicator && this.replicator.swarm
     let reason = null
-    if (this.restarting) reason = 'starting over on an empty store'
+    if (this.restoring) reason = this.restoring.reason
+    else if (this.restarting) reason = 'starting over on an empty store'
     else if (!a) reason = 'opening the base'
     else if (!a.flushed) reason = 'announce not flushed'
     else if (!a.announced) reason = 'own announce missing on the DHT'
@@ -304,7 +405,9 @@ class Host extends ReadyResource {
       signedLength: b.view.signedLength || 0,
       unconfirmed: unconfirmed(b),
       startedOver: this.startedOver !== null,
-      startOver: this.startedOver
+      startOver: this.startedOver,
+      restored: this.restored,
+      restore: this.restore
     }
   }
 }

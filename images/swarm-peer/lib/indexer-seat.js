@@ -3,9 +3,10 @@
 // and does the one thing its state needs:
 //   indexer    active indexer holding its slot: nothing
 //   claiming   active indexer, its slot empty (the creator; a base made before slots): appends
-//              `host-slot` for itself
+//              `host-slot` for itself (with the nonce of its key; an indexer whose slot holds its
+//              key without the nonce appends it too, staying `indexer`)
 //   pairing    not a writer yet (rejoined on SWARM_BASE_KEY with an empty disk): a blind-pairing
-//              request with the host invite, carrying its writer key and ordinal, renewed every
+//              request with the host invite, carrying its writer key, ordinal and nonce, renewed every
 //              `requestMs` until an indexer promotes it
 //   promoting  added as an indexer, active with its first ack (autobase acks by itself)
 //   replaced   its writer key was removed (its slot names another key, or none): emits
@@ -17,12 +18,14 @@
 //              (two pods with one ordinal?): logged, nothing done
 const ReadyResource = require('ready-resource')
 const Timer = require('./timer')
-const { deriveHostInvite, encodeHostRequest, readSlots, slotsCore, slotOf } = require('./host-slots')
+const { deriveHostInvite, encodeHostRequest, readSlotRecords, ownSlotEntry, slotsCore, slotOf } = require('./host-slots')
 
 class IndexerSeat extends ReadyResource {
-  constructor ({ base, pairing, ordinal, replicas, hostSeed, isIndexer, tickMs = 1000, requestMs = 10000, settleMs = 2000, log }) {
+  // nonce: of this host's key (lib/host-store.js), hex, or null for a key made before derived keys
+  constructor ({ base, pairing, ordinal, replicas, hostSeed, nonce = null, isIndexer, tickMs = 1000, requestMs = 10000, settleMs = 2000, log }) {
     super()
     this.base = base
+    this.nonce = nonce
     this.pairing = pairing
     this.ordinal = ordinal
     this.replicas = replicas
@@ -32,7 +35,8 @@ class IndexerSeat extends ReadyResource {
     this.settleMs = settleMs
     this.log = log
     this.state = 'starting'
-    this.slots = new Map()
+    this.slots = new Map() // ordinal -> key
+    this.records = new Map() // ordinal -> {key, nonce}
     this.candidate = null
     this.requestedAt = 0
     this.loggedAt = 0
@@ -53,7 +57,8 @@ class IndexerSeat extends ReadyResource {
   async tick (now = Date.now()) {
     if (this.closing || !this.base.system) return // (null while autobase rebuilds its apply state)
     const info = await this.base.system.get(this.base.local.key)
-    this.slots = await readSlots(slotsCore(this.base.view))
+    this.records = await readSlotRecords(slotsCore(this.base.view))
+    this.slots = new Map([...this.records].map(([ordinal, r]) => [ordinal, r.key]))
     if (!info || !info.isRemoved) this.removedSince = null
     if (this.ordinal >= this.replicas) return this._retire(now)
     if (this.isIndexer()) return this._seated(now)
@@ -73,15 +78,15 @@ class IndexerSeat extends ReadyResource {
     this._drop()
     const slot = this.slots.get(this.ordinal) || null
     const held = slotOf(this.slots, this.me)
-    if (slot === this.me) return this._set('indexer')
-    if (slot !== null || held !== null) {
+    if (slot !== this.me && (slot !== null || held !== null)) {
       if (this.state !== 'conflict') this.log.error('indexer seat conflict: another key holds this ordinal, or this key another ordinal', { ordinal: this.ordinal, slot, held })
       return this._set('conflict')
     }
-    this._set('claiming')
-    if (now - this.appendedAt < this.requestMs) return
+    this._set(slot === this.me ? 'indexer' : 'claiming')
+    const entry = ownSlotEntry(this.records, this.ordinal, this.me, this.nonce)
+    if (!entry || now - this.appendedAt < this.requestMs) return
     this.appendedAt = now
-    await this.base.append({ type: 'host-slot', key: this.me, ordinal: this.ordinal })
+    await this.base.append(entry)
   }
 
   _removed (now) {
@@ -117,7 +122,7 @@ class IndexerSeat extends ReadyResource {
     if (this.candidate && now - this.requestedAt < this.requestMs) return
     this._drop()
     this.requestedAt = now
-    this.candidate = this.pairing.addCandidate({ invite: this.invite.invite, userData: encodeHostRequest(this.base.local.key, this.ordinal) })
+    this.candidate = this.pairing.addCandidate({ invite: this.invite.invite, userData: encodeHostRequest(this.base.local.key, this.ordinal, this.nonce) })
     this.candidate.request.on('rejected', (err) => this.log.warn('promotion request rejected', { code: err && err.code }))
     if (now - this.loggedAt >= 60000) {
       this.loggedAt = now

@@ -6,19 +6,21 @@
 //   remove-writer {key}                   from an active indexer, or from the writer `key` itself
 //                                         (a member leaving); a non-indexer never removes an
 //                                         indexer; never the last indexer (removeable())
-//   add-indexer {key, ordinal}            host `ordinal`'s key becomes an indexer; its slot must be
+//   add-indexer {key, ordinal, nonce?}    host `ordinal`'s key becomes an indexer; its slot must be
 //                                         empty; from an active indexer
-//   replace-indexer {key, old, ordinal}   the same for a slot that holds `old` (a host that lost
+//   replace-indexer {key, old, ordinal, nonce?}
+//                                         the same for a slot that holds `old` (a host that lost
 //                                         its disk): `key` added, `old` removed, in one apply call
-//   host-slot {key, ordinal}              an active indexer records its own, empty slot (the
-//                                         creator, and a base made before slots existed)
+//   host-slot {key, ordinal, nonce?}      an active indexer records its own, empty slot (the
+//                                         creator, and a base made before slots existed), or the
+//                                         nonce of its key in its own slot that has none
+// `nonce` (64 hex) goes into the slot record: with the host's identity seed it makes the key
+// again (lib/host-store.js); a recorded nonce is never changed.
 // "Active indexer" is checked with host.system at apply time: the writer's record says indexer
 // and not removed. The slot records are the host-slots view (lib/host-slots.js). Entries that
 // repeat what is already true (two hosts admitting one candidate) are ignored as duplicates.
 // Nothing here throws: a throwing apply closes the Autobase (and crashes the process).
-const { slotsCore, readSlots, slotOf, validOrdinal } = require('./host-slots')
-
-const HEX64 = /^[0-9a-f]{64}$/
+const { slotsCore, readSlots, readSlotRecords, slotOf, validOrdinal, HEX64 } = require('./host-slots')
 const SYSTEM_TYPES = new Set(['add-writer', 'remove-writer', 'add-indexer', 'replace-indexer', 'host-slot'])
 
 function isSystem (value) {
@@ -80,7 +82,7 @@ async function setIndexer (node, v, c) {
   if (oldActive && !c.host.removeable(old)) return c.ignored('last indexer', node)
   if (!isActiveIndexer(info)) await c.host.addWriter(key, { indexer: true })
   if (oldActive) await c.host.removeWriter(old)
-  await c.slots.append({ ordinal: v.ordinal, key: v.key })
+  await c.slots.append(slotRecord(v))
   c.applied(v.type, v.key, node)
 }
 
@@ -88,13 +90,22 @@ async function hostSlot (node, v, c) {
   if (!c.byIndexer) return c.ignored('host-slot not from an indexer', node)
   if (v.key !== hex(node.from.key)) return c.ignored('a host claims its own slot only', node)
   if (!validOrdinal(v.ordinal) || !c.slots) return c.ignored('malformed', node)
-  const slots = await readSlots(c.slots)
-  const current = slots.get(v.ordinal) || null
-  if (current === v.key) return c.duplicate('the slot holds the key', node)
-  if (current) return c.ignored(`slot ${v.ordinal} holds ${current.slice(0, 16)}`, node)
-  if (slotOf(slots, v.key) !== null) return c.ignored(`the key holds slot ${slotOf(slots, v.key)}`, node)
-  await c.slots.append({ ordinal: v.ordinal, key: v.key })
+  const records = await readSlotRecords(c.slots)
+  const current = records.get(v.ordinal) || null
+  if (current && current.key === v.key) {
+    if (!v.nonce || current.nonce) return c.duplicate('the slot holds the key', node)
+    await c.slots.append(slotRecord(v))
+    return c.applied('host-slot', v.key, node)
+  }
+  if (current) return c.ignored(`slot ${v.ordinal} holds ${current.key.slice(0, 16)}`, node)
+  const held = [...records].find(([, r]) => r.key === v.key)
+  if (held) return c.ignored(`the key holds slot ${held[0]}`, node)
+  await c.slots.append(slotRecord(v))
   c.applied('host-slot', v.key, node)
+}
+
+function slotRecord (v) {
+  return v.nonce ? { ordinal: v.ordinal, key: v.key, nonce: v.nonce } : { ordinal: v.ordinal, key: v.key }
 }
 
 const HANDLERS = {
@@ -108,6 +119,7 @@ const HANDLERS = {
 async function applySystem (node, ctx) {
   const v = node.value
   if (typeof v.key !== 'string' || !HEX64.test(v.key)) return ctx.ignored('malformed', node)
+  if (v.nonce !== undefined && v.nonce !== null && (typeof v.nonce !== 'string' || !HEX64.test(v.nonce))) return ctx.ignored('malformed nonce', node)
   const byIndexer = isActiveIndexer(await writerInfo(ctx.host, node.from.key))
   return HANDLERS[v.type](node, v, { ...ctx, byIndexer })
 }

@@ -98,6 +98,8 @@ class Inputs:
     partition: int = 0  # hosts of an ordinal below it keep their old template (the upgrade brake)
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topic's NetworkPolicy
     member_seed_id: str | None = None  # the member seed's id (a new seed rolls the pods that mount it)
+    restore: str | None = None  # the ConfigMap's `restore` ("true": hosts start in restore mode; planner/restore.py)
+    restored: bool = False  # `swarm-operator restore` made the topic: its hosts read SWARM_RESTORE (planner/restore.py)
     digest: str = ""  # `topic_digest(topic)`, when the caller has it already ("": computed when asked)
 
     @property

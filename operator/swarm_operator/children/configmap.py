@@ -1,5 +1,6 @@
 """The ConfigMap `<name>-swarm`: what the clients (and, once recorded, the host) read. The base key
-is kept outside status here, and only once recorded (or adopted)."""
+is kept outside status here, and only once recorded (or adopted); `restore` on a restored topic
+("true" while its hosts first start, then "false")."""
 
 from __future__ import annotations
 
@@ -18,5 +19,7 @@ def swarm_configmap(inputs: Inputs) -> dict[str, Any]:
     }
     if inputs.base_key:
         data[names.CM_BASE_KEY] = inputs.base_key
+    if inputs.restore is not None:  # "true" for a restored topic's hosts until each reported (planner/restore.py)
+        data[names.CM_RESTORE] = inputs.restore
     meta = metadata(inputs.topic, names.swarm_configmap(name), names.COMPONENT_HOST)
     return with_spec_hash({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})

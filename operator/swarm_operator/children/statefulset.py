@@ -26,7 +26,17 @@ def _several_env(hosts: int) -> list[dict[str, Any]]:
     ]
 
 
-def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1) -> list[dict[str, Any]]:
+def _restore_env(topic_name: str, restored: bool) -> list[dict[str, Any]]:
+    """A topic `swarm-operator restore` made: SWARM_RESTORE from the ConfigMap's optional `restore`,
+    there from the StatefulSet's creation, so that the key's removal restarts no host (env is read at
+    a container's start). Other topics have no reference: an operator upgrade rolls none of them."""
+    if not restored:
+        return []
+    return [pods.env_from_configmap(names.ENV_RESTORE, names.swarm_configmap(topic_name), names.CM_RESTORE,
+                                    optional=True)]
+
+
+def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1, restored: bool = False) -> list[dict[str, Any]]:
     configmap = names.swarm_configmap(topic_name)
     return [
         pods.env_value(names.ENV_TOPIC, spec.topic_of(topic_name)),
@@ -44,6 +54,7 @@ def host_env(topic_name: str, spec: SwarmTopicSpec, hosts: int = 1) -> list[dict
         # its disk rejoins the recorded base. From the ConfigMap, so recording does not restart it.
         pods.env_from_configmap(names.ENV_BASE_KEY, configmap, names.CM_BASE_KEY, optional=True),
         *_several_env(hosts),
+        *_restore_env(topic_name, restored),
     ]
 
 
@@ -61,7 +72,8 @@ def host_resources(theirs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, hosts: int) -> dict[str, Any]:
+def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, hosts: int,
+                    restored: bool) -> dict[str, Any]:
     host = spec.bootstrapHost
     return {
         "name": names.HOST_CONTAINER,
@@ -69,7 +81,7 @@ def _host_container(topic_name: str, spec: SwarmTopicSpec, peer_image: str, host
         "args": ["host"],
         "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": names.DEFAULT_STATUS_PORT,
                    "protocol": "TCP"}],
-        "env": host_env(topic_name, spec, hosts),
+        "env": host_env(topic_name, spec, hosts, restored),
         "volumeMounts": [
             {"name": names.DATA_VOLUME, "mountPath": names.DATA_MOUNT_PATH},
             pods.mount(names.IDENTITY_VOLUME, names.IDENTITY_MOUNT_PATH),
@@ -121,7 +133,7 @@ def _template(inputs: Inputs) -> dict[str, Any]:
             # The host never calls the API server: no token in the pod (the template cannot ask for one).
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 30,
-            "containers": [_host_container(name, spec, inputs.peer_image, inputs.hosts)],
+            "containers": [_host_container(name, spec, inputs.peer_image, inputs.hosts, inputs.restored)],
             "volumes": volumes,
         },
     }

@@ -168,12 +168,25 @@ def format_events(report: TopicReport, limit: int = 10) -> list[str]:
     return rows if len(rows) > 1 else ["  (none: events expire after about an hour)"]
 
 
+def restore_line(status: Obj) -> list[str]:
+    """A restored topic's restore mode (status.restore), in a line; none for other topics."""
+    restore = status.get("restore")
+    if not isinstance(restore, dict) or not restore.get("source"):
+        return []
+    if not restore.get("finishedAt"):
+        return [f"  restored from {restore['source']}: restore mode on since {restore.get('startedAt') or '-'}, "
+                "until every host reported (a waiting host's /readyz says what for)"]
+    hosts = ", ".join(str(n) for n in restore.get("restoredHosts") or []) or "none"
+    return [f"  restored from {restore['source']}: restore mode off since {restore['finishedAt']}; hosts that "
+            f"took back their writer keys: {hosts}"]
+
+
 def format_status(report: TopicReport, events: int = 10) -> str:
     meta = report.topic["metadata"]
     status = report.topic.get("status") or {}
     header = [f"SwarmTopic {meta['namespace']}/{meta['name']}",
               f"  phase {status.get('phase') or '-'}, clients {status.get('clientsReady') or '-'}, "
-              f"base key {status.get('baseKey') or '(not recorded)'}"]
+              f"base key {status.get('baseKey') or '(not recorded)'}", *restore_line(status)]
     advice = next_steps(report)
     sections = [
         header,

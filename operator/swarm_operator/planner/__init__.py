@@ -29,7 +29,7 @@ from .. import conditions as c
 from .. import names, owned
 from ..identity import untrusted_host_key
 from ..reasons import R
-from . import adopt, backupcheck, basekey, clients, host, record, status, trust
+from . import adopt, backupcheck, basekey, clients, host, record, restore, status, trust
 from .status import describe_change, progress_only, quiet_only
 from .types import Decision, Event, Observed, Plan, Target, Write, earliest, waves, write
 
@@ -91,7 +91,8 @@ def plan(obs: Observed) -> Plan:
     made = clients.deployments(obs, keys, given.key if obs.recorded_key else key.recorded)
     refused = host.scale_down_refused(obs)
     backup = backupcheck.check(obs)
-    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made, backup],
+    restoring = restore.decide(obs)  # restore mode of a restored topic's hosts (the ConfigMap's side: host.inputs)
+    return _finish(obs, [adopted, identity, owners, fields, side, ready, key, made, backup, restoring],
                    [refused] if refused else [], record=key.recorded_now, hold=given.hold,
                    recorded_now=key.recorded_now, conflict_now=key.conflict_now, timeout_now=ready.timeout_now,
                    roll=side.roll,

@@ -96,8 +96,9 @@ def verified(kind: owned.Kind, desired: Obj, live: Obj) -> None:
 
 
 # What the host pods' template is not made from (tests/unit/test_plan.py holds them to it): the
-# recorded key (read from the ConfigMap), the hosts running now and the upgrade brake's partition.
-NOT_IN_TEMPLATE = {"base_key": None, "host_replicas": 1, "partition": 0}
+# recorded key and the restore mode's value (both read from the ConfigMap), the hosts running now
+# and the upgrade brake's partition.
+NOT_IN_TEMPLATE = {"base_key": None, "host_replicas": 1, "partition": 0, "restore": None}
 
 
 def template_hash(made: Inputs) -> str:

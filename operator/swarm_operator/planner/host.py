@@ -17,7 +17,7 @@ from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
-from . import brake, record, trust
+from . import brake, record, restore, trust
 from .desired import Want, unchanged
 from .ensure import keep, merged
 from .quorum import several_hosts
@@ -73,7 +73,8 @@ def inputs(obs: Observed, public_keys: tuple[str, ...]) -> Inputs:
     assert obs.spec is not None
     return Inputs(obs.topic, obs.spec, obs.peer_image, public_keys[0], record.given(obs).key,
                   host_replicas=host_replicas(obs), host_public_keys=public_keys, hosts=obs.host_count,
-                  network=obs.network, member_seed_id=trust.member_seed_id(obs), digest=obs.digest)
+                  network=obs.network, member_seed_id=trust.member_seed_id(obs), digest=obs.digest,
+                  restore=restore.configmap_value(obs), restored=restore.restored_from(obs.topic) is not None)
 
 
 @dataclass(frozen=True)

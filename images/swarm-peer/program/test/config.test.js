@@ -63,7 +63,9 @@ test('several hosts: SWARM_HOST_REPLICAS, SWARM_HOST_ORDINAL, seed-<n> and SWARM
     [{ SWARM_HOST_ORDINAL: '-1' }, /SWARM_HOST_ORDINAL must be an integer/],
     [{ SWARM_HOST_SEED_FILE: '' }, /SWARM_HOST_SEED_FILE is required/],
     [{ SWARM_HOST_ORDINAL: '1', SWARM_BASE_KEY: 'ab'.repeat(32) }, /SWARM_IDENTITY_SEED_FILE \(key seed-1 of host 1\) names a file that cannot be read: .*seed-1/],
-    [{ SWARM_HOST_ORDINAL: '2' }, /SWARM_BASE_KEY is required for host 2: only host 0 creates the base/]
+    [{ SWARM_HOST_ORDINAL: '2' }, /SWARM_BASE_KEY is required for host 2: only host 0 creates the base/],
+    [{ SWARM_RESTORE: 'maybe' }, /SWARM_RESTORE must be true or false, got "maybe"/],
+    [{ SWARM_RESTORE: 'true' }, /SWARM_BASE_KEY is required when SWARM_RESTORE is true: a restore rejoins the recorded base/]
   ]
   fs.writeFileSync(path.join(dir, 'seed-2'), crypto.randomBytes(32).toString('hex'))
   for (const [bad, want] of cases) {
