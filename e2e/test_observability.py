@@ -58,7 +58,7 @@ def observed_run() -> Iterator[dict[str, Any]]:
         prometheus = Prometheus(workdir, {OPERATOR_JOB: replicas, PEERS_JOB: []})
         wait_for("the operators scraped", lambda: prometheus.up_targets() >= len(replicas), timeout=30)
         started = time.time()
-        cluster.apply(topic_manifest("observed", NS, clients=3))
+        cluster.apply(topic_manifest("observed", NS, clients=3, hosts=None))  # three: the HA panels have data
         cluster.apply(topic_manifest(HELD, NS, clients=1, paused=True))
         wait_ready(cluster, "observed", NS)
         wait_for("3 clients", lambda: clients_ready(cluster, "observed", NS, 3))

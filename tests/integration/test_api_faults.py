@@ -243,8 +243,12 @@ def converged(api: Api, node: Node) -> list[str]:
             waiting.append(f"{name}: baseKey {status.get('baseKey')!r}, {status.get('phase')}/{status.get('reason')}")
         elif status.get("hostPublicKey") != node.public_key(name):
             waiting.append(f"{name}: hostPublicKey {status.get('hostPublicKey')}, the host's {node.public_key(name)}")
-        elif ((configmaps.get(f"{name}-swarm") or {}).get("data") or {}).get("baseKey") != KEYS[name]:
-            waiting.append(f"{name}: the ConfigMap's key")
+        elif (cm_key := ((configmaps.get(f"{name}-swarm") or {}).get("data") or {}).get("baseKey")) != KEYS[name] \
+                and not (name in node.to_flip and cm_key is None):
+            # A flipped topic whose host contradicted the record before the ConfigMap got the key keeps
+            # a ConfigMap without one (a key the host contradicts is given to no child: issue 23); it
+            # never carries another key.
+            waiting.append(f"{name}: the ConfigMap's key {cm_key!r}")
         elif name in node.to_flip and (name not in node.flipped or (degraded.get("status"), degraded.get(
                 "reason")) != ("True", "BaseKeyConflict")):
             waiting.append(f"{name}: flipped {name in node.flipped}, Degraded {degraded}")
