@@ -53,7 +53,7 @@ from e2e_support import (
     wait_for,
 )
 
-OLD_COMMIT = "8f4c199"  # release 0.1.0 (tag v0.1.0, which a clone may lack)
+OLD_COMMIT = "8f4c199be1126837ebbd42d64d836bfdf4f5f1f8"  # release 0.1.0 (tag v0.1.0, which a clone may lack)
 OLD_VERSION = "0.1.0"
 CHART = REPO / "charts" / "swarm-operator"
 NEW_VERSION = str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])

@@ -23,12 +23,14 @@ from swarm_operator import crd, names
 
 NS = "apps"
 REPO = Path(__file__).resolve().parents[2]
-RELEASE_0_1_0 = "v0.1.0"  # the git tag of the last release serving v1alpha1 only
+# Release 0.1.0, the last serving v1alpha1 only: its commit (tagged v0.1.0 where it was made; a clone
+# may lack the tag, never the commit, an ancestor of every later one).
+RELEASE_0_1_0 = "8f4c199be1126837ebbd42d64d836bfdf4f5f1f8"
 WARNING = "swarm-operator.dev/v1alpha1 SwarmTopic is deprecated; use swarm-operator.dev/v1beta1"
 
 
 def released(tmp: Path) -> Path:
-    """Release 0.1.0's chart, from its git tag (its CRD serves and stores v1alpha1 alone)."""
+    """Release 0.1.0's chart, from its commit (its CRD serves and stores v1alpha1 alone)."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", RELEASE_0_1_0, "charts/swarm-operator", "operator"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
