@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from localcluster.controlplane import BIN
+from swarm_operator import __version__
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="a node needs root"),
@@ -22,7 +23,9 @@ pytestmark = [
                        reason="no kube-router or podman: run make setup"),
     pytest.mark.timeout(600),
 ]
-IMAGE = "ghcr.io/swarm-operator/swarm-peer:0.1.0"  # it has node: a web server and a client in one line each
+# The peer image the set-up built (this version's: no other is on a fresh machine); it has node, so a
+# web server and a client in one line each.
+IMAGE = f"ghcr.io/swarm-operator/swarm-peer:{__version__}"
 SERVE = "require('http').createServer((q, r) => r.end('hello')).listen(8080)"
 FETCH = ("fetch('http://' + process.argv[1] + ':8080', {signal: AbortSignal.timeout(3000)})"
          ".then(r => r.text()).then(t => console.log(t), e => { console.log('blocked'); })")
