@@ -18,6 +18,7 @@ import asyncio
 import base64
 import ctypes
 import hashlib
+import ipaddress
 import json
 import os
 import socket
@@ -32,8 +33,7 @@ from kubeapi import Api, ApiError
 from nacl.signing import SigningKey
 
 NETNS = "swarm-kwok"
-VETH = ("swarm-kwok0", "swarm-kwok1")
-HOST_SIDE, NS_SIDE = "10.249.0.1", "10.249.0.2"
+LINK_NET = "10.249.0.0/30"  # the veth pair's addresses: .1 on this machine's side, .2 in the namespace
 STATUS_PORT = 8080  # the host contract's default status port
 CLONE_NEWNET = 0x40000000
 
@@ -86,25 +86,32 @@ def _netns_dir_mounted() -> bool:
 class NetNamespace:
     """The namespace, veth pair and routes that make kwok's CIDR reach a socket of this process."""
 
-    def __init__(self, cidr: str) -> None:
+    def __init__(self, cidr: str, name: str = NETNS, link_net: str = LINK_NET) -> None:
+        """`name` (the namespace; its veth pair is `name`0/`name`1) and `link_net` are the benchmark's
+        own: anything else that makes a namespace (a test) takes other ones, since `create()` first
+        removes what has this name, and a second route to the same CIDR is refused."""
         self.cidr = cidr
+        self.name = name
+        self.veth = (f"{name}0", f"{name}1")
+        network = ipaddress.ip_network(link_net)
+        self.host_side, self.ns_side = str(network.network_address + 1), str(network.network_address + 2)
         self.mounted_before = _netns_dir_mounted()  # `ip netns add` mounts /run/netns the first time
 
     def create(self) -> None:
         self.remove()  # what a killed run left
-        ns = ["ip", "netns", "exec", NETNS]
-        for argv in (["ip", "netns", "add", NETNS],
-                     ["ip", "link", "add", VETH[0], "type", "veth", "peer", "name", VETH[1], "netns", NETNS],
-                     ["ip", "addr", "add", f"{HOST_SIDE}/30", "dev", VETH[0]], ["ip", "link", "set", VETH[0], "up"],
-                     [*ns, "ip", "addr", "add", f"{NS_SIDE}/30", "dev", VETH[1]],
-                     [*ns, "ip", "link", "set", VETH[1], "up"], [*ns, "ip", "link", "set", "lo", "up"],
+        ns, (outer, inner) = ["ip", "netns", "exec", self.name], self.veth
+        for argv in (["ip", "netns", "add", self.name],
+                     ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", self.name],
+                     ["ip", "addr", "add", f"{self.host_side}/30", "dev", outer], ["ip", "link", "set", outer, "up"],
+                     [*ns, "ip", "addr", "add", f"{self.ns_side}/30", "dev", inner],
+                     [*ns, "ip", "link", "set", inner, "up"], [*ns, "ip", "link", "set", "lo", "up"],
                      [*ns, "ip", "route", "add", "local", self.cidr, "dev", "lo"],
-                     ["ip", "route", "add", self.cidr, "via", NS_SIDE, "dev", VETH[0]]):
+                     ["ip", "route", "add", self.cidr, "via", self.ns_side, "dev", outer]):
             subprocess.run(argv, check=True, capture_output=True)
 
     def remove(self) -> None:
-        subprocess.run(["ip", "link", "del", VETH[0]], capture_output=True)  # the route goes with it
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.veth[0]], capture_output=True)  # the route goes with it
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         if not self.mounted_before and _netns_dir_mounted() and not os.listdir("/run/netns"):
             subprocess.run(["umount", "/run/netns"], capture_output=True)
             os.rmdir("/run/netns")
@@ -115,7 +122,7 @@ class NetNamespace:
 
         def inside() -> None:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            with open(f"/run/netns/{NETNS}") as target:
+            with open(f"/run/netns/{self.name}") as target:
                 if libc.setns(target.fileno(), CLONE_NEWNET) != 0:
                     made.append(OSError(ctypes.get_errno(), "setns"))
                     return
