@@ -4,8 +4,7 @@ repository and a home of its own (no path of the repository involved), and a Swa
 the operator that release installed, every pod running an image pulled from the registry by the
 released digest.
 
-The node pulls 127.0.0.1:<port>/... over plain HTTP (containerd does for loopback registries), so
-this needs the real node (issue 19); on the home-made node, which pulls nothing, it is skipped.
+The node pulls 127.0.0.1:<port>/... over plain HTTP (containerd does for loopback registries).
 The session's own operator release is scaled to 0 meanwhile (two operators would both reconcile)
 and the CRD stays the session release's (`crds.create=false`: Helm does not let two releases own
 one object).
@@ -60,8 +59,6 @@ def image_digests(pod: dict[str, Any]) -> set[str]:
 
 @pytest.fixture
 def operator_from_oci(cluster: Cluster, registry: Registry, ns: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    if getattr(cluster, "runtime", None) is not None:
-        pytest.skip("the home-made node pulls no image from a registry: this runs on the real node (issue 19)")
     proc = run_release(VERSION, f"{registry.address}/swarm-operator", tmp_path / "dist", "--skip-build")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     released = json.loads((tmp_path / "dist" / f"release-{VERSION}.json").read_text())

@@ -1,6 +1,7 @@
 """Acting on a plan whose writes go out together (reconciler/act.py): a wave's answers are all kept,
 a refusal in it ends the pass with the status saying so and nothing after the wave sent, a 409 in
-it reads its object again and is raised. The API server is the one thing stood in for (`Server`)."""
+it reads its object again and is raised, and so is the 403 of an API server still learning a CRD's
+new version (no Forbidden status for it). The API server is the one thing stood in for (`Server`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from swarm_operator import owned
-from swarm_operator.api.errors import ApiConflict, ApiInvalid
+from swarm_operator.api.errors import ApiConflict, ApiForbidden, ApiInvalid
 from swarm_operator.planner import plan
 from swarm_operator.reconciler.act import act
 from swarm_operator.reconciler.caches import Caches
@@ -101,3 +102,25 @@ async def test_a_conflict_in_a_wave_reads_its_object_again_and_is_raised() -> No
         await act(wiring(server), Memory(), topic, the_plan)
     assert ("get", owned.CONFIGMAP.path("apps", "chat-swarm")) in server.asked  # read again: whose is it?
     assert not any(path.endswith("/statefulsets") for _, path in server.asked)
+
+
+async def test_a_403_of_the_server_catching_up_with_a_new_crd_version_is_retried_not_reported() -> None:
+    """Right after the CRD upgrade from 0.1.0 (v1beta1 added), OwnerReferencesPermissionEnforcement
+    answers 403 for every child whose owner is a v1beta1 SwarmTopic until its discovery refreshes:
+    raised for the controller's backoff, with no Forbidden condition (the RBAC is right). Another 403
+    is still a refusal the status reports."""
+    lag = ("configmaps \"chat-swarm\" is forbidden: cannot set blockOwnerDeletion in this case because cannot "
+           "find RESTMapping for APIVersion swarm-operator.dev/v1beta1 Kind SwarmTopic: no matches for kind")
+    configmaps = owned.CONFIGMAP.path("apps")
+    server = Server({configmaps: ApiForbidden(403, "Forbidden", lag)})
+    topic, the_plan = first_pass()
+    with pytest.raises(ApiForbidden):
+        await act(wiring(server), Memory(), topic, the_plan)
+    assert not any(verb == "patch" for verb, _ in server.asked)  # no status written
+    assert not any(path.endswith("/statefulsets") for _, path in server.asked)
+
+    rbac = 'configmaps is forbidden: User "system:serviceaccount:ops:swarm-operator" cannot create resource'
+    server = Server({configmaps: ApiForbidden(403, "Forbidden", rbac)})
+    topic, the_plan = first_pass()
+    after, refused = await act(wiring(server), Memory(), topic, the_plan)
+    assert refused is not None and refused.reason == "Forbidden" and after.status["reason"] == "Forbidden"

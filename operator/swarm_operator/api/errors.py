@@ -8,7 +8,11 @@ the acting layer (what a refused write becomes) and the controller (when to try 
   (gone meanwhile): read again and retry at once; it is no error.
 * `REFUSED`: 400 / 422 Invalid and 403 Forbidden: the server refuses this request and will refuse
   it again until something changes: say so (a condition with the server's message), back off.
-* `TRANSIENT`: anything else (429, 5xx, the network, a bug): retry with backoff.
+* `TRANSIENT`: anything else (429, 5xx, the network, a bug): retry with backoff. So is the one 403
+  that is the server catching up, not a refusal: right after a CRD gains a version, the
+  OwnerReferencesPermissionEnforcement admission plugin cannot map the owner's new apiVersion until
+  its discovery refreshes ("cannot find RESTMapping", about 30 s on the upgrade e2e from 0.1.0),
+  and a `Forbidden` condition and event for it would tell the user to fix RBAC that is right.
 """
 
 from __future__ import annotations
@@ -74,10 +78,18 @@ class Verdict(enum.Enum):
     TRANSIENT = "transient"  # retry with backoff
 
 
+# The admission plugin's words when its RESTMapper does not know the owner's group/version yet
+# (plugin/pkg/admission/gc/gc_admission.go: "cannot set blockOwnerDeletion in this case because
+# cannot find RESTMapping for APIVersion ... Kind ...").
+_MAPPING_LAG = "cannot find RESTMapping"
+
+
 def verdict(exc: BaseException) -> Verdict:
     """What an exception of an API call means for the caller (the module's docstring)."""
     if isinstance(exc, ApiConflict | ApiNotFound):
         return Verdict.STALE
+    if isinstance(exc, ApiForbidden) and _MAPPING_LAG in exc.message:
+        return Verdict.TRANSIENT
     if isinstance(exc, ApiInvalid | ApiForbidden):
         return Verdict.REFUSED
     return Verdict.TRANSIENT
