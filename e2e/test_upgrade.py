@@ -16,8 +16,8 @@
 4. `helm rollback` to 0.1.0 is refused (0.1.0's CRD cannot be put back over stored v1beta1); the
    runbook's way (docs/operations.md, "Roll back the operator": the previous chart with
    crds.create=false) installs the 0.1.0 operator, which reports every topic InvalidSpec
-   (`spec.bootstrapHost.replicas` is a field it does not know) with one event each and touches no
-   child: the same zeros, and no pod restarted.
+   (`spec.bootstrapHost.replicas` is a field it does not know) with one event each (per 0.1.0 replica
+   at most) and touches no child: the same zeros, and no pod restarted.
 The figures are printed as one JSON line; times are printed, never asserted.
 """
 
@@ -54,6 +54,7 @@ from e2e_support import (
 )
 
 OLD_COMMIT = "8f4c199be1126837ebbd42d64d836bfdf4f5f1f8"  # release 0.1.0 (tag v0.1.0, which a clone may lack)
+OLD_REPLICAS = 2  # release 0.1.0's chart: replicaCount 2, one leader
 OLD_VERSION = "0.1.0"
 CHART = REPO / "charts" / "swarm-operator"
 NEW_VERSION = str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
@@ -548,7 +549,10 @@ def test_upgrade_from_0_1_0_and_back_keeps_every_key_and_entry(cluster: Cluster,
     # The rollback: refused by helm, a freeze by the 0.1.0 operator that touches nothing, nothing lost.
     assert back["helmRollbackRefused"] and "storedVersions" in back["helmRollbackError"], back
     assert all("spec.bootstrapHost.replicas" in m for m in back["messages"].values()), back["messages"]
-    assert events == dict.fromkeys(names, 1), events
+    # No storm: 0.1.0 posts a topic's InvalidSpec once per process (its EventLimiter is per process) and
+    # its chart runs two replicas; a leader handover while they roll in lets the second post again for
+    # the topics the first was still passing (2026-12-05: 22 events, t06 and t07 twice).
+    assert set(events) == set(names) and all(1 <= n <= OLD_REPLICAS for n in events.values()), events
     assert touched == [], touched
     assert watch.peaks["rollback"]["hosts"] == 0, dict(watch.peaks["rollback"])
     assert down_changed == {}, down_changed
