@@ -74,10 +74,17 @@ async function startMember ({ bootstrap, topic, host, secret, app = logApp, ...r
   return m
 }
 
+// Autobase swaps its system and view cores while it reorganises (a host added, a key removed): a
+// read that lands on the core being closed throws SESSION_CLOSED; it is "not yet", read again.
 async function until (fn, ms, what) {
   const end = Date.now() + ms
   while (Date.now() < end) {
-    const v = await fn()
+    let v
+    try {
+      v = await fn()
+    } catch (err) {
+      if (err.code !== 'SESSION_CLOSED') throw err
+    }
     if (v) return v
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
