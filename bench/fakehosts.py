@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ctypes
 import hashlib
 import ipaddress
@@ -36,6 +37,7 @@ NETNS = "swarm-kwok"
 LINK_NET = "10.249.0.0/30"  # the veth pair's addresses: .1 on this machine's side, .2 in the namespace
 STATUS_PORT = 8080  # the host contract's default status port
 CLONE_NEWNET = 0x40000000
+HOST_WAIT = 3.0  # seconds a status request waits for this process to learn its pod (`FakeHosts._status`)
 
 
 def rfc3339() -> str:
@@ -152,6 +154,7 @@ class FakeHosts:
         self.net = NetNamespace(cidr)
         self.hosts: dict[str, SimHost] = {}
         self._pending: set[str] = set()
+        self._known: dict[str, asyncio.Event] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -184,10 +187,23 @@ class FakeHosts:
             print(f"  (fake host {ip}: {err})", flush=True)
         finally:
             self._pending.discard(ip)
+            self._learnt(ip).set()
+
+    def _learnt(self, ip: str) -> asyncio.Event:
+        """Set once this process has tried to learn the host on `ip`."""
+        return self._known.setdefault(ip, asyncio.Event())
 
     async def _status(self, request: web.Request) -> web.Response:
+        """A real host answers once its pod is Ready (its readiness probe is this server); kwok marks
+        the pod Ready at once, and this process learns the pod from its own watch and reads its
+        identity Secret after that: a request that comes first waits for it (at most HOST_WAIT s),
+        rather than a 503 that would make the operator's pass see an unreachable host."""
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        host = self.hosts.get(sockname[0]) if sockname else None
+        ip = sockname[0] if sockname else None
+        if ip is not None and ip not in self.hosts:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._learnt(ip).wait(), HOST_WAIT)
+        host = self.hosts.get(ip) if ip else None
         if host is None:
             return web.Response(status=503, text="no host on this address (yet)")
         return web.Response(body=host.envelope(request.query.get("nonce")), content_type="application/json")

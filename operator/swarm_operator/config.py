@@ -47,6 +47,9 @@ class Config:
     peer_image: str = DEFAULT_PEER_IMAGE  # the host image of topics that name none
     reconcile_interval: float = 300.0  # seconds between re-checks of every topic from the caches
     workers: int = 32  # at most this many topics reconciled at once (fewer while the API server's answers slow)
+    # Seconds from a change of a topic or its children to its pass (host pods turning Ready, new
+    # topics and topics whose clients are coming up: at once): a step's run of changes is one pass.
+    change_delay: float = 0.5
     api_qps: float = 200.0  # client-side rate limit of API requests per second (0: none beyond the server's)
     api_burst: int = 400  # requests that may start at once above that rate
     max_rolling_topics: int = 5  # topics whose hosts roll onto a new template at once (the upgrade brake)

@@ -11,7 +11,7 @@ kinds. A new child kind is one entry here and one builder in `children/`.
   server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
   what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
   by the topic label for everything else): the child -> topic mapping;
-- the queue lane of its events (`progress`: a host pod's change jumps the queue);
+- the queue lane of its events (`progress`: a change of a host pod that is Ready jumps the queue);
 - the REST paths (`Kind.path`);
 - the chart's RBAC rules (`rbac.py` writes them into the chart: the verbs of every kind in every
   watched namespace, and the leader Lease's in the release's own namespace).
@@ -31,6 +31,7 @@ from .children.disruption import host_disruption_budget
 from .children.networkpolicy import topic_network_policy
 from .managed import with_record_writers
 from .models import SwarmTopicSpec
+from .objects import pod_ready
 
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
 CHILDREN = ((names.LABEL_MANAGED_BY, "swarm-operator"), (names.LABEL_TOPIC, ""))
@@ -69,7 +70,10 @@ class Kind:
     watch: bool = False  # kept in a watch-fed cache; its events re-queue its topic
     selector: tuple[tuple[str, str], ...] = ()  # server-side labelSelector ("" value: the label exists)
     metadata_only: bool = False  # cached as PartialObjectMetadata (Secrets: never their data)
-    progress: bool = False  # its events are progress: the topic goes to the queue's first lane
+    # Which of its events are progress (the object as cached, None when gone): the topic goes to the
+    # queue's first lane. Host pods: a Ready one (its key may be read); its creation, scheduling and
+    # start are ordinary changes, which the queue coalesces.
+    progress: Callable[[dict[str, Any] | None], bool] | None = None
     trim: Trim | None = None  # what the cache keeps of each object
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
@@ -150,7 +154,7 @@ DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "wa
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
-POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=True,
+POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=pod_ready,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)
 # The host's volume (made by the StatefulSet controller from its claim template), whose uid the
 # encryption Secret names as its second owner.

@@ -31,7 +31,7 @@ def test_lanes_by_how_close_a_topic_is_to_done() -> None:
 
 
 async def test_a_topic_close_to_done_goes_before_a_burst_of_first_passes() -> None:
-    controller = Controller(None)  # type: ignore[arg-type]
+    controller = Controller(None, change_delay=0)  # type: ignore[arg-type]
     controller.triage.seen.add(("apps", "rolling"))
     controller.triage.passed(("apps", "rolling"), outcome("RollingOut"))
     controller.triage.seen.add(("apps", "bootstrapping"))
@@ -41,6 +41,20 @@ async def test_a_topic_close_to_done_goes_before_a_burst_of_first_passes() -> No
     controller.announce("apps", "rolling", False)  # a client pod became Ready: its Deployment changed
     order = [(await controller.queue.next())[0][1] for _ in range(3)]
     assert order == ["rolling", "bootstrapping", "new-0"]
+
+
+async def test_a_seen_topics_changes_are_one_pass_and_progress_is_at_once() -> None:
+    controller = Controller(None, change_delay=0.05)  # type: ignore[arg-type]
+    controller.triage.seen.update({("apps", "bootstrapping"), ("apps", "keyed")})
+    for _ in range(4):  # its host pod created, scheduled, started; its volume bound
+        controller.announce("apps", "bootstrapping", False)
+    controller.announce("apps", "new", False)  # a first pass: at once
+    controller.announce("apps", "keyed", True)  # its host pod is Ready: at once
+    assert len(controller.queue) == 2
+    assert [(await controller.queue.next())[0][1] for _ in range(2)] == ["keyed", "new"]
+    assert await asyncio.wait_for(controller.queue.next(), 1) == (("apps", "bootstrapping"), CHANGE)
+    await asyncio.sleep(0.1)
+    assert len(controller.queue) == 0  # the four changes were one turn
 
 
 class Wiring:

@@ -48,7 +48,7 @@ class Listing:
 
 def pod_informer(kube: Any, seen: list[tuple[str, str]]) -> Informer:
     return Informer(kube, "/api/v1/pods", topic_of=lambda o: owned.topic_of(owned.POD, o),
-                    on_change=lambda ns, t: seen.append((ns, t)), selector=owned.label_selector(owned.POD),
+                    on_change=lambda ns, t, _obj: seen.append((ns, t)), selector=owned.label_selector(owned.POD),
                     trim=owned.POD.trim)
 
 
@@ -136,6 +136,29 @@ async def test_the_operators_own_write_does_not_wake_it_but_a_later_change_does(
     assert informer.get("apps", "chat-host-0") is None
 
 
+async def test_the_watch_event_of_a_write_in_flight_wakes_nobody_but_anothers_change_does() -> None:
+    seen: list[tuple[str, str]] = []
+    informer = pod_informer(Listing(""), seen)
+    informer.expect("apps", "chat-host-0")  # a write is sent; its watch event comes before its answer
+    informer._changed(host_pod("chat", version="5"))
+    assert seen == [] and informer.get("apps", "chat-host-0") is not None  # stored, held
+    informer.settle("apps", "chat-host-0", host_pod("chat", version="5"))  # the answer: that same version
+    assert seen == []
+
+    informer.expect("apps", "chat-host-0")
+    changed = host_pod("chat", version="6")
+    changed["status"]["conditions"][0]["status"] = "False"
+    informer._changed(changed)  # someone else's change while ours is in flight
+    informer._changed(host_pod("chat", version="7"))  # then ours
+    informer.settle("apps", "chat-host-0", host_pod("chat", version="7"))
+    assert seen == [("apps", "chat")]  # announced once the write settled
+
+    informer.expect("apps", "chat-host-0")
+    informer._changed(changed | {"metadata": {**changed["metadata"], "resourceVersion": "8"}})
+    informer.settle("apps", "chat-host-0", None)  # the write failed: what was seen is announced
+    assert seen == [("apps", "chat")] * 2
+
+
 async def test_an_error_event_lists_again() -> None:
     informer = pod_informer(Listing(""), [])
 
@@ -156,6 +179,18 @@ async def test_a_host_pod_change_puts_its_topic_ahead_of_a_burst() -> None:
     caches._informers[("Pod", None)]._changed(host_pod("chat"))  # the pod Ready event
     assert await asyncio.wait_for(queue.get(), 1) == ("apps", "chat")
     assert await asyncio.wait_for(queue.get(), 1) == ("apps", "new-0")
+
+
+def test_only_a_ready_host_pods_change_is_progress() -> None:
+    said: list[tuple[str, str, bool]] = []
+    caches = Caches(None, (), lambda ns, t, progress: said.append((ns, t, progress)))  # type: ignore[arg-type]
+    pods = caches._informers[("Pod", None)]
+    starting = host_pod("chat", version="1")
+    starting["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}
+    pods._changed(starting)  # created, scheduled: an ordinary change (coalesced by the controller)
+    pods._changed(host_pod("chat", version="2"))  # Ready: its key may be read
+    pods._deleted(("apps", "chat-host-0"))  # gone: an ordinary change
+    assert said == [("apps", "chat", False), ("apps", "chat", True), ("apps", "chat", False)]
 
 
 async def test_metadata_only_kinds_keep_no_data_even_from_a_writes_answer() -> None:

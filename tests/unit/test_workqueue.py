@@ -106,3 +106,24 @@ async def test_no_key_waits_while_a_taker_that_may_take_it_waits() -> None:
     if not express.done():
         queue.add("ready-2", 0)
         assert await asyncio.wait_for(express, 1) == ("ready-2", 0)
+
+
+async def test_a_burst_of_changes_added_soon_is_one_turn() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    for _ in range(5):  # a StatefulSet's pod created, scheduled, started; its volume bound ...
+        queue.add_soon("a", 0.05)
+    assert len(queue) == 0  # not yet: what else changes meanwhile joins the same turn
+    assert await asyncio.wait_for(queue.get(), 1) == "a"
+    queue.done("a")
+    await asyncio.sleep(0.1)
+    assert len(queue) == 0  # one turn for the five
+
+
+async def test_added_soon_while_waiting_or_active_is_as_added_now() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", RECHECK)
+    queue.add_soon("a", 10, EVENT)  # already waiting: keeps its turn, moved up
+    assert await asyncio.wait_for(queue.next(), 1) == ("a", EVENT)
+    queue.add_soon("a", 10)  # being processed: runs again right after, no timer
+    queue.done("a")
+    assert await asyncio.wait_for(queue.get(), 1) == "a"

@@ -7,11 +7,15 @@ function says which). A watch the server ends (its timeout) resumes from the las
 objects that changed or went away meanwhile are announced (a relist of thousands of unchanged
 objects must not flood the work queue).
 
-`on_change(namespace, topic)` is called for every object that is new, changed or gone, where a
+`on_change(namespace, topic, obj)` is called for every object that is new, changed or gone (`obj`:
+the object as the cache keeps it, None when gone), where a
 change is one of what the cache keeps (a status update the trim drops is stored, for its
 resourceVersion, and not announced). A caller's own write is put into the store with the server's answer
 (`put`): the watch event of that same version then changes nothing and announces nothing, so the
-operator is not woken by its own writes.
+operator is not woken by its own writes. The watch event often comes before the answer, though:
+so a writer says `expect` before it sends and `settle` once answered (or failed), and what the
+watch brings of that object meanwhile is stored but announced only if it was not the write
+itself (a version other than the answer's, or the write failed).
 
 `metadata_only` asks the server for PartialObjectMetadata (Secrets: the operator checks their
 owners and never receives their data). `trim` keeps what the caller needs of each object;
@@ -42,7 +46,7 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
-OnChange = Callable[[str, str], None]  # (namespace, topic)
+OnChange = Callable[[str, str, dict[str, Any] | None], None]  # (namespace, topic, object or None: gone)
 TopicOf = Callable[[dict[str, Any]], str | None]
 Trim = Callable[[dict[str, Any]], dict[str, Any]]
 WATCH_SECONDS = 300
@@ -88,6 +92,9 @@ class Informer:
         self._objects: dict[Key, tuple[str | None, int, bytes]] = {}  # (resourceVersion, content, packed)
         self._topics: dict[Key, str | None] = {}  # object -> its topic
         self._index: dict[Key, set[str]] = {}  # (namespace, topic) -> names
+        self._flights: dict[Key, int] = {}  # objects being written by this process: writes in flight
+        self._answered: dict[Key, set[str | None]] = {}  # ... the versions their answers made
+        self._held: dict[Key, tuple[set[str | None], set[str | None]]] = {}  # ... changes seen: versions, topics
         self._task: asyncio.Task[None] | None = None
 
     # --- reading -------------------------------------------------------------------------
@@ -105,6 +112,38 @@ class Informer:
     def put(self, obj: dict[str, Any]) -> None:
         """A write's answer from the server: stored without announcing it (the caller knows)."""
         self._store(self._clean(obj))
+
+    def expect(self, namespace: str, name: str) -> None:
+        """This process is about to write this object: changes seen until `settle` wait."""
+        key = (namespace, name)
+        self._flights[key] = self._flights.get(key, 0) + 1
+
+    def settle(self, namespace: str, name: str, answer: dict[str, Any] | None) -> None:
+        """A write `expect`ed is answered (`answer`: the object the server returned) or failed
+        (None). Once no write of the object is in flight, the changes seen meanwhile are announced,
+        unless each was the version a write's answer made (its own echo)."""
+        key = (namespace, name)
+        answered = self._answered.setdefault(key, set())
+        if answer is not None and _version(answer) is not None:
+            answered.add(_version(answer))
+        left = self._flights.get(key, 0) - 1
+        if left > 0:
+            self._flights[key] = left
+            return
+        self._flights.pop(key, None)
+        self._answered.pop(key, None)
+        held = self._held.pop(key, None)
+        if held is not None and not held[0] <= answered:
+            self._announce(namespace, self.get(namespace, name), *held[1])
+
+    def _hold(self, key: Key, version: str | None, *topics: str | None) -> bool:
+        """Keep a change of an object being written for `settle`: True when held."""
+        if key not in self._flights:
+            return False
+        versions, held = self._held.setdefault(key, (set(), set()))
+        versions.add(version)
+        held.update(topics)
+        return True
 
     def _clean(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj = self.trim(obj) if self.trim is not None else dict(obj)
@@ -142,21 +181,25 @@ class Informer:
         if stored is not None and stored[0] == _version(obj):
             return  # already known (the caller's own write, or an unchanged relist)
         before = self._topics.get(key)
-        content = self._store(self._clean(obj))
+        kept = self._clean(obj)
+        content = self._store(kept)
         if stored is not None and stored[1] == content and before == self._topics.get(key):
             return  # a change of what the cache does not keep (most status updates): stored, not announced
-        self._announce(key[0], before, self._topics.get(key))
+        if not self._hold(key, _version(obj), before, self._topics.get(key)):
+            self._announce(key[0], kept, before, self._topics.get(key))
 
     def _deleted(self, key: Key) -> None:
         if key not in self._objects:
             return
         del self._objects[key]
-        self._announce(key[0], self._unindex(key), None)
+        topic = self._unindex(key)
+        if not self._hold(key, None, topic):  # a deletion is never a write's answer: announced at `settle`
+            self._announce(key[0], None, topic)
 
-    def _announce(self, namespace: str, *topics: str | None) -> None:
+    def _announce(self, namespace: str, obj: dict[str, Any] | None, *topics: str | None) -> None:
         for topic in dict.fromkeys(topics):
             if topic is not None:
-                self.on_change(namespace, topic)
+                self.on_change(namespace, topic, obj)
 
     # --- list and watch ------------------------------------------------------------------
     def start(self) -> None:

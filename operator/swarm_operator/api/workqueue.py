@@ -66,6 +66,15 @@ class WorkQueue(Generic[K]):
                 self._takers.remove((worst, future))
                 future.set_result(None)
 
+    def add_soon(self, key: K, delay: float, priority: int = EVENT) -> None:
+        """Add within `delay`: what else is added meanwhile joins the same turn (a burst of changes
+        of one key is one turn). A key already waiting just keeps its turn (moved up to `priority`
+        if that is better); one being processed runs again afterwards, as with `add`."""
+        if key in self._pending or key in self._active:
+            self.add(key, priority)
+        else:
+            self.add_after(key, delay, priority)
+
     def add_after(self, key: K, delay: float, priority: int = RECHECK) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time() + delay

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,39 @@ async def write_status(kube: Kube, topic: dict[str, Any], status: dict[str, Any]
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
     return await kube.merge_patch(owned.TOPIC.path(meta["namespace"], meta["name"], "status"), body)
+
+
+async def tracked(wiring: Wiring, kind: owned.Kind, namespace: str, name: str | None,
+                  send: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A write of one object, `expect`ed by the caches and `settle`d with its answer (or its
+    failure), so that its own watch event does not wake the topic for another pass."""
+    if not name:
+        return await send
+    wiring.caches.expect(kind, namespace, name)
+    answer = None
+    try:
+        answer = await send
+        return answer
+    finally:
+        wiring.caches.settle(kind, namespace, name, answer)
+
+
+async def _written(wiring: Wiring, topic: dict[str, Any], write: Write) -> dict[str, Any] | None:
+    """One write of a plan, tracked (`tracked`; a deletion is not: its event is announced)."""
+    kind = owned.BY_KIND[write.target.kind]
+    name = write.target.name or (write.body or {}).get("metadata", {}).get("name")
+    if write.op in ("delete", "orphan"):
+        name = None
+    return await tracked(wiring, kind, write.target.namespace, name, _perform(wiring.kube, topic, write))
+
+
+async def _status(wiring: Wiring, topic: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """`write_status`, tracked (`tracked`)."""
+    meta = topic["metadata"]
+    answer = await tracked(wiring, owned.TOPIC, meta["namespace"], meta["name"],
+                           write_status(wiring.kube, topic, status))
+    assert answer is not None
+    return answer
 
 
 async def _perform(kube: Kube, topic: dict[str, Any], write: Write) -> dict[str, Any] | None:
@@ -137,10 +171,10 @@ async def _send(wiring: Wiring, topic: dict[str, Any], wave: list[Write]) -> lis
         log.info("%s/%s: %s", meta["namespace"], meta["name"], write.what)
     if len(wave) == 1:
         try:
-            return [await _perform(wiring.kube, topic, wave[0])]
+            return [await _written(wiring, topic, wave[0])]
         except Exception as exc:  # judged by the caller, as a wave's
             return [exc]
-    answers = await asyncio.gather(*(_perform(wiring.kube, topic, w) for w in wave), return_exceptions=True)
+    answers = await asyncio.gather(*(_written(wiring, topic, w) for w in wave), return_exceptions=True)
     for answer in answers:
         if isinstance(answer, BaseException) and not isinstance(answer, Exception):
             raise answer  # cancelled
@@ -161,7 +195,7 @@ async def _failed(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_pla
         log.warning("%s/%s: %s refused: %s", meta["namespace"], meta["name"], write.what, refused)
         the_plan = after_refusal(the_plan, write, refused.reason, refused.message, datetime.now(UTC), done=done)
         if the_plan.status != written:
-            wiring.caches.put(owned.TOPIC, await write_status(wiring.kube, topic, the_plan.status))
+            wiring.caches.put(owned.TOPIC, await _status(wiring, topic, the_plan.status))
         return the_plan, refused
     for write, exc in failed:
         if isinstance(exc, ApiConflict):
@@ -179,5 +213,5 @@ async def _write_final_status(wiring: Wiring, memory: Memory, topic: dict[str, A
             the_plan.recheck = wait if the_plan.recheck is None else min(the_plan.recheck, wait)
             return
         log.info("%s/%s: status %s", meta["namespace"], meta["name"], describe_change(written, the_plan.status))
-        wiring.caches.put(owned.TOPIC, await write_status(wiring.kube, topic, the_plan.status))
+        wiring.caches.put(owned.TOPIC, await _status(wiring, topic, the_plan.status))
     memory.held.pop(key, None)

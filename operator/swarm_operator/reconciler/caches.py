@@ -3,7 +3,8 @@ table (`owned.watched()`), per watched namespace or cluster-wide, and the lookup
 needs. A reconcile reads only here (and, for a name no cache can see, past it: `reconcile.py`).
 
 Every cache announces a change of one of its objects as its topic's (namespace, name), with
-`progress` for the kinds whose events are progress (host pods): the controller's queue lanes.
+`progress` when the kind says the change is progress (a host pod that is Ready: maybe a key to
+record): the controller's queue lanes.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ class Caches:
         if informer is not None and (kind is owned.TOPIC or in_scope(kind, obj)):
             informer.put({"metadata": obj.get("metadata") or {}} if kind.metadata_only else obj)
 
+    def expect(self, kind: owned.Kind, namespace: str, name: str) -> None:
+        """A write of this object is about to be sent (`Informer.expect`)."""
+        informer = self._informer(kind, namespace)
+        if informer is not None:
+            informer.expect(namespace, name)
+
+    def settle(self, kind: owned.Kind, namespace: str, name: str, answer: dict[str, Any] | None) -> None:
+        """That write is answered (None: failed): its own watch event wakes nobody (`Informer.settle`)."""
+        informer = self._informer(kind, namespace)
+        if informer is not None:
+            informer.settle(namespace, name, answer)
+
     def sizes(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for (kind, _), informer in self._informers.items():
@@ -74,5 +87,6 @@ class Caches:
         await asyncio.gather(*(i.stop() for i in self._informers.values()))
 
 
-def _announce(on_change: OnChange, progress: bool, namespace: str, topic: str) -> None:
-    on_change(namespace, topic, progress)
+def _announce(on_change: OnChange, progress: Callable[[dict[str, Any] | None], bool] | None, namespace: str,
+              topic: str, obj: dict[str, Any] | None) -> None:
+    on_change(namespace, topic, progress is not None and progress(obj))

@@ -7,7 +7,9 @@ Closest to done first (`Triage`): a topic waits in one of four lanes of the queu
 1. `PROGRESS`: its host pod changed (a key to record), or its key is recorded and its clients are
    coming up (a Ready to write): the work that finishes topics;
 2. `CHANGE`: another change of a topic this process has reconciled before (its host's volume
-   appeared, say);
+   appeared, say), taken `change_delay` after it is seen, so that the run of changes one step
+   makes (a StatefulSet's pod created, scheduled, started; its volume bound; its status counted)
+   is one pass, not one each;
 3. `FIRST`: a topic this process has not reconciled yet (a first pass: a burst of new topics);
 4. `RECHECK`: the periodic re-check and retries after errors.
 A pass's API requests carry its lane as their priority in the client's throttle
@@ -82,6 +84,7 @@ class Controller:
     memory: Memory = field(default_factory=Memory)
     interval: float = 300.0
     workers: int = 32
+    change_delay: float = 0.5  # a CHANGE-lane topic is taken this long after its change is seen
     queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(LANES))
     triage: Triage = field(default_factory=Triage)
 
@@ -96,7 +99,11 @@ class Controller:
     def announce(self, namespace: str, name: str, progress: bool) -> None:
         """What the caches call when they see a change of a topic or of one of its children."""
         key = (namespace, name)
-        self.queue.add(key, self.triage.lane(key, Cause.HOST if progress else Cause.CHANGE))
+        lane = self.triage.lane(key, Cause.HOST if progress else Cause.CHANGE)
+        if lane == CHANGE and self.change_delay > 0:
+            self.queue.add_soon(key, self.change_delay, lane)
+        else:
+            self.queue.add(key, lane)
 
     def _later(self, key: Key, delay: float, cause: str) -> None:
         self.queue.add_after(key, delay, self.triage.lane(key, cause))
