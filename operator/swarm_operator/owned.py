@@ -85,6 +85,11 @@ class Kind:
     # same-named object without the operator's labels (no cache sees it) is a NameConflict before
     # the first child that could refer to it (the host's StatefulSet mounts the Secrets by name).
     checked_first: bool = False
+    # Every name of the kind in the watched namespaces is known from a metadata-only watch of its own
+    # with no selector (`reconciler/caches.py`): a name `checked_first` that it has not seen, as of
+    # the topic's version, is not read. Never for Secrets: the metadata of a Secret made by
+    # `kubectl apply` carries its data (the last-applied annotation), which the operator never receives.
+    names_watched: bool = False
     # Verbs of `verbs` the API server's OwnerReferencesPermissionEnforcement asks of the operator (an
     # RBAC check, in no audit log as a request of its own): a run need not request them.
     asked_by_admission: tuple[str, ...] = ()
@@ -128,10 +133,10 @@ SECRET = Kind("Secret", "", "v1", "secrets", ("get", "list", "watch", "create", 
 # becomes several (the StatefulSet is remade, its pods orphaned and kept).
 CONFIGMAP = Kind("ConfigMap", "", "v1", "configmaps", ("get", "list", "watch", "create", "patch", "delete"),
                  watch=True, selector=CHILDREN, names=lambda n, _: (names.swarm_configmap(n),), build=swarm_configmap,
-                 checked_first=True, asked_by_admission=("delete",))
+                 checked_first=True, names_watched=True, asked_by_admission=("delete",))
 SERVICE = Kind("Service", "", "v1", "services", ("get", "list", "watch", "create", "patch", "delete"), watch=True,
                selector=CHILDREN, trim=_keep_status(), names=lambda n, _: (names.host_service(n),), build=host_service,
-               checked_first=True, asked_by_admission=("delete",))
+               checked_first=True, names_watched=True, asked_by_admission=("delete",))
 # The NetworkPolicy over the topic's pods (spec.networkPolicy, the chart's topicNetworkPolicy): made
 # before the StatefulSet, so no host runs unguarded; deleted (`delete`) once the topic wants none,
 # and asked by admission to adopt it again.
@@ -143,13 +148,14 @@ STATEFULSET = Kind("StatefulSet", "apps", "v1", "statefulsets", ("get", "list", 
                    watch=True, selector=CHILDREN, names=lambda n, _: (names.host_statefulset(n),),
                    trim=_keep_status("observedGeneration", "replicas", "readyReplicas", "updatedReplicas",
                                      "currentRevision", "updateRevision"),
-                   build=host_statefulset, refers=True, checked_first=True, asked_by_admission=("delete",))
+                   build=host_statefulset, refers=True, checked_first=True, names_watched=True,
+                   asked_by_admission=("delete",))
 # Several hosts: a voluntary disruption takes at most one at a time.
 DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets",
                          ("get", "list", "watch", "create", "patch", "delete"), watch=True, selector=CHILDREN,
                          trim=_keep_status(), build=host_disruption_budget,
                          names=lambda n, _: (names.host_disruption_budget(n),), checked_first=True,
-                         asked_by_admission=("delete",))
+                         names_watched=True, asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)

@@ -84,7 +84,10 @@ def test_apply_to_ready_on_changes_alone_within_the_budget_then_silence(
             print(f"API requests of the operator about one topic, apply -> Ready: {len(spent)}", *spent, sep="\n  ")
             assert len(spent) <= BUDGET, spent
             lookups = [r for r in spent if r.startswith(("get ", "list "))]
-            assert sorted("/".join(r.rsplit("/", 2)[-2:]) for r in lookups) == sorted(CHECKED_FIRST), \
+            read = ["/".join(r.rsplit("/", 2)[-2:]) for r in lookups]
+            # The Secrets' names always; the others unless a name index had already seen past the topic.
+            assert set(read) <= CHECKED_FIRST and len(read) == len(set(read)) and \
+                {r for r in CHECKED_FIRST if r.startswith("secrets/")} <= set(read), \
                 "a read the caches should answer (only the names checked first are read, once each)"
 
             idle_start = time.time()

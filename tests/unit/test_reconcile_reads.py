@@ -86,3 +86,41 @@ async def test_a_topic_whose_identity_exists_and_whose_hosts_have_no_pod_yet_is_
     assert spec is not None, error
     obs = await observe(ctx, Memory(), topic, spec)
     assert obs.host_pods == {} and obs.reports == {}
+
+
+async def test_a_name_its_kinds_index_knows_free_is_not_read_before_the_first_write() -> None:
+    server = Server({})
+    ctx, memory = context(server), Memory()
+    index = ctx.caches._names[("ConfigMap", "apps")]
+    index._changed({"metadata": {"name": "other-swarm", "namespace": "apps", "resourceVersion": "40"}})
+    index.version = "41"
+    index.synced.set()
+    checked = {("ConfigMap", "chat-swarm"), ("Secret", "chat-member")}
+    found: dict[tuple[str, str], Any] = dict.fromkeys(checked)
+    await read_past_caches(ctx, memory, ("apps", "chat"), found, checked, as_of="41")
+    # The ConfigMap's name is free as of the topic's version; Secrets have no name index: read.
+    assert server.asked == [(owned.SECRET.path("apps", "chat-member"), True)]
+
+    server.asked.clear()
+    await read_past_caches(ctx, memory, ("apps", "chat"), found, checked, as_of="42")  # the index is behind
+    assert [p for p, _ in server.asked] == [owned.CONFIGMAP.path("apps", "chat-swarm"),
+                                            owned.SECRET.path("apps", "chat-member")]
+
+    server.asked.clear()
+    index._changed({"metadata": {"name": "chat-swarm", "namespace": "apps", "resourceVersion": "43"}})  # foreign
+    index.version = "50"
+    await read_past_caches(ctx, memory, ("apps", "chat"), found, {("ConfigMap", "chat-swarm")}, as_of="42")
+    assert server.asked == [(owned.CONFIGMAP.path("apps", "chat-swarm"), False)]  # taken: read, to be told
+
+
+def test_a_name_index_compares_versions_only_when_it_can() -> None:
+    from swarm_operator.api.informer import NameIndex
+
+    index = NameIndex(None, "/api/v1/configmaps")  # type: ignore[arg-type]
+    assert not index.seen_since("5")  # not listed yet
+    index.synced.set()
+    index.version = "7"
+    assert index.seen_since("5") and index.seen_since("7") and not index.seen_since("8")
+    assert not index.seen_since("opaque") and not index.seen_since(None)
+    assert [k.kind for k in owned.watched() if k.names_watched] == [
+        "ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"]  # never Secrets

@@ -96,6 +96,7 @@ class Informer:
         self._answered: dict[Key, set[str | None]] = {}  # ... the versions their answers made
         self._held: dict[Key, tuple[set[str | None], set[str | None]]] = {}  # ... changes seen: versions, topics
         self._task: asyncio.Task[None] | None = None
+        self.version: str | None = None  # the last version the list or the watch reached
 
     # --- reading -------------------------------------------------------------------------
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -245,6 +246,7 @@ class Informer:
             params = {**self._params(), "limit": str(PAGE), "continue": token}
         for key in set(self._objects) - listed:
             self._deleted(key)
+        self.version = version
         return version
 
     async def _follow(self, version: str) -> str | None:
@@ -260,6 +262,7 @@ class Informer:
                 self._changed(obj)
             elif kind == "DELETED":
                 self._deleted(_key(obj))
+            self.version = version
         return version
 
     async def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
@@ -281,3 +284,35 @@ class Informer:
                 for line in lines:
                     if line.strip():
                         yield orjson.loads(line)
+
+
+class NameIndex(Informer):
+    """Every name of a kind (a metadata-only list and watch with no selector), and up to which
+    version it has seen them: whether a name is taken, by anyone, as of a given version. It keeps
+    names only, announces nothing, and no object is read from it."""
+
+    def __init__(self, kube: Kube, path: str, name: str = "") -> None:
+        super().__init__(kube, path, topic_of=lambda _obj: None, on_change=lambda *_: None, metadata_only=True,
+                         name=name)
+
+    def _changed(self, obj: dict[str, Any]) -> None:
+        self._objects[_key(obj)] = (_version(obj), 0, b"")
+
+    def _deleted(self, key: Key) -> None:
+        self._objects.pop(key, None)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        raise TypeError("a name index holds names, not objects")
+
+    def taken(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._objects
+
+    def seen_since(self, version: str | None) -> bool:
+        """Whether every change up to `version` (of another object: resourceVersions are etcd's
+        revisions, one sequence for every kind) has reached this index. False when either cannot
+        be compared."""
+        try:
+            return self.synced.is_set() and self.version is not None and version is not None \
+                and int(self.version) >= int(version)
+        except ValueError:
+            return False

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import owned
 from ..api.client import Kube
-from ..api.informer import Informer
+from ..api.informer import Informer, NameIndex
 
 OnChange = Callable[[str, str, bool], None]  # (namespace, topic, progress)
 
@@ -38,6 +38,10 @@ class Caches:
                     kube, kind.path(namespace), topic_of=partial(owned.topic_of, kind),
                     on_change=announce, selector=owned.label_selector(kind), metadata_only=kind.metadata_only,
                     trim=kind.trim, name=f"{kind.plural}@{namespace or 'all'}")
+        self._names: dict[tuple[str, str | None], NameIndex] = {
+            (kind.kind, namespace): NameIndex(kube, kind.path(namespace),
+                                              name=f"{kind.plural} names@{namespace or 'all'}")
+            for kind in owned.watched() if kind.names_watched for namespace in namespaces or (None,)}
 
     def _informer(self, kind: owned.Kind, namespace: str) -> Informer | None:
         informer = self._informers.get((kind.kind, namespace))
@@ -50,6 +54,12 @@ class Caches:
     def of_topic(self, kind: owned.Kind, namespace: str, topic: str) -> list[dict[str, Any]]:
         informer = self._informer(kind, namespace)
         return [] if informer is None else informer.of_topic(namespace, topic)
+
+    def free(self, kind: owned.Kind, namespace: str, name: str, as_of: str | None) -> bool:
+        """Whether no object of `kind` has this name, known from the kind's name index as of
+        resourceVersion `as_of` (the topic's): False when it is taken or the index cannot say."""
+        index = self._names.get((kind.kind, namespace)) or self._names.get((kind.kind, None))
+        return index is not None and not index.taken(namespace, name) and index.seen_since(as_of)
 
     def put(self, kind: owned.Kind, obj: dict[str, Any]) -> None:
         """A write's answer, or a direct read of an object the cache holds: stored at once."""
@@ -75,16 +85,19 @@ class Caches:
             out[kind] = out.get(kind, 0) + len(informer)
         return out
 
+    def _all(self) -> list[Informer]:
+        return [*self._informers.values(), *self._names.values()]
+
     def start(self) -> None:
-        for informer in self._informers.values():
+        for informer in self._all():
             informer.start()
 
     async def synced(self) -> None:
         """Returns once every cache has listed its kind once."""
-        await asyncio.gather(*(i.synced.wait() for i in self._informers.values()))
+        await asyncio.gather(*(i.synced.wait() for i in self._all()))
 
     async def stop(self) -> None:
-        await asyncio.gather(*(i.stop() for i in self._informers.values()))
+        await asyncio.gather(*(i.stop() for i in self._all()))
 
 
 def _announce(on_change: OnChange, progress: Callable[[dict[str, Any] | None], bool] | None, namespace: str,

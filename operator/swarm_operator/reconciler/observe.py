@@ -71,12 +71,14 @@ def checked_first(caches: Any, topic: dict[str, Any], spec: SwarmTopicSpec) -> s
 
 async def read_past_caches(wiring: Wiring, memory: Memory, key: Key,
                            found: dict[tuple[str, str], dict[str, Any] | None],
-                           checked: set[tuple[str, str]] | None = None) -> None:
+                           checked: set[tuple[str, str]] | None = None, as_of: str | None = None) -> None:
     """Same-named objects no cache sees, read directly (those met before, and every `checked` name
-    that no cache holds: before anything is created); kept on the topic's direct reads while they
-    exist, forgotten once gone."""
+    that no cache holds, before anything is created, unless its kind's name index knows it free as
+    of `as_of`, the topic's resourceVersion); kept on the topic's direct reads while they exist,
+    forgotten once gone."""
     pending = memory.direct.setdefault(key, set())
-    absent = {(k, n) for (k, n), obj in found.items() if obj is None and (k, n) in (checked or set())}
+    absent = {(k, n) for (k, n), obj in found.items() if obj is None and (k, n) in (checked or set())
+              and not wiring.caches.free(owned.BY_KIND[k], key[0], n, as_of)}
     asked = sorted(pending | absent)
     answers = await asyncio.gather(*(wiring.kube.get(owned.BY_KIND[k].path(key[0], n),
                                                      metadata_only=owned.BY_KIND[k].metadata_only) for k, n in asked))
@@ -97,7 +99,8 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
     name, ns = meta["name"], meta["namespace"]
     caches = wiring.caches
     found = {(kind.kind, n): caches.get(kind, ns, n) for kind, n in claims(topic, spec)}
-    await read_past_caches(wiring, memory, (ns, name), found, checked_first(caches, topic, spec))
+    await read_past_caches(wiring, memory, (ns, name), found, checked_first(caches, topic, spec),
+                           meta.get("resourceVersion"))
     obs = Observed(topic=topic, spec=spec, spec_error=None, now=datetime.now(UTC), peer_image=wiring.peer_image,
                    network=wiring.network, may_roll=memory.rolls.may_roll((ns, name)), backup_check=wiring.backup_check,
                    host_pods=_by_ordinal(caches.of_topic(owned.POD, ns, name), names.host_pod(name, 0)),
