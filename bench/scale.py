@@ -309,12 +309,14 @@ async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Na
                                  n, t0, args.timeout)
         cpu = clock.stop()
         sampler.cancel()
+        passes = await asyncio.to_thread(window.passes)
         end = t0 + (seconds if seconds == seconds else time.time() - t0)
         await asyncio.sleep(2.5)
         phase = Phase("operator", n, seconds, cpu, requests_by_user(plane.audit_log, t0, end + 0.001, OPERATOR_USER),
                       key_to_ready=[seen.ready[k] - seen.key[k] for k in seen.ready if k in seen.key],
                       host_to_key=[seen.key[k] - seen.host_ready[k] for k in seen.key if k in seen.host_ready])
-        phase.notes += [f"operator peak RSS {op.peak_rss_mb():.0f} MB", window.summary()]
+        phase.notes += [f"operator peak RSS {op.peak_rss_mb():.0f} MB", window.summary(),
+                        f"passes (reconciles) per topic, apply -> all Ready: {passes / n:.1f}"]
         if first:
             await quiet_figures(api, plane, op, seen, namespaces[0], args, phase)
         return phase
