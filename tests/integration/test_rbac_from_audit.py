@@ -31,13 +31,21 @@ def asked_by_admission() -> set[tuple[str, str, str]]:
 
 
 def _several_hosts(api: Api) -> None:
-    """A topic of three hosts gets their disruption budget at once; an edit of it is repaired."""
+    """A topic of three hosts gets their disruption budget at once; an edit of it is repaired; a
+    budget of the name another one would take is a conflict."""
     api.create(api.topic_path(NS), example_topic("trio", clients=0, bootstrapHost={
         "announceTimeoutSeconds": 30, "replicas": 3}))
     budget = f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/trio-host"
     wait_for("the hosts' disruption budget", lambda: api.get(budget), 30)
     api.merge(budget, {"spec": {"maxUnavailable": 3}})
     wait_for("the budget repaired", lambda: (api.get(budget) or {})["spec"]["maxUnavailable"] == 1, 10)
+    # A same-named budget without the operator's labels: its name index knows the name taken, so
+    # it is read (a name the index knows free, as of the topic's version, is not).
+    api.create(f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets", {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "quad-host"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "quad"}}}})
+    api.create(api.topic_path(NS), example_topic("quad", clients=0, bootstrapHost={"replicas": 3}))
+    wait_condition(api, "quad", "Ready", "False", "NameConflict")
 
 
 def _network_policies(api: Api) -> None:
