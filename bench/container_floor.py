@@ -16,13 +16,14 @@ and is removed by `close()` (also after a failure or Ctrl-C); after a `kill -9`:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ STATUS_PORT = names.DEFAULT_STATUS_PORT
 # The pods' container securityContext (children/pods.py), as podman flags.
 SECURITY = ["--user", f"{PEER_UID}:{PEER_UID}", "--read-only", "--cap-drop", "all",
             "--security-opt", "no-new-privileges"]
-# Each run's peers get addresses from one of two blocks, alternately, so that a run never reuses
-# the address of a peer of the run just before (the DHT still holds those for a while).
-BLOCK = 120
+# The floor's network: a /16 of these (the first that no route and no podman network overlaps), so
+# that no address is ever given twice in a process run, as the node's host-local IPAM hands out pod
+# IPs one after the other (a new peer on a dead one's address meets the DHT's stale records of it).
+SUBNETS = [ipaddress.IPv4Network(f"10.{second}.0.0/16") for second in range(90, 100)]
 
 
 def resolve_env(env: list[dict[str, Any]], pod_ip: str, configmap: Mapping[str, str]) -> dict[str, str]:
@@ -118,14 +120,28 @@ class ContainerFloor:
         self.id = f"swarm-bench-{os.getpid()}"
         self.network: str | None = None
         podman("image", "exists", image)
-        podman("network", "create", "--label", f"{LABEL}={self.id}", self.id)
-        self.network = self.id
-        subnet = json.loads(podman("network", "inspect", self.id))[0]["subnets"][0]["subnet"]
-        self.prefix = subnet.rsplit(".", 1)[0]  # a /24 that podman picked among its free ones
-        self.dht_ip = f"{self.prefix}.2"
+        subnet = self.create_network()
+        self.addresses: Iterator[str] = (str(a) for a in subnet.hosts() if int(a) % 256 not in (0, 1, 255))
+        self.dht_ip = next(self.addresses)
         self.run_container("dht", self.dht_ip, ["dht-bootstrap", "--host", self.dht_ip, "--port", str(DHT_PORT)],
                            {}, [])
         wait_for("the floor's DHT node", lambda: http_ready(self.dht_ip), timeout=60, interval=0.05)
+
+    def create_network(self) -> ipaddress.IPv4Network:
+        """A podman bridge network of the floor's own on the first free subnet of SUBNETS."""
+        routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
+        routed = [ipaddress.ip_network(line.split()[0]) for line in routes.splitlines()
+                  if line and line.split()[0][0].isdigit()]
+        for subnet in SUBNETS:
+            if any(subnet.overlaps(r) for r in routed):
+                continue
+            try:  # podman refuses a subnet one of its networks has: try the next
+                podman("network", "create", "--subnet", str(subnet), "--label", f"{LABEL}={self.id}", self.id)
+            except RuntimeError:
+                continue
+            self.network = self.id
+            return subnet
+        raise RuntimeError(f"no free subnet for the container floor among {SUBNETS[0]}..{SUBNETS[-1]}")
 
     def run_args(self, name: str, ip: str, args: list[str], env: dict[str, str],
                  mounts: list[tuple[Path, str, bool]]) -> list[str]:
@@ -144,15 +160,12 @@ class ContainerFloor:
 
     def cold_start(self, run: int, clients: int, manifest: dict[str, Any]) -> tuple[float, set[str], dict[str, float]]:
         """One topic from nothing to N ready clients: (seconds, the clients' base keys, phases)."""
-        if clients + 1 > BLOCK:
-            raise ValueError(f"the container floor runs at most {BLOCK - 1} clients")
         name = f"r{run}-{clients}"
         spec = SwarmTopicSpec.model_validate(
             {**manifest["spec"], "dht": {"bootstrap": [f"{self.dht_ip}:{DHT_PORT}"]}})
         run_dir = self.work / name
         secrets = self.secrets(run_dir)
-        first = 3 + (run % 2) * BLOCK
-        host_ip, client_ips = f"{self.prefix}.{first}", [f"{self.prefix}.{first + 1 + i}" for i in range(clients)]
+        host_ip, client_ips = next(self.addresses), [next(self.addresses) for _ in range(clients)]
         phases: dict[str, float] = {}
         started = time.monotonic()
         try:
