@@ -123,9 +123,13 @@ class ContainerFloor:
         subnet = self.create_network()
         self.addresses: Iterator[str] = (str(a) for a in subnet.hosts() if int(a) % 256 not in (0, 1, 255))
         self.dht_ip = next(self.addresses)
-        self.run_container("dht", self.dht_ip, ["dht-bootstrap", "--host", self.dht_ip, "--port", str(DHT_PORT)],
-                           {}, [])
-        wait_for("the floor's DHT node", lambda: http_ready(self.dht_ip), timeout=60, interval=0.05)
+        try:
+            self.run_container("dht", self.dht_ip, ["dht-bootstrap", "--host", self.dht_ip, "--port",
+                                                    str(DHT_PORT)], {}, [])
+            wait_for("the floor's DHT node", lambda: http_ready(self.dht_ip), timeout=60, interval=0.05)
+        except BaseException:  # Ctrl-C included: the caller never gets the floor to close
+            self.close()
+            raise
 
     def create_network(self) -> ipaddress.IPv4Network:
         """A podman bridge network of the floor's own on the first free subnet of SUBNETS."""
