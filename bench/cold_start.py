@@ -1,21 +1,27 @@
-"""Cold starts of a SwarmTopic through the operator, side by side with the raw floor.
+"""Cold starts of a SwarmTopic through the operator, side by side with two floors.
 
 Operator: on the local cluster (real control plane and real node: kubelet + containerd, images
 pulled from the local registry; the operator installed by the chart), `kubectl apply` of a topic
-with N clients until the topic is Ready and all N client pods are Ready. Floor: the same
-swarm-peer processes started by this script in the right order with no operator and no API server (DHT
-node, host, wait for /readyz, read the key, then N clients with it). The floor's peers are local
-processes while the operator's run in containers, so container start-up is counted against the
-operator. Both run in this one process run, so their ratio is meaningful on a noisy machine; the
-absolute figures are not. Prints p50/p95 of both, the ratio, and the distinct base keys the
-clients reported (goal: 1 per topic, every time). Not a test: `make bench`.
+with N clients until the topic is Ready and all N client pods are Ready. Container floor
+(bench/container_floor.py): the same swarm-peer image started by hand with podman, one container
+per peer, in the right order (host, wait for /readyz, read the key, then N clients with the env
+the operator's pods get): what the pods cost without Kubernetes. Process floor: the same swarm-peer
+program run as plain processes in that order (DHT node, host, wait for /readyz, read the key, then
+N clients with it). All three run in this one process run, their order rotating from run to run,
+so their ratios are meaningful on a noisy machine; the absolute figures are not. Prints p50/p95 of
+each, the ratios operator/container floor and operator/process floor, where each second of the
+operator's apply -> all clients Ready went (bench/timeline.py: control plane, operator, node,
+peer, probe), and the distinct base keys the clients reported (goal: 1 per topic, every time).
+Not a test: `make bench`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -24,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from container_floor import ContainerFloor  # noqa: E402 - beside this script
 from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
     RESTRICTED,
     LocalCluster,
@@ -42,7 +50,7 @@ from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
     wait_for,
 )
 from swarm_operator.identity import new_seed  # noqa: E402
-from timeline import Watcher  # noqa: E402 - beside this script
+from timeline import Timeline, Watcher, epoch, log_marks  # noqa: E402 - beside this script
 
 PEER_BIN = os.environ.get("SWARM_PEER_BIN", str(REPO / "images/swarm-peer/program/bin/swarm-peer.js"))
 
@@ -138,8 +146,36 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def peer_marks(cluster: LocalCluster, ns: str, pod: str, messages: tuple[str, ...]) -> dict[str, float]:
+    """Epoch seconds: the program's first log line ("started"), the first line of each of `messages`
+    and its container's `state.running.startedAt` ("container", a one-second timestamp)."""
+    marks = log_marks(cluster.kubectl("logs", pod, "-n", ns), messages)
+    for status in ((cluster.get_json("pods", pod, ns) or {}).get("status") or {}).get("containerStatuses", []):
+        running = (status.get("state") or {}).get("running")
+        if running:
+            marks["container"] = epoch(running["startedAt"])
+    return marks
+
+
+def record_peers(cluster: LocalCluster, ns: str, name: str, timeline: Timeline) -> None:
+    """The host's and the last client's own moments, from their logs, into the timeline: the host's
+    announce flushed (its /readyz true) and the client's base replicated (its /readyz true)."""
+    host = peer_marks(cluster, ns, f"{name}-host-0", ("announced",))
+    for key, milestone in (("started", "host started"), ("announced", "host announced"),
+                           ("container", "host container")):
+        if key in host:
+            timeline.mark(milestone, timeline.from_wall(host[key]))
+    last = timeline.last_client()
+    if last is not None:
+        client = peer_marks(cluster, ns, last, ("replicated",))
+        pod = timeline.pods.setdefault(last, {})
+        for key in ("started", "replicated", "container"):
+            if key in client:
+                pod.setdefault(key, timeline.from_wall(client[key]))
+
+
 def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
-                        clients: int) -> tuple[float, set[str], dict[str, float]]:
+                        clients: int) -> tuple[float, set[str], Timeline]:
     ns, name = "bench", f"t{run}-{clients}"
     timeline = watcher.begin(name, clients)
     # Convergence is polled straight from the API server every 50 ms, as the floor polls its
@@ -148,6 +184,7 @@ def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
     pods_url = (f"/api/v1/namespaces/{ns}/pods?labelSelector=swarm-operator.dev/topic%3D{name},"
                 "app.kubernetes.io/component%3Dclient")
     started = time.monotonic()
+    timeline.mark("applied", started)
     cluster.apply(topic_manifest(name, ns, clients=clients))
 
     def converged() -> bool:
@@ -160,71 +197,126 @@ def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
             pod_ready(p) for p in cluster.plane.get(pods_url)["items"]) == clients
     wait_for(f"{name} Ready", converged, timeout=600, interval=0.05)
     seconds = time.monotonic() - started
+    timeline.mark("converged", started + seconds)
     wait_for("the timeline's last milestone", lambda: "topic ready" in timeline.seen, timeout=10, interval=0.05)
-    share = timeline.share()
+    record_peers(cluster, ns, name, timeline)
     keys = set(client_reported_keys(cluster, name, ns))
     cluster.kubectl("delete", "swarmtopics.swarm-operator.dev", name, "-n", ns, "--wait=true")
     cluster.delete("pvc", f"data-{name}-host-0", ns)
     wait_for("the topic's pods gone", lambda: not cluster.pods(ns, f"swarm-operator.dev/topic={name}"),
              timeout=120)
-    return seconds, keys, share
+    return seconds, keys, timeline
 
 
 def report(label: str, figures: list[float]) -> str:
-    return (f"{label:<10} n={len(figures):<3} p50={statistics.median(figures):7.2f}s "
+    return (f"{label:<16} n={len(figures):<3} p50={statistics.median(figures):7.2f}s "
             f"p95={percentile(figures, 0.95):7.2f}s")
 
 
+def p50_table(rows: list[dict[str, float]], scale: float = 1.0) -> list[tuple[str, float, float]]:
+    """(key, p50, p95) of each key of the rows (in the first row's order), NaNs left out."""
+    out = []
+    for key in rows[0]:
+        values = [scale * r[key] for r in rows if key in r and not math.isnan(r[key])]
+        if values:
+            out.append((key, statistics.median(values), percentile(values, 0.95)))
+    return out
+
+
+KINDS = ("operator", "container floor", "process floor")
+
+
+@dataclass
+class Results:
+    """Everything one `clients` figure gathers over its runs."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    shares: list[dict[str, float]] = field(default_factory=list)
+    breakdowns: list[dict[str, float]] = field(default_factory=list)
+    phases: list[dict[str, float]] = field(default_factory=list)
+
+
+def one_run(kind: str, run: int, clients: int, res: Results, ctx: dict[str, Any]) -> set[str]:
+    """One cold start of `kind`, its figures into `res`; the clients' base keys."""
+    if kind == "operator":
+        seconds, keys, timeline = operator_cold_start(ctx["cluster"], ctx["watcher"], run, clients)
+        res.shares.append(timeline.share())
+        res.breakdowns.append(timeline.breakdown())
+        cats = " ".join(f"{k[2:]}={v:.2f}" for k, v in res.breakdowns[-1].items() if k.startswith("= "))
+        print(f"    breakdown: {cats}", file=sys.stderr, flush=True)
+    elif kind == "container floor":
+        seconds, keys, phases = ctx["containers"].cold_start(run, clients, topic_manifest(f"c{run}", "bench",
+                                                                                          clients=clients))
+        res.phases.append(phases)
+    else:
+        seconds, keys = ctx["processes"].cold_start(run, clients)
+    res.seconds[kind].append(seconds)
+    return keys
+
+
+def print_results(clients: int, res: Results) -> None:
+    op, cf, pf = (res.seconds[k] for k in KINDS)
+    print(f"-- {clients} clients")
+    for kind in KINDS:
+        print(report(kind, res.seconds[kind]))
+    for floor, figures in (("container floor", cf), ("process floor", pf)):
+        print(f"operator/{floor:<16} p50={statistics.median(op) / statistics.median(figures):.2f}x "
+              f"p95={percentile(op, 0.95) / percentile(figures, 0.95):.2f}x")
+    print("container floor, from the host's `podman run` (p50 / p95 s):")
+    for key, p50, p95 in p50_table(res.phases):
+        print(f"  {key:<40} {p50:7.2f} {p95:7.2f}")
+    print("where apply -> all clients Ready went (critical path: the host, then the last client Ready;\n"
+          "  '= ' lines sum each kind of segment, '~ ' lines are coarse (the API's 1 s timestamps),\n"
+          "  the rest come from watch arrivals and the peers' own log lines; p50 / p95 s):")
+    for key, p50, p95 in p50_table(res.breakdowns):
+        print(f"  {key:<46} {p50:7.2f} {p95:7.2f}")
+    print("operator's own share of apply -> Ready (time only the operator could act, p50 / p95 ms):")
+    for key, p50, p95 in p50_table(res.shares, 1000):
+        print(f"  {key:<34} {p50:8.0f} {p95:8.0f}")
+
+
+def terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # so that the floors' `finally` removes what they made
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description="cold start: operator vs raw floor")
+    parser = argparse.ArgumentParser(description="cold start: operator vs its container and process floors")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 50])
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, terminate)
 
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
-    floor = Floor(work / "floor")
-    (work / "floor").mkdir(exist_ok=True)
-    results: dict[int, dict[str, list[float]]] = {}
-    shares: dict[int, list[dict[str, float]]] = {}
-    distinct: dict[str, list[int]] = {"operator": [], "floor": []}
+    (work / "floor").mkdir()
+    results: dict[int, Results] = {}
+    distinct: dict[str, list[int]] = {k: [] for k in KINDS}
+    ctx: dict[str, Any] = {"processes": Floor(work / "floor")}
     try:
-        cluster = shared_local_cluster()
+        ctx["containers"] = ContainerFloor(work / "containers")
+        ctx["cluster"] = cluster = shared_local_cluster()
         ensure_dht(cluster)
         cluster.create_namespace("bench", RESTRICTED)
-        watcher = Watcher(cluster.plane, "bench")
+        ctx["watcher"] = Watcher(cluster.plane, "bench")
         for clients in args.clients:
-            results[clients] = {"operator": [], "floor": []}
-            shares[clients] = []
+            results[clients] = res = Results()
             for run in range(args.runs):
-                # Alternate which goes first so drift of the machine load hits both alike.
-                order = ("operator", "floor") if run % 2 == 0 else ("floor", "operator")
-                for kind in order:
-                    if kind == "operator":
-                        seconds, keys, share = operator_cold_start(cluster, watcher, run, clients)
-                        shares[clients].append(share)
-                    else:
-                        seconds, keys = floor.cold_start(run, clients)
-                    results[clients][kind].append(seconds)
+                # Rotate which goes first so drift of the machine load hits all three alike.
+                for kind in KINDS[run % 3:] + KINDS[:run % 3]:
+                    keys = one_run(kind, run, clients, res, ctx)
                     distinct[kind].append(len(keys))
-                    print(f"clients={clients} run={run + 1}/{args.runs} {kind:<8} "
-                          f"{seconds:6.2f}s distinct_keys={len(keys)}", file=sys.stderr, flush=True)
+                    print(f"clients={clients} run={run + 1}/{args.runs} {kind:<16} "
+                          f"{res.seconds[kind][-1]:6.2f}s distinct_keys={len(keys)}", file=sys.stderr, flush=True)
     finally:
-        floor.close()
+        ctx["processes"].close()
+        if "containers" in ctx:
+            ctx["containers"].close()
+        shutil.rmtree(work, ignore_errors=True)
 
     one, five, fifteen = os.getloadavg()
     print(f"cold start from apply to all clients Ready ({args.runs} runs each, one process run; machine: "
           f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} at the end)")
-    for clients, figures in results.items():
-        op, fl = figures["operator"], figures["floor"]
-        print(f"-- {clients} clients")
-        print(report("operator", op))
-        print(report("floor", fl))
-        print(f"ratio      p50={statistics.median(op) / statistics.median(fl):.2f}x "
-              f"p95={percentile(op, 0.95) / percentile(fl, 0.95):.2f}x")
-        print("operator's own share of apply -> Ready (time only the operator could act, p50 / p95 ms):")
-        for step in shares[clients][0]:
-            values = [1000 * s[step] for s in shares[clients]]
-            print(f"  {step:<34} {statistics.median(values):8.0f} {percentile(values, 0.95):8.0f}")
+    for clients, res in results.items():
+        print_results(clients, res)
     for kind, counts in distinct.items():
         print(f"distinct base keys per topic ({kind}): max={max(counts)} "
               f"total={sum(counts)} over {len(counts)} topics")
