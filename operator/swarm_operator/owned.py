@@ -51,6 +51,16 @@ def _host_pod_trim(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+VOLUME_METADATA = ("name", "namespace", "uid", "labels", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+
+
+def _volume_trim(claim: dict[str, Any]) -> dict[str, Any]:
+    """What the planner reads of a host's volume claim: who it is (the encryption Secret's second
+    owner), not its binding's annotations and finalizers (a claim bound is no change of it here)."""
+    meta = claim.get("metadata") or {}
+    return {"metadata": {k: meta[k] for k in VOLUME_METADATA if k in meta}}
+
+
 def _keep_status(*fields: str) -> Trim:
     """A trim keeping these `status` fields only (the planner reads no other)."""
     def trim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +176,7 @@ POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, 
 # encryption Secret names as its second owner.
 PVC = Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("list", "watch"), owned=False,
            watch=True, selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), (names.LABEL_TOPIC, "")),
-           metadata_only=True)
+           metadata_only=True, trim=_volume_trim)
 EVENT = Kind("Event", "", "v1", "events", ("create",), owned=False)
 # Leader election: one Lease in the operator's own namespace.
 LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases", ("get", "create", "update"), owned=False,

@@ -193,6 +193,22 @@ def test_only_a_ready_host_pods_change_is_progress() -> None:
     assert said == [("apps", "chat", False), ("apps", "chat", True), ("apps", "chat", False)]
 
 
+def test_a_host_volume_bound_is_no_change_of_it() -> None:
+    said: list[tuple[str, str, bool]] = []
+    caches = Caches(None, (), lambda ns, t, progress: said.append((ns, t, progress)))  # type: ignore[arg-type]
+    volumes = caches._informers[("PersistentVolumeClaim", None)]
+    labels = dict(names.common_labels("chat", names.COMPONENT_HOST))
+    claim = {"metadata": {"name": "data-chat-host-0", "namespace": "apps", "uid": "v1", "resourceVersion": "1",
+                          "labels": labels, "finalizers": ["kubernetes.io/pvc-protection"]}}
+    volumes._changed(claim)
+    bound = {"metadata": {**claim["metadata"], "resourceVersion": "2",
+                          "annotations": {"pv.kubernetes.io/bind-completed": "yes"}}}
+    volumes._changed(bound)  # the binder's annotations: stored, not announced
+    assert said == [("apps", "chat", False)]
+    assert caches.get(owned.PVC, "apps", "data-chat-host-0") == {"metadata": {
+        "name": "data-chat-host-0", "namespace": "apps", "uid": "v1", "labels": labels, "resourceVersion": "2"}}
+
+
 async def test_metadata_only_kinds_keep_no_data_even_from_a_writes_answer() -> None:
     caches = Caches(None, ("apps",), lambda *_: None)  # type: ignore[arg-type]
     secret = {"metadata": {"name": "chat-member", "namespace": "apps", "resourceVersion": "3",
