@@ -124,3 +124,21 @@ def test_a_name_index_compares_versions_only_when_it_can() -> None:
     assert not index.seen_since("opaque") and not index.seen_since(None)
     assert [k.kind for k in owned.watched() if k.names_watched] == [
         "ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"]  # never Secrets
+
+
+def test_a_spec_is_parsed_once_per_generation_and_recorded_key() -> None:
+    memory, calls = Memory(), []
+
+    def parse() -> tuple[Any, str | None]:
+        calls.append(1)
+        return None, f"parse {len(calls)}"
+
+    topic = make_topic()
+    topic["metadata"].update(uid="u1", generation=1)
+    assert memory.spec_of(topic, parse) == memory.spec_of(topic, parse) == (None, "parse 1")
+    topic["status"] = {"baseKey": "ab" * 32}  # a key recorded: spec.baseKey is checked against it
+    assert memory.spec_of(topic, parse) == (None, "parse 2")
+    topic["metadata"]["generation"] = 2  # the spec changed
+    assert memory.spec_of(topic, parse) == (None, "parse 3")
+    memory.forget(("apps", "chat"))
+    assert memory.spec_of(topic, parse) == (None, "parse 4")

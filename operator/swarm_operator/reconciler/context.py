@@ -5,6 +5,7 @@ passes (`Memory`: losing them on a restart costs reads, nothing else)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,13 +14,15 @@ import aiohttp
 from ..api.client import Kube
 from ..config import TopicNetwork
 from ..hostreport import HostReport
+from ..models import SwarmTopicSpec
 from ..podpolicy import TopicRules
 from .caches import Caches
 from .events import EventLimiter
 from .rolls import Rolls
 
 Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
-ReportKey = tuple[str, str, int]  # (namespace, name, host ordinal)
+ReportKey = tuple[str, str, int]
+Parsed = tuple[SwarmTopicSpec | None, str | None]  # a spec, or None and why  # (namespace, name, host ordinal)
 # A status whose only change is the clients' ready counts is written at most this often per topic
 # (counts that move together are written together); a transition is written at once.
 PROGRESS_WAIT = 1.0
@@ -58,6 +61,21 @@ class Memory:
     # The uid of each child made or seen controlled, "Kind/name" -> uid (status.childUIDs keeps
     # them across restarts, written along with the next status write).
     uids: dict[Key, dict[str, str]] = field(default_factory=dict)
+    # The spec as last parsed, by what it was parsed from (`spec_of`).
+    specs: dict[Key, tuple[tuple[Any, ...], Parsed]] = field(default_factory=dict)
+
+    def spec_of(self, topic: dict[str, Any], parse: Callable[[], Parsed]) -> Parsed:
+        """`parse()`d once per spec (its generation), name and recorded key: a pass's validation is
+        not repeated on every pass while none of them changes."""
+        meta = topic["metadata"]
+        if meta.get("generation") is None:
+            return parse()
+        key = (meta["namespace"], meta["name"])
+        inputs = (meta.get("uid"), meta["generation"], (topic.get("status") or {}).get("baseKey"))
+        memo = self.specs.get(key)
+        if memo is None or memo[0] != inputs:
+            memo = self.specs[key] = (inputs, parse())
+        return memo[1]
 
     def forget(self, key: Key) -> None:
         self.rolls.forget(key)
@@ -67,6 +85,7 @@ class Memory:
         self.direct.pop(key, None)
         self.held.pop(key, None)
         self.uids.pop(key, None)
+        self.specs.pop(key, None)
 
     def hold(self, key: Key) -> float:
         """Seconds a progress-only status may still wait to be written (0: write it now)."""

@@ -68,7 +68,7 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     if topic is None or topic["metadata"].get("deletionTimestamp"):
         memory.forget((namespace, name))
         return None
-    spec, error = parse_spec(topic, wiring.rules)
+    spec, error = memory.spec_of(topic, lambda: parse_spec(topic, wiring.rules))
     if spec is None:
         obs = Observed(topic=topic, spec=None, spec_error=error, now=datetime.now(UTC), peer_image=wiring.peer_image,
                        backup_check=wiring.backup_check)
