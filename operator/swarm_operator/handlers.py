@@ -66,7 +66,8 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
                     report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
                     network=config.topic_network)
     controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
-                            workers=config.workers, change_delay=config.change_delay)
+                            workers=config.workers, change_delay=config.change_delay,
+                            closing_delay=config.closing_delay)
     metrics.api_stats.source = lambda: (kube.throttle.window.limit, kube.throttled, kube.throttle.waiting)
     elector = LeaderElector(kube, election) if election else None
     memo.controller, memo.caches, memo.elector = controller, caches, elector

@@ -31,7 +31,7 @@ def test_lanes_by_how_close_a_topic_is_to_done() -> None:
 
 
 async def test_a_topic_close_to_done_goes_before_a_burst_of_first_passes() -> None:
-    controller = Controller(None, change_delay=0)  # type: ignore[arg-type]
+    controller = Controller(None, change_delay=0, closing_delay=0)  # type: ignore[arg-type]
     controller.triage.seen.add(("apps", "rolling"))
     controller.triage.passed(("apps", "rolling"), outcome("RollingOut"))
     controller.triage.seen.add(("apps", "bootstrapping"))
@@ -55,6 +55,12 @@ async def test_a_seen_topics_changes_are_one_pass_and_progress_is_at_once() -> N
     assert await asyncio.wait_for(controller.queue.next(), 1) == (("apps", "bootstrapping"), CHANGE)
     await asyncio.sleep(0.1)
     assert len(controller.queue) == 0  # the four changes were one turn
+    controller.triage.passed(("apps", "keyed"), outcome("RollingOut"))  # its clients coming up
+    controller.queue.done(("apps", "keyed"))
+    for _ in range(3):  # a client pod Ready, another, another: its Deployment's count
+        controller.announce("apps", "keyed", False)
+    assert len(controller.queue) == 0
+    assert await asyncio.wait_for(controller.queue.next(), 1) == (("apps", "keyed"), PROGRESS)
 
 
 class Wiring:

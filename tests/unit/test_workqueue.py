@@ -119,11 +119,17 @@ async def test_a_burst_of_changes_added_soon_is_one_turn() -> None:
     assert len(queue) == 0  # one turn for the five
 
 
-async def test_added_soon_while_waiting_or_active_is_as_added_now() -> None:
+async def test_added_soon_while_waiting_keeps_its_turn_and_while_active_comes_soon_after() -> None:
     queue: WorkQueue[str] = WorkQueue()
     queue.add("a", RECHECK)
     queue.add_soon("a", 10, EVENT)  # already waiting: keeps its turn, moved up
     assert await asyncio.wait_for(queue.next(), 1) == ("a", EVENT)
-    queue.add_soon("a", 10)  # being processed: runs again right after, no timer
+    queue.add_soon("a", 0.05)  # being processed: soon after it is done, not at once
+    queue.add_soon("a", 0.05)
     queue.done("a")
+    assert len(queue) == 0
     assert await asyncio.wait_for(queue.get(), 1) == "a"
+    queue.add_soon("a", 10)
+    queue.add("a")  # and something that may not wait: at once after
+    queue.done("a")
+    assert len(queue) == 1

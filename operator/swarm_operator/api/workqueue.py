@@ -23,6 +23,7 @@ class WorkQueue(Generic[K]):
         self._pending: dict[K, int] = {}  # waiting key -> its lane
         self._active: set[K] = set()
         self._dirty: dict[K, int] = {}  # added while active -> the best lane asked for
+        self._dirty_soon: dict[K, tuple[float, int]] = {}  # added soon while active -> (delay, lane)
         self._timers: dict[K, tuple[asyncio.TimerHandle, int]] = {}
         self._takers: deque[tuple[int, asyncio.Future[None]]] = deque()  # (worst lane taken, woken when one came)
         self._count = [0] * lanes  # waiting keys per lane
@@ -69,8 +70,12 @@ class WorkQueue(Generic[K]):
     def add_soon(self, key: K, delay: float, priority: int = EVENT) -> None:
         """Add within `delay`: what else is added meanwhile joins the same turn (a burst of changes
         of one key is one turn). A key already waiting just keeps its turn (moved up to `priority`
-        if that is better); one being processed runs again afterwards, as with `add`."""
-        if key in self._pending or key in self._active:
+        if that is better); one being processed is added soon once done."""
+        if key in self._active:
+            if key not in self._dirty:
+                old = self._dirty_soon.get(key)
+                self._dirty_soon[key] = (min(delay, old[0]), min(priority, old[1])) if old else (delay, priority)
+        elif key in self._pending:
             self.add(key, priority)
         else:
             self.add_after(key, delay, priority)
@@ -130,8 +135,11 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         self._active.discard(key)
         priority = self._dirty.pop(key, None)
+        soon = self._dirty_soon.pop(key, None)
         if priority is not None:
             self.add(key, priority)
+        elif soon is not None:
+            self.add_after(key, *soon)
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a change of a topic or of its children is acted on this long after it is seen, so "
                      "that a burst of changes is one pass (a host pod turning Ready, a new topic and a topic "
                      "whose clients are coming up: at once; default %(default)g)")
+    run.add_argument("--closing-delay", type=float, default=DEFAULTS.closing_delay, metavar="SECONDS",
+                     help="the same for a topic whose clients are coming up (their ready count changes as each "
+                     "turns Ready; default %(default)g)")
     run.add_argument("--api-qps", type=float, default=DEFAULTS.api_qps, metavar="N",
                      help="client-side limit of API requests per second, whatever the server's priority and "
                      "fairness would allow; 0: none (default %(default)g)")
@@ -191,7 +194,7 @@ def config_of(args: argparse.Namespace) -> Config:
                            operator_labels=tuple(args.operator_labels), status_from=args.topic_status_from,
                            dht_peers=args.topic_dht_peers)
     return Config(peer_image=args.peer_image, reconcile_interval=args.reconcile_interval, workers=args.workers,
-                  change_delay=args.change_delay,
+                  change_delay=args.change_delay, closing_delay=args.closing_delay,
                   api_qps=args.api_qps, api_burst=args.api_burst,
                   max_rolling_topics=args.max_rolling_topics,
                   namespaces=tuple(args.namespace), metrics_port=args.metrics_port, liveness_port=args.liveness_port,

@@ -58,16 +58,19 @@ async def write_status(kube: Kube, topic: dict[str, Any], status: dict[str, Any]
 async def tracked(wiring: Wiring, kind: owned.Kind, namespace: str, name: str | None,
                   send: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
     """A write of one object, `expect`ed by the caches and `settle`d with its answer (or its
-    failure), so that its own watch event does not wake the topic for another pass."""
-    if not name:
-        return await send
-    wiring.caches.expect(kind, namespace, name)
+    failure), so that its own watch event does not wake the topic for another pass; the answer
+    goes into the caches at once (before `settle`: its watch event, coming later, is then known)."""
+    if name:
+        wiring.caches.expect(kind, namespace, name)
     answer = None
     try:
         answer = await send
+        if answer is not None:
+            wiring.caches.put(kind, answer)
         return answer
     finally:
-        wiring.caches.settle(kind, namespace, name, answer)
+        if name:
+            wiring.caches.settle(kind, namespace, name, answer)
 
 
 async def _written(wiring: Wiring, topic: dict[str, Any], write: Write) -> dict[str, Any] | None:
@@ -145,7 +148,7 @@ async def act(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: P
                 continue
             done.append(write)
             if answer is not None:
-                _stored(wiring, memory, topic, write, answer)
+                _stored(memory, topic, write, answer)
             if write.op == "record-status":
                 written = write.body["status"]
         if failed:
@@ -154,10 +157,9 @@ async def act(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_plan: P
     return the_plan, None
 
 
-def _stored(wiring: Wiring, memory: Memory, topic: dict[str, Any], write: Write, answer: dict[str, Any]) -> None:
-    """A write's answer into the caches; a created child's uid remembered (the operator's own child,
-    should it lose its ownerReference)."""
-    wiring.caches.put(owned.BY_KIND[write.target.kind], answer)
+def _stored(memory: Memory, topic: dict[str, Any], write: Write, answer: dict[str, Any]) -> None:
+    """A created child's uid remembered (the operator's own child, should it lose its
+    ownerReference); the answer is in the caches already (`tracked`)."""
     if write.op == "create":
         meta = answer.get("metadata") or {}
         memory.uids.setdefault((meta.get("namespace"), topic["metadata"]["name"]), {})[
@@ -195,7 +197,7 @@ async def _failed(wiring: Wiring, memory: Memory, topic: dict[str, Any], the_pla
         log.warning("%s/%s: %s refused: %s", meta["namespace"], meta["name"], write.what, refused)
         the_plan = after_refusal(the_plan, write, refused.reason, refused.message, datetime.now(UTC), done=done)
         if the_plan.status != written:
-            wiring.caches.put(owned.TOPIC, await _status(wiring, topic, the_plan.status))
+            await _status(wiring, topic, the_plan.status)
         return the_plan, refused
     for write, exc in failed:
         if isinstance(exc, ApiConflict):
@@ -213,5 +215,5 @@ async def _write_final_status(wiring: Wiring, memory: Memory, topic: dict[str, A
             the_plan.recheck = wait if the_plan.recheck is None else min(the_plan.recheck, wait)
             return
         log.info("%s/%s: status %s", meta["namespace"], meta["name"], describe_change(written, the_plan.status))
-        wiring.caches.put(owned.TOPIC, await _status(wiring, topic, the_plan.status))
+        await _status(wiring, topic, the_plan.status)
     memory.held.pop(key, None)

@@ -9,7 +9,7 @@ Closest to done first (`Triage`): a topic waits in one of four lanes of the queu
 2. `CHANGE`: another change of a topic this process has reconciled before (its host's volume
    appeared, say), taken `change_delay` after it is seen, so that the run of changes one step
    makes (a StatefulSet's pod created, scheduled, started; its volume bound; its status counted)
-   is one pass, not one each;
+   is one pass, not one each (a topic whose clients are coming up: `closing_delay`, shorter);
 3. `FIRST`: a topic this process has not reconciled yet (a first pass: a burst of new topics);
 4. `RECHECK`: the periodic re-check and retries after errors.
 A pass's API requests carry its lane as their priority in the client's throttle
@@ -85,6 +85,7 @@ class Controller:
     interval: float = 300.0
     workers: int = 32
     change_delay: float = 0.5  # a CHANGE-lane topic is taken this long after its change is seen
+    closing_delay: float = 0.2  # ... and a topic whose clients are coming up (PROGRESS lane, not its host)
     queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(LANES))
     triage: Triage = field(default_factory=Triage)
 
@@ -100,8 +101,9 @@ class Controller:
         """What the caches call when they see a change of a topic or of one of its children."""
         key = (namespace, name)
         lane = self.triage.lane(key, Cause.HOST if progress else Cause.CHANGE)
-        if lane == CHANGE and self.change_delay > 0:
-            self.queue.add_soon(key, self.change_delay, lane)
+        delay = self.change_delay if lane == CHANGE else self.closing_delay if lane == PROGRESS and not progress else 0
+        if delay > 0:
+            self.queue.add_soon(key, delay, lane)
         else:
             self.queue.add(key, lane)
 
