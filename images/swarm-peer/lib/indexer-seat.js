@@ -20,6 +20,8 @@ const ReadyResource = require('ready-resource')
 const Timer = require('./timer')
 const { deriveHostInvite, encodeHostRequest, readSlotRecords, ownSlotEntry, slotsCore, slotOf } = require('./host-slots')
 
+const READ_TIMEOUT_MS = 10000 // one read of the base in a tick (see tick())
+
 class IndexerSeat extends ReadyResource {
   // nonce: of this host's key (lib/host-store.js), hex, or null for a key made before derived keys
   constructor ({ base, pairing, ordinal, replicas, hostSeed, nonce = null, isIndexer, tickMs = 1000, requestMs = 10000, settleMs = 2000, log }) {
@@ -56,8 +58,10 @@ class IndexerSeat extends ReadyResource {
 
   async tick (now = Date.now()) {
     if (this.closing || !this.base.system) return // (null while autobase rebuilds its apply state)
-    const info = await this.base.system.get(this.base.local.key)
-    this.records = await readSlotRecords(slotsCore(this.base.view))
+    // Bounded reads: a block of a fast-forwarded view that no peer sends in time fails this tick
+    // (logged) and the next tick reads again, rather than stopping the seat's timer for ever.
+    const info = await this.base.system.get(this.base.local.key, { timeout: READ_TIMEOUT_MS })
+    this.records = await readSlotRecords(slotsCore(this.base.view), { timeout: READ_TIMEOUT_MS })
     this.slots = new Map([...this.records].map(([ordinal, r]) => [ordinal, r.key]))
     if (!info || !info.isRemoved) this.removedSince = null
     if (this.ordinal >= this.replicas) return this._retire(now)
