@@ -6,6 +6,9 @@ const { Host, Member } = require('..')
 const { logApp } = require('../lib/log-app')
 const { tmpdir } = require('./helpers')
 
+// A loop that never yields starves every timeout: a worker reports it (test/watchdog.js).
+require('./watchdog').start()
+
 const closers = []
 
 // DEBUG_PEER=1 prints the peers' JSON logs.
