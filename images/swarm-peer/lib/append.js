@@ -33,4 +33,15 @@ async function appendWhenIdle (base, value, { timeoutMs = 10000, pollMs = 100 } 
   return base.append(value)
 }
 
-module.exports = { appendWhenIdle, localWriterBusy, LocalWriterBusy }
+// Autobase's own acks append(null) the same way (its ack timer, and every update while it is a
+// pending indexer): on a host, base.ack is wrapped to skip an ack while the local writer is busy
+// (an ack before the host's own log is applied is early anyway; the next comes with the timer or
+// the next update).
+function deferAcksWhileBusy (base) {
+  const ack = base.ack
+  base.ack = function (...args) {
+    return localWriterBusy(this) ? Promise.resolve() : ack.apply(this, args)
+  }
+}
+
+module.exports = { appendWhenIdle, localWriterBusy, deferAcksWhileBusy, LocalWriterBusy }

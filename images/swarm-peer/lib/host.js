@@ -28,7 +28,7 @@ const Admission = require('./admission')
 const IndexerSeat = require('./indexer-seat')
 const WriterRegistry = require('./writer-registry')
 const signed = require('./signed')
-const { appendWhenIdle } = require('./append')
+const { appendWhenIdle, deferAcksWhileBusy } = require('./append')
 
 // Whether `base`'s local writer is one of the system's active indexers (what apply checks). A
 // new base lists no indexer until its first entry: its creator is one (autobase's `ackable`).
@@ -127,6 +127,7 @@ class Host extends ReadyResource {
     const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, stats: this.stats, onapplied: (type, key) => this._onapplied(type, key) })
     const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
     restoreDone(o.dataDir)
+    deferAcksWhileBusy(base) // (lib/append.js)
     this.base = base
     this.mode = mode
     this.encrypted = encrypted

@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const crypto = require('crypto')
-const { appendWhenIdle, localWriterBusy } = require('../lib/append')
+const { appendWhenIdle, localWriterBusy, deferAcksWhileBusy } = require('../lib/append')
 const IndexerSeat = require('../lib/indexer-seat')
 const quiet = require('../lib/quiet-log')
 const { normally } = require('./helpers')
@@ -54,4 +54,16 @@ test('the indexer seat of a restored host does not claim its slot while its own 
   base.idle = true
   await seat.tick()
   assert.deepStrictEqual(base.appended, [{ type: 'host-slot', key: base.local.key.toString('hex'), ordinal: 1, nonce: 'a'.repeat(64) }])
+})
+
+test('a host\'s autobase acks are skipped while its local writer is busy, made once idle', normally(1), async () => {
+  const base = fakeBase()
+  const acks = []
+  base.ack = function (bg) { acks.push(bg); return this.append(null) }
+  deferAcksWhileBusy(base)
+  await base.ack(true)
+  assert.deepStrictEqual([acks, base.appended], [[], []], 'no ack while busy')
+  base.idle = true
+  await base.ack(true)
+  assert.deepStrictEqual([acks, base.appended], [[true], [null]])
 })
