@@ -17,6 +17,7 @@ const ReadyResource = require('ready-resource')
 const BlindPairing = require('blind-pairing')
 const { deriveInvite } = require('./membership')
 const { deriveHostInvite, decodeHostRequest, readSlots, slotsCore, slotOf } = require('./host-slots')
+const { appendWhenIdle } = require('./append')
 
 const RECENT_MS = 10000
 
@@ -126,7 +127,7 @@ class Admission extends ReadyResource {
     if ((info && !info.isRemoved) || this._recent(key)) return true // already a writer (a repeated request)
     try {
       this.appended.set(key, Date.now())
-      await this.base.append({ type: 'add-writer', key })
+      await appendWhenIdle(this.base, { type: 'add-writer', key })
       this.stats.writersAdded.inc()
       this.log.info('writer added', { writerKey: key, how, peer: remoteKey && remoteKey.slice(0, 16), writers: this.base.system.members, length: this.base.length })
       return true
@@ -155,7 +156,7 @@ class Admission extends ReadyResource {
     if (nonce) entry.nonce = nonce
     try {
       this.appended.set(key, Date.now())
-      await this.base.append(entry)
+      await appendWhenIdle(this.base, entry)
     } catch (err) {
       this.appended.delete(key)
       this.log.warn('promoting host failed', { ordinal, error: err.message })

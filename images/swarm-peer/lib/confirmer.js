@@ -14,6 +14,7 @@
 const ReadyResource = require('ready-resource')
 const Timer = require('./timer')
 const { slotsCore } = require('./host-slots')
+const { appendWhenIdle } = require('./append')
 
 const FREE_NUDGES = 3 // nudges at the base period before the wait starts doubling
 
@@ -83,7 +84,7 @@ class Confirmer extends ReadyResource {
       return
     }
     if (now - this.since < this.wait * this.jitter || this.closing) return
-    await this.base.append(null)
+    await appendWhenIdle(this.base, null)
     this.nudges++
     this.stats.confirmNudges.inc()
     this.since = now

@@ -16,6 +16,10 @@
 // Only then does the host open Autobase on that store. A writer core appended to before it is
 // back forks (the key is burnt, and peers that saw both copies stall): the gate is what makes
 // reusing a key safe (shared/notes and the spike's indexer-recovery-facts.md, F1/F2).
+// Every read of the reader's base (the slots view, the system's writer record) is bounded
+// (readTimeoutMs): a block that no peer sends in time (the member that held it went away, or
+// autobase swapped the core while it reorganised) is "not yet": the slots settle again and the
+// read is made again, never a wait for ever on one peer.
 // Without a slot for the ordinal, with a slot made before derived keys (no nonce), with a key
 // that was removed, or a derived key that does not match, find/open return null with `why`
 // and the host starts as without restore mode (a new nonce, a new key).
@@ -30,18 +34,25 @@ const { openHostStore, removeStore, READER_DIR } = require('./host-store')
 
 class Aborted extends Error {}
 
+// Errors of a read that may succeed when made again (on the current view, from another peer).
+const TRANSIENT = new Set(['REQUEST_TIMEOUT', 'REQUEST_CANCELLED', 'SESSION_CLOSED', 'SNAPSHOT_NOT_AVAILABLE'])
+const AGAIN = Symbol('read again')
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 class HostRestore {
   // opts: the host's options (lib/config.js: dataDir, seed, ordinal, topic, bootstrap, dhtHost,
-  // encryptionKey, app); settleMs: how long the reader's slots view must stay unchanged
-  constructor ({ opts, baseKey, log = quiet, settleMs = 5000, pollMs = 250 }) {
+  // encryptionKey, app); settleMs: how long the reader's slots view must stay unchanged;
+  // readTimeoutMs: the bound of one read of the reader's base
+  constructor ({ opts, baseKey, log = quiet, settleMs = 5000, pollMs = 250, readTimeoutMs = 10000 }) {
     this.opts = opts
     this.baseKey = baseKey
     this.ordinal = opts.ordinal || 0
     this.log = log
     this.settleMs = settleMs
     this.pollMs = pollMs
+    this.readTimeoutMs = readTimeoutMs
+    this.retries = 0 // reads that timed out or failed and were made again
     this.reason = 'restoring: waiting for a member that holds the base'
     this.reader = null
     this.store = null
@@ -78,10 +89,13 @@ class HostRestore {
     })
     try {
       await this.reader.ready()
-      const records = await this._settled()
-      const slot = await this._slot(records)
-      this.result.findMs = Date.now() - this.t0
-      return slot
+      for (;;) {
+        const records = await this._settled()
+        const slot = await this._slot(records)
+        if (slot === AGAIN) continue
+        this.result.findMs = Date.now() - this.t0
+        return slot
+      }
     } finally {
       const reader = this.reader
       this.reader = null
@@ -111,7 +125,9 @@ class HostRestore {
         mark = now
         since = Date.now()
       } else if (now !== null && Date.now() - since >= this.settleMs) {
-        return readSlotRecords(slots)
+        const records = await this._read(() => readSlotRecords(slots, { timeout: this.readTimeoutMs }), 'the host slots')
+        if (records !== AGAIN) return records
+        mark = null
       }
       await sleep(this.pollMs)
     }
@@ -132,7 +148,8 @@ class HostRestore {
     if (!rec) return this._fail(`the base has no host slot for ordinal ${n}`)
     if (!rec.nonce) return this._fail(`host slot ${n} holds ${rec.key.slice(0, 16)} with no nonce: a key made before restorable keys`)
     const key = Buffer.from(rec.key, 'hex')
-    const info = await this.reader.base.system.get(key)
+    const info = await this._read(() => this.reader.base.system.get(key, { timeout: this.readTimeoutMs }), `the writer record of ${rec.key.slice(0, 16)}`)
+    if (info === AGAIN) return AGAIN
     if (!info || info.isRemoved) return this._fail(`host slot ${n} holds ${rec.key.slice(0, 16)}, which is not a writer of the base`)
     const core = this.reader.store.get({ key })
     await core.ready()
@@ -141,6 +158,22 @@ class HostRestore {
     await core.close()
     this.result.target = target
     return { key: rec.key, nonce: rec.nonce, target }
+  }
+
+  // One bounded read of the reader's base: its value, or AGAIN when it failed in a way that
+  // reading again may cure (then the slots settle again first).
+  async _read (fn, what) {
+    try {
+      return await fn()
+    } catch (err) {
+      this._check()
+      if (!TRANSIENT.has(err.code)) throw err
+      this.retries++
+      this.reason = `restoring: reading ${what} again (${err.code})`
+      this.log.warn('restore: a read of the base failed; reading again', { ordinal: this.ordinal, what, code: err.code, retries: this.retries })
+      await sleep(this.pollMs)
+      return AGAIN
+    }
   }
 
   // 2. The store on the empty disk, made with the restored key; null when the seed and the

@@ -30,12 +30,15 @@ function slotsCore (appView) {
 }
 
 // Map ordinal -> {key, nonce} (hex; nonce null when not recorded), from a host-slots core (an
-// apply session or base.view's).
-async function readSlotRecords (core) {
+// apply session or base.view's). `opts` go to each core.get: with {timeout} (ms) a block that no
+// peer sends in time rejects (hypercore's REQUEST_TIMEOUT) instead of waiting for ever (a view
+// autobase fast-forwarded holds its blocks on peers, and the peer may go away). Apply reads
+// without: its blocks are local.
+async function readSlotRecords (core, opts = undefined) {
   const slots = new Map()
   if (!core) return slots
   for (let i = 0; i < core.length; i++) {
-    const r = await core.get(i)
+    const r = await core.get(i, opts)
     if (!r || !Number.isInteger(r.ordinal)) continue
     if (r.key) slots.set(r.ordinal, { key: r.key, nonce: typeof r.nonce === 'string' ? r.nonce : null })
     else slots.delete(r.ordinal)
@@ -44,9 +47,9 @@ async function readSlotRecords (core) {
 }
 
 // Map ordinal -> hex key.
-async function readSlots (core) {
+async function readSlots (core, opts = undefined) {
   const slots = new Map()
-  for (const [ordinal, r] of await readSlotRecords(core)) slots.set(ordinal, r.key)
+  for (const [ordinal, r] of await readSlotRecords(core, opts)) slots.set(ordinal, r.key)
   return slots
 }
 

@@ -28,6 +28,7 @@ const Admission = require('./admission')
 const IndexerSeat = require('./indexer-seat')
 const WriterRegistry = require('./writer-registry')
 const signed = require('./signed')
+const { appendWhenIdle, deferAcksWhileBusy } = require('./append')
 
 // Whether `base`'s local writer is one of the system's active indexers (what apply checks). A
 // new base lists no indexer until its first entry: its creator is one (autobase's `ackable`).
@@ -126,6 +127,7 @@ class Host extends ReadyResource {
     const opts = baseOptions(o.app, { encryptionKey: o.encryptionKey, ackIntervalMs: o.ackIntervalMs, log: this.log, stats: this.stats, onapplied: (type, key) => this._onapplied(type, key) })
     const { base, mode, encrypted } = await openHostBase(this.store, { dataDir: o.dataDir, baseKey, topic: o.topic, opts, genesis: o.app.genesis, log: this.log, ordinal: this.ordinal })
     restoreDone(o.dataDir)
+    deferAcksWhileBusy(base) // (lib/append.js)
     this.base = base
     this.mode = mode
     this.encrypted = encrypted
@@ -210,7 +212,7 @@ class Host extends ReadyResource {
     if (!this.nonce || !this.isIndexer()) return
     try {
       const entry = ownSlotEntry(await readSlotRecords(slotsCore(this.base.view)), this.ordinal, this.writerKey, this.nonce)
-      if (entry) await this.base.append(entry)
+      if (entry) await appendWhenIdle(this.base, entry)
     } catch (err) {
       this.log.warn('recording this host\'s slot failed', { error: err.message })
     }

@@ -18,7 +18,10 @@
 //              (two pods with one ordinal?): logged, nothing done
 const ReadyResource = require('ready-resource')
 const Timer = require('./timer')
+const { appendWhenIdle, localWriterBusy } = require('./append')
 const { deriveHostInvite, encodeHostRequest, readSlotRecords, ownSlotEntry, slotsCore, slotOf } = require('./host-slots')
+
+const READ_TIMEOUT_MS = 10000 // one read of the base in a tick (see tick())
 
 class IndexerSeat extends ReadyResource {
   // nonce: of this host's key (lib/host-store.js), hex, or null for a key made before derived keys
@@ -56,8 +59,10 @@ class IndexerSeat extends ReadyResource {
 
   async tick (now = Date.now()) {
     if (this.closing || !this.base.system) return // (null while autobase rebuilds its apply state)
-    const info = await this.base.system.get(this.base.local.key)
-    this.records = await readSlotRecords(slotsCore(this.base.view))
+    // Bounded reads: a block of a fast-forwarded view that no peer sends in time fails this tick
+    // (logged) and the next tick reads again, rather than stopping the seat's timer for ever.
+    const info = await this.base.system.get(this.base.local.key, { timeout: READ_TIMEOUT_MS })
+    this.records = await readSlotRecords(slotsCore(this.base.view), { timeout: READ_TIMEOUT_MS })
     this.slots = new Map([...this.records].map(([ordinal, r]) => [ordinal, r.key]))
     if (!info || !info.isRemoved) this.removedSince = null
     if (this.ordinal >= this.replicas) return this._retire(now)
@@ -85,8 +90,11 @@ class IndexerSeat extends ReadyResource {
     this._set(slot === this.me ? 'indexer' : 'claiming')
     const entry = ownSlotEntry(this.records, this.ordinal, this.me, this.nonce)
     if (!entry || now - this.appendedAt < this.requestMs) return
+    // (a restored host's view is behind while its own log is applied: its slot may look empty;
+    // never append then, lib/append.js; a later tick sees the slot)
+    if (localWriterBusy(this.base)) return
     this.appendedAt = now
-    await this.base.append(entry)
+    await appendWhenIdle(this.base, entry)
   }
 
   _removed (now) {
@@ -102,14 +110,14 @@ class IndexerSeat extends ReadyResource {
     this._drop()
     if (!this.isIndexer()) return this._set('retired')
     this._set('retiring')
-    if (now - this.appendedAt < this.requestMs) return
+    if (now - this.appendedAt < this.requestMs || localWriterBusy(this.base)) return
     if (!this.base.removeable(this.base.local.key)) {
       this.log.warn('retiring host is the last indexer; it stays', { ordinal: this.ordinal })
       this.appendedAt = now
       return
     }
     this.appendedAt = now
-    await this.base.append({ type: 'remove-writer', key: this.me })
+    await appendWhenIdle(this.base, { type: 'remove-writer', key: this.me })
     this.log.info('retiring: removed this host from the indexers', { ordinal: this.ordinal, replicas: this.replicas })
   }
 

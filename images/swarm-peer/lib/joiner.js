@@ -11,6 +11,7 @@ const ReadyResource = require('ready-resource')
 const BlindPairing = require('blind-pairing')
 const Timer = require('./timer')
 const { deriveInvite } = require('./membership')
+const { appendWhenIdle } = require('./append')
 
 class Joiner extends ReadyResource {
   constructor ({ base, replicator, hostConns, policy, memberSeed, requestWriter, retryMs = 5000, log }) {
@@ -66,7 +67,7 @@ class Joiner extends ReadyResource {
   async leave () {
     if (!this.base.writable) return false
     const key = this.base.local.key.toString('hex')
-    await this.base.append({ type: 'remove-writer', key })
+    await appendWhenIdle(this.base, { type: 'remove-writer', key }, { timeoutMs: 3000 })
     const local = this.base.local
     const sent = () => local.peers.some((p) => p.remoteLength >= local.length)
     for (const until = Date.now() + 3000; !sent() && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50))

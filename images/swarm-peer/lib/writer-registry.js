@@ -10,6 +10,7 @@ const fs = require('fs')
 const path = require('path')
 const ReadyResource = require('ready-resource')
 const Timer = require('./timer')
+const { appendWhenIdle } = require('./append')
 
 const FILE = 'writers.json'
 
@@ -76,7 +77,7 @@ class WriterRegistry extends ReadyResource {
         continue
       }
       if (info.isIndexer || now - seen < this.idleMs || !this.isIndexer() || !this.base.removeable(buf)) continue
-      await this.base.append({ type: 'remove-writer', key })
+      await appendWhenIdle(this.base, { type: 'remove-writer', key })
       this.lastSeen.delete(key)
       this.stats.writersRemoved.inc()
       this.log.info('idle writer removed', { writerKey: key, idleSeconds: Math.round((now - seen) / 1000) })

@@ -17,10 +17,10 @@ const { readSlots, slotsCore } = require('../lib/host-slots')
 const { logApp } = require('../lib/log-app')
 const { STATE_FILE } = require('../lib/host-base')
 const signed = require('../lib/signed')
-const { tmpdir } = require('./helpers')
+const { tmpdir, normally } = require('./helpers')
 
 let bootstrap
-test.before(async () => { ({ bootstrap } = await testnet()) })
+test.before(async () => { ({ bootstrap } = await testnet()) }, normally(1))
 test.after(closeAll)
 
 const hex = (b) => b.toString('hex')
@@ -52,7 +52,7 @@ async function allHave (peers, key, ms = 90000) {
   for (const p of peers) await until(() => viewHas(p, (e) => e.key === key), ms, `${key} on ${p.role} ${p.ordinal ?? ''}`)
 }
 
-test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are promoted; slots, signed reports, readiness', async (t) => {
+test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are promoted; slots, signed reports, readiness', normally(4), async (t) => {
   const secret = secrets()
   const t0 = Date.now()
   const hosts = await startHosts({ bootstrap, topic: topicName('three'), secret })
@@ -83,7 +83,7 @@ test('three hosts: host 0 creates the base, hosts 1 and 2 rejoin it and are prom
   }
 })
 
-test('apply: membership entries written by a non-indexer are ignored on every peer; a member cannot remove an indexer', async () => {
+test('apply: membership entries written by a non-indexer are ignored on every peer; a member cannot remove an indexer', normally(6), async () => {
   const topic = topicName('rule')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -116,7 +116,7 @@ test('apply: membership entries written by a non-indexer are ignored on every pe
   assert.strictEqual(hosts[2].isIndexer(), true)
 })
 
-test('a host that is a writer but not an indexer leaves pairing requests unanswered: the candidate is not paired, nothing is appended', async () => {
+test('a host that is a writer but not an indexer leaves pairing requests unanswered: the candidate is not paired, nothing is appended', normally(11), async () => {
   const topic = topicName('silent')
   const secret = secrets()
   const h0 = await startHost({ bootstrap, topic, secret, replicas: 3 })
@@ -140,7 +140,7 @@ test('a host that is a writer but not an indexer leaves pairing requests unanswe
   assert.ok(await counter(h1.stats.pairingSilent) >= 1, 'host 1 got the request and left it unanswered')
 })
 
-test('a removed host cannot admit; it starts over with a new key and is promoted into its emptied slot', async () => {
+test('a removed host cannot admit; it starts over with a new key and is promoted into its emptied slot', normally(9), async () => {
   const topic = topicName('removed')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -165,7 +165,7 @@ test('a removed host cannot admit; it starts over with a new key and is promoted
 // and nobody is demoted or removed, however many hosts answered. Entries appended beyond that
 // (two hosts that found one request at the same moment, one by the direct channel, one by the
 // DHT poll) are applied as duplicates that change nothing; they are printed, not hidden.
-test('every indexer host admits; each candidate is added once, even when two hosts answer it', async (t) => {
+test('every indexer host admits; each candidate is added once, even when two hosts answer it', normally(10), async (t) => {
   const topic = topicName('admit')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -195,7 +195,7 @@ test('every indexer host admits; each candidate is added once, even when two hos
     `${appended} entries for ${keys.length} candidates (one key admitted by two hosts at once included), ${keys.length} applied`)
 })
 
-test('with one of three hosts down, members\' entries are confirmed (the confirmation watchdog)', async (t) => {
+test('with one of three hosts down, members\' entries are confirmed (the confirmation watchdog)', normally(20), async (t) => {
   const topic = topicName('confirm')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -208,7 +208,7 @@ test('with one of three hosts down, members\' entries are confirmed (the confirm
   t.diagnostic(`FIGURE member write -> confirmed with host 2 down (ms): ${times.join(', ')}; watchdog nulls ${hosts[0].confirmer.nudges} + ${hosts[1].confirmer.nudges}`)
 })
 
-test('without the watchdog (confirmWatchdog: false) the same entries stay unconfirmed: the autobase gap it covers', async () => {
+test('without the watchdog (confirmWatchdog: false) the same entries stay unconfirmed: the autobase gap it covers', normally(33), async () => {
   const topic = topicName('no-watchdog')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret, confirmWatchdog: false })
@@ -224,7 +224,7 @@ test('without the watchdog (confirmWatchdog: false) the same entries stay unconf
   assert.ok(m.base.view.signedLength <= index, 'not confirmed on the member')
 })
 
-test('with two of three hosts gone (no quorum) the watchdog backs off instead of filling the base with nulls', async (t) => {
+test('with two of three hosts gone (no quorum) the watchdog backs off instead of filling the base with nulls', normally(35), async (t) => {
   const topic = topicName('no-quorum')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -260,7 +260,7 @@ async function loseDisk (hosts, ordinal, { bootstrap, topic, secret }) {
 }
 
 for (const ordinal of [1, 0]) {
-  test(`host ${ordinal}${ordinal === 0 ? ' (the creator)' : ''} loses its disk: it rejoins, is promoted and its old key removed, with no other step`, async (t) => {
+  test(`host ${ordinal}${ordinal === 0 ? ' (the creator)' : ''} loses its disk: it rejoins, is promoted and its old key removed, with no other step`, normally(19), async (t) => {
     const topic = topicName('lost-' + ordinal)
     const secret = secrets()
     const hosts = await startHosts({ bootstrap, topic, secret })
@@ -287,7 +287,7 @@ for (const ordinal of [1, 0]) {
   })
 }
 
-test('two disks lost together: the new hosts are added optimistically but never confirm, and the reports say so (not indexers, the old consensus set)', async (t) => {
+test('two disks lost together: the new hosts are added optimistically but never confirm, and the reports say so (not indexers, the old consensus set)', normally(20), async (t) => {
   const topic = topicName('two-lost')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -322,7 +322,7 @@ test('two disks lost together: the new hosts are added optimistically but never 
   assert.strictEqual(hex(hosts[0].base.key), baseKey, 'the same base')
 })
 
-test('an old disk whose key was replaced comes back: the host says so, wipes its store and starts over (never two writer keys for one ordinal)', async () => {
+test('an old disk whose key was replaced comes back: the host says so, wipes its store and starts over (never two writer keys for one ordinal)', normally(12), async () => {
   const topic = topicName('old-disk')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -356,7 +356,7 @@ test('an old disk whose key was replaced comes back: the host says so, wipes its
   assert.strictEqual(r.startOver.reason, 'replaced')
 })
 
-test('a host beyond SWARM_HOST_REPLICAS (scaling down) removes itself from the indexers and reports retired', async () => {
+test('a host beyond SWARM_HOST_REPLICAS (scaling down) removes itself from the indexers and reports retired', normally(6), async () => {
   const topic = topicName('retire')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -373,7 +373,7 @@ test('a host beyond SWARM_HOST_REPLICAS (scaling down) removes itself from the i
   assert.strictEqual(JSON.parse(leaving.status().payload).seat, 'retired')
 })
 
-test('a base made before host slots (one host, one view) goes from 1 to 3 hosts: host 0 claims slot 0, hosts 1 and 2 are promoted', async () => {
+test('a base made before host slots (one host, one view) goes from 1 to 3 hosts: host 0 claims slot 0, hosts 1 and 2 are promoted', normally(7), async () => {
   const topic = topicName('upgrade')
   const secret = secrets()
   // The base as an older swarm-peer made it: the app's view only, entries from the host.

@@ -29,6 +29,14 @@ function freeUdpPort () {
   })
 }
 
+// A test's bound (node:test's `timeout`): four times `seconds`, the test's measured normal
+// duration (npm test on a 2-core machine), and never under a minute, so that a hang fails within
+// minutes with the test's name and the file goes on. The file as a whole is bounded by
+// --test-timeout in package.json (the backstop when a loop starves the timers).
+function normally (seconds) {
+  return { timeout: Math.max(60, 4 * seconds) * 1000 }
+}
+
 function tmpdir (prefix = 'swarm-peer-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 }
@@ -159,4 +167,4 @@ async function hostStatus (port) {
   return { envelope: r.body, payload: JSON.parse(r.body.payload) }
 }
 
-module.exports = { BIN, topicSecrets, freeTcpPort, freeUdpPort, tmpdir, seedFile, spawnPeer, startBootstrap, startHost, startClient, get, post, waitFor, stop, stopAll, hostStatus }
+module.exports = { normally, BIN, topicSecrets, freeTcpPort, freeUdpPort, tmpdir, seedFile, spawnPeer, startBootstrap, startHost, startClient, get, post, waitFor, stop, stopAll, hostStatus }

@@ -6,6 +6,9 @@ const { Host, Member } = require('..')
 const { logApp } = require('../lib/log-app')
 const { tmpdir } = require('./helpers')
 
+// A loop that never yields starves every timeout: a worker reports it (test/watchdog.js).
+require('./watchdog').start()
+
 const closers = []
 
 // DEBUG_PEER=1 prints the peers' JSON logs.
@@ -31,8 +34,36 @@ function secrets () {
   return { memberSeed: crypto.randomBytes(32), encryptionKey: crypto.randomBytes(32), seed: seeds[0], seeds, hostSeed: crypto.randomBytes(32) }
 }
 
+// Each peer's close is bounded: after a test timed out (node:test's `timeout`, helpers.js
+// normally()) its peers may be stuck in ready(), and a close waits for an open in flight. A peer
+// that does not close in time is named with what it was doing, and left behind (npm test runs with
+// --test-force-exit).
+const CLOSE_MS = 30000
+
 async function closeAll () {
-  for (const p of closers.splice(0).reverse()) await p.close().catch(() => {})
+  for (const p of closers.splice(0).reverse()) {
+    const stuck = p.opened === false ? describe(p) : null
+    let timer
+    const closed = await Promise.race([
+      Promise.resolve().then(() => p.close()).then(() => true, () => true),
+      new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_MS, false) })
+    ]).finally(() => clearTimeout(timer))
+    if (stuck) process.stderr.write(`closeAll: a peer was still opening: ${stuck}\n`)
+    if (!closed) process.stderr.write(`closeAll: a peer did not close within ${CLOSE_MS} ms, left behind: ${describe(p)}\n`)
+  }
+}
+
+// What a peer is doing, for the messages above.
+function describe (p) {
+  const d = { role: p.role || 'testnet', ordinal: p.ordinal, opened: p.opened, closing: !!p.closing, closed: p.closed }
+  try {
+    if (p.readiness) d.reason = p.readiness().reason
+    if (p.restore) d.restore = p.restore
+    if (p.base && p.base.view) Object.assign(d, { baseLength: p.base.length, viewLength: p.base.view.length, signedLength: p.base.view.signedLength })
+  } catch (err) {
+    d.error = err.message
+  }
+  return JSON.stringify(d)
 }
 
 // Host `ordinal` (default 0) of `replicas` (default 1); hosts >= 1 need `baseKey`.

@@ -4,13 +4,14 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { testnet, secrets, startHost, startMember, closeAll, until, viewHas } = require('./inproc')
+const { normally } = require('./helpers')
 const Timer = require('../lib/timer')
 
 let bootstrap
-test.before(async () => { ({ bootstrap } = await testnet()) })
+test.before(async () => { ({ bootstrap } = await testnet()) }, normally(1))
 test.after(closeAll)
 
-test('with the host closed, an entry written on client A reaches client B; both stay ready', async (t) => {
+test('with the host closed, an entry written on client A reaches client B; both stay ready', normally(1), async (t) => {
   const topic = 'mesh-' + Date.now()
   const secret = secrets()
   const host = await startHost({ bootstrap, topic, secret })
@@ -43,7 +44,7 @@ const counterApp = {
   }
 }
 
-test('a custom app (own open/apply) runs on the library: host and member share its view', async () => {
+test('a custom app (own open/apply) runs on the library: host and member share its view', normally(1), async () => {
   const topic = 'custom-' + Date.now()
   const secret = secrets()
   const host = await startHost({ bootstrap, topic, secret, app: counterApp })
@@ -57,7 +58,7 @@ test('a custom app (own open/apply) runs on the library: host and member share i
   assert.strictEqual(host.base.view.length, 2)
 })
 
-test('Timer: start, trigger runs at once and one run at a time, stop cancels', async () => {
+test('Timer: start, trigger runs at once and one run at a time, stop cancels', normally(1), async () => {
   let runs = 0
   let inFlight = 0
   let overlap = false

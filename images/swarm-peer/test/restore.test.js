@@ -19,10 +19,10 @@ const { readKeyFile, derivePrimaryKey, KEY_FILE } = require('../lib/host-store')
 const { logApp } = require('../lib/log-app')
 const { STATE_FILE } = require('../lib/host-base')
 const signed = require('../lib/signed')
-const { tmpdir } = require('./helpers')
+const { tmpdir, normally } = require('./helpers')
 
 let bootstrap
-test.before(async () => { ({ bootstrap } = await testnet()) })
+test.before(async () => { ({ bootstrap } = await testnet()) }, normally(1))
 test.after(closeAll)
 
 const hex = (b) => b.toString('hex')
@@ -76,7 +76,7 @@ async function indexOf (peer, pred) {
   return -1
 }
 
-test('every host lost, a member keeps the base: the hosts restored from their identity seeds alone are the same indexers; confirmation and admission resume', async (t) => {
+test('every host lost, a member keeps the base: the hosts restored from their identity seeds alone are the same indexers; confirmation and admission resume', normally(32), async (t) => {
   const topic = topicName('restore-all')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -121,7 +121,7 @@ test('every host lost, a member keeps the base: the hosts restored from their id
     `outage entry confirmed ${confirmedMs} ms, a new member writable ${writable} ms, its entry confirmed everywhere ${confirmed} ms (from the restore's start, in process)`)
 })
 
-test('restore with 2 of 3 hosts: confirmation resumes, a new member is admitted; the third, on a seed that does not give its key, starts as today and is promoted', async (t) => {
+test('restore with 2 of 3 hosts: confirmation resumes, a new member is admitted; the third, on a seed that does not give its key, starts as today and is promoted', normally(49), async (t) => {
   const topic = topicName('restore-two')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -156,7 +156,7 @@ test('restore with 2 of 3 hosts: confirmation resumes, a new member is admitted;
   await until(() => allIndexers(all, 3) && all.every((h) => !indexerKeys(h).includes(keys[2])), 180000, 'the third promoted in place of the old key')
 })
 
-test('a restore-mode host whose ordinal has no slot starts as today (a new key) and is promoted by the restored ones', async () => {
+test('a restore-mode host whose ordinal has no slot starts as today (a new key) and is promoted by the restored ones', normally(50), async () => {
   const topic = topicName('restore-noslot')
   const secret = secrets()
   // Hosts 0 and 1 of 3; host 2 never ran: slot 2 is empty.
@@ -181,7 +181,7 @@ test('a restore-mode host whose ordinal has no slot starts as today (a new key) 
   assert.strictEqual(slots[2].nonce, restored[2].nonce, 'the promotion recorded the new key\'s nonce')
 })
 
-test('a host on an empty disk without restore mode never reuses an old key; an old disk that comes back in restore mode starts over on a new key', async () => {
+test('a host on an empty disk without restore mode never reuses an old key; an old disk that comes back in restore mode starts over on a new key', normally(13), async () => {
   const topic = topicName('restore-never')
   const secret = secrets()
   const hosts = await startHosts({ bootstrap, topic, secret })
@@ -210,7 +210,7 @@ test('a host on an empty disk without restore mode never reuses an old key; an o
   assert.strictEqual(back.restored, false)
 })
 
-test('a store made before derived keys (random primary key, a base of release 0.1.0: one host, no slots) keeps working; restoring it finds no slot and starts as today', async () => {
+test('a store made before derived keys (random primary key, a base of release 0.1.0: one host, no slots) keeps working; restoring it finds no slot and starts as today', normally(8), async () => {
   const topic = topicName('restore-old')
   const secret = secrets()
   const dataDir = tmpdir() + '/old-host'
@@ -247,7 +247,7 @@ test('a store made before derived keys (random primary key, a base of release 0.
   await until(() => viewHas(fresh, (e) => e.value === 'new'), 60000, 'the base replicated from the member')
 })
 
-test('one host (N = 1): the creator records its slot with its nonce; lost and restored from its seed, it is the base\'s writer again and admits', async (t) => {
+test('one host (N = 1): the creator records its slot with its nonce; lost and restored from its seed, it is the base\'s writer again and admits', normally(19), async (t) => {
   const topic = topicName('restore-one')
   const secret = secrets()
   const h = await startHost({ bootstrap, topic, secret })
@@ -273,7 +273,7 @@ test('one host (N = 1): the creator records its slot with its nonce; lost and re
   t.diagnostic(`FIGURE restore of one host: outage entry confirmed ${Date.now() - t0} ms, a new member writable ${writable} ms (gate ${back.restore.gateMs} ms)`)
 })
 
-test('a restore interrupted before its gate passed leaves a store that is never opened as it is', async () => {
+test('a restore interrupted before its gate passed leaves a store that is never opened as it is', normally(1), async () => {
   const topic = topicName('restore-half')
   const secret = secrets()
   const dataDir = tmpdir() + '/half'
@@ -289,7 +289,7 @@ test('a restore interrupted before its gate passed leaves a store that is never 
   assert.strictEqual(readKeyFile(dataDir).restoring, false)
 })
 
-test('apply: a slot\'s nonce is recorded once and never changed; a malformed nonce is refused', async () => {
+test('apply: a slot\'s nonce is recorded once and never changed; a malformed nonce is refused', normally(1), async () => {
   const topic = topicName('restore-apply')
   const secret = secrets()
   const h = await startHost({ bootstrap, topic, secret })

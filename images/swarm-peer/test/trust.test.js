@@ -9,7 +9,7 @@ const Corestore = require('corestore')
 const { testnet, secrets, startHost, startMember, closeAll, until, viewHas } = require('./inproc')
 const { Outsider, MARK } = require('./outsider')
 const { createSwarm } = require('../lib/swarm')
-const { tmpdir } = require('./helpers')
+const { tmpdir, normally } = require('./helpers')
 
 const topic = 'trust-' + Date.now()
 let bootstrap, host, secret
@@ -18,10 +18,10 @@ test.before(async () => {
   ({ bootstrap } = await testnet())
   secret = secrets()
   host = await startHost({ bootstrap, topic, secret })
-})
+}, normally(2))
 test.after(closeAll)
 
-test('a member client (policy Clients) becomes writable and its entry reaches the host', async (t) => {
+test('a member client (policy Clients) becomes writable and its entry reaches the host', normally(2), async (t) => {
   const times = []
   for (let i = 0; i < 3; i++) {
     const t0 = Date.now()
@@ -34,7 +34,7 @@ test('a member client (policy Clients) becomes writable and its entry reaches th
   t.diagnostic(`FIGURE member time to writer (start -> writable, ms): ${times.join(', ')}`)
 })
 
-test('outsiders (topic only; topic + base key + host key; the reference client with the public env) never become writable in 30 s', async (t) => {
+test('outsiders (topic only; topic + base key + host key; the reference client with the public env) never become writable in 30 s', normally(31), async (t) => {
   const member = await startMember({ bootstrap, topic, host, secret })
   const outsiders = [
     new Outsider({ bootstrap, topic }),
@@ -61,7 +61,7 @@ test('outsiders (topic only; topic + base key + host key; the reference client w
   for (const o of outsiders) await o.close()
 })
 
-test('an add-writer appended by a non-host writer is ignored', async () => {
+test('an add-writer appended by a non-host writer is ignored', normally(1), async () => {
   const writer = await startMember({ bootstrap, topic, host, secret })
   await until(() => writer.writable, 30000, 'member writable')
   // A reader: the base key and the encryption key, no member seed.
@@ -77,7 +77,7 @@ test('an add-writer appended by a non-host writer is ignored', async () => {
   assert.ok(host.stats.entriesIgnored.value >= 1, 'the host counted the ignored entries')
 })
 
-test('an outsider replicating the cores reads no plaintext; members do', async () => {
+test('an outsider replicating the cores reads no plaintext; members do', normally(1), async () => {
   const marker = 'plaintext-marker-' + crypto.randomBytes(8).toString('hex')
   await host.base.append({ type: 'put', key: 'secret', value: marker })
   const member = await startMember({ bootstrap, topic, host, secret })

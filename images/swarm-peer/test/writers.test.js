@@ -4,14 +4,15 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { testnet, secrets, startHost, startMember, closeAll, until, viewHas } = require('./inproc')
+const { normally } = require('./helpers')
 
 let bootstrap
-test.before(async () => { ({ bootstrap } = await testnet()) })
+test.before(async () => { ({ bootstrap } = await testnet()) }, normally(1))
 test.after(closeAll)
 
 const writers = (host) => host.base.system.members
 
-test('50 client restarts (empty disk each time) leave a bounded writer set', async (t) => {
+test('50 client restarts (empty disk each time) leave a bounded writer set', normally(26), async (t) => {
   const topic = 'restarts-' + Date.now()
   const secret = secrets()
   const host = await startHost({ bootstrap, topic, secret, writerIdleMs: 4000 })
@@ -46,7 +47,7 @@ test('50 client restarts (empty disk each time) leave a bounded writer set', asy
 // indexer: false. Both guards are shown: apply ignores a `remove-writer` of the last indexer
 // (system-apply.js) and the idle sweep never appends one (writer-registry.js). Autobase's own
 // removeWriter() would throw too; the guard is what makes it an ignored entry, not an apply error.
-test('the last indexer is never removed: the host\'s own remove-writer and an idle sweep naming it leave the host an indexer and writable', async () => {
+test('the last indexer is never removed: the host\'s own remove-writer and an idle sweep naming it leave the host an indexer and writable', normally(3), async () => {
   const topic = 'last-indexer-' + Date.now()
   const secret = secrets()
   const errors = []
@@ -98,7 +99,7 @@ test('the last indexer is never removed: the host\'s own remove-writer and an id
   assert.deepStrictEqual(errors, [])
 })
 
-test('HostOnly: a client never becomes writable (even holding the invite) but reads', async () => {
+test('HostOnly: a client never becomes writable (even holding the invite) but reads', normally(11), async () => {
   const topic = 'hostonly-' + Date.now()
   const secret = secrets()
   const host = await startHost({ bootstrap, topic, secret, writersPolicy: 'HostOnly' })
@@ -113,7 +114,7 @@ test('HostOnly: a client never becomes writable (even holding the invite) but re
   assert.ok(host.stats.pairingDenied.value >= 1, 'the host counted the denied request')
 })
 
-test('Open: a peer without any member seed becomes writable', async () => {
+test('Open: a peer without any member seed becomes writable', normally(1), async () => {
   const topic = 'open-' + Date.now()
   const secret = secrets()
   const host = await startHost({ bootstrap, topic, secret: { ...secret, memberSeed: null }, writersPolicy: 'Open' })
