@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from swarm_operator import children
+from swarm_operator import children, owned
 from swarm_operator import conditions as c
 from swarm_operator.children import Inputs
 from swarm_operator.hostreport import HostReport, HostReportError
@@ -667,6 +667,27 @@ def test_a_child_is_built_again_when_what_it_is_made_from_changes() -> None:
     obs = _steady(topic, ready=5)
     obs.peer_image = "ghcr.io/swarm-operator/swarm-peer:0.2.0"  # the operator's peer image changed
     assert [(w.op, w.target.kind) for w in plan(obs).writes] == [("apply", "StatefulSet")]
+
+
+def test_the_recorded_key_is_in_the_configmap_alone() -> None:
+    """planner/desired.py wants every other host-side child without it (`want_key`)."""
+    from dataclasses import replace
+
+    from swarm_operator.planner.desired import want_key
+
+    topic = make_topic()
+    spec = parse_spec(topic)[0]
+    assert spec is not None
+    for hosts in (1, 3):
+        made = Inputs(topic, spec, IMAGE, PUB, host_public_keys=(PUB,) * hosts, hosts=hosts)
+        keyed = replace(made, base_key=KEY)
+        for kind in owned.built():
+            assert kind.build is not None
+            if kind is owned.CONFIGMAP:
+                assert kind.build(keyed) != kind.build(made) and want_key(kind, keyed) != want_key(kind, made)
+            else:
+                assert kind.build(keyed) == kind.build(made), kind.kind
+                assert want_key(kind, keyed) == want_key(kind, made)
 
 
 def test_the_host_template_is_made_from_neither_the_recorded_key_nor_the_running_hosts_nor_the_partition() -> None:

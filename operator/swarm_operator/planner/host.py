@@ -18,7 +18,7 @@ from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
 from . import brake, record, restore, trust
-from .desired import Want, unchanged
+from .desired import Want, unchanged, want_key
 from .ensure import keep, merged
 from .quorum import several_hosts
 from .types import Decision, Obj, Observed, Readiness, write
@@ -97,7 +97,7 @@ def children(obs: Observed, public_keys: tuple[str, ...]) -> HostSide:
     for kind in owned.built():
         assert kind.build is not None
         name = kind.claimed(obs.name, obs.spec)[0]
-        want = Want(kind, name, (kind.kind, made.key), partial(kind.build, made))
+        want = Want(kind, name, want_key(kind, made), partial(kind.build, made))
         live = obs.child(kind, name)
         if unchanged(want, live):
             continue
