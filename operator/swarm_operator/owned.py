@@ -11,7 +11,8 @@ kinds. A new child kind is one entry here and one builder in `children/`.
   server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
   what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
   by the topic label for everything else): the child -> topic mapping;
-- the queue lane of its events (`progress`: a change of a host pod that is Ready jumps the queue);
+- the queue lane of its events (`progress`: a change of a host pod that is Ready, or of a client
+  Deployment whose every replica is Ready, jumps the queue and is taken at once);
 - the REST paths (`Kind.path`);
 - the chart's RBAC rules (`rbac.py` writes them into the chart: the verbs of every kind in every
   watched namespace, and the leader Lease's in the release's own namespace).
@@ -59,6 +60,15 @@ def _volume_trim(claim: dict[str, Any]) -> dict[str, Any]:
     owner), not its binding's annotations and finalizers (a claim bound is no change of it here)."""
     meta = claim.get("metadata") or {}
     return {"metadata": {k: meta[k] for k in VOLUME_METADATA if k in meta}}
+
+
+def all_ready(deployment: dict[str, Any] | None) -> bool:
+    """A client Deployment whose every replica is Ready: its topic may be Ready now (at once, while
+    the counts on the way there are coalesced)."""
+    if deployment is None:
+        return False
+    wanted = (deployment.get("spec") or {}).get("replicas")
+    return wanted is not None and int((deployment.get("status") or {}).get("readyReplicas") or 0) >= int(wanted)
 
 
 def _keep_status(*fields: str) -> Trim:
@@ -167,7 +177,7 @@ DISRUPTION_BUDGET = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbu
                          names=lambda n, _: (names.host_disruption_budget(n),), checked_first=True,
                          names_watched=True, asked_by_admission=("delete",))
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "watch", "create", "patch", "delete"),
-                  watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"),
+                  watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"), progress=all_ready,
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=pod_ready,

@@ -62,7 +62,7 @@ def test_every_child_kind_is_selected_on_the_server_and_secrets_are_metadata_onl
         "app.kubernetes.io/component=bootstrap-host,app.kubernetes.io/managed-by=swarm-operator,"
         "swarm-operator.dev/topic")
     assert owned.SECRET.metadata_only and owned.PVC.metadata_only
-    assert [k.kind for k in owned.watched() if k.progress] == ["Pod"]
+    assert [k.kind for k in owned.watched() if k.progress] == ["Deployment", "Pod"]
     assert owned.POD.path(None) == "/api/v1/pods"
     assert owned.POD.path("apps") == "/api/v1/namespaces/apps/pods"
 
@@ -191,6 +191,18 @@ def test_only_a_ready_host_pods_change_is_progress() -> None:
     pods._changed(host_pod("chat", version="2"))  # Ready: its key may be read
     pods._deleted(("apps", "chat-host-0"))  # gone: an ordinary change
     assert said == [("apps", "chat", False), ("apps", "chat", True), ("apps", "chat", False)]
+
+
+def test_a_client_deployment_is_progress_once_every_replica_is_ready() -> None:
+    said: list[tuple[str, str, bool]] = []
+    caches = Caches(None, (), lambda ns, t, progress: said.append((ns, t, progress)))  # type: ignore[arg-type]
+    deployments = caches._informers[("Deployment", None)]
+    labels = dict(names.common_labels("chat", names.COMPONENT_CLIENT))
+    for version, ready in enumerate((1, 2, 3), 1):
+        deployments._changed({"metadata": {"name": "chat-kv", "namespace": "apps", "resourceVersion": str(version),
+                                           "labels": labels}, "spec": {"replicas": 3},
+                              "status": {"readyReplicas": ready}})
+    assert said == [("apps", "chat", False), ("apps", "chat", False), ("apps", "chat", True)]
 
 
 def test_a_host_volume_bound_is_no_change_of_it() -> None:
