@@ -51,12 +51,12 @@ def secrets(ordinals: int = 3) -> dict[str, Any]:
             "chat-encryption": owned_meta("chat-encryption"), "chat-hosts": owned_meta("chat-hosts")}
 
 
-def host_pod(n: int, ready: bool, running: bool = True) -> dict[str, Any]:
-    return {"metadata": {"name": f"chat-host-{n}", "creationTimestamp": stamp(NOW - timedelta(seconds=10)),
+def host_pod(n: int, ready: bool, running: bool = True, age: float = 300) -> dict[str, Any]:
+    return {"metadata": {"name": f"chat-host-{n}", "creationTimestamp": stamp(NOW - timedelta(seconds=age)),
                          "annotations": {names.ANNOTATION_HOST_PUBLIC_KEY: PUBS[0]}},
             "spec": {"containers": [{"name": "swarm-peer", "ports": [{"name": "status", "containerPort": 8080}]}]},
             "status": {"podIP": f"10.0.0.{n + 5}", "phase": "Running" if running else "Pending",
-                       "startTime": stamp(NOW - timedelta(seconds=9)),
+                       "startTime": stamp(NOW - timedelta(seconds=age - 1)),
                        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
@@ -195,6 +195,45 @@ def test_two_hosts_down_is_quorum_down_and_clears_when_they_return() -> None:
     assert p.phase == "Stuck" and p.status["reason"] == "QuorumDown"
     back = plan(world(topic3(status=p.status)))
     assert back.phase == "Ready" and [e.reason for e in back.events] == ["Ready"]
+
+
+def test_a_host_promoted_before_its_pod_is_ready_holds_the_quorum_while_it_starts() -> None:
+    # Seen on the real node (CI, e2e/test_observability.py): a fresh topic of three Ready on host 0;
+    # host 0 promotes host 1 (indexers 0 and 1: both needed) a moment before host 1's readiness
+    # probe says so. That moment said QuorumDown: Ready False, phase Stuck, a Warning.
+    ready = {"hostPublicKey": PUBS[0], "baseKey": KEY}
+    before = plan(world(topic3(status=ready), pods={0: host_pod(0, True)}, reports={0: report(0, (0,))}))
+    assert before.phase == "Ready"
+    promoted = {0: report(0, (0, 1)), 1: report(1, (0,))}  # host 1's report read while it paired
+
+    def starting(age: float) -> Plan:
+        return plan(world(topic3(status=before.status), pods={0: host_pod(0, True), 1: host_pod(1, False, age=age),
+                                                               2: host_pod(2, False, age=age)}, reports=promoted))
+
+    p = starting(age=6)
+    quorum = cond(p, c.QUORUM)
+    assert quorum["status"] == "True" and "1 of 2 indexers up, host(s) 1 starting" in quorum["message"], quorum
+    assert p.phase == "Ready" and not p.events and p.host_stats["quorum"] is True
+    assert p.recheck is not None and p.recheck <= 10  # looked at again well within the grace
+    # A host that does not come up within the grace is down, as any other.
+    late = starting(age=120)
+    assert cond(late, c.QUORUM)["reason"] == "QuorumDown" and late.phase == "Stuck"
+    assert [(e.type, e.reason) for e in late.events] == [("Warning", "QuorumDown")]
+
+
+def test_a_topic_made_again_over_retained_volumes_is_not_stuck_while_its_hosts_start() -> None:
+    # Its three indexers are known from host 0's disk before hosts 1 and 2 exist: the StatefulSet
+    # is given all three when the key is recorded.
+    recorded = {"type": c.BASE_KEY_RECORDED, "status": "True", "reason": "Recorded", "message": "",
+                "lastTransitionTime": stamp(NOW - timedelta(seconds=2))}
+    status = {"hostPublicKey": PUBS[0], "baseKey": KEY, "conditions": [recorded]}
+    p = plan(world(topic3(status=status), pods={0: host_pod(0, True)}, reports={0: report(0)}))
+    assert cond(p, c.QUORUM)["status"] == "True" and p.phase in ("RollingOut", "Ready"), p.phase
+    assert [e for e in p.events if e.type == "Warning"] == []
+    old = {**recorded, "lastTransitionTime": stamp(NOW - timedelta(seconds=120))}
+    gone = plan(world(topic3(status={**status, "conditions": [old]}), pods={0: host_pod(0, True)},
+                      reports={0: report(0)}))
+    assert cond(gone, c.QUORUM)["reason"] == "QuorumDown" and gone.phase == "Stuck"
 
 
 def test_two_disks_lost_for_good_is_quorum_lost_and_nothing_is_made_anew() -> None:

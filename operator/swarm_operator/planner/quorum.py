@@ -6,20 +6,31 @@ majority of them up keeps the topic confirming writes and admitting members. An 
 lost for good when the host of its seat runs on another key (its disk was replaced): once lost
 keys leave no majority, nothing can confirm again (`QuorumLost`, Stuck); otherwise fewer than a
 majority up is `QuorumDown`, which clears when the hosts come back.
+
+A host that is still starting counts as up for `STARTING_GRACE` seconds: its pod made less than
+that ago and not being deleted, or (no pod yet) the key recorded less than that ago, which is when
+the StatefulSet is given all N. Such a host is promoted and turns active with its first ack, a
+moment the operator sees only at the host's next readiness probe; without the grace, every cold
+start of several hosts (host 1 promoted before its pod is Ready) and every topic made again over
+retained volumes (its indexers known before hosts 1.. exist) would say QuorumDown, Stuck, with a
+Warning, for a few seconds of plain progress. Past the grace a host not Ready counts as down.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from .. import conditions as c
+from ..conditions import parse_time
 from ..hostreport import HostReport
 from ..objects import pod_ready
 from ..reasons import R
 from .types import Observed, Readiness
 
 RECHECK = 10.0  # seconds between looks while hosts are missing (their reports change without an event)
+STARTING_GRACE = 60.0  # seconds a host that is starting counts as up (the module's docstring)
 
 
 def _ready_reports(obs: Observed) -> dict[int, HostReport]:
@@ -40,6 +51,30 @@ def _hosts(obs: Observed, public_keys: tuple[str, ...], ready: dict[int, HostRep
             entry["indexer"] = report.indexer
         out.append(entry)
     return out
+
+
+def _started_at(obs: Observed, n: int) -> datetime | None:
+    """When host `n` began to start: its pod's making, or (no pod yet) the key's record."""
+    pod = obs.host_pods.get(n)
+    if pod is None:
+        recorded = c.find((obs.topic.get("status") or {}).get("conditions") or [], c.BASE_KEY_RECORDED) or {}
+        return parse_time(recorded.get("lastTransitionTime")) if recorded.get("status") == "True" else None
+    if pod["metadata"].get("deletionTimestamp"):
+        return None
+    return parse_time(pod["metadata"].get("creationTimestamp"))
+
+
+def _starting(obs: Observed, keys: set[str], owner: dict[str, int]) -> list[int]:
+    """The hosts of `keys` (indexers not up) that are still starting (the module's docstring)."""
+    out = []
+    for key in keys:
+        n = owner.get(key)
+        if n is None or n >= obs.host_count or pod_ready(obs.host_pods.get(n)):
+            continue
+        since = _started_at(obs, n)
+        if since is not None and (obs.now - since).total_seconds() < STARTING_GRACE:
+            out.append(n)
+    return sorted(out)
 
 
 def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[str, Any]]:
@@ -64,7 +99,9 @@ def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[st
     lost = sorted((indexers & obs.lost_keys) | unseated | {
         key for key in indexers if key in seat_of and seat_of[key] in obs.reports
         and obs.reports[seat_of[key]].writer_key != key})
-    stats = {"quorum": len(up) >= need, "indexers": len(indexers), "lost": lost,
+    owner = {**seat_of, **{r.writer_key: n for n, r in obs.reports.items()}}
+    starting = _starting(obs, indexers - up - set(lost), owner) if len(up) < need else []
+    stats = {"quorum": len(up) + len(starting) >= need, "indexers": len(indexers), "lost": lost,
              "unconfirmed": max((r.unconfirmed or 0) for r in obs.reports.values())}
     if indexers and len(indexers) - len(lost) < need:
         replaced = {seat_of[k] for k in lost if k in seat_of} | {
@@ -76,6 +113,10 @@ def quorum(obs: Observed, ready: dict[int, HostReport]) -> tuple[c.Cond, dict[st
                       "new base: see docs/operations.md (quorum lost)"), {**stats, "quorum": False}
     if len(up) >= need:
         return c.Cond(c.QUORUM, True, R.QUORUM_HELD, f"{len(up)} of {len(indexers)} indexers up"), stats
+    if len(up) + len(starting) >= need:
+        hosts = ", ".join(str(n) for n in starting)
+        return c.Cond(c.QUORUM, True, R.QUORUM_HELD, f"{len(up)} of {len(indexers)} indexers up, host(s) {hosts} "
+                      f"starting (counted up for {STARTING_GRACE:.0f} s)"), stats
     return c.Cond(c.QUORUM, False, R.QUORUM_DOWN,
                   f"{len(up)} of {len(indexers)} indexers up, {need} needed: writes wait for confirmation and no "
                   "member is admitted until a host comes back"), stats
