@@ -53,7 +53,8 @@ class ReportMemo:
 class Memory:
     rollout_measured: set[str] = field(default_factory=set)  # topic uids whose rollout was measured
     events: EventLimiter = field(default_factory=EventLimiter)
-    reports: dict[ReportKey, ReportMemo] = field(default_factory=dict)
+    # Each topic's hosts' last reports, by ordinal (per topic: a pass touches its own alone).
+    reports: dict[Key, dict[int, ReportMemo]] = field(default_factory=dict)
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
     rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
@@ -80,8 +81,7 @@ class Memory:
     def forget(self, key: Key) -> None:
         self.rolls.forget(key)
         self.lost_keys.pop(key, None)
-        for report in [k for k in self.reports if k[:2] == key]:
-            del self.reports[report]
+        self.reports.pop(key, None)
         self.direct.pop(key, None)
         self.held.pop(key, None)
         self.uids.pop(key, None)

@@ -127,8 +127,12 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
                 obs.reports[n] = report
             elif error is not None and pod_ready(pod):
                 obs.report_errors[n] = error
-    for memo in [k for k in memory.reports if k[:2] == (ns, name) and k[2] not in obs.reports]:
-        memory.reports.pop(memo, None)
+    memos = memory.reports.get((ns, name))
+    if memos is not None:
+        for gone in [n for n in memos if n not in obs.reports]:
+            del memos[gone]
+        if not memos:
+            del memory.reports[(ns, name)]
     return obs
 
 
@@ -170,14 +174,15 @@ async def _report(wiring: Wiring, memory: Memory, key: ReportKey, pod: dict[str,
     """The host's verified report: read again when the host changed or the last one is old (a host
     that is not Ready: after a few seconds, as its report changes without its pod)."""
     pod_id = host_of(pod)
-    memo = memory.reports.get(key)
+    memos = memory.reports.setdefault(key[:2], {})
+    memo = memos.get(key[2])
     ttl = wiring.report_ttl if pod_ready(pod) else NOT_READY_TTL
     if memo is not None and memo.host == pod_id and time.monotonic() - memo.at < ttl:
         return memo.report, None
     try:
         report = await read_host_report(wiring.http, pod, public_key, topic)
     except HostReportError as exc:
-        memory.reports.pop(key, None)
+        memos.pop(key[2], None)
         return None, exc
-    memory.reports[key] = ReportMemo(pod_id, time.monotonic(), report)
+    memos[key[2]] = ReportMemo(pod_id, time.monotonic(), report)
     return report, None
