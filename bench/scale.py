@@ -60,7 +60,9 @@ from scale_figures import (  # noqa: E402
     Window,
     growth,
     machine_load,
+    path_summary,
     percentile,
+    ready_path,
     requests_by_user,
     side_by_side,
 )
@@ -317,6 +319,8 @@ async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Na
                       host_to_key=[seen.key[k] - seen.host_ready[k] for k in seen.key if k in seen.host_ready])
         phase.notes += [f"operator peak RSS {op.peak_rss_mb():.0f} MB", window.summary(),
                         f"passes (reconciles) per topic, apply -> all Ready: {passes / n:.1f}"]
+        path = await asyncio.to_thread(ready_path, plane.audit_log, seen.key, seen.ready, OPERATOR_USER)
+        phase.notes.append("\n    ".join(path_summary(path)))
         if first:
             await quiet_figures(api, plane, op, seen, namespaces[0], args, phase)
         return phase

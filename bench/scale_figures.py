@@ -10,7 +10,9 @@
   Endpoints API refuses: the node's cost, not the operator's), the node, and the other
   controllers. The controller-manager's and the scheduler's own users are not audited (the audit
   policy drops them), so a controller counts only through its ServiceAccount.
-- Tails: key recorded -> topic Ready per topic, as this script's watches saw them.
+- Tails: key recorded -> topic Ready per topic, as this script's watches saw them, and where that
+  time goes (`ready_path`): the audit log dates each step between the two, so the slowest topics'
+  wait is split into the operator's share and each controller's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -129,6 +132,84 @@ def requests_by_user(audit_log: Path, start: float, end: float, operator_user: s
     counts["operator"] -= len(leases)  # the Lease is per process and per second, not per topic
     counts["all"] = len(seen)
     return counts
+
+
+RS_CONTROLLER = "system:serviceaccount:kube-system:replicaset-controller"
+DEPLOYMENT_CONTROLLER = "system:serviceaccount:kube-system:deployment-controller"
+# The steps from a topic's key recorded to its Ready, each ending at a moment the audit log dates.
+PATH_STEPS = ("operator: its client Deployment created", "Deployment and ReplicaSet controllers: pods made",
+              "scheduler and node: the last client pod Ready", "deployment controller: its ready count",
+              "operator: topic Ready written")
+
+
+def _owner(name: str, names: set[str]) -> str | None:
+    """The Deployment a ReplicaSet (`<deployment>-<hash>`) or pod (`<deployment>-<hash>-<id>`) is of."""
+    for cut in (1, 2):
+        found = name.rsplit("-", cut)[0] if name.count("-") >= cut else None
+        if found in names:
+            return found
+    return None
+
+
+def ready_path(audit_log: Path, key: dict[tuple[str, str], float], ready: dict[tuple[str, str], float],
+               operator_user: str) -> dict[tuple[str, str], list[float]]:
+    """Each topic's key recorded -> Ready (`key`, `ready`: wall-clock seconds, as seen by this
+    script) cut into the `PATH_STEPS`, by the audit log: the operator's create of the topic's
+    client Deployment; the ReplicaSet controller's first status update of its ReplicaSet (the pods
+    made); the last status write of its pods by the node; the deployment controller's last status
+    update of it; then Ready. A topic some step of which is missing from the log is left out."""
+    marks: dict[tuple[str, str], dict[str, float]] = {}
+    deployments: dict[tuple[str, str], tuple[str, str]] = {}  # (namespace, Deployment) -> topic
+    by_namespace: dict[str, set[str]] = {}
+    for line in audit_lines(audit_log):
+        event = json.loads(line)
+        ref, user = event.get("objectRef") or {}, (event.get("user") or {}).get("username", "")
+        ns, name, verb = ref.get("namespace"), ref.get("name") or "", event.get("verb")
+        if not ns or not name or (event.get("responseStatus") or {}).get("code", 500) >= 300:
+            continue
+        at = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00")).timestamp()
+        resource, sub = ref.get("resource"), ref.get("subresource")
+        if user == operator_user and verb == "create" and resource == "deployments":
+            topic = max(((n, t) for (n, t) in key if n == ns and name.startswith(t + "-")), default=None,
+                        key=lambda k: len(k[1]))
+            if topic is not None:
+                deployments[(ns, name)] = topic
+                by_namespace.setdefault(ns, set()).add(name)
+                marks.setdefault(topic, {}).setdefault("D", at)
+            continue
+        owner = _owner(name, by_namespace.get(ns, set())) if resource in ("replicasets", "pods") else \
+            name if resource == "deployments" and name in by_namespace.get(ns, set()) else None
+        topic = deployments.get((ns, owner)) if owner else None
+        if topic is None or at > ready.get(topic, 0.0):
+            continue
+        got = marks[topic]
+        if user == RS_CONTROLLER and resource == "replicasets" and sub == "status":
+            got.setdefault("R", at)
+        elif resource == "pods" and sub == "status" and verb in ("patch", "update") \
+                and not user.startswith("system:serviceaccount:"):
+            got["S"] = max(got.get("S", 0.0), at)
+        elif user == DEPLOYMENT_CONTROLLER and resource == "deployments" and sub == "status":
+            got["U"] = max(got.get("U", 0.0), at)
+    out = {}
+    for topic, got in marks.items():
+        if topic in key and topic in ready and all(m in got for m in "DRSU"):
+            moments = [key[topic], got["D"], got["R"], got["S"], got["U"], ready[topic]]
+            out[topic] = [b - a for a, b in pairwise(moments)]
+    return out
+
+
+def path_summary(steps: dict[tuple[str, str], list[float]], slowest: float = 0.01) -> list[str]:
+    """The steps' p50 over every topic, and their mean over the slowest `slowest` of the topics."""
+    if not steps:
+        return ["key -> Ready by step: no topic found whole in the audit log"]
+    totals = sorted(steps.values(), key=sum)
+    tail = totals[-max(1, round(slowest * len(totals))):]
+    lines = [f"key -> Ready by step (audit log, n={len(totals)}): p50 of all | mean of the slowest "
+             f"{len(tail)} (their total {sum(map(sum, tail)) / len(tail):.2f} s)"]
+    for i, step in enumerate(PATH_STEPS):
+        lines.append(f"    {step:50} {percentile([t[i] for t in totals], 0.5):6.2f} s | "
+                     f"{sum(t[i] for t in tail) / len(tail):6.2f} s")
+    return lines
 
 
 @dataclass
