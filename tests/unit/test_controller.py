@@ -44,7 +44,7 @@ async def test_a_topic_close_to_done_goes_before_a_burst_of_first_passes() -> No
 
 
 async def test_a_seen_topics_changes_are_one_pass_and_progress_is_at_once() -> None:
-    controller = Controller(None, change_delay=0.05)  # type: ignore[arg-type]
+    controller = Controller(None, change_delay=0.05, closing_delay=0.05)  # type: ignore[arg-type]
     controller.triage.seen.update({("apps", "bootstrapping"), ("apps", "keyed")})
     for _ in range(4):  # its host pod created, scheduled, started; its volume bound
         controller.announce("apps", "bootstrapping", False)
@@ -98,5 +98,39 @@ async def test_only_express_takers_start_passes_while_the_window_is_full() -> No
         await asyncio.gather(*in_flight)
         await asyncio.sleep(0.05)
         assert sorted(started[1:]) == [("new-0", FIRST), ("new-1", FIRST), ("new-2", FIRST)]
+    finally:
+        await controller.stop()
+
+
+async def test_a_change_seen_during_a_pass_is_triaged_by_what_the_pass_made_of_the_topic() -> None:
+    """The pass that records the key creates the client Deployment; its watch event comes back
+    during that pass. The topic is a closing one once the pass is done: that event waits the
+    closing delay (coalesced with the Deployment's first counts), not the change delay of a
+    topic still bootstrapping, and a count that reaches all Ready is taken at once."""
+    controller = Controller(Wiring(Throttle()), change_delay=5.0, closing_delay=0.05)  # type: ignore[arg-type]
+    key = ("apps", "keyed")
+    passes: list[int] = []
+
+    async def process(key: tuple[str, str]) -> None:
+        passes.append(len(passes))
+        if len(passes) == 1:  # the key's pass: its Deployment's creation seen before the pass is done
+            controller.announce(*key, False)
+            controller.triage.passed(key, outcome("RollingOut"))
+
+    controller._process = process  # type: ignore[method-assign]
+    controller.triage.seen.add(key)
+    controller.start()
+    try:
+        controller.announce(*key, True)  # its host pod Ready
+        await asyncio.sleep(0.01)
+        assert passes == [0]
+        await asyncio.sleep(0.2)
+        assert passes == [0, 1]  # after the closing delay, not the change delay
+        controller.announce(*key, False)  # a client Ready: a count short of all
+        controller.announce(*key, True)  # all Ready: at once, with the count before it
+        await asyncio.sleep(0.02)
+        assert passes == [0, 1, 2]
+        await asyncio.sleep(0.1)
+        assert passes == [0, 1, 2]
     finally:
         await controller.stop()

@@ -64,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--change-delay", type=float, default=DEFAULTS.change_delay, metavar="SECONDS",
                      help="a change of a topic or of its children is acted on this long after it is seen, so "
                      "that a burst of changes is one pass (a host pod turning Ready, a new topic and a topic "
-                     "whose clients are coming up: at once; default %(default)g)")
+                     "whose clients are all Ready: at once; default %(default)g)")
     run.add_argument("--closing-delay", type=float, default=DEFAULTS.closing_delay, metavar="SECONDS",
-                     help="the same for a topic whose clients are coming up (their ready count changes as each "
-                     "turns Ready; default %(default)g)")
+                     help="the same for a topic whose clients are coming up, while their ready count is short "
+                     "of all Ready (all Ready: at once; default %(default)g)")
     run.add_argument("--api-qps", type=float, default=DEFAULTS.api_qps, metavar="N",
                      help="client-side limit of API requests per second, whatever the server's priority and "
                      "fairness would allow; 0: none (default %(default)g)")

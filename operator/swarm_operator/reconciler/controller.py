@@ -9,7 +9,9 @@ Closest to done first (`Triage`): a topic waits in one of four lanes of the queu
 2. `CHANGE`: another change of a topic this process has reconciled before (its host's volume
    appeared, say), taken `change_delay` after it is seen, so that the run of changes one step
    makes (a StatefulSet's pod created, scheduled, started; its volume bound; its status counted)
-   is one pass, not one each (a topic whose clients are coming up: `closing_delay`, shorter);
+   is one pass, not one each (a topic whose clients are coming up: `closing_delay`, as long as
+   their count may wait to be written; a change seen during the topic's own pass is triaged once
+   the pass is done, by what it made of the topic);
 3. `FIRST`: a topic this process has not reconciled yet (a first pass: a burst of new topics);
 4. `RECHECK`: the periodic re-check and retries after errors.
 A pass's API requests carry its lane as their priority in the client's throttle
@@ -32,12 +34,14 @@ from .. import metrics
 from ..api.errors import ApiError, Verdict, verdict
 from ..api.throttle import PRIORITY
 from ..api.workqueue import WorkQueue
+from ..config import Config
 from ..reasons import Phase
 from .act import Refused
 from .context import Memory, Wiring
 from .reconcile import Outcome, reconcile
 
 log = logging.getLogger(__name__)
+DEFAULTS = Config()
 Key = tuple[str, str]  # (namespace, name)
 MAX_BACKOFF = 60.0
 JITTER = 0.1
@@ -82,15 +86,16 @@ class Triage:
 class Controller:
     wiring: Wiring
     memory: Memory = field(default_factory=Memory)
-    interval: float = 300.0
-    workers: int = 32
-    change_delay: float = 0.5  # a CHANGE-lane topic is taken this long after its change is seen
-    closing_delay: float = 0.2  # ... and a topic whose clients are coming up (PROGRESS lane, not its host)
+    interval: float = DEFAULTS.reconcile_interval
+    workers: int = DEFAULTS.workers
+    change_delay: float = DEFAULTS.change_delay  # a CHANGE-lane topic is taken this long after its change is seen
+    closing_delay: float = DEFAULTS.closing_delay  # ... and a topic whose clients are coming up (not all Ready)
     queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(LANES))
     triage: Triage = field(default_factory=Triage)
 
     def __post_init__(self) -> None:
         self._failures: dict[Key, int] = {}
+        self._passing: dict[Key, bool | None] = {}  # topics in a pass -> a change seen meanwhile (progress?)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -98,8 +103,14 @@ class Controller:
         return bool(self._tasks)
 
     def announce(self, namespace: str, name: str, progress: bool) -> None:
-        """What the caches call when they see a change of a topic or of one of its children."""
+        """What the caches call when they see a change of a topic or of one of its children. A
+        change seen during the topic's own pass (often that pass's writes, coming back) is triaged
+        once the pass is done, by what the pass made of the topic: a pass that recorded the key
+        makes the topic a closing one, whose Deployment's first counts are coalesced."""
         key = (namespace, name)
+        if key in self._passing:
+            self._passing[key] = bool(self._passing[key]) or progress
+            return
         lane = self.triage.lane(key, Cause.HOST if progress else Cause.CHANGE)
         delay = self.change_delay if lane == CHANGE else self.closing_delay if lane == PROGRESS and not progress else 0
         if delay > 0:
@@ -130,9 +141,13 @@ class Controller:
             key, lane = await self.queue.next(worst=CHANGE if express else None)
             self.triage.seen.add(key)
             PRIORITY.set(lane)  # this task's requests, in the throttle's order
+            self._passing[key] = None
             try:
                 await self._process(key)
             finally:
+                seen = self._passing.pop(key, None)
+                if seen is not None:  # changes seen during the pass, triaged now (`announce`)
+                    self.announce(*key, seen)
                 self.queue.done(key)
 
     async def _process(self, key: Key) -> None:
