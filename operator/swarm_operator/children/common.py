@@ -9,12 +9,13 @@ from someone else's edit is found by comparing content (`drift.py`).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
+
+import orjson
 
 from .. import names
 from ..config import TopicNetwork
@@ -67,10 +68,16 @@ def with_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (what every child and spec is): through orjson, a tenth of
+    `copy.deepcopy`'s cost (a pass builds a StatefulSet from several merged templates)."""
+    return orjson.loads(orjson.dumps(value))
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """`override` wins; dicts merge recursively, everything else is replaced. Neither is changed:
     the result holds copies."""
-    out = copy.deepcopy(base)
+    out: dict[str, Any] = json_copy(base)
     _merge_into(out, override)
     return out
 
@@ -80,7 +87,7 @@ def _merge_into(out: dict[str, Any], override: dict[str, Any]) -> None:
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             _merge_into(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = json_copy(value)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,12 @@ class Inputs:
         nothing else)."""
         rest = tuple(getattr(self, f.name) for f in fields(self) if f.name not in ("topic", "spec", "digest"))
         return self.digest or topic_digest(self.topic), *rest
+
+    @cached_property
+    def keyless(self) -> tuple[Any, ...]:
+        """`key` as if no base key were recorded: what every host-side child but the ConfigMap is
+        made from (`planner/desired.py`), computed once per inputs rather than once per kind."""
+        return self.key if self.base_key is None else replace(self, base_key=None).key
 
 
 def topic_digest(topic: dict[str, Any]) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .. import names
 from ..models import ClientGroup, SwarmTopicSpec
 from ..podpolicy import restricted_defaults
 from . import pods
-from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, metadata, with_spec_hash
+from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, json_copy, metadata, with_spec_hash
 
 
 def client_env(topic_name: str, spec: SwarmTopicSpec) -> list[dict[str, Any]]:
@@ -54,7 +53,7 @@ def client_deployment(inputs: Inputs, group: ClientGroup, replicas: int | None) 
     """A client group's Deployment; `replicas` None leaves spec.replicas to an HPA or to hand scaling."""
     name = inputs.name
     labels = {**names.common_labels(name, names.COMPONENT_CLIENT), names.LABEL_CLIENT: group.name}
-    template = copy.deepcopy(group.template)
+    template = json_copy(group.template)
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**meta.get("labels", {}), **labels}
     meta["annotations"] = {**meta.get("annotations", {}), ANNOTATION_HOST_PUBLIC_KEY: inputs.host_public_key}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .. import names
@@ -10,7 +9,7 @@ from ..config import HOST_RESOURCES
 from ..models import SwarmTopicSpec
 from ..podpolicy import restricted_defaults
 from . import pods
-from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, digest, metadata, with_spec_hash
+from .common import ANNOTATION_HOST_PUBLIC_KEY, Inputs, deep_merge, digest, json_copy, metadata, with_spec_hash
 from .service import host_selector
 
 
@@ -62,7 +61,7 @@ def host_resources(theirs: dict[str, Any]) -> dict[str, Any]:
     """The host container's resources: the spec's, and for cpu and for memory, each where the spec names
     it in neither requests nor limits, the default request (and limit) of `config.HOST_RESOURCES`. Per
     resource, all the user's or all the default: never a default request above the user's limit."""
-    out = copy.deepcopy(theirs)
+    out = json_copy(theirs)
     for resource in ("cpu", "memory"):
         if any(resource in (theirs.get(part) or {}) for part in ("requests", "limits")):
             continue

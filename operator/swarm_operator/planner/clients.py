@@ -3,13 +3,13 @@ ordering invariant); before that, any of the topic's Deployments is held at 0 re
 
 from __future__ import annotations
 
-import copy
 from functools import partial
 from typing import Any
 
 from .. import conditions as c
 from .. import names, owned
 from ..children import client_deployment
+from ..children.common import json_copy
 from ..models import ClientGroup
 from ..reasons import R
 from .desired import Want
@@ -59,7 +59,7 @@ def deployments(obs: Observed, public_keys: tuple[str, ...], recorded: str | Non
 
 def _create_body(group: ClientGroup, desired: Obj) -> Obj:
     """A new Deployment starts at the group's replicas (or its minimum, when an HPA owns them)."""
-    body = copy.deepcopy(desired)
+    body: Obj = json_copy(desired)
     body["spec"]["replicas"] = group.start_replicas()
     return body
 

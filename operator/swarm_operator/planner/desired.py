@@ -68,7 +68,7 @@ def want_key(kind: owned.Kind, made: Inputs) -> Hashable:
     """What a host-side child is made from: the recorded key is in the ConfigMap alone (the pods read
     it from there), so every other child is wanted by its inputs without it and recording the key
     builds none of them again (tests/unit/test_plan.py holds the builders to it)."""
-    return kind.kind, (made if kind is owned.CONFIGMAP else replace(made, base_key=None)).key
+    return kind.kind, made.key if kind is owned.CONFIGMAP else made.keyless
 
 
 # Kinds whose metadata.generation moves with every change of their spec (the apps/v1 workloads):
