@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from container_floor import ContainerFloor  # noqa: E402 - beside this script
+from container_floor import ContainerFloor, peer_json, peer_ready  # noqa: E402 - beside this script
 from e2e_support import (  # noqa: E402 - the e2e harness lives beside the suite
     RESTRICTED,
     LocalCluster,
@@ -66,17 +65,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def http_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as rsp:
-        return json.loads(rsp.read())
-
-
 def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as rsp:
-            return rsp.status == 200
-    except OSError:
-        return False
+    return peer_ready(f"http://127.0.0.1:{port}")
 
 
 class Floor:
@@ -114,7 +104,7 @@ class Floor:
                                      "SWARM_IDENTITY_SEED_FILE": str(seed_file),
                                      "SWARM_STATUS_PORT": str(host_port)})
         wait_for("the floor host", lambda: ready(host_port), timeout=120, interval=0.05)
-        envelope = http_json(f"http://127.0.0.1:{host_port}/status")
+        envelope = peer_json(f"http://127.0.0.1:{host_port}", "/status")
         base_key = json.loads(envelope["payload"])["baseKey"]
         ports = [free_port() for _ in range(clients)]
         client_procs = [self.spawn(["client"], {
@@ -125,7 +115,7 @@ class Floor:
         wait_for("the floor clients", lambda: all(ready(p) for p in ports), timeout=300,
                  interval=0.05)
         seconds = time.monotonic() - started
-        keys = {http_json(f"http://127.0.0.1:{p}/status")["baseKey"] for p in ports}
+        keys = {peer_json(f"http://127.0.0.1:{p}", "/status")["baseKey"] for p in ports}
         for proc in [host, *client_procs]:
             stop(proc)
             self.procs.remove(proc)

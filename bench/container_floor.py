@@ -83,17 +83,27 @@ def podman(*args: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def http_ready(ip: str) -> bool:
+def peer_ready(base: str, timeout: float = 2.0) -> bool:
+    """Whether the swarm-peer at `base` (http://HOST:PORT) answers its `/readyz` (what its pod's
+    readiness probe asks)."""
     try:
-        with urllib.request.urlopen(f"http://{ip}:{STATUS_PORT}/readyz", timeout=1) as rsp:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=timeout) as rsp:
             return rsp.status == 200
     except OSError:
         return False
 
 
-def http_json(ip: str, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{ip}:{STATUS_PORT}{path}", timeout=2) as rsp:
+def peer_json(base: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{base}{path}", timeout=2) as rsp:
         return json.loads(rsp.read())
+
+
+def http_ready(ip: str) -> bool:
+    return peer_ready(f"http://{ip}:{STATUS_PORT}", timeout=1.0)
+
+
+def http_json(ip: str, path: str) -> Any:
+    return peer_json(f"http://{ip}:{STATUS_PORT}", path)
 
 
 def secret_dir(path: Path, files: dict[str, str]) -> Path:
