@@ -48,7 +48,7 @@ class Config:
     reconcile_interval: float = 300.0  # seconds between re-checks of every topic from the caches
     workers: int = 32  # at most this many topics reconciled at once (fewer while the API server's answers slow)
     # Seconds from a change of a topic or its children to its pass (host pods turning Ready, new
-    # topics and topics whose clients are coming up: at once): a step's run of changes is one pass.
+    # topics and topics whose clients are all Ready: at once): a step's run of changes is one pass.
     change_delay: float = 0.5
     # ... and while a topic's clients come up (their Deployment's count short of all Ready): as long
     # as such a count may wait to be written to status (reconciler/context.py's PROGRESS_WAIT).
@@ -76,3 +76,6 @@ class Config:
     def report_ttl(self) -> float:
         """A verified host report is read again after this long (within one re-check interval)."""
         return self.reconcile_interval * 0.8
+
+
+DEFAULTS = Config()  # every default, for the command line and the controller

@@ -12,10 +12,9 @@ import os
 from typing import Any
 
 from .. import __version__
-from ..config import Config, TopicNetwork
+from ..config import DEFAULTS, Config, TopicNetwork
 from . import backup
 
-DEFAULTS = Config()
 PEER_KEYS = {"podSelector", "namespaceSelector", "ipBlock"}
 
 

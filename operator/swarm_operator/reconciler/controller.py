@@ -34,14 +34,13 @@ from .. import metrics
 from ..api.errors import ApiError, Verdict, verdict
 from ..api.throttle import PRIORITY
 from ..api.workqueue import WorkQueue
-from ..config import Config
+from ..config import DEFAULTS
 from ..reasons import Phase
 from .act import Refused
 from .context import Memory, Wiring
 from .reconcile import Outcome, reconcile
 
 log = logging.getLogger(__name__)
-DEFAULTS = Config()
 Key = tuple[str, str]  # (namespace, name)
 MAX_BACKOFF = 60.0
 JITTER = 0.1
