@@ -52,6 +52,19 @@ def _host_pod_trim(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _host_pod_significant(pod: dict[str, Any]) -> dict[str, Any]:
+    """What of a kept host pod wakes its topic: the pod itself, its readiness, phase, address and
+    restarts, and the scheduler's complaint (PodScheduled False: the `HostPending` message). Not its
+    being scheduled or the kubelet's other conditions: each would be a pass that finds nothing to do
+    while the host comes up (the pod is stored all the same)."""
+    status = pod.get("status") or {}
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"
+             or (c.get("type") == "PodScheduled" and c.get("status") != "True")]
+    return {"metadata": pod.get("metadata") or {}, "spec": pod.get("spec") or {},
+            "status": {"ready": ready, "podIP": status.get("podIP"), "phase": status.get("phase"),
+                       "containerStatuses": status.get("containerStatuses") or []}}
+
+
 VOLUME_METADATA = ("name", "namespace", "uid", "labels", "resourceVersion", "creationTimestamp", "deletionTimestamp")
 
 
@@ -95,6 +108,7 @@ class Kind:
     # start are ordinary changes, which the queue coalesces.
     progress: Callable[[dict[str, Any] | None], bool] | None = None
     trim: Trim | None = None  # what the cache keeps of each object
+    significant: Trim | None = None  # what of that announces a change (None: all of it)
     operator_namespace: bool = False  # lives in the operator's own namespace, not a topic's
     names: Callable[[str, SwarmTopicSpec], tuple[str, ...]] | None = None  # a topic's children of this kind
     build: Callable[[Inputs], dict[str, Any] | None] | None = None  # made and kept by content (None: not wanted)
@@ -181,7 +195,8 @@ DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "wa
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
 POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=pod_ready,
-           selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim)
+           selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim,
+           significant=_host_pod_significant)
 # The host's volume (made by the StatefulSet controller from its claim template), whose uid the
 # encryption Secret names as its second owner.
 PVC = Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims", ("list", "watch"), owned=False,

@@ -248,3 +248,42 @@ def test_a_change_of_what_the_cache_does_not_keep_is_stored_and_not_announced() 
     ready["status"]["podIP"] = "10.0.0.10"  # what the planner reads
     informer._changed(ready)
     assert seen == [("apps", "chat"), ("apps", "chat")]
+
+
+def test_a_host_pods_scheduling_is_stored_and_wakes_nobody_but_its_start_does() -> None:
+    """Between its creation and its Ready, a host pod is scheduled, its sandbox made, its containers
+    started: only what the planner acts on (phase, address, readiness, restarts, the scheduler's
+    complaint) wakes its topic; the rest is stored."""
+    said: list[tuple[str, str, bool]] = []
+    caches = Caches(None, (), lambda ns, t, progress: said.append((ns, t, progress)))  # type: ignore[arg-type]
+    pods = caches._informers[("Pod", None)]
+    created = host_pod("chat", version="1")
+    created["status"] = {"phase": "Pending"}
+    pods._changed(created)
+    scheduled = host_pod("chat", version="2")
+    scheduled["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"},
+                                                                {"type": "Initialized", "status": "True"}]}
+    pods._changed(scheduled)
+    assert said == [("apps", "chat", False)]  # created; its being scheduled is no pass of its own
+    stored = caches.get(owned.POD, "apps", "chat-host-0")
+    assert stored is not None and stored["status"]["conditions"][0]["type"] == "PodScheduled"
+    started = host_pod("chat", version="3")
+    started["status"] = {"phase": "Running", "podIP": "10.0.0.9", "startTime": "2026-12-06T00:00:00Z",
+                         "conditions": [{"type": "PodScheduled", "status": "True"},
+                                        {"type": "Ready", "status": "False"}]}
+    pods._changed(started)
+    pods._changed(host_pod("chat", version="4"))  # Ready
+    assert said == [("apps", "chat", False), ("apps", "chat", False), ("apps", "chat", True)]
+
+
+def test_the_schedulers_complaint_about_a_host_pod_wakes_its_topic() -> None:
+    """A host the scheduler cannot place: its reason is the `HostPending` message, kept current."""
+    said: list[tuple[str, str, bool]] = []
+    caches = Caches(None, (), lambda ns, t, progress: said.append((ns, t, progress)))  # type: ignore[arg-type]
+    pods = caches._informers[("Pod", None)]
+    for version, message in enumerate(("pod has unbound immediate PersistentVolumeClaims", "Insufficient cpu"), 1):
+        pending = host_pod("chat", version=str(version))
+        pending["status"] = {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}
+        pods._changed(pending)
+    assert said == [("apps", "chat", False), ("apps", "chat", False)]

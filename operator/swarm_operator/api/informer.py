@@ -18,7 +18,9 @@ watch brings of that object meanwhile is stored but announced only if it was not
 itself (a version other than the answer's, or the write failed).
 
 `metadata_only` asks the server for PartialObjectMetadata (Secrets: the operator checks their
-owners and never receives their data). `trim` keeps what the caller needs of each object;
+owners and never receives their data). `trim` keeps what the caller needs of each object, and
+`significant` says which of that announces a change (the rest is stored, current for the next
+read, and wakes nobody);
 `metadata.managedFields` is always dropped. The store is the operator's memory at 10,000 topics,
 so each object is kept as compressed JSON (a tenth of the dicts it parses into) and parsed when
 read: a reconcile reads a handful. kubectl's last-applied-configuration annotation (a second copy
@@ -82,9 +84,11 @@ class Informer:
     """One collection (`path`: every namespace or one), its store and its topic index."""
 
     def __init__(self, kube: Kube, path: str, *, topic_of: TopicOf, on_change: OnChange, selector: str = "",
-                 metadata_only: bool = False, trim: Trim | None = None, name: str = "") -> None:
+                 metadata_only: bool = False, trim: Trim | None = None, significant: Trim | None = None,
+                 name: str = "") -> None:
         self.kube, self.path, self.selector = kube, path, selector
         self.topic_of, self.on_change, self.trim = topic_of, on_change, trim
+        self.significant = significant  # what of a kept object is announced when it changes (None: all of it)
         # A list answers PartialObjectMetadataList, a watch's events PartialObjectMetadata.
         self.accept, self.list_accept = (METADATA_ONLY, METADATA_LIST) if metadata_only else ("application/json",) * 2
         self.name = name or path
@@ -159,7 +163,7 @@ class Informer:
         key = _key(obj)
         topic = self.topic_of(obj)
         self._unindex(key)
-        content = _content(obj)
+        content = _content(obj if self.significant is None else self.significant(obj))
         self._objects[key] = (_version(obj), content, _pack(obj))
         self._topics[key] = topic
         if topic is not None:

@@ -37,7 +37,7 @@ class Caches:
                 self._informers[(kind.kind, namespace)] = Informer(
                     kube, kind.path(namespace), topic_of=partial(owned.topic_of, kind),
                     on_change=announce, selector=owned.label_selector(kind), metadata_only=kind.metadata_only,
-                    trim=kind.trim, name=f"{kind.plural}@{namespace or 'all'}")
+                    trim=kind.trim, significant=kind.significant, name=f"{kind.plural}@{namespace or 'all'}")
         self._names: dict[tuple[str, str | None], NameIndex] = {
             (kind.kind, namespace): NameIndex(kube, kind.path(namespace),
                                               name=f"{kind.plural} names@{namespace or 'all'}")
