@@ -50,8 +50,8 @@ class Config:
     # Seconds from a change of a topic or its children to its pass (host pods turning Ready, new
     # topics and topics whose clients are all Ready: at once): a step's run of changes is one pass.
     change_delay: float = 0.5
-    # ... and while a topic's clients come up (their Deployment's count short of all Ready): as long
-    # as such a count may wait to be written to status (reconciler/context.py's PROGRESS_WAIT).
+    # ... and while a topic's clients come up (their Deployment's count short of all Ready); also
+    # how long such a count may wait to be written to status (`Memory.progress_wait`).
     closing_delay: float = 1.0
     api_qps: float = 200.0  # client-side rate limit of API requests per second (0: none beyond the server's)
     api_burst: int = 400  # requests that may start at once above that rate

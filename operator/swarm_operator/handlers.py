@@ -65,7 +65,8 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
                     network=config.topic_network)
-    controller = Controller(wiring, Memory(rolls=Rolls(config.max_rolling_topics)), interval=config.reconcile_interval,
+    memory = Memory(rolls=Rolls(config.max_rolling_topics), progress_wait=config.closing_delay)
+    controller = Controller(wiring, memory, interval=config.reconcile_interval,
                             workers=config.workers, change_delay=config.change_delay,
                             closing_delay=config.closing_delay)
     metrics.api_stats.source = lambda: (kube.throttle.window.limit, kube.throttled, kube.throttle.waiting)

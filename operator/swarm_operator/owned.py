@@ -58,10 +58,10 @@ def _host_pod_significant(pod: dict[str, Any]) -> dict[str, Any]:
     being scheduled or the kubelet's other conditions: each would be a pass that finds nothing to do
     while the host comes up (the pod is stored all the same)."""
     status = pod.get("status") or {}
-    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"
-             or (c.get("type") == "PodScheduled" and c.get("status") != "True")]
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"
+                  or (c.get("type") == "PodScheduled" and c.get("status") != "True")]
     return {"metadata": pod.get("metadata") or {}, "spec": pod.get("spec") or {},
-            "status": {"ready": ready, "podIP": status.get("podIP"), "phase": status.get("phase"),
+            "status": {"conditions": conditions, "podIP": status.get("podIP"), "phase": status.get("phase"),
                        "containerStatuses": status.get("containerStatuses") or []}}
 
 

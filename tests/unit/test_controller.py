@@ -134,3 +134,17 @@ async def test_a_change_seen_during_a_pass_is_triaged_by_what_the_pass_made_of_t
         assert passes == [0, 1, 2]
     finally:
         await controller.stop()
+
+
+def test_a_count_short_of_all_ready_waits_to_be_written_as_long_as_the_closing_delay() -> None:
+    """One number: the closing lane's delay is also how long a progress-only status may be held
+    (`Config.closing_delay` feeds both; it used to be a second constant in reconciler/context.py)."""
+    from swarm_operator.config import DEFAULTS
+    from swarm_operator.reconciler.context import Memory
+
+    assert Memory().progress_wait == DEFAULTS.closing_delay == Controller.closing_delay
+    memory = Memory(progress_wait=0.25)
+    first = memory.hold(("apps", "chat"))
+    assert 0.0 < first <= 0.25  # held from now, at most the configured wait
+    assert memory.hold(("apps", "chat")) <= first  # the same hold, not a new one
+    assert Memory(progress_wait=0.0).hold(("apps", "chat")) == 0.0

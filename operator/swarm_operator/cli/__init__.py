@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "whose clients are all Ready: at once; default %(default)g)")
     run.add_argument("--closing-delay", type=float, default=DEFAULTS.closing_delay, metavar="SECONDS",
                      help="the same for a topic whose clients are coming up, while their ready count is short "
-                     "of all Ready (all Ready: at once; default %(default)g)")
+                     "of all Ready (all Ready: at once), and as long as such a count may wait to be "
+                     "written to status (default %(default)g)")
     run.add_argument("--api-qps", type=float, default=DEFAULTS.api_qps, metavar="N",
                      help="client-side limit of API requests per second, whatever the server's priority and "
                      "fairness would allow; 0: none (default %(default)g)")

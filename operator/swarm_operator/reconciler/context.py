@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from ..api.client import Kube
-from ..config import TopicNetwork
+from ..config import DEFAULTS, TopicNetwork
 from ..hostreport import HostReport
 from ..models import SwarmTopicSpec
 from ..podpolicy import TopicRules
@@ -23,9 +23,6 @@ from .rolls import Rolls
 Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
 ReportKey = tuple[str, str, int]
 Parsed = tuple[SwarmTopicSpec | None, str | None]  # a spec, or None and why  # (namespace, name, host ordinal)
-# A status whose only change is the clients' ready counts is written at most this often per topic
-# (counts that move together are written together); a transition is written at once.
-PROGRESS_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,10 @@ class Memory:
     reports: dict[Key, dict[int, ReportMemo]] = field(default_factory=dict)
     direct: dict[Key, set[tuple[str, str]]] = field(default_factory=dict)  # (kind, name) read past the caches
     held: dict[Key, float] = field(default_factory=dict)  # since when a progress-only status waits
+    # A status whose only change is the clients' ready counts is written at most this often per
+    # topic (counts that move together are written together); a transition is written at once.
+    # The controller takes such a topic's pass as late (`Config.closing_delay`: one number).
+    progress_wait: float = DEFAULTS.closing_delay
     rolls: Rolls = field(default_factory=Rolls)  # the upgrade brake's slots
     lost_keys: dict[Key, frozenset[str]] = field(default_factory=dict)  # indexer keys seen replaced
     # The uid of each child made or seen controlled, "Kind/name" -> uid (status.childUIDs keeps
@@ -90,4 +91,4 @@ class Memory:
     def hold(self, key: Key) -> float:
         """Seconds a progress-only status may still wait to be written (0: write it now)."""
         since = self.held.setdefault(key, time.monotonic())
-        return max(0.0, PROGRESS_WAIT - (time.monotonic() - since))
+        return max(0.0, self.progress_wait - (time.monotonic() - since))
