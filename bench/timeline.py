@@ -6,7 +6,9 @@ where it holds the critical path:
 - the topic created (its watch event) -> the host StatefulSet created (the topic's first pass);
 - the host pod scheduled -> its encryption Secret there, when the Secret comes later (the pod
   cannot start without it; it is made once the PVC exists);
-- the host pod Ready -> the client Deployment created (the key read, verified, recorded);
+- the host pod Ready -> the client Deployment created (the key read, verified, recorded), or,
+  when the operator read the key from the host's report as soon as its announce flushed (before
+  the pod's Ready), the host's announce -> the client Deployment;
 - the last client pod Ready -> the topic Ready (the status written).
 Everything else is the control plane's controllers, the scheduler, the node and the peers.
 
@@ -55,7 +57,7 @@ CRITICAL_PATH: tuple[tuple[str, str, str], ...] = (
     ("host: -> program's first log line", "node", "host started"),
     ("host: first log -> announce flushed", "peer", "host announced"),
     ("host: announced -> pod Ready", "probe", "host ready"),
-    ("host Ready -> client Deployment", "operator", "deployment"),
+    ("host Ready (or its report) -> client Deployment", "operator", "deployment"),
     ("Deployment -> last client's pod", "control plane", "client created"),
     ("client pod -> scheduled", "control plane", "client scheduled"),
     ("client: -> program's first log line", "node", "client started"),
@@ -64,6 +66,11 @@ CRITICAL_PATH: tuple[tuple[str, str, str], ...] = (
     ("last client Ready -> topic Ready", "operator", "topic ready"),
     ("topic Ready -> the bench's poll", "bench", "converged"),
 )
+# A milestone that is on the path only when it comes before another: the operator reads the host's
+# signed report as soon as its announce has flushed (`reconciler/flushwait.py`), so the client
+# Deployment usually comes before the host pod's Ready, which is then off the path (its segment 0,
+# and the operator's next one runs from the announce).
+OFF_PATH_AFTER = {"host ready": "deployment"}
 CATEGORIES = ("control plane", "operator", "node", "peer", "probe", "bench")
 COARSE = "~ "  # the prefix of figures from the API's one-second timestamps
 
@@ -72,12 +79,16 @@ def critical_path(milestones: dict[str, float]) -> dict[str, float]:
     """Each segment of CRITICAL_PATH (seconds), then each category's sum ("= control plane", ...)
     and the total. A milestone that came before the one preceding it (a Secret made before the pod
     was scheduled) gives 0 and the path goes on from the later one, so the segments sum to the
-    total; a missing one gives NaN and the next segment takes its time."""
+    total; a missing one gives NaN and the next segment takes its time; one off the path
+    (`OFF_PATH_AFTER`) gives 0."""
     nan = float("nan")
     at = milestones.get("applied", nan)
     out: dict[str, float] = {}
     for label, _, milestone in CRITICAL_PATH:
         t = milestones.get(milestone, nan)
+        if t > milestones.get(OFF_PATH_AFTER.get(milestone, ""), math.inf):
+            out[label] = 0.0  # not on the way (see OFF_PATH_AFTER)
+            continue
         out[label] = nan if math.isnan(t) else max(0.0, t - at)
         at = at if math.isnan(t) else max(at, t)
     for category in CATEGORIES:
@@ -121,6 +132,13 @@ def log_marks(text: str, wanted: tuple[str, ...]) -> dict[str, float]:
 def epoch(stamp: str) -> float:
     """An RFC 3339 timestamp (the API's, a peer's log line's) as epoch seconds."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _key_readable(seen: dict[str, float]) -> float:
+    """When the operator could first read the key: the host pod's Ready, or its announce when the
+    client Deployment came before that Ready (the report read as soon as it existed)."""
+    ready, deployment = seen.get("host ready", math.nan), seen.get("deployment", math.nan)
+    return seen.get("host announced", math.nan) if ready > deployment else ready
 
 
 @dataclass
@@ -169,7 +187,8 @@ class Timeline:
         steps = {
             "apply->host StatefulSet": s.get("statefulset", nan) - created,
             "host scheduled->its key Secret": max(0.0, s.get("encryption", nan) - s.get("host scheduled", nan)),
-            "host Ready->client Deployment": s.get("deployment", nan) - s.get("host ready", nan),
+            # From the host pod's Ready, or from its announce when the key was read from its report first.
+            "host Ready (or its report)->client Deployment": s.get("deployment", nan) - _key_readable(s),
             # Two watch streams: the topic's Ready may arrive a hair before the last pod's.
             "last client Ready->topic Ready": max(0.0, s.get("topic ready", nan) - last_client),
         }

@@ -303,6 +303,8 @@ export declare class Host<V = unknown, E = unknown> extends Resource {
   status (opts?: { nonce?: string | null }): SignedEnvelope | null
   /** 'fatal': the host could not start over; its process should exit (the kubelet restarts it). */
   on (event: 'fatal', listener: (err: Error) => void): this
+  /** 'report': the first announce has flushed; `status()` is not null from now on (a status port's long poll). */
+  on (event: 'report', listener: () => void): this
   on (event: string | symbol, listener: (...args: any[]) => void): this
 }
 

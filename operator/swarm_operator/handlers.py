@@ -32,6 +32,7 @@ from .podpolicy import TopicRules
 from .reconciler.caches import Caches
 from .reconciler.context import Memory, Wiring
 from .reconciler.controller import Controller
+from .reconciler.flushwait import FlushWaits
 from .reconciler.rolls import Rolls
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,11 @@ async def _start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> 
     rules = await topic_rules(kube, config)
     # The caches announce changes to the controller, which is made from them (a late-bound name).
     caches = Caches(kube, config.namespaces, lambda ns, name, progress: controller.announce(ns, name, progress))
+    # A host's early report wakes its topic as a Ready host pod would (the same late-bound name).
+    flushes = FlushWaits(lambda ns, name: controller.announce(ns, name, True))
     wiring = Wiring(kube=kube, http=aiohttp.ClientSession(), peer_image=config.peer_image, caches=caches,
                     report_ttl=config.report_ttl, rules=rules, backup_check=config.backup_check,
-                    network=config.topic_network)
+                    network=config.topic_network, flushes=flushes)
     memory = Memory(rolls=Rolls(config.max_rolling_topics), progress_wait=config.closing_delay)
     controller = Controller(wiring, memory, interval=config.reconcile_interval,
                             workers=config.workers, change_delay=config.change_delay,
@@ -141,6 +144,8 @@ async def _stop(memo: kopf.Memo, **_: Any) -> None:
         await caches.stop()
     if controller is not None:
         await controller.wiring.http.close()
+        if controller.wiring.flushes is not None:
+            await controller.wiring.flushes.close()
         await controller.wiring.kube.close()
 
 

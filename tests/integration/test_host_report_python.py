@@ -168,3 +168,87 @@ def test_hypercore_crypto_hash_matches_python():
     node_hashes = json.loads(out.stdout)
     assert node_hashes == [topic_hash(t) for t in TOPICS]
     assert len(set(node_hashes)) == len(TOPICS)
+
+
+def _pod(status_port: int) -> dict:
+    """Host 0's pod as the caches keep it: running with an address, not Ready yet."""
+    from swarm_operator import names
+
+    return {"metadata": {"name": "chat-host-0", "uid": "host-0-uid"},
+            "spec": {"containers": [{"name": names.HOST_CONTAINER,
+                                     "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": status_port}]}]},
+            "status": {"podIP": "127.0.0.1", "phase": "Running",
+                       "conditions": [{"type": "Ready", "status": "False"}]}}
+
+
+@pytest.mark.timeout(180)
+async def test_the_key_is_read_as_soon_as_a_real_hosts_announce_flushes(testnet, tmp_path):
+    """`FlushWaits`: started before the host's program is even up (its status port refuses), the
+    wait reads the real host's signed report once its first announce has flushed, verifies it
+    against the host's identity and the read's own nonce, and wakes the topic once."""
+    import asyncio
+
+    from swarm_operator.reconciler.flushwait import FlushWaits
+
+    udp, boot_status = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    boot = testnet(["dht-bootstrap", "--host", "127.0.0.1", "--port", str(udp)],
+                   {"SWARM_STATUS_PORT": str(boot_status)}, "boot")
+    await asyncio.to_thread(wait_ready, boot, boot_status)
+    seed = os.urandom(32)
+    (tmp_path / "seed").write_text(seed.hex() + "\n")
+    public_key = SigningKey(seed).verify_key.encode().hex()
+    woken: list[tuple[str, str]] = []
+    flushes = FlushWaits(lambda ns, name: woken.append((ns, name)))
+    host_status = free_port(socket.SOCK_STREAM)
+    pod = _pod(host_status)
+    try:
+        assert flushes.report(("apps", "chat"), pod, public_key, "chat") is None  # nothing listens yet
+        host = testnet(["host"], {"SWARM_TOPIC": "chat", "SWARM_DATA_DIR": str(tmp_path / "data"),
+                                  "SWARM_IDENTITY_SEED_FILE": str(tmp_path / "seed"),
+                                  "SWARM_DHT_BOOTSTRAP": f"127.0.0.1:{udp}", "SWARM_DHT_HOST": "127.0.0.1",
+                                  "SWARM_STATUS_PORT": str(host_status)}, "host")
+        for _ in range(600):
+            if woken or host.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert woken == [("apps", "chat")]
+        report = flushes.report(("apps", "chat"), pod, public_key, "chat")
+        assert report is not None and report.announced_at and flushes.waiting() == 0
+        code, body = http_get(host_status, "/status")
+        assert code == 200 and verify_report(body, public_key, "chat").base_key == report.base_key
+        # Another pod (the host made again) is another host: its report is waited for afresh.
+        again = {**pod, "metadata": {**pod["metadata"], "uid": "host-0-again"}}
+        assert flushes.report(("apps", "chat"), again, public_key, "chat") is None
+        assert flushes.waiting() == 1
+        flushes.forget(("apps", "chat"))
+        assert flushes.waiting() == 0
+    finally:
+        await flushes.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_wait_on_a_host_that_cannot_announce_wakes_nobody_and_ends_when_forgotten(testnet, tmp_path):
+    import asyncio
+
+    from swarm_operator.reconciler.flushwait import FlushWaits
+
+    seed = os.urandom(32)
+    (tmp_path / "seed").write_text(seed.hex() + "\n")
+    host_status = free_port(socket.SOCK_STREAM)
+    host = testnet(["host"], {"SWARM_TOPIC": "chat", "SWARM_DATA_DIR": str(tmp_path / "data"),
+                              "SWARM_IDENTITY_SEED_FILE": str(tmp_path / "seed"),
+                              "SWARM_DHT_BOOTSTRAP": f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",  # nobody
+                              "SWARM_DHT_HOST": "127.0.0.1", "SWARM_STATUS_PORT": str(host_status)}, "host")
+    woken: list[tuple[str, str]] = []
+    flushes = FlushWaits(lambda ns, name: woken.append((ns, name)))
+    public_key = SigningKey(seed).verify_key.encode().hex()
+    try:
+        flushes.report(("apps", "chat"), _pod(host_status), public_key, "chat")
+        for _ in range(50):  # 5 s: the status port comes up and the host is asked to wait
+            await asyncio.sleep(0.1)
+        assert host.poll() is None and woken == [] and flushes.waiting() == 1
+        assert flushes.report(("apps", "chat"), _pod(host_status), public_key, "chat") is None
+        flushes.forget(("apps", "chat"))
+        assert flushes.waiting() == 0
+    finally:
+        await flushes.close()

@@ -43,6 +43,7 @@ def test_the_segments_add_up_to_apply_to_all_clients_ready() -> None:
     assert b["host scheduled -> its key Secret"] == 0.0  # the Secret came first: nothing to wait for
     assert b["host: -> program's first log line"] == pytest.approx(0.7)  # from scheduled, not the Secret
     assert b["host: announced -> pod Ready"] == pytest.approx(0.7)
+    assert b["host Ready (or its report) -> client Deployment"] == pytest.approx(0.2)
     assert b["client: first log -> replicated"] == pytest.approx(2.7)  # the LAST client's path
     assert b["client: replicated -> pod Ready"] == pytest.approx(0.7)
     assert b["= control plane"] == pytest.approx(0.3 + 0.15 + 0.4 + 0.1 + 0.2)
@@ -69,6 +70,23 @@ def test_the_operators_share_is_unchanged() -> None:
     share = recorded().share()
     assert share["operator"] == pytest.approx(0.05 + 0.0 + 0.2 + 0.1)
     assert share["total"] == pytest.approx(7.9)
+
+
+def test_a_key_read_from_the_hosts_report_before_its_pod_is_ready_takes_the_probe_off_the_path() -> None:
+    """The operator read the report as soon as the announce flushed: the Deployment came before the
+    host pod's Ready, which is not on the way; the operator's step runs from the announce."""
+    t = recorded()
+    t.seen["deployment"] = 102.8  # 0.2 s after the announce, 0.5 s before the pod's Ready
+    t.pods["c1"].update({"created": 102.9})
+    b = t.breakdown()
+    assert b["host: announced -> pod Ready"] == 0.0
+    assert b["host Ready (or its report) -> client Deployment"] == pytest.approx(0.2)
+    assert b["Deployment -> last client's pod"] == pytest.approx(0.1)
+    assert b["= probe"] == pytest.approx(0.7)  # the client's probe alone
+    assert sum(b[label] for label, _, _ in CRITICAL_PATH) == pytest.approx(b["= total"])
+    share = t.share()
+    assert share["host Ready (or its report)->client Deployment"] == pytest.approx(0.2)
+    assert share["operator"] == pytest.approx(0.05 + 0.0 + 0.2 + 0.1)
 
 
 def test_a_peers_log_gives_its_own_moments() -> None:

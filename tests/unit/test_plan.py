@@ -179,6 +179,34 @@ def test_a_ready_host_with_a_verified_report_is_recorded_before_any_client() -> 
     assert [e.reason for e in p.events] == ["BaseKeyRecorded"]
 
 
+def test_a_host_whose_announce_flushed_has_its_key_recorded_before_its_pod_is_ready() -> None:
+    """The report read as soon as the host could sign one (its announce flushed), before the
+    readiness probe's next period: the key is recorded from it, still before any client; the
+    host's own condition waits for its pod."""
+    p = plan(observed(make_topic(), host_pod=pod(ready=False), flushed=report()))
+    ops = [w.op for w in p.writes]
+    record = ops.index("record-status")
+    first_client = next(i for i, w in enumerate(p.writes) if w.target.kind == "Deployment")
+    assert record < first_client, ops
+    assert p.writes[record].body["status"]["baseKey"] == KEY and p.recorded_now
+    assert p.writes[record + 1].target.kind == "ConfigMap"
+    assert cond(p, c.BASE_KEY_RECORDED)["status"] == "True"
+    host = cond(p, c.HOST_READY)  # HostReady is the pod's, and says what it waits for
+    assert host["status"] == "False" and host["reason"] == "HostNotReady" and "has flushed" in host["message"]
+
+
+def test_an_early_report_never_overrides_a_recorded_key_or_an_adopted_one() -> None:
+    topic = make_topic(status={"baseKey": KEY, "conditions": []})
+    recorded = plan(observed(topic, host_pod=pod(ready=False), flushed=report(OTHER)))
+    assert recorded.status["baseKey"] == KEY and not recorded.recorded_now
+    assert all(OTHER not in str(w.body) for w in recorded.writes)
+    topic = make_topic()
+    topic["spec"]["baseKey"] = KEY
+    adopted = plan(observed(topic, host_pod=pod(ready=False), flushed=report(OTHER)))
+    assert "baseKey" not in adopted.status and client_writes(adopted) == []
+    assert cond(adopted, c.BASE_KEY_RECORDED)["reason"] == "BaseKeyConflict"
+
+
 @pytest.mark.parametrize("reason", ["BadSignature", "WrongTopic", "MalformedReport", "StaleReport"])
 def test_a_report_that_does_not_verify_is_not_recorded(reason: str) -> None:
     p = plan(observed(make_topic(), host_pod=pod(ready=True),

@@ -142,3 +142,33 @@ def test_a_spec_is_parsed_once_per_generation_and_recorded_key() -> None:
     assert memory.spec_of(topic, parse) == (None, "parse 3")
     memory.forget(("apps", "chat"))
     assert memory.spec_of(topic, parse) == (None, "parse 4")
+
+
+async def test_host_zeros_report_is_waited_for_only_while_it_runs_unready_and_no_key_is_recorded() -> None:
+    """Observe's side of `flushwait.py`: a wait on host 0 starts once its pod runs with an address
+    and is not Ready while no key is recorded, and ends when the pod is Ready or the key is
+    recorded (the status port here refuses: the wait retries, harmlessly, until forgotten)."""
+    from swarm_operator.reconciler.flushwait import FlushWaits
+    from swarm_operator.reconciler.observe import _flushed
+
+    flushes = FlushWaits(lambda *_: None)
+    wiring = Wiring(kube=None, http=None, peer_image="img", caches=None, flushes=flushes)  # type: ignore[arg-type]
+    pod = {"metadata": {"name": "chat-host-0", "uid": "u0"},
+           "spec": {"containers": [{"name": names.HOST_CONTAINER,
+                                    "ports": [{"name": names.STATUS_PORT_NAME, "containerPort": 9}]}]},
+           "status": {"phase": "Running", "podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "False"}]}}
+    key, topic = ("apps", "chat"), make_topic()
+    try:
+        assert _flushed(wiring, key, topic, {**pod, "status": {"phase": "Pending"}}, "ab" * 32, "chat") is None
+        assert flushes.waiting() == 0  # not running yet
+        assert _flushed(wiring, key, topic, pod, "ab" * 32, "chat") is None
+        assert flushes.waiting() == 1
+        assert _flushed(wiring, key, topic, pod, "ab" * 32, "chat") is None and flushes.waiting() == 1  # the same wait
+        ready = {**pod, "status": {**pod["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
+        assert _flushed(wiring, key, topic, ready, "ab" * 32, "chat") is None
+        assert flushes.waiting() == 0  # Ready: the report is read at the pod's Ready, as ever
+        _flushed(wiring, key, topic, pod, "ab" * 32, "chat")
+        recorded = make_topic(status={"baseKey": "cd" * 32})
+        assert _flushed(wiring, key, recorded, pod, "ab" * 32, "chat") is None and flushes.waiting() == 0
+    finally:
+        await flushes.close()

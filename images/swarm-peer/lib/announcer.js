@@ -52,7 +52,9 @@ class Announcer extends ReadyResource {
       this.stats.announceFlush.observe(this.announceSeconds)
     }
     this.announced = true
+    const first = this.announcedAt === null
     this.announcedAt = new Date().toISOString()
+    if (first) this.emit('announced') // the host has a report to sign from now on
   }
 
   async waitRelays (ms) {

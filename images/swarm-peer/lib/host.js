@@ -141,6 +141,7 @@ class Host extends ReadyResource {
     this._replayEarly()
     if (!this.multi) await this._recordSoloSlot()
     this.announcer = new Announcer({ replicator: this.replicator, topics: [['bootstrap', this.bootTopic], ['base', base.discoveryKey]], intervalMs: o.watchdogIntervalMs, log: this.log, stats: this.stats })
+    this.announcer.on('announced', () => this.emit('report')) // `status()` is not null from now on
     this.replicator.swarm.dht.on('network-update', () => this.readiness())
     await this.announcer.ready()
   }

@@ -1,5 +1,6 @@
-"""The base key: recorded once, from the verified report of a Ready host, with the topic's
-resourceVersion as a precondition; never overwritten. A host reporting another key is a conflict
+"""The base key: recorded once, from host 0's verified report (of a Ready host, or read as soon as
+its announce flushed: a host signs no report before), with the topic's resourceVersion as a
+precondition; never overwritten. A host reporting another key is a conflict
 (`Degraded`), and the recorded key stays the clients' key."""
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _scale_after_key(obs: Observed, public_keys: tuple[str, ...], recorded: str)
 def record(obs: Observed, public_keys: tuple[str, ...], ready: Readiness) -> Key:
     """Record the key once, then give it to the ConfigMap (the writes after the status' record)."""
     assert obs.spec is not None
-    recorded, adopted, report = obs.recorded_key, obs.spec.adopted_base_key(), ready.report
+    recorded, adopted, report = obs.recorded_key, obs.spec.adopted_base_key(), ready.report or obs.flushed
     degraded = c.Cond(c.DEGRADED, False, R.AS_EXPECTED, "")
     conds: list[c.Cond] = []
     fields: dict[str, object] = {}
@@ -78,7 +79,7 @@ def record(obs: Observed, public_keys: tuple[str, ...], ready: Readiness) -> Key
                   *_scale_after_key(obs, public_keys, recorded))
     else:
         conds.append(c.Cond(c.BASE_KEY_RECORDED, False, R.WAITING_FOR_HOST,
-                            "the base key is recorded once the host is Ready and its report verifies"))
+                            "the base key is recorded once the host's announce has flushed and its report verifies"))
     conds.append(degraded)
     old = c.find((obs.topic.get("status") or {}).get("conditions") or [], c.DEGRADED) or {}
     return Key(writes=writes, conditions=tuple(conds), fields=fields, recorded=recorded,

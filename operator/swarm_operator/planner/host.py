@@ -206,6 +206,10 @@ def host_zero(obs: Observed, public_key: str) -> Readiness:
         return Readiness(conditions=tuple(conds), report=report)
     if host_ready and obs.report_error is not None:
         return _report_failed(obs, public_key)
+    if obs.flushed is not None:  # read as soon as the announce flushed: the key is recorded from it
+        return Readiness(conditions=(c.Cond(c.HOST_READY, False, R.HOST_NOT_READY,
+                                            "the host's announce has flushed (its signed report verifies); "
+                                            "waiting for its pod's readiness probe"),))
     return _waiting(obs)
 
 

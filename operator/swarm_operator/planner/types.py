@@ -81,6 +81,9 @@ class Observed:
     volumes: dict[int, Obj] = field(default_factory=dict)
     reports: dict[int, HostReport] = field(default_factory=dict)
     report_errors: dict[int, HostReportError] = field(default_factory=dict)
+    # Host 0's verified report read before its pod turned Ready (a host signs one only once its
+    # announce has flushed): the key may be recorded from it (`reconciler/flushwait.py`).
+    flushed: HostReport | None = None
     # The upgrade brake: whether this topic holds (or may take) a roll slot this pass.
     may_roll: bool = True
     # Indexer keys seen replaced on an earlier pass (their disks are gone): lost for good.

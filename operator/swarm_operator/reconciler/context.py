@@ -18,6 +18,7 @@ from ..models import SwarmTopicSpec
 from ..podpolicy import TopicRules
 from .caches import Caches
 from .events import EventLimiter
+from .flushwait import FlushWaits
 from .rolls import Rolls
 
 Key = tuple[str, str]  # (namespace, name) of a SwarmTopic
@@ -35,11 +36,13 @@ class Wiring:
     rules: TopicRules = field(default_factory=TopicRules)  # where topics may be, what their pod templates may do
     backup_check: bool = False  # `run --backup-check`
     network: TopicNetwork = field(default_factory=TopicNetwork)  # the operator's side of the topics' NetworkPolicies
+    # Host 0's report read as soon as its announce flushes (`flushwait.py`); None: at its pod's Ready only.
+    flushes: FlushWaits | None = None
 
 
 @dataclass(frozen=True)
 class ReportMemo:
-    """The last report read from a host pod, and what the host was then (`observe.host_of`)."""
+    """The last report read from a host pod, and what the host was then (`hostclient.host_of`)."""
 
     host: tuple[Any, ...]
     at: float  # time.monotonic()

@@ -12,6 +12,16 @@ from ..hostreport import HostReport, HostReportError, verify_report
 from ..reasons import R
 
 
+def host_of(pod: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes the host another one, or a restarted one: the pod, its IP, when it last turned
+    Ready, its containers' restarts (not its every status update)."""
+    status = pod.get("status") or {}
+    ready = next((c.get("lastTransitionTime") for c in status.get("conditions") or [] if c.get("type") == "Ready"),
+                 None)
+    restarts = tuple(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
+    return pod["metadata"].get("uid"), status.get("podIP"), ready, restarts
+
+
 def status_port(pod: dict[str, Any]) -> int:
     """The container port named `status` of the host container, as the pod spec says.
 
@@ -27,10 +37,12 @@ def status_port(pod: dict[str, Any]) -> int:
 
 
 async def read_host_report(session: aiohttp.ClientSession, pod: dict[str, Any], public_key: str,
-                           topic: str, wait: float = 5.0) -> HostReport:
+                           topic: str, wait: float = 5.0, long_poll: float = 0.0) -> HostReport:
     """The verified report, or HostReportError naming why it cannot be trusted or read.
 
-    Every read asks with a fresh random nonce, which the host must sign into the payload.
+    Every read asks with a fresh random nonce, which the host must sign into the payload. With
+    `long_poll`, a host that has no report yet answers once it has one, or after that many seconds
+    (`?wait=`; `wait` bounds the whole read).
     """
     ip = pod.get("status", {}).get("podIP")
     if not ip:
@@ -38,7 +50,8 @@ async def read_host_report(session: aiohttp.ClientSession, pod: dict[str, Any], 
     nonce = secrets.token_hex(32)
     url = f"http://{ip}:{status_port(pod)}/status"
     try:
-        async with session.get(url, params={"nonce": nonce},
+        params = {"nonce": nonce, **({"wait": f"{long_poll:g}"} if long_poll > 0 else {})}
+        async with session.get(url, params=params,
                                timeout=aiohttp.ClientTimeout(total=wait)) as rsp:
             body = await rsp.read()
             if rsp.status != 200:

@@ -23,19 +23,9 @@ from ..objects import controlled_by, pod_ready
 from ..planner import Observed
 from ..planner.types import fresh_key
 from .context import Key, Memory, ReportKey, ReportMemo, Wiring
-from .hostclient import read_host_report
+from .hostclient import host_of, read_host_report
 
 NOT_READY_TTL = 5.0  # seconds a report of a host that is not Ready is used before it is read again
-
-
-def host_of(pod: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes the host another one, or a restarted one: the pod, its IP, when it last turned
-    Ready, its containers' restarts (not its every status update)."""
-    status = pod.get("status") or {}
-    ready = next((c.get("lastTransitionTime") for c in status.get("conditions") or [] if c.get("type") == "Ready"),
-                 None)
-    restarts = tuple(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
-    return pod["metadata"].get("uid"), status.get("podIP"), ready, restarts
 
 
 def _by_ordinal(objs: list[dict[str, Any]], zero: str) -> dict[int, dict[str, Any]]:
@@ -127,6 +117,9 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
                 obs.reports[n] = report
             elif error is not None and pod_ready(pod):
                 obs.report_errors[n] = error
+        obs.flushed = _flushed(wiring, (ns, name), topic, obs.host_pod, keys.get(0), spec.topic_of(name))
+    elif wiring.flushes is not None:
+        wiring.flushes.forget((ns, name))
     memos = memory.reports.get((ns, name))
     if memos is not None:
         for gone in [n for n in memos if n not in obs.reports]:
@@ -134,6 +127,20 @@ async def observe(wiring: Wiring, memory: Memory, topic: dict[str, Any], spec: S
         if not memos:
             del memory.reports[(ns, name)]
     return obs
+
+
+def _flushed(wiring: Wiring, key: Key, topic: dict[str, Any], pod: dict[str, Any] | None, public_key: str | None,
+             swarm_topic: str) -> HostReport | None:
+    """Host 0's report read as soon as its announce flushed, before its pod is Ready (`flushwait.py`):
+    waited on while no key is recorded and the pod runs with an address; forgotten otherwise."""
+    if wiring.flushes is None:
+        return None
+    status = (pod or {}).get("status") or {}
+    if (pod is None or public_key is None or (topic.get("status") or {}).get("baseKey") or pod_ready(pod)
+            or pod["metadata"].get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP")):
+        wiring.flushes.forget(key)
+        return None
+    return wiring.flushes.report(key, pod, public_key, swarm_topic)
 
 
 def _fresh(obs: Observed, spec: SwarmTopicSpec) -> dict[str, str]:

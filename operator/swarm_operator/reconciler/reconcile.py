@@ -67,6 +67,8 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     topic = wiring.caches.get(owned.TOPIC, namespace, name)
     if topic is None or topic["metadata"].get("deletionTimestamp"):
         memory.forget((namespace, name))
+        if wiring.flushes is not None:
+            wiring.flushes.forget((namespace, name))
         return None
     spec, error = memory.spec_of(topic, lambda: parse_spec(topic, wiring.rules))
     if spec is None:
