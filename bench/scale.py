@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,8 @@ from scale_figures import (  # noqa: E402
     Clock,
     Phase,
     Window,
+    cpu_parts,
+    cpu_summary,
     growth,
     machine_load,
     path_summary,
@@ -112,6 +115,16 @@ class OperatorProcess:
              "--leader-election-namespace", OPERATOR_NAMESPACE, "--leader-identity", "bench", *extra],
             stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.log = log
+
+    def sample(self, out: Path) -> subprocess.Popen[bytes]:
+        """py-spy (a sampling profiler: the process runs at full speed) attached to the operator
+        until `stop_sampling`: its raw stacks into `out`."""
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        if spy is None:
+            raise SystemExit("--sample needs py-spy (the test extras: pip install -e '.[test]')")
+        return subprocess.Popen([spy, "record", "--pid", str(self.proc.pid), "--rate", "100", "--nonblocking",
+                                 "--format", "raw", "-o", str(out)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -302,6 +315,7 @@ async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Na
                                                                                    "operator": op.proc.pid})
         window = Window(op.metrics_port)
         sampler = asyncio.create_task(window.sample())
+        spy = op.sample(state / "operator.spy") if args.sample else None
         clock.start()
         t0 = time.time()
         await create_topics(api, bodies)
@@ -311,6 +325,9 @@ async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Na
                                  n, t0, args.timeout)
         cpu = clock.stop()
         sampler.cancel()
+        if spy is not None:  # py-spy writes its samples on SIGINT
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
         passes = await asyncio.to_thread(window.passes)
         end = t0 + (seconds if seconds == seconds else time.time() - t0)
         await asyncio.sleep(2.5)
@@ -321,6 +338,9 @@ async def operator_phase(plane: ControlPlane, node: Component, args: argparse.Na
                         f"passes (reconciles) per topic, apply -> all Ready: {passes / n:.1f}"]
         path = await asyncio.to_thread(ready_path, plane.audit_log, seen.key, seen.ready, OPERATOR_USER)
         phase.notes.append("\n    ".join(path_summary(path)))
+        if spy is not None and (state / "operator.spy").exists():
+            parts = cpu_parts((state / "operator.spy").read_text())
+            phase.notes.append("\n    ".join(cpu_summary(parts, 1000 * cpu.get("operator", 0.0) / n)))
         if first:
             await quiet_figures(api, plane, op, seen, namespaces[0], args, phase)
         return phase
@@ -421,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare-source", default=None, help="after each size, the operator package under this "
                         "directory too, on a cluster of its own, printed beside this one's (before/after)")
     parser.add_argument("--profile", type=Path, default=None, help="run the operator under cProfile, dump here")
+    parser.add_argument("--sample", action="store_true", help="sample the operator with py-spy through the burst "
+                        "and print where its CPU goes (transport, caches, logic)")
     parser.add_argument("--idle-minutes", type=float, default=3.0)
     parser.add_argument("--singles", type=int, default=20, help="topics created one at a time after the idle period")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after all Ready before idle is measured")

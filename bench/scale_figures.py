@@ -334,3 +334,68 @@ def growth(phases: list[tuple[Phase, Phase]]) -> str:
                     f"{_ratio(wall, 1000 * base.seconds_to_ready / base.topics):>8}"
                     f"{_ratio(cpu, base.per_topic_ms('operator')):>8}")
     return "\n".join(rows)
+
+
+# Where the operator's CPU goes, from py-spy's raw samples (`--sample`): each stack is charged to the
+# first part, in this order, whose function (and file) it passes through. Transport is what the
+# operator pays to talk at all: requests, watch events, the socket reads under both, the host reads.
+CPU_PARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("host report reads", "transport", (("read_host_report", "hostclient.py"),)),
+    ("API requests (aiohttp, TLS, JSON)", "transport", (("Kube.request", "client.py"),)),
+    ("the caches' entries (zlib, orjson)", "caches", (("_unpack", "informer.py"), ("_pack", "informer.py"),
+                                                        ("_content", "informer.py"))),
+    ("watch events", "transport", (("Informer.", "informer.py"), ("NameIndex.", "informer.py"))),
+    ("plan (pure)", "logic", (("", "planner/"),)),
+    ("observe", "logic", (("observe", "observe.py"),)),
+    ("act", "logic", (("act", "act.py"), ("write_status", "act.py"))),
+    ("the queue, the throttle, a pass's frame", "logic", (("Controller.", "controller.py"), ("", "workqueue.py"),
+                                                          ("", "throttle.py"), ("reconcile", "reconcile.py"))),
+    ("socket receive (asyncio, TLS)", "transport", (("_read_ready", ""), ("data_received", ""))),
+    ("waiting (epoll)", "idle", (("select", "selectors.py"),)),
+)
+
+
+def _frame(text: str) -> tuple[str, str]:
+    """"func (path:line)" -> (func, path)."""
+    func, _, rest = text.partition(" (")
+    return func, rest.rpartition(":")[0]
+
+
+def _marked(frame: tuple[str, str], mark: tuple[str, str]) -> bool:
+    """A frame of a function named `mark[0]` (a method's own name will do; "Cls." for any of its
+    methods; "" for any) in a file whose path ends with `mark[1]` (a "dir/" anywhere in it)."""
+    (func, path), (name, where) = frame, mark
+    named = not name or func == name or func.endswith("." + name) or (name.endswith(".") and func.startswith(name))
+    placed = not where or path.endswith(where) or (where.endswith("/") and where in path)
+    return named and placed
+
+
+def cpu_parts(raw: str) -> Counter[str]:
+    """Samples per part of the operator's work (`CPU_PARTS`, else "other"), from py-spy's
+    `--format raw` output: one "frame;frame;... count" line per stack, outermost first."""
+    parts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_frame(f) for f in stack.split(";")]
+        part = next((name for name, _, marks in CPU_PARTS
+                     if any(_marked(frame, mark) for frame in frames for mark in marks)), "other")
+        parts[part] += int(count)
+    return parts
+
+
+def cpu_summary(parts: Counter[str], cpu_ms_per_topic: float) -> list[str]:
+    """Each part's share of the busy samples (waiting apart) and its ms per topic, by that share of
+    the operator's measured CPU per topic; then the transport's, the caches' and the logic's sums."""
+    busy = sum(v for k, v in parts.items() if k != "waiting (epoll)")
+    if not busy:
+        return ["no samples"]
+    kinds = {name: kind for name, kind, _ in CPU_PARTS} | {"other": "other"}
+    lines = [f"{name:42s} {100 * v / busy:5.1f} %  {cpu_ms_per_topic * v / busy:5.1f} ms/topic"
+             for name, v in parts.most_common() if name != "waiting (epoll)"]
+    for kind in ("transport", "caches", "logic", "other"):
+        v = sum(n for name, n in parts.items() if kinds.get(name) == kind)
+        lines.append(f"= {kind:40s} {100 * v / busy:5.1f} %  {cpu_ms_per_topic * v / busy:5.1f} ms/topic")
+    return [f"operator CPU by part (py-spy, {busy} busy samples of the burst; {parts['waiting (epoll)']} "
+            "waiting in epoll left out):", *lines]
