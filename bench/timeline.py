@@ -179,6 +179,11 @@ class Timeline:
         milestones = self.milestones()
         return {**critical_path(milestones), **node_split(milestones)}
 
+    def ahead_of_ready(self) -> float:
+        """How long before the host pod's Ready its client Deployment was made (the key read from the
+        host's report as soon as its announce flushed); negative: after it; NaN: not both seen."""
+        return self.seen.get("host ready", math.nan) - self.seen.get("deployment", math.nan)
+
     def share(self) -> dict[str, float]:
         """The operator's steps (seconds) and their sum; NaN when a milestone was not seen."""
         s, nan = self.seen, float("nan")

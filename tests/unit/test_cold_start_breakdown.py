@@ -113,3 +113,12 @@ def test_the_container_floor_gives_each_peer_its_pods_env() -> None:
     assert client[names.ENV_REQUIRE_BOOTSTRAP] == "true"
     with pytest.raises(ValueError, match=names.CM_BASE_KEY):
         resolve_env(client_env("t", spec), "10.89.0.4", {})  # a client cannot start without the key
+
+
+def test_how_far_ahead_of_the_hosts_ready_the_clients_came() -> None:
+    t = recorded()
+    assert t.ahead_of_ready() == pytest.approx(-0.2)  # the Deployment after the pod's Ready
+    t.seen["deployment"] = 102.8
+    assert t.ahead_of_ready() == pytest.approx(0.5)
+    del t.seen["host ready"]
+    assert math.isnan(t.ahead_of_ready())
