@@ -72,8 +72,9 @@ def ready(port: int) -> bool:
 class Floor:
     """The raw floor: the peers started in the right order by hand, no operator."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, extra_bootstrap: tuple[str, ...] = ()) -> None:
         self.work = work
+        self.extra_bootstrap = extra_bootstrap
         self.procs: list[subprocess.Popen[bytes]] = []
         self.dht_port = free_port(socket.SOCK_DGRAM)
         self.spawn(["dht-bootstrap", "--host", "127.0.0.1", "--port", str(self.dht_port)],
@@ -88,7 +89,8 @@ class Floor:
 
     def cold_start(self, run: int, clients: int) -> tuple[float, set[str]]:
         topic = f"floor-{run}-{clients}"
-        common = {"SWARM_TOPIC": topic, "SWARM_DHT_BOOTSTRAP": f"127.0.0.1:{self.dht_port}",
+        common = {"SWARM_TOPIC": topic, "SWARM_DHT_BOOTSTRAP": ",".join([f"127.0.0.1:{self.dht_port}",
+                                                                        *self.extra_bootstrap]),
                   "SWARM_DHT_HOST": "127.0.0.1"}
         run_dir = Path(tempfile.mkdtemp(dir=self.work))
         seed_file = run_dir / "seed"
@@ -164,8 +166,16 @@ def record_peers(cluster: LocalCluster, ns: str, name: str, timeline: Timeline) 
                 pod.setdefault(key, timeline.from_wall(client[key]))
 
 
-def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
-                        clients: int) -> tuple[float, set[str], Timeline]:
+def manifest(name: str, ns: str, clients: int, extra_bootstrap: tuple[str, ...]) -> dict[str, Any]:
+    """examples/topic.yaml as the e2e cases use it, with `extra_bootstrap` after its DHT node."""
+    obj = topic_manifest(name, ns, clients=clients)
+    dht = obj["spec"].setdefault("dht", {})
+    dht["bootstrap"] = [*dht.get("bootstrap", []), *extra_bootstrap]
+    return obj
+
+
+def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int, clients: int,
+                        extra_bootstrap: tuple[str, ...] = ()) -> tuple[float, set[str], Timeline]:
     ns, name = "bench", f"t{run}-{clients}"
     timeline = watcher.begin(name, clients)
     # Convergence is polled straight from the API server every 50 ms, as the floor polls its
@@ -175,7 +185,7 @@ def operator_cold_start(cluster: LocalCluster, watcher: Watcher, run: int,
                 "app.kubernetes.io/component%3Dclient")
     started = time.monotonic()
     timeline.mark("applied", started)
-    cluster.apply(topic_manifest(name, ns, clients=clients))
+    cluster.apply(manifest(name, ns, clients, extra_bootstrap))
 
     def converged() -> bool:
         try:
@@ -230,15 +240,15 @@ class Results:
 def one_run(kind: str, run: int, clients: int, res: Results, ctx: dict[str, Any]) -> set[str]:
     """One cold start of `kind`, its figures into `res`; the clients' base keys."""
     if kind == "operator":
-        seconds, keys, timeline = operator_cold_start(ctx["cluster"], ctx["watcher"], run, clients)
+        seconds, keys, timeline = operator_cold_start(ctx["cluster"], ctx["watcher"], run, clients,
+                                                      ctx["extra_bootstrap"])
         res.shares.append(timeline.share())
         res.breakdowns.append(timeline.breakdown())
         res.ahead.append(timeline.ahead_of_ready())
         cats = " ".join(f"{k[2:]}={v:.2f}" for k, v in res.breakdowns[-1].items() if k.startswith("= "))
         print(f"    breakdown: {cats}", file=sys.stderr, flush=True)
     elif kind == "container floor":
-        seconds, keys, phases = ctx["containers"].cold_start(run, clients, topic_manifest(f"c{run}", "bench",
-                                                                                          clients=clients))
+        seconds, keys, phases = ctx["containers"].cold_start(run, clients, manifest(f"c{run}", "bench", clients, ()))
         res.phases.append(phases)
     else:
         seconds, keys = ctx["processes"].cold_start(run, clients)
@@ -275,20 +285,27 @@ def terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # so that the floors' `finally` removes what they made
 
 
+UNANSWERED = "10.250.99.99:49737"  # routed nowhere on these machines: its packets are dropped, never refused
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="cold start: operator vs its container and process floors")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--unanswered-bootstrap", metavar="HOST:PORT", action="append", default=[],
+                        help="one more DHT bootstrap address for every peer, which nobody answers (e.g. "
+                        f"{UNANSWERED}): the host's first announce then waits for it, as on a distant DHT")
     args = parser.parse_args()
+    extra = tuple(args.unanswered_bootstrap)
     signal.signal(signal.SIGTERM, terminate)
 
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
     (work / "floor").mkdir()
     results: dict[int, Results] = {}
     distinct: dict[str, list[int]] = {k: [] for k in KINDS}
-    ctx: dict[str, Any] = {"processes": Floor(work / "floor")}
+    ctx: dict[str, Any] = {"processes": Floor(work / "floor", extra), "extra_bootstrap": extra}
     try:
-        ctx["containers"] = ContainerFloor(work / "containers")
+        ctx["containers"] = ContainerFloor(work / "containers", extra_bootstrap=extra)
         ctx["cluster"] = cluster = shared_local_cluster()
         ensure_dht(cluster)
         cluster.create_namespace("bench", RESTRICTED)

@@ -125,8 +125,8 @@ def data_dir(path: Path) -> Path:
 class ContainerFloor:
     """The floor's network and DHT node live as long as it; `cold_start` runs one topic."""
 
-    def __init__(self, work: Path, image: str = DEFAULT_PEER_IMAGE) -> None:
-        self.work, self.image = work, image
+    def __init__(self, work: Path, image: str = DEFAULT_PEER_IMAGE, extra_bootstrap: tuple[str, ...] = ()) -> None:
+        self.work, self.image, self.extra_bootstrap = work, image, extra_bootstrap
         self.id = f"swarm-bench-{os.getpid()}"
         self.network: str | None = None
         podman("image", "exists", image)
@@ -176,7 +176,7 @@ class ContainerFloor:
         """One topic from nothing to N ready clients: (seconds, the clients' base keys, phases)."""
         name = f"r{run}-{clients}"
         spec = SwarmTopicSpec.model_validate(
-            {**manifest["spec"], "dht": {"bootstrap": [f"{self.dht_ip}:{DHT_PORT}"]}})
+            {**manifest["spec"], "dht": {"bootstrap": [f"{self.dht_ip}:{DHT_PORT}", *self.extra_bootstrap]}})
         run_dir = self.work / name
         secrets = self.secrets(run_dir)
         host_ip, client_ips = next(self.addresses), [next(self.addresses) for _ in range(clients)]
