@@ -216,6 +216,16 @@ async def test_the_key_is_read_as_soon_as_a_real_hosts_announce_flushes(testnet,
         assert report is not None and report.announced_at and flushes.waiting() == 0
         code, body = http_get(host_status, "/status")
         assert code == 200 and verify_report(body, public_key, "chat").base_key == report.base_key
+        # A report that does not verify (another identity expected) ends the wait, which is not
+        # started again for that host: the read at its pod's Ready says why.
+        stranger = SigningKey(os.urandom(32)).verify_key.encode().hex()
+        assert flushes.report(("apps", "other"), pod, stranger, "chat") is None and flushes.waiting() == 1
+        for _ in range(100):
+            if flushes.waiting() == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert flushes.waiting() == 0 and woken == [("apps", "chat")]
+        assert flushes.report(("apps", "other"), pod, stranger, "chat") is None and flushes.waiting() == 0
         # Another pod (the host made again) is another host: its report is waited for afresh.
         again = {**pod, "metadata": {**pod["metadata"], "uid": "host-0-again"}}
         assert flushes.report(("apps", "chat"), again, public_key, "chat") is None

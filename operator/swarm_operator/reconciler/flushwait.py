@@ -40,6 +40,7 @@ class FlushWaits:
         self._wake = wake  # wakes a topic (its namespace, name) in the lane of progress
         self._tasks: dict[Key, tuple[tuple[Any, ...], asyncio.Task[None]]] = {}
         self._reports: dict[Key, tuple[tuple[Any, ...], HostReport]] = {}
+        self._ended: dict[Key, tuple[Any, ...]] = {}  # hosts whose wait ended with no report: not asked again
         self._session: aiohttp.ClientSession | None = None
 
     def report(self, key: Key, pod: dict[str, Any], public_key: str, topic: str) -> HostReport | None:
@@ -50,7 +51,7 @@ class FlushWaits:
         if got is not None and got[0] == host:
             return got[1]
         running = self._tasks.get(key)
-        if running is not None and running[0] == host:
+        if (running is not None and running[0] == host) or self._ended.get(key) == host:
             return None
         self.forget(key)
         task = asyncio.create_task(self._read(key, host, pod, public_key, topic), name=f"flush-wait {key[0]}/{key[1]}")
@@ -60,6 +61,7 @@ class FlushWaits:
     def forget(self, key: Key) -> None:
         """No wait for this topic any more (its pod is Ready, its key recorded, or it is gone)."""
         self._reports.pop(key, None)
+        self._ended.pop(key, None)
         running = self._tasks.pop(key, None)
         if running is not None:
             running[1].cancel()
@@ -82,26 +84,39 @@ class FlushWaits:
         return self._session
 
     async def _read(self, key: Key, host: tuple[Any, ...], pod: dict[str, Any], public_key: str, topic: str) -> None:
-        deadline, delay = time.monotonic() + DEADLINE, RETRY_FIRST
         try:
-            while time.monotonic() < deadline:
-                started = time.monotonic()
-                try:
-                    report = await read_host_report(self._http(), pod, public_key, topic,
-                                                    wait=LONG_POLL + 5.0, long_poll=LONG_POLL)
-                except HostReportError as exc:
-                    if exc.reason != R.HOST_UNREACHABLE:
-                        log.info("%s/%s: the host's early report cannot be used (%s); its pod's Ready is the "
-                                 "path", key[0], key[1], exc.message)
-                        return
-                    if time.monotonic() - started < LONG_POLL / 2:  # refused, or a host that does not wait
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, RETRY_MAX)
-                    continue
-                self._reports[key] = (host, report)
-                self._wake(*key)
-                return
+            report = await self._wait(key, pod, public_key, topic)
+        except Exception as exc:  # a wait is only a shortcut: the pod's Ready is the path
+            log.warning("%s/%s: waiting on the host's report failed: %r; its pod's Ready is the path",
+                        key[0], key[1], exc)
+            report = None
         finally:
             running = self._tasks.get(key)
-            if running is not None and running[0] == host and running[1] is asyncio.current_task():
+            mine = running is not None and running[0] == host and running[1] is asyncio.current_task()
+            if mine:
                 del self._tasks[key]
+        if not mine:
+            return  # forgotten meanwhile
+        if report is None:
+            self._ended[key] = host
+            return
+        self._reports[key] = (host, report)
+        self._wake(*key)
+
+    async def _wait(self, key: Key, pod: dict[str, Any], public_key: str, topic: str) -> HostReport | None:
+        """Asks until the report is there (None: one that cannot be used, or the deadline)."""
+        deadline, delay = time.monotonic() + DEADLINE, RETRY_FIRST
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                return await read_host_report(self._http(), pod, public_key, topic,
+                                              wait=LONG_POLL + 5.0, long_poll=LONG_POLL)
+            except HostReportError as exc:
+                if exc.reason != R.HOST_UNREACHABLE:
+                    log.info("%s/%s: the host's early report cannot be used (%s); its pod's Ready is the path",
+                             key[0], key[1], exc.message)
+                    return None
+            if time.monotonic() - started < LONG_POLL / 2:  # refused, or a host that does not wait
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        return None
