@@ -11,9 +11,8 @@ kinds. A new child kind is one entry here and one builder in `children/`.
   server-side label selector (`selector`), as metadata only where `metadata_only`, trimmed to
   what the planner reads (`trim`), and mapped to its topic (by its own name for the SwarmTopic,
   by the topic label for everything else): the child -> topic mapping;
-- the queue lane of its events (`progress`: a change of a host pod that is Ready or running with an
-  address, or of a client Deployment whose every replica is Ready, jumps the queue and is taken at
-  once);
+- the queue lane of its events (`progress`: a change of a host pod that is Ready, or of a client
+  Deployment whose every replica is Ready, jumps the queue and is taken at once);
 - the REST paths (`Kind.path`);
 - the chart's RBAC rules (`rbac.py` writes them into the chart: the verbs of every kind in every
   watched namespace, and the leader Lease's in the release's own namespace).
@@ -66,16 +65,6 @@ def _host_pod_significant(pod: dict[str, Any]) -> dict[str, Any]:
                        "containerStatuses": status.get("containerStatuses") or []}}
 
 
-def _host_may_report(pod: dict[str, Any] | None) -> bool:
-    """A host pod whose report may be read: Ready, or running with an address (a host signs its
-    report once its announce has flushed, which may be before its readiness probe says so)."""
-    if pod_ready(pod):
-        return True
-    status = (pod or {}).get("status") or {}
-    return bool(pod) and not pod["metadata"].get("deletionTimestamp") and status.get("phase") == "Running" \
-        and bool(status.get("podIP"))
-
-
 VOLUME_METADATA = ("name", "namespace", "uid", "labels", "resourceVersion", "creationTimestamp", "deletionTimestamp")
 
 
@@ -115,9 +104,8 @@ class Kind:
     selector: tuple[tuple[str, str], ...] = ()  # server-side labelSelector ("" value: the label exists)
     metadata_only: bool = False  # cached as PartialObjectMetadata (Secrets: never their data)
     # Which of its events are progress (the object as cached, None when gone): the topic goes to the
-    # queue's first lane. Host pods: a Ready one, or one that runs with an address (its key may be
-    # read: at once, or by a wait on its report, `reconciler/flushwait.py`); its creation and
-    # scheduling are ordinary changes, which the queue coalesces.
+    # queue's first lane. Host pods: a Ready one (its key may be read); its creation, scheduling and
+    # start are ordinary changes, which the queue coalesces.
     progress: Callable[[dict[str, Any] | None], bool] | None = None
     trim: Trim | None = None  # what the cache keeps of each object
     significant: Trim | None = None  # what of that announces a change (None: all of it)
@@ -206,7 +194,7 @@ DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments", ("get", "list", "wa
                   watch=True, selector=CHILDREN, trim=_keep_status("readyReplicas"), progress=all_ready,
                   names=lambda n, spec: tuple(names.client_deployment(n, g.name) for g in spec.clients), refers=True)
 # Host pods only (the StatefulSet's, labelled by its template): pod Ready -> key recorded at once.
-POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=_host_may_report,
+POD = Kind("Pod", "", "v1", "pods", ("list", "watch"), owned=False, watch=True, progress=pod_ready,
            selector=((names.LABEL_COMPONENT, names.COMPONENT_HOST), *CHILDREN), trim=_host_pod_trim,
            significant=_host_pod_significant)
 # The host's volume (made by the StatefulSet controller from its claim template), whose uid the

@@ -273,8 +273,7 @@ def test_a_host_pods_scheduling_is_stored_and_wakes_nobody_but_its_start_does() 
                                         {"type": "Ready", "status": "False"}]}
     pods._changed(started)
     pods._changed(host_pod("chat", version="4"))  # Ready
-    # Running with an address: progress (its report may be read before its probe says Ready).
-    assert said == [("apps", "chat", False), ("apps", "chat", True), ("apps", "chat", True)]
+    assert said == [("apps", "chat", False), ("apps", "chat", False), ("apps", "chat", True)]
 
 
 def test_the_schedulers_complaint_about_a_host_pod_wakes_its_topic() -> None:

@@ -4,8 +4,7 @@ together do not re-check together), or sooner when its plan says time alone will
 announce timeout). Errors back off per topic; a stale view (409) retries at once.
 
 Closest to done first (`Triage`): a topic waits in one of four lanes of the queue, served in order:
-1. `PROGRESS`: its host pod changed, Ready or running (a key to record, or a wait on the host's
-   report to start: `flushwait.py`), or its key is recorded and its clients are
+1. `PROGRESS`: its host pod changed (a key to record), or its key is recorded and its clients are
    coming up (a Ready to write): the work that finishes topics;
 2. `CHANGE`: another change of a topic this process has reconciled before (its host's volume
    appeared, say), taken `change_delay` after it is seen, so that the run of changes one step
