@@ -82,7 +82,7 @@ def main() -> int:
 
     state_dir = Path(tempfile.mkdtemp(prefix="swarm-demo-"))
     say(f"starting the local cluster (control plane, registry, node, add-ons, the operator's helm release; "
-        f"state in {state_dir})")
+        f"state in {state_dir}, removed at the end unless SWARM_KEEP_STATE=1)")
     cluster = LocalCluster(state_dir)
     summary: dict[str, Any] = {"topic": name, "phase": None, "clients": clients,
                                "clientsReady": 0, "distinctBaseKeys": 0, "secondsToReady": None}

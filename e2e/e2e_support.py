@@ -241,8 +241,11 @@ class LocalCluster(Cluster):
         except RuntimeError:
             pass
         if self.nodes is not None:
+            from localcluster.testing import remove_state
+
             self.nodes.stop()
             self.nodes = None
+            remove_state(self.state_dir)
 
 
 class RealCluster(Cluster):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 def up(no_operator: bool, network_policy: bool = False) -> int:
     from .cluster import NodeCluster
-    from .testing import ensure_dht, set_operator_replicas, shared_control_plane
+    from .testing import ensure_dht, remove_state, set_operator_replicas, shared_control_plane
 
     state = Path(tempfile.mkdtemp(prefix="swarm-local-"))
 
@@ -54,6 +54,7 @@ def up(no_operator: bool, network_policy: bool = False) -> int:
             stopping = time.monotonic()
             done = nodes.stop()
             print(f"stopped in {time.monotonic() - stopping:.1f} s: {'; '.join(done)}", file=sys.stderr, flush=True)
+        remove_state(state)
     return 0
 
 

@@ -113,7 +113,7 @@ def _zombie(pid: str) -> bool:
 
 # -- mounts and network ------------------------------------------------------------------------
 
-def _mount_points() -> list[str]:
+def mount_points() -> list[str]:
     return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
 
 
@@ -125,7 +125,7 @@ def _unmount(layout: NodeLayout) -> list[str]:
     tops = (str(layout.root), str(layout.run))
     count = 0
     for _ in range(5):
-        ours = sorted({p for p in _mount_points() if p.startswith(prefixes) or p in tops}, key=len, reverse=True)
+        ours = sorted({p for p in mount_points() if p.startswith(prefixes) or p in tops}, key=len, reverse=True)
         if not ours:
             break
         for point in ours:

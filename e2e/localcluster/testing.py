@@ -16,6 +16,7 @@ import yaml
 
 from .controlplane import BIN, REPO, ControlPlane, audit_events
 from .node_config import NODE_IP
+from .teardown import mount_points
 
 # podman's bridge: a container podman runs (packaging tests) reaches the API server there
 PODMAN_GATEWAY = "10.88.0.1"
@@ -66,6 +67,20 @@ def _stop(plane: ControlPlane, remove: bool) -> None:
     plane.stop()
     if remove:
         shutil.rmtree(plane.state, ignore_errors=True)
+
+
+def remove_state(state: Path) -> None:
+    """A stopped node's state directory (its logs, pods' volumes and sandboxes: hundreds of MB a
+    run) goes with it, as the control plane's does, unless SWARM_KEEP_STATE is set; never while
+    anything is still mounted under it (a volume's bind mount would take its source along)."""
+    if os.environ.get("SWARM_KEEP_STATE"):
+        return
+    inside = str(state.resolve()).rstrip("/") + "/"
+    mounted = [p for p in mount_points() if p.startswith(inside)]
+    if mounted:
+        print(f"localcluster: {state} kept: still mounted under it: {', '.join(mounted[:5])}", flush=True)
+        return
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def helm(plane: ControlPlane, *args: str) -> str:

@@ -37,8 +37,18 @@ function normally (seconds) {
   return { timeout: Math.max(60, 4 * seconds) * 1000 }
 }
 
+// Every scratch directory a test file makes is removed when its process exits (the stores of the
+// peers it ran: tens of MB each); SWARM_KEEP_TEST_DIRS=1 keeps them to look at.
+const made = []
+process.once('exit', () => {
+  if (process.env.SWARM_KEEP_TEST_DIRS === '1') return
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 function tmpdir (prefix = 'swarm-peer-test-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  made.push(dir)
+  return dir
 }
 
 function seedFile (dir) {
