@@ -117,8 +117,8 @@ class OperatorProcess:
         self.log = log
 
     def sample(self, out: Path) -> subprocess.Popen[bytes]:
-        """py-spy (a sampling profiler: the process runs at full speed) attached to the operator
-        until `stop_sampling`: its raw stacks into `out`."""
+        """py-spy (a sampling profiler: the process runs at full speed) attached to the operator,
+        its raw stacks written into `out` once it is sent SIGINT (at the burst's end)."""
         spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
         if spy is None:
             raise SystemExit("--sample needs py-spy (the test extras: pip install -e '.[test]')")
