@@ -1,6 +1,8 @@
 """A stand-in bootstrap host: a real aiohttp server whose `/status` is signed with a real
 PyNaCl key, in the exact envelope of the host contract (docs/host-contract.md). The test
-decides what it reports (key, topic, signer) and when the pod counts as Ready."""
+decides what it reports (key, topic, signer), when its first announce has flushed (before that it
+has no report: 503, or with `?wait=` once it has one or the wait is over) and when the pod counts
+as Ready."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ class FakeHost:
         self.last_body: bytes | None = None
         self.port = DEFAULT_STATUS_PORT
         self._loop = asyncio.new_event_loop()
+        self._announced = asyncio.Event()  # its first announce has flushed: it has a report
+        self._announced.set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -56,8 +60,23 @@ class FakeHost:
             body["nonce"] = nonce
         return json.dumps(body)
 
+    def unannounced(self) -> FakeHost:
+        """No report until `announce()` (call before `__enter__`)."""
+        self._announced.clear()
+        return self
+
+    def announce(self) -> None:
+        self._loop.call_soon_threadsafe(self._announced.set)
+
     async def _status(self, request: web.Request) -> web.Response:
         self.requests += 1
+        if not self._announced.is_set():
+            try:
+                await asyncio.wait_for(self._announced.wait(), min(10.0, float(request.query.get("wait") or 0)))
+            except TimeoutError:
+                pass
+            if not self._announced.is_set():
+                return web.json_response({"error": "not ready to report yet"}, status=503)
         if self.body_override is not None:
             return web.Response(body=self.body_override, content_type="application/json")
         if self.replay is not None:

@@ -56,21 +56,27 @@ def warning_events(api: Api, reason: str) -> list[dict[str, Any]]:
             if e.get("reason") == reason and e.get("type") == "Warning"]
 
 
-def test_the_key_is_recorded_from_a_ready_verified_host_before_any_client(api: Api, operator: Operator) -> None:
+def test_the_key_is_recorded_from_a_verified_host_report_before_any_client(api: Api, operator: Operator) -> None:
+    """No key while the host has no report (its announce has not flushed); the key from its signed
+    report the moment it has one, before its pod is Ready (the readiness probe is not waited for),
+    and only then the clients."""
     with Watcher(api, NS, "chat") as watcher:
         api.create(api.topic_path(NS), example_topic("chat", clients=3))
         seed = seed_of(api, "chat")
-        with FakeHost(seed, "chat", KEY) as host:
+        with FakeHost(seed, "chat", KEY).unannounced() as host:
             start_host(api, "chat", host, ready=False)
             wait_condition(api, "chat", "HostReady", "False", "WaitingForAnnounce")
-            time.sleep(1.5)  # several reconcile intervals with the host not Ready
+            time.sleep(1.5)  # several reconcile intervals with the host running, not announced
             topic = api.topic(NS, "chat")
             assert "baseKey" not in topic["status"]
             assert deployments(api, "chat") == [], "a client Deployment exists before the key"
-            assert host.requests == 0, "the operator read a host that is not Ready"
+            assert host.requests >= 1, "nobody waited on the running host's report"
 
-            start_host(api, "chat", host, ready=True)
+            host.announce()  # its first announce flushed: it has a report; its pod is not Ready yet
             wait_condition(api, "chat", "BaseKeyRecorded", "True")
+            assert (condition(api.topic(NS, "chat"), "HostReady") or {}).get("reason") == "HostNotReady"
+            start_host(api, "chat", host, ready=True)
+            wait_condition(api, "chat", "HostReady", "True", "AnnounceFlushed")
             wait_for("3 client replicas wanted",
                      lambda: [d for d in deployments(api, "chat") if d["spec"]["replicas"] == 3])
     assert watcher.samples > 20 and watcher.violations == []
@@ -154,13 +160,14 @@ def test_announce_timeout_is_reported_then_recovers(api: Api, operator: Operator
     topic = example_topic("slow")
     topic["spec"]["bootstrapHost"]["announceTimeoutSeconds"] = 1
     api.create(api.topic_path(NS), topic)
-    with FakeHost(seed_of(api, "slow"), "slow", KEY) as host:
+    with FakeHost(seed_of(api, "slow"), "slow", KEY).unannounced() as host:
         start_host(api, "slow", host, ready=False)
         cond = wait_condition(api, "slow", "HostReady", "False", "AnnounceTimeout")
         assert "announceTimeoutSeconds 1" in cond["message"]
         assert warning_events(api, "AnnounceTimeout")
         wait_for("phase Stuck", lambda: api.topic(NS, "slow")["status"]["phase"] == "Stuck")
         assert "baseKey" not in api.topic(NS, "slow")["status"]
+        host.announce()
         start_host(api, "slow", host, ready=True)
         wait_condition(api, "slow", "BaseKeyRecorded", "True")
 

@@ -91,7 +91,7 @@ async def reconcile(wiring: Wiring, memory: Memory, namespace: str, name: str) -
     memory.rolls.settle((namespace, name), the_plan.roll)
     if the_plan.host_stats.get("lost"):
         memory.lost_keys[(namespace, name)] = frozenset(the_plan.host_stats["lost"])
-    _measure(memory, topic, obs.report, the_plan)
+    _measure(memory, topic, obs.report or obs.flushed, the_plan)
     if refused is not None:
         raise refused
     return Outcome(host_ready=the_plan.host_ready, paused=bool(spec and spec.paused), status=the_plan.status,
