@@ -78,6 +78,13 @@ def test_a_lost_encryption_key_is_never_made_again(cluster: Cluster, ns: str) ->
     assert_clients_report(cluster, "keep", ns, base_key, expected=2)
 
 
+def _serving(pod: dict[str, Any]) -> bool:
+    try:
+        return pod_http(pod, STATUS_PORT, "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
 def _seed_pod(ns: str, public: dict[str, str], image: str, seed_secret: str) -> dict[str, Any]:
     """The reference client of a member holding the seed in `seed_secret` (a plain Pod, no topic)."""
     env = [{"name": "SWARM_TOPIC", "value": public["topic"]}, {"name": "SWARM_BASE_KEY", "value": public["baseKey"]},
@@ -123,6 +130,8 @@ def test_a_replaced_member_seed_takes_effect_on_the_host_at_once(cluster: Cluste
     cluster.apply(_seed_pod(ns, public, image, "kept-seed"))
     stale = wait_for("the old seed's member up", lambda: next((p for p in cluster.pods(ns, "app=old-seed")
                                                                if pod_ready(p)), None), timeout=120)
+    # The plain pod has no readiness probe: Ready as its container starts, before the program serves.
+    wait_for("the old seed's member serving", lambda: _serving(stale), timeout=60)
     hold_for("the old seed admits no writer", lambda: pod_http(stale, STATUS_PORT, "/status")[1] or {},
              lambda status: not status.get("writable"), seconds=40, interval=2)
     # The topic's own clients, rolled onto the new seed, write.
